@@ -1,0 +1,67 @@
+// The rules file (rules/*.yaml): NFLOG settings and the ordered classes that map a log
+// prefix to a direction and a verdict. Shared by netlogd (classification) and
+// netlog-rules (which LOG rules get an NFLOG companion).
+#pragma once
+
+#include <netlog/result.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace netlog {
+
+enum class Direction : std::uint8_t { ingress, egress };
+enum class Verdict : std::uint8_t { allowed, denied };
+
+std::string_view to_string(Direction d);
+std::string_view to_string(Verdict v);
+
+struct NflogSettings {
+    std::uint16_t group = 42;
+    std::uint32_t snaplen = 128;
+    std::uint16_t queue_threshold = 32;
+};
+
+struct ClassDef {
+    std::string name;
+    std::string log_prefix; // the regex as written
+    std::shared_ptr<const std::regex> pattern;
+    Direction direction = Direction::egress;
+    Verdict verdict = Verdict::denied;
+    std::optional<std::uint16_t> group; // overrides NflogSettings::group
+    std::uint16_t effective_group(const NflogSettings &n) const { return group.value_or(n.group); }
+};
+
+struct RulesFile {
+    NflogSettings nflog;
+    std::vector<ClassDef> classes;
+    std::vector<std::uint16_t> groups() const; // distinct groups, ascending
+};
+
+// Parse the YAML text of a rules file. Errors name `source_name`, line, column and key.
+Result<RulesFile> rules_parse(std::string_view yaml_text, std::string_view source_name);
+
+// The first class whose pattern matches the prefix (regex_search), or nullptr.
+const ClassDef *rules_match(const RulesFile &rules, std::string_view prefix);
+
+// Cached classification: one regex pass per distinct prefix. Bounded: past `capacity`
+// distinct prefixes the cache is cleared (prefixes carry container handles; they churn).
+class Classifier {
+public:
+    explicit Classifier(const RulesFile &rules, std::size_t capacity = 65536);
+    const ClassDef *classify(std::string_view prefix);
+    std::size_t cached() const { return cache_.size(); }
+
+private:
+    const RulesFile *rules_;
+    std::size_t capacity_;
+    std::unordered_map<std::string, const ClassDef *> cache_;
+};
+
+} // namespace netlog

@@ -1,0 +1,108 @@
+// netlogd's configuration (netlogd.yaml, ../shared/DESIGN.md "Config") as a value,
+// parsed from text. Only `rules` and `outputs` are required; every refusal names the
+// file, line, column and key, and says what is expected.
+#pragma once
+
+#include <netlog/classes.h>
+#include <netlog/format.h>
+#include <netlog/result.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace netlog {
+
+enum class OutputType : std::uint8_t { file, stdout_, syslog };
+enum class OutputFormat : std::uint8_t { json, klog, iptables_logger };
+
+std::string_view to_string(OutputType t);
+std::string_view to_string(OutputFormat f);
+// "json", "klog", "iptables-logger"; nullopt for anything else.
+std::optional<OutputFormat> output_format_parse(std::string_view name);
+
+// Optional extras of the json format (JsonOptions), named as in `extras: [...]`.
+struct JsonExtras {
+    bool tcp_flags = false, length = false, ttl = false, interfaces = false;
+    bool class_name = false, prefix = false, host = false;
+};
+
+// Syslog options of a `type: syslog` output (issue 5). Unset values keep the sink's
+// defaults (RFC 5424, facility user -- kern for the klog format --, severity info,
+// app-name "netlogd" -- "kernel" for klog --, the host's name, an 8 MiB buffer).
+struct SyslogOutputOptions {
+    bool rfc3164 = false;          // protocol: rfc5424 | rfc3164
+    int facility = -1;             // 0..23; names kern, user, ..., local0..local7
+    int severity = -1;             // 0..7; names emerg .. debug
+    std::string app_name, hostname;
+    std::size_t buffer = 0;        // bytes; 0 = default
+};
+
+struct OutputConfig {
+    OutputType type = OutputType::stdout_;
+    OutputFormat format = OutputFormat::json;
+    std::string path;    // file
+    std::string address; // syslog: "udp://HOST:PORT", "tcp://...", "unix:///dev/log"
+    IptablesLoggerOptions::TimeStyle timestamp = IptablesLoggerOptions::TimeStyle::rfc3339;
+    JsonExtras extras;
+    SyslogOutputOptions syslog;
+    bool kernel_prefix = false; // klog: "Mmm dd hh:mm:ss HOST kernel: [uptime] " before each line
+    std::string where; // "FILE:LINE:COL" of the entry, for messages about it
+};
+
+// NFLOG socket settings (the rule's own --nflog-size still caps the copy).
+struct NflogSocketConfig {
+    std::uint32_t copy_range = 128;         // bytes of each packet copied (NFULA_CFG_MODE)
+    std::uint32_t queue_threshold = 64;     // messages per netlink batch (NFULA_CFG_QTHRESH)
+    std::uint32_t flush_timeout_ms = 20;    // batch flush timeout (NFULA_CFG_TIMEOUT)
+    std::uint32_t socket_buffer = 32u << 20; // SO_RCVBUFFORCE bytes
+    std::uint32_t netlink_buffer = 0;       // NFULA_CFG_NLBUFSIZ; 0 = kernel default
+};
+
+// What happens to an event whose prefix matches no class.
+struct UnclassifiedPolicy {
+    bool emit = true; // false: counted and dropped
+    Direction direction = Direction::egress;
+    Verdict verdict = Verdict::denied;
+};
+
+struct RateLimitConfig {
+    double rate = 0;        // events per second per container and class
+    std::uint32_t burst = 0;
+    // Per-class overrides, `classes: {<class name>: {rate, burst}}` (rate 0: no limit).
+    struct ClassOverride {
+        std::string name;
+        double rate = 0;
+        std::uint32_t burst = 0;
+        std::string where; // "FILE:LINE:COL", for an unknown class name
+    };
+    std::vector<ClassOverride> classes;
+};
+
+struct Config {
+    std::string source_name; // the file it came from
+    std::string rules_path;  // as written; relative paths are relative to the config file
+    std::string store_path;  // empty: no enrichment
+    std::string host_ip, host_guid;
+    std::string source = "network-log-forwarder";
+    NflogSocketConfig nflog;
+    std::size_t queue = 65536; // events waiting between reader and pipeline
+    std::vector<OutputConfig> outputs;
+    UnclassifiedPolicy unclassified;
+    std::optional<RateLimitConfig> rate_limit;
+    std::string metrics_listen; // empty: off
+    std::string user; // after binding, switch to this user (no capabilities); empty: stay uid 0
+};
+
+// Parse netlogd.yaml text. Errors: "<source>:<line>:<col>: key '<key>': <what to do>".
+Result<Config> config_parse(std::string_view yaml_text, std::string_view source_name);
+
+// `rules_path` resolved against the directory of `config_path` when relative.
+std::string config_resolve_path(std::string_view config_path, std::string_view path);
+
+// A one-paragraph human summary (for --check-config).
+std::string config_summary(const Config &c);
+
+} // namespace netlog

@@ -1,0 +1,97 @@
+// The container index: Cloud Foundry's metadata store (store.json) as hash maps by
+// IP and by handle. Built from the file's text (pure); the io layer does the reading
+// (src/io/store_watcher.h). Every lookup is a hash lookup: nothing scans per event.
+#pragma once
+
+#include <cstddef>
+#include <netlog/packet.h>
+#include <netlog/result.h>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace netlog {
+
+struct Container {
+    std::string handle;            // -> container_id
+    std::string app_guid;          // metadata.app_id
+    std::string space_guid;        // metadata.space_id
+    std::string organization_guid; // metadata.org_id
+    IpAddress ip{};                // family none: the entry had no parseable "ip"
+};
+
+struct IpAddressHash {
+    std::size_t operator()(const IpAddress &a) const noexcept;
+};
+
+// IPv4 dotted quad or IPv6 text (any form inet_pton accepts) to an IpAddress;
+// family none when `text` is neither.
+IpAddress ip_from_text(std::string_view text);
+
+// What parse() read past: entries it skipped or could only partly index.
+struct StoreReport {
+    std::size_t entries = 0;       // members of the top-level object
+    std::size_t skipped = 0;       // not an object, or no usable handle: not indexed
+    std::size_t without_ip = 0;    // indexed by handle only (ip missing, not a string, unparseable)
+    std::size_t duplicate_ips = 0; // IPs claimed by several entries: left out of by_ip
+    std::size_t duplicate_handles = 0; // a "handle" seen twice: the second entry is not indexed
+    std::string first_warning;         // e.g. `entry "x": not an object (number), skipped`
+    std::size_t warnings() const { return skipped + duplicate_ips + duplicate_handles; }
+};
+
+class ContainerIndex {
+  public:
+    ContainerIndex() = default;
+    // The maps hold views into containers_' strings: moving keeps them valid (the
+    // vector's buffer moves with it), copying would not, so copies are not allowed.
+    ContainerIndex(ContainerIndex &&) = default;
+    ContainerIndex &operator=(ContainerIndex &&) = default;
+    ContainerIndex(const ContainerIndex &) = delete;
+    ContainerIndex &operator=(const ContainerIndex &) = delete;
+
+    const Container *by_ip(const IpAddress &ip) const;
+    const Container *by_handle(std::string_view handle) const;
+
+    // The container an NFLOG prefix names, for events whose IP is not in the store.
+    // Trailing spaces are ignored. Recognised, in the classifier's order:
+    //   DENY_C2C_<handle>, DENY_ORL_<handle>, DENY_<handle>, OK_<tag>_<app guid>
+    //   (tag = 4 lowercase hex digits), OK_<handle>.
+    // A handle is looked up exactly; when it has exactly the length the kernel LOG target's
+    // 28-character cut leaves (a LOG prefix copied verbatim), it may also be the start of a
+    // longer handle, and is resolved only if exactly one container's handle starts with it.
+    // OK_<tag>_<app guid> carries the destination app, not a container: with one instance
+    // of that app it is that container; with several it is an app-level entry whose handle
+    // is "" and whose app/space/org guids are the app's (nullptr if the instances disagree
+    // on space or org). Anything else, or an ambiguous or unknown name: nullptr.
+    const Container *by_prefix(std::string_view prefix) const;
+
+    std::size_t size() const { return containers_.size(); }
+    const std::vector<Container> &containers() const { return containers_; }
+
+    // Build from store.json text: an object keyed by handle, each entry
+    // {handle, ip, metadata{app_id, space_id, org_id, ...}}. Read as far as it makes sense:
+    // a missing or non-string value is "", an entry without a parseable ip is indexed by
+    // handle only, a non-object entry is skipped (counted in `report`). An empty,
+    // half-written or corrupt text, or a top level that is not an object, is an error
+    // naming the byte where parsing stopped.
+    static Result<ContainerIndex> parse(std::string_view store_json, StoreReport *report = nullptr);
+
+  private:
+    const Container *handle_or_cut(std::string_view name, std::size_t cut_length) const;
+    const Container *app(std::string_view app_guid, std::size_t cut_length) const;
+    void build_maps(StoreReport &report);
+
+    std::vector<Container> containers_;
+    std::vector<Container> apps_; // app-level entries for apps with several instances
+    std::unordered_map<IpAddress, std::size_t, IpAddressHash> by_ip_;
+    std::unordered_map<std::string_view, std::size_t> by_handle_;
+    // Names cut by LOG's 28-char limit -> container, or nullptr when ambiguous: handles by
+    // their first 19 chars; the 23/25-char cuts only of handles whose first 19 are shared.
+    std::unordered_map<std::string_view, const Container *> by_cut_handle_;
+    std::unordered_map<std::string_view, const Container *> by_long_cut_handle_;
+    std::unordered_map<std::string_view, const Container *> by_app_;     // full app guid
+    std::unordered_map<std::string_view, const Container *> by_cut_app_; // cut app guid
+};
+
+} // namespace netlog

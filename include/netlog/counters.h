@@ -1,0 +1,80 @@
+// A snapshot of netlogd's counters: what the metrics endpoint and the exit summary show.
+// The accounting identity it lets anyone check:
+//   events the kernel matched = received + lost_enobufs + lost_gap
+//   received = queue_dropped + pipeline.processed
+//   pipeline.processed = pipeline.emitted + pipeline.decode_errors + pipeline.unclassified_dropped
+//   lines in output i = pipeline.emitted - outputs[i].dropped (sink losses)
+#pragma once
+
+#include <netlog/pipeline.h>
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace netlog {
+
+struct OutputCounters {
+    std::string name; // path, "stdout", syslog address
+    std::uint64_t lines = 0, bytes = 0, dropped = 0, errors = 0, reopens = 0;
+};
+
+// What the rate limiter did (netlogd's OutputStage, issue 5).
+struct RateLimitCounters {
+    bool enabled = false;
+    std::vector<std::string> classes;      // class names by class index; last: "unclassified"
+    std::vector<std::uint64_t> suppressed; // events suppressed, same index as `classes`
+    std::uint64_t suppressed_total = 0;
+    std::uint64_t summaries = 0;           // summaries emitted (windows closed; a line per output)
+    std::uint64_t summarised = 0;          // suppressed events reported by those summaries
+    std::uint64_t buckets = 0, evictions = 0, overflow = 0;
+};
+
+struct CountersSnapshot {
+    // reader thread (NFLOG socket)
+    std::uint64_t received = 0;     // packet messages read from the socket
+    std::uint64_t datagrams = 0, recv_calls = 0;
+    std::uint64_t enobufs = 0;      // socket overruns reported by the kernel
+    std::uint64_t lost_enobufs = 0; // events lost in those overruns (sequence gaps)
+    std::uint64_t lost_gap = 0;     // other sequence gaps
+    std::uint64_t truncated = 0;    // datagrams cut by a too small receive slot
+    std::uint64_t queue_dropped = 0;
+    std::uint64_t queue_events = 0, queue_peak = 0; // events waiting now / at most
+    // pipeline thread
+    PipelineCounters pipeline;
+    std::vector<OutputCounters> outputs;
+    std::uint64_t reloads = 0, reload_failures = 0;
+    std::size_t containers = 0;
+    RateLimitCounters rate_limit; // pipeline thread
+
+    std::uint64_t lost() const {
+        return lost_enobufs + lost_gap + queue_dropped + pipeline.decode_errors +
+               pipeline.unclassified_dropped;
+    }
+};
+
+// One line: "received=... emitted=... lost_enobufs=... ..." (key=value, for logs).
+inline std::string counters_line(const CountersSnapshot &s) {
+    std::string out = fmt::format(
+        "received={} emitted={} lost_enobufs={} lost_gap={} queue_dropped={} decode_errors={} "
+        "unclassified={} unclassified_dropped={} enriched={} enobufs={} queue_peak={}",
+        s.received, s.pipeline.emitted, s.lost_enobufs, s.lost_gap, s.queue_dropped,
+        s.pipeline.decode_errors, s.pipeline.unclassified, s.pipeline.unclassified_dropped,
+        s.pipeline.enriched, s.enobufs, s.queue_peak);
+    std::uint64_t sink_dropped = 0;
+    for (const auto &o : s.outputs) sink_dropped += o.dropped;
+    out += fmt::format(" sink_dropped={}", sink_dropped);
+    if (s.outputs.size() > 1) // each output's own account (outputs fail independently)
+        for (std::size_t i = 0; i < s.outputs.size(); ++i)
+            out += fmt::format(" out{}_lines={} out{}_dropped={}", i, s.outputs[i].lines, i,
+                               s.outputs[i].dropped);
+    if (s.rate_limit.enabled) // pipeline.emitted includes the suppressed events
+        out += fmt::format(" suppressed={} suppression_summaries={} summarised={}",
+                           s.rate_limit.suppressed_total, s.rate_limit.summaries,
+                           s.rate_limit.summarised);
+    return out;
+}
+
+} // namespace netlog

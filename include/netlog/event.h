@@ -1,0 +1,26 @@
+// One classified, enriched event: what every output format is made from.
+// Views only: the event borrows the NFLOG message, the class and the container.
+#pragma once
+
+#include <netlog/classes.h>
+#include <netlog/container.h>
+#include <netlog/nflog.h>
+#include <netlog/packet.h>
+
+#include <string_view>
+
+namespace netlog {
+
+struct Event {
+    const NflogMessage *msg = nullptr;
+    Packet packet;
+    Timestamp time;                   // NFLOG timestamp, else receive time
+    const ClassDef *cls = nullptr;    // nullptr: prefix matched no class (fallback)
+    Direction direction = Direction::egress;
+    Verdict verdict = Verdict::denied;
+    const Container *container = nullptr; // nullptr: unknown, fields print as ""
+    std::string_view in_name, out_name;   // interface names for IN= / OUT= (may be empty)
+    std::string_view physin_name, physout_name;
+};
+
+} // namespace netlog

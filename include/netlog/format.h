@@ -1,0 +1,72 @@
+// Output formats. Each appends one line (with its trailing '\n') to a reused buffer and
+// allocates nothing once the buffer has grown.
+#pragma once
+
+#include <cstdint>
+#include <netlog/event.h>
+#include <string>
+#include <string_view>
+
+namespace netlog {
+
+// Append `s` as a JSON string body (no quotes) with every byte correctly escaped:
+// " and \ escaped; \b \f \n \r \t; other control characters as \u00XX; DEL (0x7f) and
+// well-formed UTF-8 pass through; each maximal ill-formed UTF-8 subpart (overlong forms,
+// surrogates, > U+10FFFF, stray or truncated bytes) becomes \ufffd.
+void json_escape(std::string_view s, std::string &out);
+
+// Optional extras of the seed JSON format; all off by default. They come after the seed
+// keys and never rename one:
+//   data.packet, after "mark":
+//     tcp_flags  "tcp_flags":"SYN,ACK"  set flags in bit order FIN,SYN,RST,PSH,ACK,URG,ECE,CWR,
+//                                       comma-separated ("" if none); TCP with a header only
+//     length     "length":60            IPv4 total length / IPv6 payload length + 40
+//     ttl        "ttl":63               IPv4 TTL / IPv6 hop limit
+//   data, after "packet":
+//     interfaces "in_interface":"s-010255015007","out_interface":"eth0"  ("" when none)
+//     class_name "class":"c2c-ingress-denied"   ("" when the prefix matched no class)
+//     prefix     "prefix":"DENY_C2C_..."        the full NFLOG prefix
+//     host       "host_ip":"10.0.16.15","host_guid":"0455ec2b-..."
+struct JsonOptions {
+    std::string_view source = "network-log-forwarder";
+    bool tcp_flags = false, length = false, ttl = false, interfaces = false;
+    bool class_name = false, prefix = false, host = false;
+    std::string_view host_ip, host_guid;
+};
+
+// The seed document's JSON line (../shared/DESIGN.md "Seed JSON"), '\n'-terminated.
+// data.packet: src_ip, [src_port], dst_ip, [dst_port], protocol, [type, code], [mark].
+// Ports appear whenever the packet carried them (TCP, UDP, and also UDP-Lite/SCTP/DCCP),
+// type/code for ICMP/ICMPv6 with a header, mark when non-zero. "protocol" is always a
+// string: the lowercase IANA keyword, or the decimal number ("253") when there is none.
+void format_json(const Event &ev, const JsonOptions &opt, std::string &out);
+
+// Cloud Foundry iptables-logger compatible JSON (facts/cloudfoundry.md §4), '\n'-terminated.
+// rfc3339: {"timestamp":"2024-05-03T23:35:07.123456789Z","level":"info","source":...}
+// epoch:   {"timestamp":"1500923950.331232071","source":...,"log_level":1,"data":...}
+// "protocol" is the kernel LOG's PROTO= word (TCP, UDP, UDPLITE, ICMP, ICMPv6, AH, ESP, or
+// the number as a string); "mark" is "0x<hex>" or "" when 0; ports are 0 when absent
+// (ICMP, fragments); icmp_type/icmp_code are 0 for anything but ICMP/ICMPv6.
+struct IptablesLoggerOptions {
+    enum class TimeStyle : std::uint8_t { rfc3339, epoch } time_style = TimeStyle::rfc3339;
+    std::string_view host_ip, host_guid;
+};
+void format_iptables_logger(const Event &ev, const IptablesLoggerOptions &opt, std::string &out);
+
+// The kernel LOG target's text for the packet, as net/netfilter/nf_log_syslog.c builds it
+// with default LOG flags (no --log-tcp-sequence/-tcp-options/-ip-options/-uid/-macdecode).
+// Appends: [prefix] + "IN=<in> OUT=<out> " + ["MAC=<hwheader as xx:xx:..> " when the event
+// has an input device] + the IPv4/IPv6/ARP fields + ["MARK=0x<hex> " when non-zero] + '\n'.
+// That is exactly the message of the kernel's printk record (what /dev/kmsg shows after
+// "prio,seq,ts,flags;", before /dev/kmsg's \xNN escaping of bytes < 0x20, >= 0x7f and '\'),
+// INCLUDING the trailing space before '\n' that the kernel leaves after its last field
+// (syslog daemons usually strip it; kern.log samples show none).
+// The fields are read from the captured bytes (ev.msg->payload, else ev.packet.network)
+// the way the kernel walks the skb; the packet length the kernel knows (skb->len) is taken
+// from the IP header (IPv4 total length, IPv6 payload length + 40), so a capture shorter
+// than a header prints "INCOMPLETE [n bytes]" where the kernel, having the whole packet,
+// printed the fields. Like the kernel, the text is cut at 1016 bytes.
+// `with_prefix` false gives the text after the prefix only.
+void format_klog(const Event &ev, std::string &out, bool with_prefix = true);
+
+} // namespace netlog

@@ -1,0 +1,94 @@
+// Rule planning for netlog-rules: which kernel LOG rules need an NFLOG companion, which
+// companions are orphaned, what to add or remove. Pure: a Ruleset value in (read by a
+// backend), a Plan value out (applied by a backend). Printable, diffable, testable.
+#pragma once
+
+#include <netlog/classes.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace netlog {
+
+enum class Family : std::uint8_t { ipv4, ipv6 };
+enum class RuleKind : std::uint8_t {
+    log,       // kernel LOG target (iptables -j LOG, nft `log` without group)
+    companion, // an NFLOG rule carrying the owner tag "netlog:<class>"
+    other,     // anything else (including NFLOG rules that are not ours)
+};
+enum class PlanMode : std::uint8_t { alongside, replace };
+
+std::string_view to_string(Family f);
+std::string_view to_string(PlanMode m);
+
+inline constexpr std::string_view owner_tag_prefix = "netlog:";
+
+struct FwRule {
+    Family family = Family::ipv4;
+    std::string table, chain;
+    std::uint64_t handle = 0; // nft: rule handle; legacy: 1-based position in the chain
+    RuleKind kind = RuleKind::other;
+    // Backend-specific canonical form of the rule's matches: everything except the target
+    // (LOG/NFLOG/log expression) and the owner comment. Equal keys = identical matches.
+    std::string match_key;
+    std::string log_prefix;  // LOG prefix (log) or NFLOG prefix (companion)
+    std::string owner_class; // companion: <class> of its "netlog:<class>" tag
+    std::uint16_t group = 0; // companion: its NFLOG group
+    std::string text;        // the rule as the user would read it (iptables-save / nft syntax)
+    // log: the LOG target's options other than the prefix, canonical text (legacy:
+    // "--log-level 6 --log-uid"), "" for a plain LOG rule. Replace mode only replaces
+    // plain LOG rules, so that `remove` can put them back exactly; others get a
+    // companion alongside.
+    std::string log_options;
+};
+
+struct FwChain {
+    Family family = Family::ipv4;
+    std::string table, chain;
+    std::vector<FwRule> rules; // in chain order
+};
+
+struct Ruleset {
+    std::vector<FwChain> chains;
+};
+
+// The companion to create for a LOG rule: same matches, NFLOG target.
+struct Companion {
+    std::string class_name;
+    std::uint16_t group = 0;
+    std::string prefix;        // the LOG rule's prefix, unchanged
+    std::uint32_t snaplen = 0; // 0 = whole packet
+    std::uint16_t queue_threshold = 1;
+    std::string comment() const { return std::string(owner_tag_prefix) + class_name; }
+};
+
+struct PlanStep {
+    enum class Op : std::uint8_t {
+        add_after,   // insert `companion` right after `rule` (a LOG rule)
+        replace,     // replace mode: put `companion` in the place of `rule` (a LOG rule,
+                     // or a companion of a class that no longer claims its prefix)
+        remove,      // delete `rule` (an orphaned or surplus companion; in replace mode
+                     // also a LOG rule whose companion already follows it)
+        restore_log, // replace mode, on remove: put a LOG rule (same matches, prefix
+                     // `rule.log_prefix`) back in the place of the companion `rule`
+    } op = Op::add_after;
+    FwRule rule;
+    Companion companion; // add_after / replace
+};
+
+struct Plan {
+    std::vector<PlanStep> steps;
+    std::vector<FwRule> covered;   // LOG rules (or, in replace mode, companions) already in place
+    std::vector<FwRule> unmatched; // LOG rules whose prefix matches no class: left alone
+    std::vector<std::string> unused_classes; // classes that matched no LOG rule
+    bool empty() const { return steps.empty(); }
+    std::string to_text() const; // one line per step, for `plan` and logs
+};
+
+// Plan what makes every class-matched LOG rule covered by exactly one companion.
+Plan plan_install(const Ruleset &current, const RulesFile &rules, PlanMode mode);
+// Plan the removal of every companion (replace mode: the LOG rule is restored in its place).
+Plan plan_remove(const Ruleset &current, const RulesFile &rules, PlanMode mode);
+
+} // namespace netlog

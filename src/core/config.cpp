@@ -1,0 +1,425 @@
+// netlogd.yaml parsing: text in, Config out; every refusal names file:line:column and key.
+#include <netlog/config.h>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <set>
+
+namespace netlog {
+
+std::string_view to_string(OutputType t) {
+    switch (t) {
+    case OutputType::file: return "file";
+    case OutputType::stdout_: return "stdout";
+    case OutputType::syslog: return "syslog";
+    }
+    return "?";
+}
+
+std::string_view to_string(OutputFormat f) {
+    switch (f) {
+    case OutputFormat::json: return "json";
+    case OutputFormat::klog: return "klog";
+    case OutputFormat::iptables_logger: return "iptables-logger";
+    }
+    return "?";
+}
+
+std::optional<OutputFormat> output_format_parse(std::string_view name) {
+    if (name == "json") return OutputFormat::json;
+    if (name == "klog") return OutputFormat::klog;
+    if (name == "iptables-logger") return OutputFormat::iptables_logger;
+    return std::nullopt;
+}
+
+std::string config_resolve_path(std::string_view config_path, std::string_view path) {
+    if (path.empty() || path.front() == '/') return std::string(path);
+    const auto slash = config_path.rfind('/');
+    if (slash == std::string_view::npos) return std::string(path);
+    return fmt::format("{}/{}", config_path.substr(0, slash), path);
+}
+
+namespace {
+
+struct ParseError {
+    std::string message;
+};
+
+std::string where(std::string_view source, const YAML::Node &node) {
+    const auto m = node.Mark();
+    if (m.is_null()) return std::string(source);
+    return fmt::format("{}:{}:{}", source, m.line + 1, m.column + 1);
+}
+
+[[noreturn]] void fail(std::string_view source, const YAML::Node &node, std::string_view key,
+                       std::string_view what) {
+    throw ParseError{fmt::format("{}: key '{}': {}", where(source, node), key, what)};
+}
+
+class Parser {
+public:
+    explicit Parser(std::string_view source) : src_(source) {}
+
+    Config parse(const YAML::Node &root) {
+        Config c;
+        c.source_name = src_;
+        if (!root.IsMap())
+            fail(src_, root, "(top level)", "expected a mapping with at least 'rules' and 'outputs'");
+        keys(root, "", {"rules", "metadata", "host", "source", "nflog", "queue", "outputs",
+                        "rate_limit", "metrics", "unclassified", "user"});
+
+        const auto rules = root["rules"];
+        if (!rules) fail(src_, root, "rules", "missing: the path of the rules file is required");
+        c.rules_path = nonempty(rules, "rules");
+
+        if (const auto m = root["metadata"]) {
+            map(m, "metadata");
+            keys(m, "metadata.", {"store"});
+            if (m["store"]) c.store_path = nonempty(m["store"], "metadata.store");
+        }
+        if (const auto h = root["host"]) {
+            map(h, "host");
+            keys(h, "host.", {"ip", "guid"});
+            if (h["ip"]) c.host_ip = text(h["ip"], "host.ip");
+            if (h["guid"]) c.host_guid = text(h["guid"], "host.guid");
+        }
+        if (const auto s = root["source"]) c.source = text(s, "source");
+        if (const auto n = root["nflog"]) nflog(n, c.nflog);
+        if (const auto q = root["queue"])
+            c.queue = number<std::size_t>(q, "queue", 1, std::size_t{1} << 24);
+
+        const auto outs = root["outputs"];
+        if (!outs) fail(src_, root, "outputs", "missing: at least one output is required");
+        if (!outs.IsSequence()) fail(src_, outs, "outputs", "expected a list of outputs");
+        if (outs.size() == 0) fail(src_, outs, "outputs", "the list is empty: add an output");
+        std::set<std::string> paths;
+        for (std::size_t i = 0; i < outs.size(); ++i) {
+            auto o = output(outs[i], fmt::format("outputs[{}]", i));
+            if (o.type == OutputType::file && !paths.insert(o.path).second)
+                fail(src_, outs[i]["path"], fmt::format("outputs[{}].path", i),
+                     fmt::format("'{}' is already the path of another output", o.path));
+            c.outputs.push_back(std::move(o));
+        }
+
+        if (const auto r = root["rate_limit"]) {
+            map(r, "rate_limit");
+            keys(r, "rate_limit.", {"rate", "burst", "classes"});
+            RateLimitConfig rl;
+            if (!r["rate"]) fail(src_, r, "rate_limit.rate", "missing (events per second)");
+            rl.rate = positive_real(r["rate"], "rate_limit.rate");
+            rl.burst = r["burst"] ? number<std::uint32_t>(r["burst"], "rate_limit.burst", 1,
+                                                          1u << 30)
+                                  : static_cast<std::uint32_t>(std::max(1.0, rl.rate * 2));
+            if (const auto cl = r["classes"]) rate_limit_classes(cl, rl); // issue 5 (engineer G)
+            c.rate_limit = rl;
+        }
+        if (const auto m = root["metrics"]) {
+            map(m, "metrics");
+            keys(m, "metrics.", {"listen"});
+            if (!m["listen"]) fail(src_, m, "metrics.listen", "missing (e.g. \"127.0.0.1:9273\")");
+            c.metrics_listen = nonempty(m["listen"], "metrics.listen");
+        }
+        if (const auto u = root["unclassified"]) unclassified(u, c.unclassified);
+        if (const auto u = root["user"]) c.user = nonempty(u, "user");
+        return c;
+    }
+
+private:
+    void map(const YAML::Node &n, std::string_view key) {
+        if (!n.IsMap()) fail(src_, n, key, "expected a mapping");
+    }
+
+    void keys(const YAML::Node &m, std::string_view prefix,
+              std::initializer_list<std::string_view> allowed) {
+        for (const auto &kv : m) {
+            const auto k = kv.first.Scalar();
+            if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
+            std::string list;
+            for (auto a : allowed) list += fmt::format("{}{}", list.empty() ? "" : ", ", a);
+            fail(src_, kv.first, fmt::format("{}{}", prefix, k),
+                 fmt::format("unknown key (expected one of: {})", list));
+        }
+    }
+
+    std::string text(const YAML::Node &n, std::string_view key) {
+        if (!n.IsScalar()) fail(src_, n, key, "expected a string");
+        return n.Scalar();
+    }
+
+    std::string nonempty(const YAML::Node &n, std::string_view key) {
+        auto s = text(n, key);
+        if (s.empty()) fail(src_, n, key, "must not be empty");
+        return s;
+    }
+
+    template <class T>
+    T number(const YAML::Node &n, std::string_view key, T lo, T hi) {
+        if (!n.IsScalar()) fail(src_, n, key, "expected a number");
+        long long v = 0;
+        try {
+            v = n.as<long long>();
+        } catch (const YAML::Exception &) {
+            fail(src_, n, key, fmt::format("'{}' is not a whole number", n.Scalar()));
+        }
+        if (v < static_cast<long long>(lo) || v > static_cast<long long>(hi))
+            fail(src_, n, key, fmt::format("{} is out of range [{}, {}]", v, lo, hi));
+        return static_cast<T>(v);
+    }
+
+    double positive_real(const YAML::Node &n, std::string_view key) {
+        if (!n.IsScalar()) fail(src_, n, key, "expected a number");
+        double v = 0;
+        try {
+            v = n.as<double>();
+        } catch (const YAML::Exception &) {
+            fail(src_, n, key, fmt::format("'{}' is not a number", n.Scalar()));
+        }
+        if (!(v > 0) || v > 1e9) fail(src_, n, key, fmt::format("{} must be > 0", n.Scalar()));
+        return v;
+    }
+
+    void nflog(const YAML::Node &n, NflogSocketConfig &s) {
+        map(n, "nflog");
+        keys(n, "nflog.", {"copy_range", "queue_threshold", "flush_timeout_ms", "socket_buffer",
+                           "netlink_buffer"});
+        if (n["copy_range"])
+            s.copy_range = number<std::uint32_t>(n["copy_range"], "nflog.copy_range", 1, 65535);
+        if (n["queue_threshold"])
+            s.queue_threshold =
+                number<std::uint32_t>(n["queue_threshold"], "nflog.queue_threshold", 1, 65535);
+        if (n["flush_timeout_ms"])
+            s.flush_timeout_ms = number<std::uint32_t>(n["flush_timeout_ms"],
+                                                       "nflog.flush_timeout_ms", 0, 60000);
+        if (n["socket_buffer"])
+            s.socket_buffer = number<std::uint32_t>(n["socket_buffer"], "nflog.socket_buffer",
+                                                    65536, 1u << 30);
+        if (n["netlink_buffer"])
+            s.netlink_buffer = number<std::uint32_t>(n["netlink_buffer"],
+                                                     "nflog.netlink_buffer", 4096, 131072);
+    }
+
+    void unclassified(const YAML::Node &n, UnclassifiedPolicy &u) {
+        map(n, "unclassified");
+        keys(n, "unclassified.", {"action", "direction", "verdict"});
+        if (n["action"]) {
+            const auto a = text(n["action"], "unclassified.action");
+            if (a == "emit") u.emit = true;
+            else if (a == "drop") u.emit = false;
+            else fail(src_, n["action"], "unclassified.action",
+                      fmt::format("'{}' is not emit or drop", a));
+        }
+        if (n["direction"]) {
+            const auto d = text(n["direction"], "unclassified.direction");
+            if (d == "ingress") u.direction = Direction::ingress;
+            else if (d == "egress") u.direction = Direction::egress;
+            else fail(src_, n["direction"], "unclassified.direction",
+                      fmt::format("'{}' is not ingress or egress", d));
+        }
+        if (n["verdict"]) {
+            const auto v = text(n["verdict"], "unclassified.verdict");
+            if (v == "allowed") u.verdict = Verdict::allowed;
+            else if (v == "denied") u.verdict = Verdict::denied;
+            else fail(src_, n["verdict"], "unclassified.verdict",
+                      fmt::format("'{}' is not allowed or denied", v));
+        }
+    }
+
+    OutputConfig output(const YAML::Node &o, const std::string &at) {
+        OutputConfig out;
+        out.where = where(src_, o);
+        map(o, at);
+        keys(o, at + ".", {"type", "path", "address", "format", "timestamp", "extras",
+                           "protocol", "facility", "severity", "app_name", "hostname", "buffer",
+                           "kernel_prefix"});
+        if (!o["type"]) fail(src_, o, at + ".type", "missing (file, stdout or syslog)");
+        const auto type = text(o["type"], at + ".type");
+        if (type == "file") out.type = OutputType::file;
+        else if (type == "stdout") out.type = OutputType::stdout_;
+        else if (type == "syslog") out.type = OutputType::syslog;
+        else fail(src_, o["type"], at + ".type",
+                  fmt::format("'{}' is not file, stdout or syslog", type));
+
+        if (out.type == OutputType::file) {
+            if (!o["path"]) fail(src_, o, at + ".path", "missing: a file output needs a path");
+            out.path = nonempty(o["path"], at + ".path");
+        } else if (o["path"]) {
+            fail(src_, o["path"], at + ".path",
+                 fmt::format("only a file output has a path (this one is {})", type));
+        }
+        if (out.type == OutputType::syslog) {
+            if (!o["address"])
+                fail(src_, o, at + ".address",
+                     "missing: a syslog output needs an address (e.g. \"udp://127.0.0.1:514\")");
+            out.address = nonempty(o["address"], at + ".address");
+        } else if (o["address"]) {
+            fail(src_, o["address"], at + ".address",
+                 fmt::format("only a syslog output has an address (this one is {})", type));
+        }
+
+        if (o["format"]) {
+            const auto f = text(o["format"], at + ".format");
+            const auto parsed = output_format_parse(f);
+            if (!parsed)
+                fail(src_, o["format"], at + ".format",
+                     fmt::format("'{}' is not json, klog or iptables-logger", f));
+            out.format = *parsed;
+        }
+        if (o["timestamp"]) {
+            if (out.format != OutputFormat::iptables_logger)
+                fail(src_, o["timestamp"], at + ".timestamp",
+                     "only the iptables-logger format has a timestamp style");
+            const auto t = text(o["timestamp"], at + ".timestamp");
+            if (t == "rfc3339") out.timestamp = IptablesLoggerOptions::TimeStyle::rfc3339;
+            else if (t == "epoch" || t == "deprecated")
+                out.timestamp = IptablesLoggerOptions::TimeStyle::epoch;
+            else fail(src_, o["timestamp"], at + ".timestamp",
+                      fmt::format("'{}' is not rfc3339 or epoch", t));
+        }
+        if (const auto e = o["extras"]) {
+            if (out.format != OutputFormat::json)
+                fail(src_, e, at + ".extras", "only the json format has extras");
+            if (!e.IsSequence()) fail(src_, e, at + ".extras", "expected a list of names");
+            for (std::size_t i = 0; i < e.size(); ++i) {
+                const auto key = fmt::format("{}.extras[{}]", at, i);
+                const auto name = text(e[i], key);
+                auto &x = out.extras;
+                if (name == "tcp_flags") x.tcp_flags = true;
+                else if (name == "length") x.length = true;
+                else if (name == "ttl") x.ttl = true;
+                else if (name == "interfaces") x.interfaces = true;
+                else if (name == "class") x.class_name = true;
+                else if (name == "prefix") x.prefix = true;
+                else if (name == "host") x.host = true;
+                else fail(src_, e[i], key,
+                          fmt::format("unknown extra '{}' (expected one of: tcp_flags, length, "
+                                      "ttl, interfaces, class, prefix, host)",
+                                      name));
+            }
+        }
+        syslog_options(o, at, out); // issue 5 (engineer G)
+        return out;
+    }
+
+    // --- issue 5 (engineer G): syslog options, kernel_prefix, rate_limit.classes ---
+    void syslog_options(const YAML::Node &o, const std::string &at, OutputConfig &out) {
+        for (const char *k : {"protocol", "facility", "severity", "app_name", "hostname", "buffer"})
+            if (o[k] && out.type != OutputType::syslog)
+                fail(src_, o[k], at + "." + k, "only a syslog output has this option");
+        auto &s = out.syslog;
+        if (o["protocol"]) {
+            const auto p = text(o["protocol"], at + ".protocol");
+            if (p == "rfc3164") s.rfc3164 = true;
+            else if (p != "rfc5424")
+                fail(src_, o["protocol"], at + ".protocol",
+                     fmt::format("'{}' is not rfc5424 or rfc3164", p));
+        }
+        if (o["facility"]) {
+            static constexpr std::string_view names[] = {
+                "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+                "authpriv", "ftp", "", "", "", "", "local0", "local1", "local2", "local3",
+                "local4", "local5", "local6", "local7"};
+            s.facility = named_number(o["facility"], at + ".facility", names,
+                                      "kern, user, daemon, local0..local7 or 0..23");
+        }
+        if (o["severity"]) {
+            static constexpr std::string_view names[] = {"emerg",   "alert",  "crit", "err",
+                                                         "warning", "notice", "info", "debug"};
+            s.severity = named_number(o["severity"], at + ".severity", names,
+                                      "emerg, alert, crit, err, warning, notice, info, debug or 0..7");
+        }
+        if (o["app_name"]) s.app_name = nonempty(o["app_name"], at + ".app_name");
+        if (o["hostname"]) s.hostname = nonempty(o["hostname"], at + ".hostname");
+        if (o["buffer"])
+            s.buffer = number<std::size_t>(o["buffer"], at + ".buffer", 1024, std::size_t{1} << 30);
+        if (const auto k = o["kernel_prefix"]) {
+            if (out.format != OutputFormat::klog)
+                fail(src_, k, at + ".kernel_prefix", "only the klog format has a kernel prefix");
+            const auto v = text(k, at + ".kernel_prefix");
+            if (v == "true") out.kernel_prefix = true;
+            else if (v != "false")
+                fail(src_, k, at + ".kernel_prefix", fmt::format("'{}' is not true or false", v));
+        }
+    }
+
+    template <std::size_t N>
+    int named_number(const YAML::Node &n, const std::string &key, const std::string_view (&names)[N],
+                     std::string_view expected) {
+        const auto v = text(n, key);
+        for (std::size_t i = 0; i < N; ++i)
+            if (!names[i].empty() && v == names[i]) return static_cast<int>(i);
+        if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos && v.size() < 4 &&
+            std::stoi(v) < static_cast<int>(N))
+            return std::stoi(v);
+        fail(src_, n, key, fmt::format("'{}' is not one of: {}", v, expected));
+    }
+
+    void rate_limit_classes(const YAML::Node &cl, RateLimitConfig &rl) {
+        map(cl, "rate_limit.classes");
+        for (const auto &kv : cl) {
+            const auto name = kv.first.Scalar();
+            const auto key = "rate_limit.classes." + name;
+            map(kv.second, key);
+            keys(kv.second, key + ".", {"rate", "burst"});
+            RateLimitConfig::ClassOverride ov;
+            ov.name = name;
+            ov.where = where(src_, kv.first);
+            if (!kv.second["rate"]) fail(src_, kv.second, key + ".rate", "missing (events per second, 0: no limit)");
+            const auto &rn = kv.second["rate"];
+            if (!(rn.IsScalar() && rn.Scalar() == "0")) ov.rate = positive_real(rn, key + ".rate");
+            ov.burst = kv.second["burst"]
+                           ? number<std::uint32_t>(kv.second["burst"], key + ".burst", 1, 1u << 30)
+                           : static_cast<std::uint32_t>(std::max(1.0, ov.rate * 2));
+            rl.classes.push_back(std::move(ov));
+        }
+    }
+
+    std::string src_;
+};
+
+} // namespace
+
+Result<Config> config_parse(std::string_view yaml_text, std::string_view source_name) {
+    try {
+        const auto root = YAML::Load(std::string(yaml_text));
+        if (!root || root.IsNull())
+            return make_error(fmt::format("{}: the file is empty: it needs at least 'rules' and "
+                                          "'outputs'",
+                                          source_name));
+        return Parser(source_name).parse(root);
+    } catch (const ParseError &e) {
+        return make_error(e.message);
+    } catch (const YAML::Exception &e) {
+        return make_error(fmt::format("{}:{}:{}: {}", source_name, e.mark.line + 1,
+                                      e.mark.column + 1, e.msg));
+    }
+}
+
+std::string config_summary(const Config &c) {
+    std::string s = fmt::format("config {}: rules {}", c.source_name, c.rules_path);
+    s += c.store_path.empty() ? ", no container metadata"
+                              : fmt::format(", metadata store {}", c.store_path);
+    if (!c.host_ip.empty() || !c.host_guid.empty())
+        s += fmt::format(", host {} {}", c.host_ip, c.host_guid);
+    s += fmt::format(", nflog copy_range {} queue_threshold {} flush_timeout {} ms socket_buffer "
+                     "{}, queue {} events",
+                     c.nflog.copy_range, c.nflog.queue_threshold, c.nflog.flush_timeout_ms,
+                     c.nflog.socket_buffer, c.queue);
+    for (const auto &o : c.outputs) {
+        s += fmt::format("\n  output {} {}", to_string(o.type), to_string(o.format));
+        if (!o.path.empty()) s += " " + o.path;
+        if (!o.address.empty()) s += " " + o.address;
+    }
+    s += fmt::format("\n  unclassified events: {}", c.unclassified.emit
+                                                        ? fmt::format("emitted as {}-{}",
+                                                                      to_string(c.unclassified.direction),
+                                                                      to_string(c.unclassified.verdict))
+                                                        : std::string("counted and dropped"));
+    if (c.rate_limit)
+        s += fmt::format("\n  rate limit {}/s burst {}", c.rate_limit->rate, c.rate_limit->burst);
+    if (!c.metrics_listen.empty()) s += fmt::format("\n  metrics on {}", c.metrics_listen);
+    return s;
+}
+
+} // namespace netlog

@@ -1,0 +1,377 @@
+// store.json text -> ContainerIndex (hash maps by IP, handle, app guid and LOG-cut names).
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cstring>
+#include <fmt/format.h>
+#include <netlog/container.h>
+#include <nlohmann/json.hpp>
+
+namespace netlog {
+
+namespace {
+
+using json = nlohmann::json;
+
+// The kernel LOG target keeps 29 prefix characters: 28 of the name plus a space. A LOG
+// prefix copied verbatim into an NFLOG rule therefore leaves this much of a handle or app
+// guid after each marker.
+constexpr std::string_view kDenyC2c = "DENY_C2C_", kDenyOrl = "DENY_ORL_", kDeny = "DENY_",
+                           kOk = "OK_";
+constexpr std::size_t kLogName = 28;
+constexpr std::size_t kCutAfterDenyC2c = kLogName - kDenyC2c.size(); // 19 (also DENY_ORL_)
+constexpr std::size_t kCutAfterDeny = kLogName - kDeny.size();       // 23
+constexpr std::size_t kCutAfterOk = kLogName - kOk.size();           // 25
+constexpr std::size_t kCutAfterOkTag = kLogName - 8;                 // 20: "OK_0002_"
+
+bool is_tag(std::string_view s) { // 4 lowercase hex digits then '_'
+    if (s.size() < 5 || s[4] != '_') return false;
+    return std::all_of(s.begin(), s.begin() + 4,
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// "[json.exception.parse_error.101] parse error at line 1, column 2: x" -> "line 1, column 2: x"
+std::string json_reason(const char *what) {
+    std::string_view w(what);
+    if (auto p = w.find("] "); p != std::string_view::npos) w.remove_prefix(p + 2);
+    if (w.starts_with("parse error at ")) w.remove_prefix(15);
+    return std::string(w);
+}
+
+} // namespace
+
+std::size_t IpAddressHash::operator()(const IpAddress &a) const noexcept {
+    std::uint64_t hi = 0, lo = 0;
+    std::memcpy(&hi, a.bytes.data(), 8);
+    std::memcpy(&lo, a.bytes.data() + 8, 8);
+    std::uint64_t h = hi * 0x9e3779b97f4a7c15ULL ^ (lo + static_cast<std::uint64_t>(a.family));
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+    return static_cast<std::size_t>(h);
+}
+
+IpAddress ip_from_text(std::string_view text) {
+    IpAddress a;
+    char buf[64];
+    if (text.empty() || text.size() >= sizeof buf) return a;
+    std::memcpy(buf, text.data(), text.size());
+    buf[text.size()] = '\0';
+    if (inet_pton(AF_INET, buf, a.bytes.data()) == 1)
+        a.family = L3::ipv4;
+    else if (inet_pton(AF_INET6, buf, a.bytes.data()) == 1)
+        a.family = L3::ipv6;
+    else
+        a.bytes = {};
+    return a;
+}
+
+namespace {
+
+// A SAX reader: store.json -> Containers, without building a JSON document (a 100k-container
+// store is ~37 MB of text; a DOM of it costs seconds and hundreds of MB).
+class StoreReader {
+  public:
+    using string_t = json::string_t;
+
+    std::vector<Container> containers;
+    StoreReport report;
+    std::string top_level_type; // set when the top level is not an object
+    std::size_t error_byte = 0;
+    std::string error_what;
+
+    bool null() { return scalar("null"); }
+    bool boolean(bool) { return scalar("boolean"); }
+    bool number_integer(json::number_integer_t) { return scalar("number"); }
+    bool number_unsigned(json::number_unsigned_t) { return scalar("number"); }
+    bool number_float(json::number_float_t, const string_t &) { return scalar("number"); }
+    bool binary(json::binary_t &) { return scalar("binary"); }
+    bool string(string_t &s) {
+        if (depth_ == 0) return top_is("string");
+        if (depth_ == 1) return skip_entry("string");
+        set_field(&s);
+        return true;
+    }
+
+    bool start_object(std::size_t) {
+        if (depth_ == 1) {
+            in_entry_ = true;
+            entry_ = Container{};
+            ip_text_.clear();
+        } else if (depth_ == 2 && in_entry_ && key_ == "metadata") {
+            in_metadata_ = true;
+        } else if (depth_ >= 2) {
+            set_field(nullptr); // an object where a string belongs
+        }
+        ++depth_;
+        return true;
+    }
+    bool end_object() {
+        --depth_;
+        if (depth_ == 2 && in_metadata_) {
+            in_metadata_ = false;
+        } else if (depth_ == 1 && in_entry_) {
+            in_entry_ = false;
+            finish_entry();
+        }
+        return true;
+    }
+    bool start_array(std::size_t) {
+        if (depth_ == 0) return top_is("array");
+        if (depth_ == 1)
+            skip_entry("array");
+        else
+            set_field(nullptr);
+        ++depth_;
+        return true;
+    }
+    bool end_array() {
+        --depth_;
+        return true;
+    }
+    bool key(string_t &k) {
+        if (depth_ == 1) {
+            entry_key_ = k;
+            ++report.entries;
+        } else if (depth_ == 2 && in_entry_) {
+            key_ = k;
+        } else if (depth_ == 3 && in_metadata_) {
+            md_key_ = k;
+        }
+        return true;
+    }
+    bool parse_error(std::size_t byte, const std::string &, const nlohmann::detail::exception &e) {
+        error_byte = byte;
+        error_what = json_reason(e.what());
+        return false;
+    }
+
+  private:
+    bool top_is(const char *type) {
+        top_level_type = type;
+        return false;
+    }
+    bool scalar(const char *type) {
+        if (depth_ == 0) return top_is(type);
+        if (depth_ == 1) return skip_entry(type);
+        set_field(nullptr);
+        return true;
+    }
+    bool skip_entry(const char *type) {
+        ++report.skipped;
+        warn(fmt::format("entry \"{}\": not an object ({}), skipped", entry_key_, type));
+        return true;
+    }
+    // A value at depth 2 (entry) or 3 (metadata): a string, or nullptr for any other type.
+    void set_field(string_t *s) {
+        std::string *field = nullptr;
+        if (depth_ == 2 && in_entry_) {
+            if (key_ == "handle")
+                field = &entry_.handle;
+            else if (key_ == "ip")
+                field = &ip_text_;
+        } else if (depth_ == 3 && in_metadata_) {
+            if (md_key_ == "app_id")
+                field = &entry_.app_guid;
+            else if (md_key_ == "space_id")
+                field = &entry_.space_guid;
+            else if (md_key_ == "org_id")
+                field = &entry_.organization_guid;
+        }
+        if (!field) return;
+        if (s)
+            *field = std::move(*s);
+        else
+            field->clear();
+    }
+    void finish_entry() {
+        if (entry_.handle.empty()) entry_.handle = entry_key_; // the store is keyed by handle
+        if (entry_.handle.empty()) {
+            ++report.skipped;
+            warn("an entry with an empty key and no handle, skipped");
+            return;
+        }
+        entry_.ip = ip_from_text(ip_text_);
+        if (entry_.ip.family == L3::none) ++report.without_ip;
+        containers.push_back(std::move(entry_));
+    }
+    void warn(std::string w) {
+        if (report.first_warning.empty()) report.first_warning = std::move(w);
+    }
+
+    int depth_ = 0;
+    bool in_entry_ = false, in_metadata_ = false;
+    std::string entry_key_, key_, md_key_, ip_text_;
+    Container entry_;
+};
+
+const char *article(std::string_view type) {
+    return type == "array" ? "an" : "a";
+}
+
+} // namespace
+
+Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport *report_out) {
+    if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
+        return make_error(text.empty() ? "the file is empty (a writer may be rewriting it)"
+                                       : "the file is empty (only whitespace)");
+    StoreReader reader;
+    bool ok = false;
+    try {
+        ok = json::sax_parse(text.begin(), text.end(), &reader);
+    } catch (const json::exception &e) { // not expected from sax_parse; never let one escape
+        return make_error(fmt::format("cannot read the JSON: {}", json_reason(e.what())));
+    }
+    if (!reader.top_level_type.empty())
+        return make_error(fmt::format("the top level is {} {}, expected an object keyed by "
+                                      "container handle",
+                                      article(reader.top_level_type), reader.top_level_type));
+    if (!ok) {
+        if (reader.error_byte > text.size()) // the text stops in the middle of a value
+            return make_error(fmt::format("parse error at byte {} of {}: the text ends early, "
+                                          "half-written? ({})",
+                                          text.size(), text.size(), reader.error_what));
+        return make_error(fmt::format("parse error at byte {} of {} ({})", reader.error_byte,
+                                      text.size(), reader.error_what));
+    }
+    ContainerIndex index;
+    index.containers_ = std::move(reader.containers);
+    // containers_ is complete: from here on its strings never move, the maps may view them.
+    index.build_maps(reader.report);
+    if (report_out) *report_out = std::move(reader.report);
+    return index;
+}
+
+void ContainerIndex::build_maps(StoreReport &report) {
+    const std::size_t n = containers_.size();
+    by_handle_.reserve(n);
+    by_ip_.reserve(n);
+    by_app_.reserve(n);
+    by_cut_handle_.reserve(n);
+    by_cut_app_.reserve(n);
+
+    std::vector<std::size_t> ambiguous_ips;
+    std::unordered_map<std::string_view, bool> shared_apps; // app guid -> instances agree
+    for (std::size_t i = 0; i < n; ++i) {
+        const Container &c = containers_[i];
+        if (!by_handle_.emplace(c.handle, i).second) {
+            ++report.duplicate_handles; // only when an entry's "handle" differs from its key
+            if (report.first_warning.empty())
+                report.first_warning = fmt::format("handle \"{}\" appears in two entries; "
+                                                   "the second is not indexed",
+                                                   c.handle);
+            continue;
+        }
+        if (c.ip.family != L3::none) {
+            auto [it, fresh] = by_ip_.emplace(c.ip, i);
+            if (!fresh) ambiguous_ips.push_back(it->second);
+        }
+        if (c.handle.size() > kCutAfterDenyC2c) {
+            auto [it, fresh] =
+                by_cut_handle_.emplace(std::string_view(c.handle).substr(0, kCutAfterDenyC2c), &c);
+            if (!fresh) it->second = nullptr; // two handles start alike: the longer cuts decide
+        }
+        if (!c.app_guid.empty()) {
+            auto [it, fresh] = by_app_.emplace(c.app_guid, &c);
+            if (!fresh) {
+                const Container &first = *it->second;
+                bool agree = first.space_guid == c.space_guid &&
+                             first.organization_guid == c.organization_guid;
+                auto [s, new_shared] = shared_apps.emplace(c.app_guid, agree);
+                if (!new_shared) s->second = s->second && agree;
+            }
+        }
+    }
+    // Handles whose 19-character start is shared: index their 23- and 25-character cuts.
+    for (const Container &c : containers_) {
+        if (c.handle.size() <= kCutAfterDenyC2c) continue;
+        auto it = by_cut_handle_.find(std::string_view(c.handle).substr(0, kCutAfterDenyC2c));
+        if (it == by_cut_handle_.end() || it->second != nullptr) continue;
+        for (std::size_t cut : {kCutAfterDeny, kCutAfterOk}) {
+            if (c.handle.size() <= cut) continue;
+            auto [l, fresh] =
+                by_long_cut_handle_.emplace(std::string_view(c.handle).substr(0, cut), &c);
+            if (!fresh && l->second != &c) l->second = nullptr;
+        }
+    }
+    // An IP claimed by several entries (a stale entry left behind) belongs to none of them:
+    // better "" than another app's guids.
+    std::sort(ambiguous_ips.begin(), ambiguous_ips.end());
+    ambiguous_ips.erase(std::unique(ambiguous_ips.begin(), ambiguous_ips.end()),
+                        ambiguous_ips.end());
+    for (std::size_t i : ambiguous_ips) {
+        by_ip_.erase(containers_[i].ip);
+        ++report.duplicate_ips;
+        if (report.first_warning.empty())
+            report.first_warning = fmt::format("IP of \"{}\" is claimed by several entries; "
+                                               "left out of the IP index",
+                                               containers_[i].handle);
+    }
+    // Apps with several instances: an app-level entry (no handle), or nothing if they disagree.
+    apps_.reserve(shared_apps.size()); // by_app_ points into apps_: it must never reallocate
+    for (auto &[app, agree] : shared_apps) {
+        auto it = by_app_.find(app);
+        if (agree) {
+            const Container &first = *it->second;
+            apps_.push_back(Container{"", first.app_guid, first.space_guid, first.organization_guid,
+                                      IpAddress{}});
+            it->second = &apps_.back();
+        } else {
+            it->second = nullptr;
+        }
+    }
+    for (auto &[app, target] : by_app_) {
+        if (app.size() <= kCutAfterOkTag) continue;
+        auto [it, fresh] = by_cut_app_.emplace(app.substr(0, kCutAfterOkTag), target);
+        if (!fresh) it->second = nullptr;
+    }
+}
+
+const Container *ContainerIndex::by_ip(const IpAddress &ip) const {
+    auto it = by_ip_.find(ip);
+    return it == by_ip_.end() ? nullptr : &containers_[it->second];
+}
+
+const Container *ContainerIndex::by_handle(std::string_view handle) const {
+    auto it = by_handle_.find(handle);
+    return it == by_handle_.end() ? nullptr : &containers_[it->second];
+}
+
+const Container *ContainerIndex::handle_or_cut(std::string_view name,
+                                               std::size_t cut_length) const {
+    if (name.empty()) return nullptr;
+    if (const Container *c = by_handle(name)) return c;
+    if (name.size() != cut_length) return nullptr;
+    auto it = by_cut_handle_.find(name.substr(0, kCutAfterDenyC2c));
+    if (it == by_cut_handle_.end()) return nullptr;
+    if (it->second) // the only handle that starts this way: does it go on like `name`?
+        return std::string_view(it->second->handle).starts_with(name) ? it->second : nullptr;
+    if (name.size() == kCutAfterDenyC2c) return nullptr;
+    auto l = by_long_cut_handle_.find(name);
+    return l == by_long_cut_handle_.end() ? nullptr : l->second;
+}
+
+const Container *ContainerIndex::app(std::string_view app_guid, std::size_t cut_length) const {
+    if (app_guid.empty()) return nullptr;
+    if (auto it = by_app_.find(app_guid); it != by_app_.end()) return it->second;
+    if (app_guid.size() != cut_length) return nullptr;
+    auto it = by_cut_app_.find(app_guid);
+    return it == by_cut_app_.end() ? nullptr : it->second;
+}
+
+const Container *ContainerIndex::by_prefix(std::string_view prefix) const {
+    while (!prefix.empty() && (prefix.back() == ' ' || prefix.back() == '\0'))
+        prefix.remove_suffix(1);
+    if (prefix.starts_with(kDenyC2c))
+        return handle_or_cut(prefix.substr(kDenyC2c.size()), kCutAfterDenyC2c);
+    if (prefix.starts_with(kDenyOrl))
+        return handle_or_cut(prefix.substr(kDenyOrl.size()), kCutAfterDenyC2c);
+    if (prefix.starts_with(kDeny)) return handle_or_cut(prefix.substr(kDeny.size()), kCutAfterDeny);
+    if (prefix.starts_with(kOk)) {
+        std::string_view rest = prefix.substr(kOk.size());
+        if (is_tag(rest)) return app(rest.substr(5), kCutAfterOkTag);
+        return handle_or_cut(rest, kCutAfterOk);
+    }
+    return nullptr;
+}
+
+} // namespace netlog

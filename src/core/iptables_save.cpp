@@ -1,0 +1,302 @@
+#include <netlog/iptables_save.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <unordered_map>
+
+namespace netlog {
+
+namespace {
+
+struct Token {
+    std::string_view raw; // as written, quotes included
+    std::string value;    // unquoted, unescaped
+};
+
+// Split a save line into tokens the way iptables-restore does: blanks separate,
+// double quotes group, a backslash escapes the next character.
+Result<std::vector<Token>> tokenize(std::string_view line) {
+    std::vector<Token> out;
+    std::size_t i = 0;
+    while (i < line.size()) {
+        if (line[i] == ' ' || line[i] == '\t') {
+            ++i;
+            continue;
+        }
+        std::size_t start = i;
+        Token t;
+        bool quoted = false;
+        while (i < line.size() && (quoted || (line[i] != ' ' && line[i] != '\t'))) {
+            char c = line[i];
+            if (c == '"') {
+                quoted = !quoted;
+            } else if (c == '\\' && i + 1 < line.size()) {
+                t.value += line[++i];
+            } else {
+                t.value += c;
+            }
+            ++i;
+        }
+        if (quoted) return make_error(fmt::format("unterminated quote at column {}", start + 1));
+        t.raw = line.substr(start, i - start);
+        out.push_back(std::move(t));
+    }
+    return out;
+}
+
+std::string join_raw(const std::vector<Token> &tokens, std::size_t from, std::size_t to,
+                     std::size_t skip_from, std::size_t skip_to) {
+    std::string out;
+    for (std::size_t i = from; i < to; ++i) {
+        if (i >= skip_from && i < skip_to) continue;
+        if (!out.empty()) out += ' ';
+        out += tokens[i].raw;
+    }
+    return out;
+}
+
+bool parse_u16(std::string_view s, std::uint16_t &out) {
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || p != s.data() + s.size() || v > 65535) return false;
+    out = static_cast<std::uint16_t>(v);
+    return true;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    return s;
+}
+
+// "[123:4567] " in front of a rule (iptables-save -c).
+std::string_view strip_rule_counters(std::string_view line) {
+    if (line.empty() || line.front() != '[') return line;
+    auto close = line.find(']');
+    if (close == std::string_view::npos) return line;
+    return trim(line.substr(close + 1));
+}
+
+} // namespace
+
+std::string iptables_quote(std::string_view value) {
+    static constexpr std::string_view bare =
+        "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    if (!value.empty() && value.find_first_not_of(bare) == std::string_view::npos)
+        return std::string(value);
+    std::string out = "\"";
+    for (char c : value) {
+        if (c == '"' || c == '\\' || c == '\'') out += '\\';
+        out += c;
+    }
+    out += '"';
+    return out;
+}
+
+Result<FwRule> iptables_rule_parse(std::string_view line, Family family, std::string_view table) {
+    line = strip_rule_counters(trim(line));
+    auto tokens = tokenize(line);
+    if (!tokens) return tokens.error();
+    const auto &t = *tokens;
+    if (t.size() < 2 || t[0].raw != "-A")
+        return make_error(fmt::format("not a rule (expected \"-A CHAIN ...\"): '{}'", line));
+
+    FwRule rule;
+    rule.family = family;
+    rule.table = std::string(table);
+    rule.chain = t[1].value;
+    rule.text = std::string(line);
+
+    // Find our owner comment and the target; everything else is a match.
+    std::size_t target = t.size(), comment = t.size();
+    for (std::size_t i = 2; i < t.size(); ++i) {
+        if (t[i].raw == "--comment") {
+            if (i >= 3 && t[i - 1].raw == "comment" && t[i - 2].raw == "-m" && i + 1 < t.size() &&
+                t[i + 1].value.rfind(owner_tag_prefix, 0) == 0 && comment == t.size()) {
+                comment = i - 2;
+                rule.owner_class = t[i + 1].value.substr(owner_tag_prefix.size());
+            }
+            ++i; // the comment text is never a target
+        } else if (t[i].raw == "-j" || t[i].raw == "-g") {
+            target = i;
+            break;
+        }
+    }
+    std::string target_name =
+        target + 1 < t.size() && t[target].raw == "-j" ? t[target + 1].value : "";
+
+    if (target_name == "LOG" && comment == t.size()) {
+        rule.kind = RuleKind::log;
+        std::vector<std::string_view> opts;
+        for (std::size_t i = target + 2; i < t.size(); ++i) {
+            if (t[i].raw == "--log-prefix" && i + 1 < t.size())
+                rule.log_prefix = t[++i].value;
+            else
+                opts.push_back(t[i].raw);
+        }
+        rule.log_options = fmt::format("{}", fmt::join(opts, " "));
+    } else if (target_name == "NFLOG" && comment != t.size()) {
+        rule.kind = RuleKind::companion;
+        for (std::size_t i = target + 2; i + 1 < t.size(); ++i) {
+            if (t[i].raw == "--nflog-prefix") {
+                rule.log_prefix = t[++i].value;
+            } else if (t[i].raw == "--nflog-group") {
+                if (!parse_u16(t[++i].value, rule.group))
+                    return make_error(
+                        fmt::format("bad --nflog-group '{}' in '{}'", t[i].value, line));
+            }
+        }
+    } else {
+        rule.kind = RuleKind::other;
+        rule.owner_class.clear();
+        comment = t.size();
+    }
+    std::size_t skip_to = comment == t.size() ? comment : comment + 4;
+    rule.match_key = join_raw(t, 2, target, comment, skip_to);
+    return rule;
+}
+
+Result<Ruleset> iptables_save_parse(std::string_view text, Family family) {
+    Ruleset rs;
+    std::string table;
+    std::unordered_map<std::string, std::size_t> chain_index; // in the current table
+    std::size_t lineno = 0;
+    while (!text.empty()) {
+        auto nl = text.find('\n');
+        std::string_view line = trim(text.substr(0, nl));
+        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        ++lineno;
+        if (line.empty() || line.front() == '#') continue;
+        auto where = [&](std::string_view what) {
+            return make_error(fmt::format("{}-save output, line {}: {}",
+                                          family == Family::ipv4 ? "iptables" : "ip6tables", lineno,
+                                          what));
+        };
+        if (line.front() == '*') {
+            table = std::string(line.substr(1));
+            chain_index.clear();
+        } else if (line == "COMMIT") {
+            table.clear();
+        } else if (table.empty()) {
+            return where(fmt::format("'{}' outside a table", line));
+        } else if (line.front() == ':') {
+            auto sp = line.find(' ');
+            std::string name(line.substr(1, sp == std::string_view::npos ? sp : sp - 1));
+            if (chain_index.count(name) == 0) {
+                chain_index.emplace(name, rs.chains.size());
+                rs.chains.push_back(FwChain{family, table, name, {}});
+            }
+        } else {
+            auto rule = iptables_rule_parse(line, family, table);
+            if (!rule) return where(rule.error().message);
+            auto it = chain_index.find(rule->chain);
+            if (it == chain_index.end())
+                return where(fmt::format("rule in undeclared chain '{}'", rule->chain));
+            FwChain &chain = rs.chains[it->second];
+            rule->handle = chain.rules.size() + 1;
+            chain.rules.push_back(std::move(rule.value()));
+        }
+    }
+    return rs;
+}
+
+std::string iptables_companion_spec(std::string_view match_key, const Companion &c) {
+    std::string out(match_key);
+    if (!out.empty()) out += ' ';
+    out += "-m comment --comment " + iptables_quote(c.comment()) + " -j NFLOG";
+    if (!c.prefix.empty()) out += " --nflog-prefix " + iptables_quote(c.prefix);
+    if (c.group != 0) out += fmt::format(" --nflog-group {}", c.group);
+    if (c.snaplen != 0) out += fmt::format(" --nflog-size {}", c.snaplen);
+    out += fmt::format(" --nflog-threshold {}", c.queue_threshold);
+    return out;
+}
+
+std::string iptables_log_spec(std::string_view match_key, std::string_view prefix) {
+    std::string out(match_key);
+    if (!out.empty()) out += ' ';
+    out += "-j LOG";
+    if (!prefix.empty()) out += " --log-prefix " + iptables_quote(prefix);
+    return out;
+}
+
+std::vector<std::string> iptables_plan_tables(const Plan &plan, Family family) {
+    std::vector<std::string> out;
+    for (const PlanStep &s : plan.steps)
+        if (s.rule.family == family && std::find(out.begin(), out.end(), s.rule.table) == out.end())
+            out.push_back(s.rule.table);
+    return out;
+}
+
+namespace {
+
+// The rule as iptables-save printed it, without "-A CHAIN ".
+std::string rule_spec(const FwRule &r) {
+    std::string head = "-A " + r.chain + " ";
+    return r.text.rfind(head, 0) == 0 ? r.text.substr(head.size()) : r.text;
+}
+
+} // namespace
+
+std::string iptables_restore_input(const Plan &plan, Family family, std::string_view table) {
+    std::vector<const PlanStep *> steps;
+    for (const PlanStep &s : plan.steps)
+        if (s.rule.family == family && s.rule.table == table) steps.push_back(&s);
+    // Bottom-up within each chain: a change at position N never moves positions < N.
+    std::stable_sort(steps.begin(), steps.end(), [](const PlanStep *a, const PlanStep *b) {
+        if (a->rule.chain != b->rule.chain) return a->rule.chain < b->rule.chain;
+        return a->rule.handle > b->rule.handle;
+    });
+    std::string out = fmt::format("*{}\n", table);
+    for (const PlanStep *s : steps) {
+        const FwRule &r = s->rule;
+        // Deletions name the rule by its full specification, never by position: a rule
+        // that moved or vanished fails the whole restore instead of deleting another.
+        std::string del = fmt::format("-D {} {}\n", r.chain, rule_spec(r));
+        switch (s->op) {
+        case PlanStep::Op::add_after:
+            out += fmt::format("-I {} {} {}\n", r.chain, r.handle + 1,
+                               iptables_companion_spec(r.match_key, s->companion));
+            break;
+        case PlanStep::Op::replace:
+            out += del + fmt::format("-I {} {} {}\n", r.chain, r.handle,
+                                     iptables_companion_spec(r.match_key, s->companion));
+            break;
+        case PlanStep::Op::remove:
+            out += del;
+            break;
+        case PlanStep::Op::restore_log:
+            out += del + fmt::format("-I {} {} {}\n", r.chain, r.handle,
+                                     iptables_log_spec(r.match_key, r.log_prefix));
+            break;
+        }
+    }
+    out += "COMMIT\n";
+    return out;
+}
+
+std::string iptables_save_normalize(std::string_view text) {
+    std::string out;
+    while (!text.empty()) {
+        auto nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        if (!line.empty() && line.front() == '#') continue;
+        if (!line.empty() && line.front() == ':') {
+            auto bracket = line.rfind(" [");
+            if (bracket != std::string_view::npos && line.back() == ']')
+                line = line.substr(0, bracket);
+        } else {
+            line = strip_rule_counters(line);
+        }
+        out.append(line);
+        out += '\n';
+    }
+    return out;
+}
+
+} // namespace netlog

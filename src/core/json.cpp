@@ -1,0 +1,256 @@
+// JSON string escaping and the seed JSON line (DESIGN.md "Seed JSON").
+#include "text_append.h"
+
+#include <array>
+#include <cstring>
+#include <netlog/format.h>
+
+namespace netlog {
+
+namespace {
+
+// 1: an ASCII byte that must be escaped; 2: a byte >= 0x80 (needs UTF-8 validation).
+constexpr std::array<std::uint8_t, 256> make_class_table() {
+    std::array<std::uint8_t, 256> t{};
+    for (int c = 0; c < 0x20; ++c)
+        t[c] = 1;
+    t['"'] = 1;
+    t['\\'] = 1;
+    for (int c = 0x80; c < 0x100; ++c)
+        t[c] = 2;
+    return t;
+}
+constexpr auto byte_class = make_class_table();
+
+// Length of a well-formed UTF-8 sequence at s[0..n) (Unicode Table 3-7), or, if it is
+// ill-formed, 0 and in *bad the length of its maximal subpart (>= 1) to replace by U+FFFD.
+std::size_t utf8_sequence(const unsigned char *s, std::size_t n, std::size_t *bad) {
+    const unsigned char c = s[0];
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF; // range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F; // no surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F; // <= U+10FFFF
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    std::size_t i = 1;
+    for (; i < len; ++i) {
+        if (i >= n) break;
+        const unsigned char b = s[i];
+        const unsigned char l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xBF;
+        if (b < l || b > h) break;
+    }
+    if (i == len) return len;
+    *bad = i;
+    return 0;
+}
+
+std::uint64_t load8(const unsigned char *p) {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+
+// Whether any of the 8 bytes is < 0x20, '"', '\\' or >= 0x80 (exact, SWAR).
+bool needs_attention(std::uint64_t v) {
+    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    const auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+    const std::uint64_t control = (v - ones * 0x20) & ~v & highs;
+    return ((v & highs) | control | has_zero(v ^ (ones * '"')) | has_zero(v ^ (ones * '\\'))) != 0;
+}
+
+void put_escaped_byte(unsigned char c, text::Out &out) {
+    switch (c) {
+    case '"':
+        out.put("\\\"");
+        return;
+    case '\\':
+        out.put("\\\\");
+        return;
+    case '\b':
+        out.put("\\b");
+        return;
+    case '\f':
+        out.put("\\f");
+        return;
+    case '\n':
+        out.put("\\n");
+        return;
+    case '\r':
+        out.put("\\r");
+        return;
+    case '\t':
+        out.put("\\t");
+        return;
+    default: {
+        char *p = out.room(6);
+        std::memcpy(p, "\\u00", 4);
+        p[4] = "0123456789abcdef"[c >> 4];
+        p[5] = "0123456789abcdef"[c & 0xf];
+        out.commit(6);
+    }
+    }
+}
+
+// `,"key":"<escaped value>"` (the key text carries its punctuation).
+void put_string_member(text::Out &out, std::string_view key, std::string_view value) {
+    out.put(key);
+    text::json_string(value, out);
+}
+
+void put_container(text::Out &out, const Container *c) {
+    static const Container unknown{};
+    const Container &k = c ? *c : unknown;
+    put_string_member(out, "{\"container_id\":", k.handle);
+    put_string_member(out, ",\"app_guid\":", k.app_guid);
+    put_string_member(out, ",\"space_guid\":", k.space_guid);
+    put_string_member(out, ",\"organization_guid\":", k.organization_guid);
+    out.put('}');
+}
+
+bool is_icmp(const Packet &p) {
+    return (p.l3 == L3::ipv4 && p.protocol == 1) || (p.l3 == L3::ipv6 && p.protocol == 58);
+}
+
+void put_tcp_flags(text::Out &out, std::uint8_t flags) {
+    static constexpr std::array<std::string_view, 8> names = {"FIN", "SYN", "RST", "PSH",
+                                                              "ACK", "URG", "ECE", "CWR"};
+    out.put('"');
+    bool first = true;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (!(flags & (1u << i))) continue;
+        if (!first) out.put(',');
+        out.put(names[i]);
+        first = false;
+    }
+    out.put('"');
+}
+
+void put_packet(text::Out &out, const Event &ev, const JsonOptions &opt) {
+    const Packet &p = ev.packet;
+    out.put("{\"src_ip\":\"");
+    out.ip(p.src);
+    out.put('"');
+    if (p.has_ports) {
+        out.put(",\"src_port\":");
+        out.uint(p.src_port);
+    }
+    out.put(",\"dst_ip\":\"");
+    out.ip(p.dst);
+    out.put('"');
+    if (p.has_ports) {
+        out.put(",\"dst_port\":");
+        out.uint(p.dst_port);
+    }
+    out.put(",\"protocol\":\"");
+    if (const auto name = protocol_name(p.protocol); !name.empty() && p.l3 != L3::none)
+        out.put(name);
+    else
+        out.uint(p.protocol);
+    out.put('"');
+    if (is_icmp(p) && p.has_icmp) {
+        out.put(",\"type\":");
+        out.uint(p.icmp_type);
+        out.put(",\"code\":");
+        out.uint(p.icmp_code);
+    }
+    if (ev.msg && ev.msg->mark && *ev.msg->mark != 0) {
+        out.put(",\"mark\":\"0x");
+        out.hex(*ev.msg->mark);
+        out.put('"');
+    }
+    if (opt.tcp_flags && p.protocol == 6 && p.has_transport) {
+        out.put(",\"tcp_flags\":");
+        put_tcp_flags(out, p.tcp_flags);
+    }
+    if (opt.length) {
+        out.put(",\"length\":");
+        out.uint(p.length);
+    }
+    if (opt.ttl) {
+        out.put(",\"ttl\":");
+        out.uint(p.ttl);
+    }
+    out.put('}');
+}
+
+} // namespace
+
+void text::json_escape(std::string_view s, Out &out) {
+    const auto *b = reinterpret_cast<const unsigned char *>(s.data());
+    const std::size_t n = s.size();
+    std::size_t run = 0; // start of the pending run of bytes that pass through unchanged
+    std::size_t i = 0;
+    while (i < n) {
+        // Fast path: skip 8 plain printable-ASCII bytes at a time.
+        while (n - i >= 8 && !needs_attention(load8(b + i)))
+            i += 8;
+        if (i == n) break;
+        const std::uint8_t cls = byte_class[b[i]];
+        if (cls == 0) {
+            ++i;
+            continue;
+        }
+        if (cls == 2) {
+            std::size_t bad = 0;
+            if (const std::size_t len = utf8_sequence(b + i, n - i, &bad)) {
+                i += len; // a well-formed multi-byte sequence passes through
+                continue;
+            }
+            out.put(s.substr(run, i - run));
+            out.put("\\ufffd");
+            i += bad;
+            run = i;
+            continue;
+        }
+        out.put(s.substr(run, i - run));
+        put_escaped_byte(b[i], out);
+        ++i;
+        run = i;
+    }
+    out.put(s.substr(run));
+}
+
+void json_escape(std::string_view s, std::string &out) {
+    text::Out o(out);
+    text::json_escape(s, o);
+}
+
+void format_json(const Event &ev, const JsonOptions &opt, std::string &str) {
+    text::Out out(str);
+    out.put("{\"timestamp\":\"");
+    out.epoch(ev.time);
+    put_string_member(out, "\",\"source\":", opt.source);
+    out.put(",\"message\":\"");
+    out.put(to_string(ev.direction));
+    out.put('-');
+    out.put(to_string(ev.verdict));
+    out.put("\",\"log_level\":1,\"data\":{");
+    out.put(ev.direction == Direction::ingress ? "\"destination\":" : "\"source\":");
+    put_container(out, ev.container);
+    out.put(",\"packet\":");
+    put_packet(out, ev, opt);
+    if (opt.interfaces) {
+        put_string_member(out, ",\"in_interface\":", ev.in_name);
+        put_string_member(out, ",\"out_interface\":", ev.out_name);
+    }
+    if (opt.class_name)
+        put_string_member(out, ",\"class\":", ev.cls ? std::string_view(ev.cls->name) : "");
+    if (opt.prefix) put_string_member(out, ",\"prefix\":", ev.msg ? ev.msg->prefix : "");
+    if (opt.host) {
+        put_string_member(out, ",\"host_ip\":", opt.host_ip);
+        put_string_member(out, ",\"host_guid\":", opt.host_guid);
+    }
+    out.put("}}\n");
+}
+
+} // namespace netlog

@@ -1,0 +1,410 @@
+// Prometheus text rendering of netlogd's counters, and /proc parsers for the kernel view.
+#include <netlog/metrics.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+namespace netlog {
+
+std::string_view to_string(DropReason r) {
+    switch (r) {
+    case DropReason::kernel_enobufs: return "kernel_enobufs";
+    case DropReason::seq_gap: return "seq_gap";
+    case DropReason::queue_full: return "queue_full";
+    case DropReason::decode_error: return "decode_error";
+    case DropReason::sink: return "sink";
+    case DropReason::unclassified: return "unclassified";
+    case DropReason::count_: break;
+    }
+    return "unknown";
+}
+
+void Histogram::observe(double seconds) {
+    std::size_t i = 0;
+    while (i < bounds.size() && seconds > bounds[i]) ++i;
+    ++counts[i];
+    sum += seconds;
+    ++total;
+}
+
+namespace {
+
+std::vector<std::string_view> fields(std::string_view line) {
+    std::vector<std::string_view> out;
+    std::size_t i = 0;
+    while (i < line.size()) {
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+        const auto start = i;
+        while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+        if (i > start) out.push_back(line.substr(start, i - start));
+    }
+    return out;
+}
+
+template <class T> bool num(std::string_view s, T &v, int base = 10) {
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), v, base);
+    return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+template <class F> void for_each_line(std::string_view text, F f) {
+    while (!text.empty()) {
+        const auto nl = text.find('\n');
+        f(text.substr(0, nl));
+        if (nl == std::string_view::npos) break;
+        text.remove_prefix(nl + 1);
+    }
+}
+
+// Label values: backslash, double quote and newline escaped (the exposition format's rules).
+std::string label(std::string_view v) {
+    std::string o;
+    for (char c : v) {
+        if (c == '\\') o += "\\\\";
+        else if (c == '"') o += "\\\"";
+        else if (c == '\n') o += "\\n";
+        else o += c;
+    }
+    return o;
+}
+
+struct Out {
+    std::string s;
+    void family(std::string_view name, std::string_view type, std::string_view help) {
+        fmt::format_to(std::back_inserter(s), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    }
+    template <class V> void sample(std::string_view name, V v, std::string_view labels = {}) {
+        if (labels.empty()) fmt::format_to(std::back_inserter(s), "{} {}\n", name, v);
+        else fmt::format_to(std::back_inserter(s), "{}{{{}}} {}\n", name, labels, v);
+    }
+};
+
+} // namespace
+
+std::vector<KernelGroupView> kernel_parse_nfnetlink_log(std::string_view text) {
+    std::vector<KernelGroupView> out;
+    for_each_line(text, [&](std::string_view line) {
+        const auto f = fields(line);
+        if (f.size() < 7) return;
+        KernelGroupView g;
+        if (num(f[0], g.group) && num(f[1], g.portid) && num(f[2], g.queue_len) &&
+            num(f[3], g.copy_mode) && num(f[4], g.copy_range) && num(f[5], g.flush_timeout) &&
+            num(f[6], g.use))
+            out.push_back(g);
+    });
+    return out;
+}
+
+// sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+bool kernel_parse_netlink(std::string_view text, std::uint32_t portid, KernelSocketView &out) {
+    bool found = false;
+    for_each_line(text, [&](std::string_view line) {
+        const auto f = fields(line);
+        if (found || f.size() < 10) return;
+        std::uint32_t proto = 0, pid = 0;
+        if (!num(f[1], proto) || !num(f[2], pid) || proto != 12 || pid != portid) return;
+        KernelSocketView v;
+        v.portid = pid;
+        if (num(f[4], v.rmem) && num(f[8], v.drops)) {
+            out = v;
+            found = true;
+        }
+    });
+    return found;
+}
+
+std::string metrics_render(const MetricsSnapshot &m) {
+    Out o;
+    o.family("netlog_up", "gauge", "1 when netlogd has bound its NFLOG groups and is running.");
+    o.sample("netlog_up", m.ready ? 1 : 0);
+    o.family("netlog_start_time_seconds", "gauge", "Start time of netlogd, seconds since the epoch.");
+    o.sample("netlog_start_time_seconds", fmt::format("{:.3f}", m.start_time_seconds));
+
+    o.family("netlog_events_received_total", "counter",
+             "NFLOG packet messages read from the netlink socket.");
+    o.sample("netlog_events_received_total", m.received);
+    o.family("netlog_events_kernel_logged_total", "counter",
+             "Events the kernel sent to netlogd's NFLOG groups, from the NFLOG sequence numbers "
+             "(received + lost on the way).");
+    o.sample("netlog_events_kernel_logged_total", m.kernel_logged);
+    o.family("netlog_events_emitted_total", "counter",
+             "Events formatted for the outputs (once per event, whatever the number of outputs).");
+    o.sample("netlog_events_emitted_total", m.emitted);
+    o.family("netlog_events_unclassified_total", "counter",
+             "Events whose prefix matched no class of the rules file.");
+    o.sample("netlog_events_unclassified_total", m.unclassified);
+    o.family("netlog_events_dropped_total", "counter",
+             "Events lost, by reason: kernel_enobufs (socket buffer overrun), seq_gap (other "
+             "NFLOG sequence gaps), queue_full (reader to pipeline queue), decode_error, sink "
+             "(lines an output could not write, summed over outputs), unclassified (no class "
+             "matched and unclassified.action is drop).");
+    for (std::size_t i = 0; i < m.dropped.size(); ++i)
+        o.sample("netlog_events_dropped_total", m.dropped[i],
+                 fmt::format("reason=\"{}\"", to_string(static_cast<DropReason>(i))));
+    o.family("netlog_netlink_enobufs_total", "counter",
+             "recv() calls that failed with ENOBUFS (each loses one or more events).");
+    o.sample("netlog_netlink_enobufs_total", m.enobufs_errors);
+
+    o.family("netlog_events_suppressed_total", "counter",
+             "Events suppressed by the rate limit, by class (each appears in a summary event).");
+    for (const auto &c : m.classes)
+        o.sample("netlog_events_suppressed_total", c.suppressed,
+                 fmt::format("class=\"{}\"", label(c.name)));
+    o.family("netlog_suppression_summaries_total", "counter",
+             "Suppression summary events emitted by the rate limit.");
+    o.sample("netlog_suppression_summaries_total", m.suppression_summaries);
+
+    o.family("netlog_output_lines_total", "counter", "Lines written, per output.");
+    o.family("netlog_output_bytes_total", "counter", "Bytes written, per output.");
+    o.family("netlog_output_dropped_total", "counter", "Lines an output could not write.");
+    o.family("netlog_output_errors_total", "counter", "Failed writes or opens, per output.");
+    o.family("netlog_output_reopens_total", "counter", "File reopens (SIGHUP, rotation), per output.");
+    o.family("netlog_output_reconnects_total", "counter", "Syslog reconnections, per output.");
+    for (const auto &out : m.outputs) {
+        const auto l = fmt::format("output=\"{}\",type=\"{}\",format=\"{}\"", label(out.name),
+                                   out.type, out.format);
+        o.sample("netlog_output_lines_total", out.lines, l);
+        o.sample("netlog_output_bytes_total", out.bytes, l);
+        o.sample("netlog_output_dropped_total", out.dropped, l);
+        o.sample("netlog_output_errors_total", out.errors, l);
+        o.sample("netlog_output_reopens_total", out.reopens, l);
+        o.sample("netlog_output_reconnects_total", out.reconnects, l);
+    }
+
+    o.family("netlog_store_reloads_total", "counter", "Container store loads, by result.");
+    o.sample("netlog_store_reloads_total", m.store_reloads_ok, "result=\"ok\"");
+    o.sample("netlog_store_reloads_total", m.store_reloads_failed, "result=\"error\"");
+    o.family("netlog_containers", "gauge", "Containers in the current index.");
+    o.sample("netlog_containers", m.containers);
+
+    o.family("netlog_rule_reconciles_total", "counter", "Rule reconciles that changed the ruleset.");
+    o.sample("netlog_rule_reconciles_total", m.rule_reconciles);
+    o.family("netlog_rule_reconcile_latency_seconds", "histogram",
+             "Time from a ruleset change to the companions being back in place.");
+    std::uint64_t cum = 0;
+    for (std::size_t i = 0; i < m.reconcile_latency.bounds.size(); ++i) {
+        cum += m.reconcile_latency.counts[i];
+        o.sample("netlog_rule_reconcile_latency_seconds_bucket", cum,
+                 fmt::format("le=\"{}\"", m.reconcile_latency.bounds[i]));
+    }
+    cum += m.reconcile_latency.counts.back();
+    o.sample("netlog_rule_reconcile_latency_seconds_bucket", cum, "le=\"+Inf\"");
+    o.sample("netlog_rule_reconcile_latency_seconds_sum", m.reconcile_latency.sum);
+    o.sample("netlog_rule_reconcile_latency_seconds_count", m.reconcile_latency.total);
+
+    o.family("netlog_events_in_flight", "gauge",
+             "Events read from the socket and not yet emitted or dropped (queued or being "
+             "processed).");
+    o.sample("netlog_events_in_flight", m.in_flight);
+    o.family("netlog_queue_depth", "gauge", "Events waiting between the reader and the pipeline.");
+    o.sample("netlog_queue_depth", m.queue_depth);
+    o.family("netlog_queue_capacity", "gauge", "Capacity of the reader to pipeline queue, in events.");
+    o.sample("netlog_queue_capacity", m.queue_capacity);
+
+    o.family("netlog_kernel_group_queue_length", "gauge",
+             "Per NFLOG group, packets the kernel holds for the next batch "
+             "(/proc/net/netfilter/nfnetlink_log).");
+    o.family("netlog_kernel_group_copy_range_bytes", "gauge", "Per NFLOG group, the copy range.");
+    for (const auto &g : m.kernel_groups) {
+        const auto l = fmt::format("group=\"{}\"", g.group);
+        o.sample("netlog_kernel_group_queue_length", g.queue_len, l);
+        o.sample("netlog_kernel_group_copy_range_bytes", g.copy_range, l);
+    }
+    o.family("netlog_kernel_socket_drops_total", "counter",
+             "Drops the kernel counted on netlogd's NFLOG socket (/proc/net/netlink).");
+    o.sample("netlog_kernel_socket_drops_total", m.kernel_socket.drops);
+    o.family("netlog_kernel_socket_rmem_bytes", "gauge",
+             "Bytes waiting in netlogd's NFLOG socket (/proc/net/netlink).");
+    o.sample("netlog_kernel_socket_rmem_bytes", m.kernel_socket.rmem);
+    return std::move(o.s);
+}
+
+std::string metrics_identity(const MetricsSnapshot &m) {
+    std::uint64_t drops = 0;
+    for (std::size_t i = 0; i < m.dropped.size(); ++i)
+        if (static_cast<DropReason>(i) != DropReason::sink) drops += m.dropped[i];
+    const std::uint64_t accounted = m.emitted + m.suppressed + drops + m.in_flight;
+    std::string s;
+    auto w = [&](std::string_view f, auto &&...a) {
+        fmt::format_to(std::back_inserter(s), fmt::runtime(f), a...);
+    };
+    w("kernel logged (NFLOG sequence)   {:>12}\n", m.kernel_logged);
+    w("  = emitted                      {:>12}\n", m.emitted);
+    w("  + suppressed (rate limit)      {:>12}\n", m.suppressed);
+    for (std::size_t i = 0; i < m.dropped.size(); ++i) {
+        const auto r = static_cast<DropReason>(i);
+        if (r == DropReason::sink) continue;
+        w("  + dropped {:<20} {:>12}\n", to_string(r), m.dropped[i]);
+    }
+    w("  + in flight (queue)            {:>12}\n", m.in_flight);
+    if (accounted == m.kernel_logged)
+        w("identity holds: every event the kernel logged is emitted or counted\n");
+    else
+        w("IDENTITY BROKEN: {} events unaccounted for (a snapshot taken while events flow can "
+          "be off by those in transit; take it again)\n",
+          static_cast<std::int64_t>(m.kernel_logged) - static_cast<std::int64_t>(accounted));
+    for (const auto &o : m.outputs)
+        w("output {} ({} {}): {} lines written, {} dropped (sink), {} errors\n", o.name, o.type,
+          o.format, o.lines, o.dropped, o.errors);
+    return s;
+}
+
+namespace {
+
+// One sample line: name, labels (unescaped), value text.
+struct Sample {
+    std::string_view name;
+    std::vector<std::pair<std::string_view, std::string>> labels;
+    std::string_view value;
+    std::string_view label(std::string_view key) const {
+        for (const auto &[k, v] : labels)
+            if (k == key) return v;
+        return {};
+    }
+};
+
+bool parse_sample(std::string_view line, Sample &s) {
+    s.labels.clear();
+    const auto name_end = line.find_first_of(" {");
+    if (name_end == std::string_view::npos || name_end == 0) return false;
+    s.name = line.substr(0, name_end);
+    std::size_t i = name_end;
+    if (line[i] == '{') {
+        ++i;
+        while (i < line.size() && line[i] != '}') {
+            const auto eq = line.find('=', i);
+            if (eq == std::string_view::npos || eq + 1 >= line.size() || line[eq + 1] != '"')
+                return false;
+            const auto key = line.substr(i, eq - i);
+            std::string v;
+            std::size_t j = eq + 2;
+            for (; j < line.size() && line[j] != '"'; ++j) {
+                if (line[j] == '\\' && j + 1 < line.size()) {
+                    ++j;
+                    v += line[j] == 'n' ? '\n' : line[j];
+                } else {
+                    v += line[j];
+                }
+            }
+            if (j >= line.size()) return false;
+            s.labels.emplace_back(key, std::move(v));
+            i = j + 1;
+            if (i < line.size() && line[i] == ',') ++i;
+        }
+        if (i >= line.size()) return false;
+        ++i; // '}'
+    }
+    while (i < line.size() && line[i] == ' ') ++i;
+    auto value = line.substr(i);
+    if (const auto sp = value.find(' '); sp != std::string_view::npos)
+        value = value.substr(0, sp); // a timestamp may follow
+    if (value.empty()) return false;
+    s.value = value;
+    return true;
+}
+
+bool to_double(std::string_view s, double &v) {
+    if (s == "+Inf") {
+        v = std::numeric_limits<double>::infinity();
+        return true;
+    }
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+    return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+MetricsSnapshot::Output &output_of(MetricsSnapshot &m, const Sample &s) {
+    const auto name = s.label("output");
+    for (auto &o : m.outputs)
+        if (o.name == name) return o;
+    auto &o = m.outputs.emplace_back();
+    o.name = std::string(name);
+    o.type = std::string(s.label("type"));
+    o.format = std::string(s.label("format"));
+    return o;
+}
+
+KernelGroupView &group_of(MetricsSnapshot &m, std::uint32_t group) {
+    for (auto &g : m.kernel_groups)
+        if (g.group == group) return g;
+    auto &g = m.kernel_groups.emplace_back();
+    g.group = group;
+    return g;
+}
+
+} // namespace
+
+bool metrics_parse(std::string_view text, MetricsSnapshot &m, std::string &error) {
+    m = MetricsSnapshot();
+    m.reconcile_latency.bounds.clear();
+    m.reconcile_latency.counts.clear();
+    std::vector<std::pair<double, std::uint64_t>> buckets; // cumulative, as exposed
+    bool ok = true;
+    Sample s;
+    for_each_line(text, [&](std::string_view line) {
+        if (!ok || line.empty() || line[0] == '#') return;
+        double d = 0;
+        std::uint64_t u = 0;
+        if (!parse_sample(line, s) || !to_double(s.value, d)) {
+            ok = false;
+            error = fmt::format("cannot read the metrics line '{}'", line);
+            return;
+        }
+        u = d < 0 ? 0 : static_cast<std::uint64_t>(d);
+        num(s.value, u); // exact when integral
+        const auto n = s.name;
+        if (n == "netlog_up") m.ready = u != 0;
+        else if (n == "netlog_start_time_seconds") m.start_time_seconds = d;
+        else if (n == "netlog_events_received_total") m.received = u;
+        else if (n == "netlog_events_kernel_logged_total") m.kernel_logged = u;
+        else if (n == "netlog_events_emitted_total") m.emitted = u;
+        else if (n == "netlog_events_unclassified_total") m.unclassified = u;
+        else if (n == "netlog_events_dropped_total") {
+            for (std::size_t i = 0; i < m.dropped.size(); ++i)
+                if (to_string(static_cast<DropReason>(i)) == s.label("reason")) m.dropped[i] = u;
+        } else if (n == "netlog_netlink_enobufs_total") m.enobufs_errors = u;
+        else if (n == "netlog_events_suppressed_total") {
+            m.classes.push_back({std::string(s.label("class")), 0, u});
+            m.suppressed += u;
+        } else if (n == "netlog_suppression_summaries_total") m.suppression_summaries = u;
+        else if (n == "netlog_output_lines_total") output_of(m, s).lines = u;
+        else if (n == "netlog_output_bytes_total") output_of(m, s).bytes = u;
+        else if (n == "netlog_output_dropped_total") output_of(m, s).dropped = u;
+        else if (n == "netlog_output_errors_total") output_of(m, s).errors = u;
+        else if (n == "netlog_output_reopens_total") output_of(m, s).reopens = u;
+        else if (n == "netlog_output_reconnects_total") output_of(m, s).reconnects = u;
+        else if (n == "netlog_store_reloads_total") {
+            (s.label("result") == "ok" ? m.store_reloads_ok : m.store_reloads_failed) = u;
+        } else if (n == "netlog_containers") m.containers = u;
+        else if (n == "netlog_rule_reconciles_total") m.rule_reconciles = u;
+        else if (n == "netlog_rule_reconcile_latency_seconds_bucket") {
+            double le = 0;
+            if (to_double(s.label("le"), le)) buckets.emplace_back(le, u);
+        } else if (n == "netlog_rule_reconcile_latency_seconds_sum") m.reconcile_latency.sum = d;
+        else if (n == "netlog_rule_reconcile_latency_seconds_count") m.reconcile_latency.total = u;
+        else if (n == "netlog_events_in_flight") m.in_flight = u;
+        else if (n == "netlog_queue_depth") m.queue_depth = u;
+        else if (n == "netlog_queue_capacity") m.queue_capacity = u;
+        else if (n == "netlog_kernel_group_queue_length" || n == "netlog_kernel_group_copy_range_bytes") {
+            std::uint32_t g = 0;
+            if (!num(s.label("group"), g)) return;
+            auto &v = group_of(m, g);
+            (n == "netlog_kernel_group_queue_length" ? v.queue_len : v.copy_range) =
+                static_cast<std::uint32_t>(u);
+        } else if (n == "netlog_kernel_socket_drops_total") m.kernel_socket.drops = u;
+        else if (n == "netlog_kernel_socket_rmem_bytes") m.kernel_socket.rmem = u;
+    });
+    if (!ok) return false;
+    // Cumulative buckets back to per-bucket counts; the last (+Inf) has no bound.
+    std::uint64_t prev = 0;
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+        if (i + 1 < buckets.size()) m.reconcile_latency.bounds.push_back(buckets[i].first);
+        m.reconcile_latency.counts.push_back(buckets[i].second - std::min(prev, buckets[i].second));
+        prev = buckets[i].second;
+    }
+    if (m.reconcile_latency.counts.empty()) m.reconcile_latency = Histogram();
+    return true;
+}
+
+} // namespace netlog

@@ -1,0 +1,276 @@
+// NFULNL_MSG_PACKET parsing with libmnl: a validating attribute callback fills the
+// NflogMessage with views into the caller's buffer; every length is checked first.
+#include "nflog_attrs.h"
+
+#include <cstring>
+#include <fmt/format.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_log.h>
+
+namespace netlog {
+namespace {
+
+std::uint16_t be16(const void *p) {
+    const auto *b = static_cast<const std::uint8_t *>(p);
+    return static_cast<std::uint16_t>(b[0] << 8 | b[1]);
+}
+
+std::uint32_t be32(const void *p) {
+    const auto *b = static_cast<const std::uint8_t *>(p);
+    return std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 |
+           std::uint32_t{b[3]};
+}
+
+std::uint64_t be64(const void *p) {
+    const auto *b = static_cast<const std::uint8_t *>(p);
+    return std::uint64_t{be32(b)} << 32 | be32(b + 4);
+}
+
+// The exact payload size of each fixed-size attribute; 0 = variable length.
+std::size_t fixed_size(std::uint16_t type) {
+    switch (type) {
+    case NFULA_PACKET_HDR:
+        return sizeof(nfulnl_msg_packet_hdr);
+    case NFULA_TIMESTAMP:
+        return sizeof(nfulnl_msg_packet_timestamp);
+    case NFULA_HWADDR:
+        return sizeof(nfulnl_msg_packet_hw);
+    case NFULA_MARK:
+    case NFULA_IFINDEX_INDEV:
+    case NFULA_IFINDEX_OUTDEV:
+    case NFULA_IFINDEX_PHYSINDEV:
+    case NFULA_IFINDEX_PHYSOUTDEV:
+    case NFULA_UID:
+    case NFULA_GID:
+    case NFULA_SEQ:
+    case NFULA_SEQ_GLOBAL:
+        return sizeof(std::uint32_t);
+    case NFULA_HWTYPE:
+    case NFULA_HWLEN:
+        return sizeof(std::uint16_t);
+    default:
+        return 0;
+    }
+}
+
+const char *attr_name(std::uint16_t type) {
+    switch (type) {
+    case NFULA_PACKET_HDR:
+        return "NFULA_PACKET_HDR";
+    case NFULA_MARK:
+        return "NFULA_MARK";
+    case NFULA_TIMESTAMP:
+        return "NFULA_TIMESTAMP";
+    case NFULA_IFINDEX_INDEV:
+        return "NFULA_IFINDEX_INDEV";
+    case NFULA_IFINDEX_OUTDEV:
+        return "NFULA_IFINDEX_OUTDEV";
+    case NFULA_IFINDEX_PHYSINDEV:
+        return "NFULA_IFINDEX_PHYSINDEV";
+    case NFULA_IFINDEX_PHYSOUTDEV:
+        return "NFULA_IFINDEX_PHYSOUTDEV";
+    case NFULA_HWADDR:
+        return "NFULA_HWADDR";
+    case NFULA_UID:
+        return "NFULA_UID";
+    case NFULA_GID:
+        return "NFULA_GID";
+    case NFULA_SEQ:
+        return "NFULA_SEQ";
+    case NFULA_SEQ_GLOBAL:
+        return "NFULA_SEQ_GLOBAL";
+    case NFULA_HWTYPE:
+        return "NFULA_HWTYPE";
+    case NFULA_HWLEN:
+        return "NFULA_HWLEN";
+    default:
+        return "attribute";
+    }
+}
+
+struct Walk {
+    NflogMessage *msg;
+    const char *where;
+    const std::uint8_t *end_of_last = nullptr; // where the last accepted attribute ended
+    std::string error;
+};
+
+int on_attr(const nlattr *attr, void *data) {
+    auto &w = *static_cast<Walk *>(data);
+    auto &m = *w.msg;
+    const std::uint16_t type = mnl_attr_get_type(attr);
+    const std::size_t len = mnl_attr_get_payload_len(attr);
+    const auto *v = static_cast<const std::uint8_t *>(mnl_attr_get_payload(attr));
+    w.end_of_last = reinterpret_cast<const std::uint8_t *>(attr) + MNL_ALIGN(attr->nla_len);
+
+    const std::size_t want = fixed_size(type);
+    if (want != 0 && mnl_attr_validate2(attr, MNL_TYPE_UNSPEC, want) < 0) {
+        w.error = fmt::format("NFLOG {}: {} has {} bytes, expected {}; the sender is not a "
+                              "compatible kernel or the data is corrupt",
+                              w.where, attr_name(type), len, want);
+        return MNL_CB_ERROR;
+    }
+
+    switch (type) {
+    case NFULA_PACKET_HDR:
+        m.hw_protocol = be16(v);
+        m.hook = v[2];
+        m.has_packet_hdr = true;
+        break;
+    case NFULA_MARK:
+        m.mark = be32(v);
+        break;
+    case NFULA_TIMESTAMP: {
+        const std::uint64_t sec = be64(v), usec = be64(v + 8);
+        if (usec >= 1000000 || sec > std::uint64_t{INT64_MAX}) {
+            w.error = fmt::format("NFLOG {}: NFULA_TIMESTAMP out of range ({}.{:06})", w.where, sec,
+                                  usec);
+            return MNL_CB_ERROR;
+        }
+        m.timestamp =
+            Timestamp{static_cast<std::int64_t>(sec), static_cast<std::uint32_t>(usec * 1000)};
+        break;
+    }
+    case NFULA_IFINDEX_INDEV:
+        m.indev = be32(v);
+        break;
+    case NFULA_IFINDEX_OUTDEV:
+        m.outdev = be32(v);
+        break;
+    case NFULA_IFINDEX_PHYSINDEV:
+        m.physindev = be32(v);
+        break;
+    case NFULA_IFINDEX_PHYSOUTDEV:
+        m.physoutdev = be32(v);
+        break;
+    case NFULA_HWADDR: {
+        const std::uint16_t addrlen = be16(v);
+        if (addrlen > sizeof(nfulnl_msg_packet_hw::hw_addr)) {
+            w.error =
+                fmt::format("NFLOG {}: NFULA_HWADDR length {} exceeds 8 bytes", w.where, addrlen);
+            return MNL_CB_ERROR;
+        }
+        m.hwaddr = Bytes(v + offsetof(nfulnl_msg_packet_hw, hw_addr), addrlen);
+        break;
+    }
+    case NFULA_HWTYPE:
+        m.hwtype = be16(v);
+        break;
+    case NFULA_HWLEN:
+        break; // the length of NFULA_HWHEADER, which carries its own length
+    case NFULA_HWHEADER:
+        m.hwheader = Bytes(v, len);
+        break;
+    case NFULA_PAYLOAD:
+        m.payload = Bytes(v, len);
+        break;
+    case NFULA_PREFIX: {
+        const auto *s = reinterpret_cast<const char *>(v);
+        const void *nul = std::memchr(s, 0, len);
+        m.prefix = std::string_view(
+            s, nul ? static_cast<std::size_t>(static_cast<const char *>(nul) - s) : len);
+        break;
+    }
+    case NFULA_UID:
+        m.uid = be32(v);
+        break;
+    case NFULA_GID:
+        m.gid = be32(v);
+        break;
+    case NFULA_SEQ:
+        m.seq = be32(v);
+        break;
+    case NFULA_SEQ_GLOBAL:
+        m.seq_global = be32(v);
+        break;
+    default:
+        break; // NFULA_CT, NFULA_VLAN, NFULA_L2HDR and future attributes: not used
+    }
+    return MNL_CB_OK;
+}
+
+} // namespace
+
+namespace detail {
+
+Result<bool> nflog_parse_attrs(Bytes attrs, NflogMessage &msg, const char *where) {
+    Walk w{&msg, where, attrs.data(), {}};
+    if (mnl_attr_parse_payload(attrs.data(), attrs.size(), on_attr, &w) < 0)
+        return make_error(std::move(w.error));
+    // libmnl stops silently at an attribute that does not fit; we do not.
+    const std::size_t used = static_cast<std::size_t>(w.end_of_last - attrs.data());
+    if (used < attrs.size() && attrs.size() - used >= sizeof(nlattr))
+        return make_error(fmt::format("NFLOG {}: attribute at offset {} is truncated or has a "
+                                      "bad length; the data is corrupt",
+                                      where, used));
+    return true;
+}
+
+} // namespace detail
+
+Result<NflogMessage> nflog_parse_message(Bytes nlmsg) {
+    constexpr std::size_t header = MNL_NLMSG_HDRLEN + sizeof(nfgenmsg);
+    if (nlmsg.size() < sizeof(nlmsghdr))
+        return make_error(fmt::format("NFLOG message: {} bytes is shorter than a netlink "
+                                      "header",
+                                      nlmsg.size()));
+    nlmsghdr nlh;
+    std::memcpy(&nlh, nlmsg.data(), sizeof nlh);
+    if (nlh.nlmsg_len > nlmsg.size() || nlh.nlmsg_len < header)
+        return make_error(fmt::format("NFLOG message: length field {} does not fit the {} "
+                                      "bytes received",
+                                      nlh.nlmsg_len, nlmsg.size()));
+    if (NFNL_SUBSYS_ID(nlh.nlmsg_type) != NFNL_SUBSYS_ULOG ||
+        NFNL_MSG_TYPE(nlh.nlmsg_type) != NFULNL_MSG_PACKET)
+        return make_error(
+            fmt::format("NFLOG message: type 0x{:04x} is not an NFLOG packet", nlh.nlmsg_type));
+
+    NflogMessage msg;
+    nfgenmsg gen;
+    std::memcpy(&gen, nlmsg.data() + MNL_NLMSG_HDRLEN, sizeof gen);
+    msg.family = gen.nfgen_family;
+    msg.group = be16(&gen.res_id);
+    auto ok =
+        detail::nflog_parse_attrs(nlmsg.subspan(header, nlh.nlmsg_len - header), msg, "message");
+    if (!ok) return ok.error();
+    return msg;
+}
+
+BatchResult nflog_parse_batch(Bytes buffer,
+                              const std::function<void(const NflogMessage &)> &on_packet,
+                              const std::function<void(const Error &)> &on_bad_message) {
+    BatchResult r;
+    std::size_t off = 0;
+    while (off < buffer.size()) {
+        const std::size_t left = buffer.size() - off;
+        nlmsghdr nlh;
+        if (left < sizeof nlh) {
+            r.truncated = true;
+            break;
+        }
+        std::memcpy(&nlh, buffer.data() + off, sizeof nlh);
+        if (nlh.nlmsg_len < sizeof nlh || nlh.nlmsg_len > left) {
+            r.truncated = true;
+            break;
+        }
+        const Bytes one = buffer.subspan(off, nlh.nlmsg_len);
+        off += std::min<std::size_t>(MNL_ALIGN(nlh.nlmsg_len), left);
+
+        if (nlh.nlmsg_type < NLMSG_MIN_TYPE) continue; // NOOP, ERROR, DONE, OVERRUN
+        if (NFNL_SUBSYS_ID(nlh.nlmsg_type) != NFNL_SUBSYS_ULOG ||
+            NFNL_MSG_TYPE(nlh.nlmsg_type) != NFULNL_MSG_PACKET)
+            continue;
+        auto msg = nflog_parse_message(one);
+        if (msg) {
+            ++r.packets;
+            if (on_packet) on_packet(*msg);
+        } else {
+            ++r.bad_messages;
+            if (on_bad_message) on_bad_message(msg.error());
+        }
+    }
+    return r;
+}
+
+} // namespace netlog

@@ -1,0 +1,105 @@
+// NflogMessage -> Event -> formatted lines. No syscalls, no allocation per event once the
+// output buffers and the classifier cache have grown.
+#include <netlog/pipeline.h>
+#include <netlog/packet.h>
+
+#include <algorithm>
+
+namespace netlog {
+
+OutputSpec output_spec(const Config &c, const OutputConfig &out) {
+    OutputSpec s;
+    s.format = out.format;
+    s.json.source = c.source;
+    s.json.tcp_flags = out.extras.tcp_flags;
+    s.json.length = out.extras.length;
+    s.json.ttl = out.extras.ttl;
+    s.json.interfaces = out.extras.interfaces;
+    s.json.class_name = out.extras.class_name;
+    s.json.prefix = out.extras.prefix;
+    s.json.host = out.extras.host;
+    s.json.host_ip = c.host_ip;
+    s.json.host_guid = c.host_guid;
+    s.iptables_logger.time_style = out.timestamp;
+    s.iptables_logger.host_ip = c.host_ip;
+    s.iptables_logger.host_guid = c.host_guid;
+    return s;
+}
+
+Pipeline::Pipeline(const RulesFile &rules, PipelineOptions options)
+    : classifier_(rules), opt_(std::move(options)) {
+    // An unclassified event carries its prefix, so the reader can tell what it was.
+    fallback_json_.reserve(opt_.outputs.size());
+    for (const auto &o : opt_.outputs) {
+        auto j = o.json;
+        j.prefix = true;
+        fallback_json_.push_back(j);
+    }
+}
+
+bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev) {
+    ++c_.processed;
+    ev.msg = &msg;
+    ev.packet = packet_decode(msg.payload, msg.hw_protocol);
+    // Without a whole IP header there are no addresses to report: a decode error.
+    if (ev.packet.l3 == L3::none || ev.packet.truncation == Truncation::network) {
+        ++c_.decode_errors;
+        return false;
+    }
+    ev.time = msg.timestamp ? *msg.timestamp : receive_time;
+
+    ev.cls = classifier_.classify(msg.prefix);
+    if (ev.cls) {
+        ev.direction = ev.cls->direction;
+        ev.verdict = ev.cls->verdict;
+    } else {
+        ++c_.unclassified;
+        if (!opt_.unclassified.emit) {
+            ++c_.unclassified_dropped;
+            return false;
+        }
+        ev.direction = opt_.unclassified.direction;
+        ev.verdict = opt_.unclassified.verdict;
+    }
+
+    ev.container = nullptr;
+    if (containers_) {
+        const auto &ip = ev.direction == Direction::ingress ? ev.packet.dst : ev.packet.src;
+        ev.container = containers_->by_ip(ip);
+        if (!ev.container && !msg.prefix.empty()) {
+            ev.container = containers_->by_prefix(msg.prefix);
+            if (ev.container) ++c_.enriched_by_prefix;
+        }
+        if (ev.container) ++c_.enriched;
+    }
+
+    if (names_) {
+        ev.in_name = msg.indev ? names_->name(msg.indev) : std::string_view{};
+        ev.out_name = msg.outdev ? names_->name(msg.outdev) : std::string_view{};
+        ev.physin_name = msg.physindev ? names_->name(msg.physindev) : std::string_view{};
+        ev.physout_name = msg.physoutdev ? names_->name(msg.physoutdev) : std::string_view{};
+    } else {
+        ev.in_name = ev.out_name = ev.physin_name = ev.physout_name = {};
+    }
+    ++c_.emitted;
+    return true;
+}
+
+void Pipeline::format(const Event &ev, std::size_t i, std::string &out) const {
+    const auto &o = opt_.outputs[i];
+    switch (o.format) {
+    case OutputFormat::json: format_json(ev, ev.cls ? o.json : fallback_json_[i], out); break;
+    case OutputFormat::klog: format_klog(ev, out); break;
+    case OutputFormat::iptables_logger: format_iptables_logger(ev, o.iptables_logger, out); break;
+    }
+}
+
+bool Pipeline::process(const NflogMessage &msg, Timestamp receive_time,
+                       std::span<std::string> outs) {
+    if (!build(msg, receive_time, ev_)) return false;
+    const auto n = std::min(outs.size(), opt_.outputs.size());
+    for (std::size_t i = 0; i < n; ++i) format(ev_, i, outs[i]);
+    return true;
+}
+
+} // namespace netlog

@@ -1,0 +1,162 @@
+// The output formats' writer: pieces of a line go into a small stack buffer that is appended
+// to the caller's reused std::string in a few large copies (std::string::append per piece
+// costs a call and a capacity check each). Integers, hex, addresses and timestamps are
+// written straight into it; nothing allocates once the caller's string has grown.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <netlog/nflog.h>
+#include <netlog/packet.h>
+#include <string>
+#include <string_view>
+
+namespace netlog::text {
+
+class Out {
+  public:
+    static constexpr std::size_t cap = 1024;
+
+    explicit Out(std::string &s) : s_(s) {}
+    Out(const Out &) = delete;
+    Out &operator=(const Out &) = delete;
+    ~Out() { flush(); }
+
+    void flush() {
+        if (n_) s_.append(buf_, n_);
+        n_ = 0;
+    }
+    // The string with everything written so far.
+    std::string &str() {
+        flush();
+        return s_;
+    }
+
+    // Room for k <= cap bytes at the returned pointer; then commit() what was used.
+    char *room(std::size_t k) {
+        if (cap - n_ < k) flush();
+        return buf_ + n_;
+    }
+    void commit(std::size_t k) { n_ += k; }
+
+    void put(char c) {
+        if (n_ == cap) flush();
+        buf_[n_++] = c;
+    }
+    void put(std::string_view v) {
+        if (v.empty()) return; // (a default string_view's data() is null: no memcpy)
+        if (v.size() > cap - n_) {
+            flush();
+            if (v.size() > cap) {
+                s_.append(v);
+                return;
+            }
+        }
+        std::memcpy(buf_ + n_, v.data(), v.size());
+        n_ += v.size();
+    }
+
+    void uint(std::uint64_t v) {
+        char tmp[20];
+        char *end = tmp + sizeof tmp;
+        char *p = end;
+        do {
+            *--p = static_cast<char>('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+        put(std::string_view(p, static_cast<std::size_t>(end - p)));
+    }
+    void sint(std::int64_t v) {
+        if (v < 0) {
+            put('-');
+            uint(0 - static_cast<std::uint64_t>(v));
+        } else {
+            uint(static_cast<std::uint64_t>(v));
+        }
+    }
+    // printf "%x" / "%X"
+    void hex(std::uint32_t v, bool upper = false) {
+        const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+        char tmp[8];
+        char *end = tmp + sizeof tmp;
+        char *p = end;
+        do {
+            *--p = digits[v & 0xf];
+            v >>= 4;
+        } while (v != 0);
+        put(std::string_view(p, static_cast<std::size_t>(end - p)));
+    }
+    // printf "%02x" / "%02X"
+    void hex2(std::uint8_t v, bool upper = false) {
+        const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+        char *p = room(2);
+        p[0] = digits[v >> 4];
+        p[1] = digits[v & 0xf];
+        commit(2);
+    }
+    // Dotted quad / RFC 5952 text; nothing for an address of no family.
+    void ip(const IpAddress &addr) {
+        char *p = room(48);
+        commit(ip_to_text(addr, p));
+    }
+    // "<sec>.<9-digit ns>"
+    void epoch(const Timestamp &t) {
+        sint(t.sec);
+        fraction9(t.nsec);
+    }
+    // ".<9-digit ns>"
+    void fraction9(std::uint32_t nsec) {
+        char *p = room(10);
+        p[0] = '.';
+        std::uint32_t ns = nsec % 1000000000u;
+        for (int i = 9; i >= 1; --i) {
+            p[i] = static_cast<char>('0' + ns % 10);
+            ns /= 10;
+        }
+        commit(10);
+    }
+    // Two decimal digits of 0..99.
+    void two(unsigned v) {
+        char *p = room(2);
+        p[0] = static_cast<char>('0' + v / 10 % 10);
+        p[1] = static_cast<char>('0' + v % 10);
+        commit(2);
+    }
+
+  private:
+    std::string &s_;
+    std::size_t n_ = 0;
+    char buf_[cap];
+};
+
+// The same, straight onto a std::string (for code that writes a few pieces only).
+inline void append_uint(std::string &s, std::uint64_t v) {
+    Out(s).uint(v);
+}
+inline void append_int(std::string &s, std::int64_t v) {
+    Out(s).sint(v);
+}
+inline void append_hex(std::string &s, std::uint32_t v, bool upper = false) {
+    Out(s).hex(v, upper);
+}
+inline void append_hex2(std::string &s, std::uint8_t v, bool upper = false) {
+    Out(s).hex2(v, upper);
+}
+inline void append_ip(std::string &s, const IpAddress &addr) {
+    Out(s).ip(addr);
+}
+inline void append_epoch(std::string &s, const Timestamp &t) {
+    Out(s).epoch(t);
+}
+
+// JSON string body of `s` (see json_escape in format.h).
+void json_escape(std::string_view s, Out &out);
+
+// `"` + escaped value + `"`
+inline void json_string(std::string_view s, Out &out) {
+    out.put('"');
+    json_escape(s, out);
+    out.put('"');
+}
+
+} // namespace netlog::text

@@ -1,0 +1,38 @@
+// Interface names from the kernel, cached per index.
+#include "ifnames.h"
+
+#include <net/if.h>
+
+#include <ctime>
+
+namespace netlog::io {
+
+namespace {
+std::int64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+} // namespace
+
+std::string_view IfNames::name(std::uint32_t ifindex) {
+    if (ifindex == 0) return {};
+    auto it = cache_.find(ifindex);
+    if (it != cache_.end() && (!it->second.name.empty() || it->second.retry_after_ns == 0))
+        return it->second.name;
+    const auto now = it == cache_.end() ? 0 : monotonic_ns();
+    if (it != cache_.end() && now < it->second.retry_after_ns) return it->second.name;
+    if (cache_.size() > 65536) cache_.clear(); // interfaces churn (container veths)
+    char buf[IF_NAMESIZE + 1] = {};
+    auto &e = cache_[ifindex];
+    if (if_indextoname(ifindex, buf)) {
+        e.name = buf;
+        e.retry_after_ns = 0;
+    } else {
+        e.name.clear();
+        e.retry_after_ns = (now ? now : monotonic_ns()) + 1'000'000'000;
+    }
+    return e.name;
+}
+
+} // namespace netlog::io

@@ -1,0 +1,274 @@
+// NFLOG over libmnl: bind and configure groups, drain with recvmmsg, count what the kernel
+// could not deliver (sequence gaps, ENOBUFS).
+#include "nflog_socket.h"
+
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <linux/capability.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_log.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+namespace netlog::io {
+
+namespace {
+
+constexpr std::uint16_t packet_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET;
+constexpr std::uint16_t config_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
+constexpr unsigned max_slots = 64;
+
+bool has_net_admin() {
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2] = {};
+    if (syscall(SYS_capget, &hdr, data) != 0) return geteuid() == 0;
+    return (data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32))) != 0;
+}
+
+Timestamp realtime_now() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return {ts.tv_sec, static_cast<std::uint32_t>(ts.tv_nsec)};
+}
+
+} // namespace
+
+NflogSocket::~NflogSocket() {
+    // Closing the socket releases our instances (groups); the protocol family's system
+    // logger is never touched (no NFULNL_CFG_CMD_PF_UNBIND, ever).
+    if (nl_) mnl_socket_close(nl_);
+}
+
+int NflogSocket::fd() const { return mnl_socket_get_fd(nl_); }
+
+Result<std::unique_ptr<NflogSocket>> NflogSocket::open(const NflogSocketOptions &o) {
+    std::unique_ptr<NflogSocket> s(new NflogSocket());
+    s->nl_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (!s->nl_)
+        return make_error(fmt::format("cannot open a netfilter netlink socket: {}",
+                                      std::strerror(errno)));
+    if (mnl_socket_bind(s->nl_, 0, MNL_SOCKET_AUTOPID) < 0)
+        return make_error(fmt::format("cannot bind the netlink socket: {}", std::strerror(errno)));
+
+    const int fd = s->fd();
+    int want = static_cast<int>(o.config.socket_buffer);
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want); // capped by rmem_max
+    int got = 0;
+    socklen_t len = sizeof got;
+    getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len);
+    s->rcvbuf_ = got;
+
+    // A receive slot must hold the largest datagram the kernel builds: its batch buffer
+    // (nlbufsiz, rounded up by the allocator) or one message bigger than that.
+    const std::size_t nlbuf = o.config.netlink_buffer ? o.config.netlink_buffer : 8192;
+    s->slot_ = std::max<std::size_t>({16384, 2 * nlbuf, o.config.copy_range + 4096u});
+
+    for (const auto g : o.groups) {
+        if (auto e = s->configure(g, o); !e.message.empty()) return e;
+        s->seqs_.push_back({g, 0, false});
+    }
+    return s;
+}
+
+Error NflogSocket::configure(std::uint16_t group, const NflogSocketOptions &o) {
+    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+    auto *nlh = mnl_nlmsg_put_header(buf.data());
+    nlh->nlmsg_type = config_type;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    nlh->nlmsg_seq = ++seq_;
+    auto *nfg = static_cast<nfgenmsg *>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
+    nfg->nfgen_family = AF_UNSPEC;
+    nfg->version = NFNETLINK_V0;
+    nfg->res_id = htons(group);
+
+    const nfulnl_msg_config_cmd cmd{NFULNL_CFG_CMD_BIND};
+    mnl_attr_put(nlh, NFULA_CFG_CMD, sizeof cmd, &cmd);
+    nfulnl_msg_config_mode mode{};
+    mode.copy_range = htonl(o.config.copy_range);
+    mode.copy_mode = NFULNL_COPY_PACKET;
+    mnl_attr_put(nlh, NFULA_CFG_MODE, sizeof mode, &mode);
+    mnl_attr_put_u32(nlh, NFULA_CFG_QTHRESH, htonl(o.config.queue_threshold));
+    // The kernel counts the flush timeout in 1/100 s.
+    const std::uint32_t cs = o.config.flush_timeout_ms == 0 ? 0
+                                                           : std::max(1u, o.config.flush_timeout_ms / 10);
+    mnl_attr_put_u32(nlh, NFULA_CFG_TIMEOUT, htonl(cs));
+    mnl_attr_put_u16(nlh, NFULA_CFG_FLAGS, htons(NFULNL_CFG_F_SEQ | NFULNL_CFG_F_SEQ_GLOBAL));
+    if (o.config.netlink_buffer)
+        mnl_attr_put_u32(nlh, NFULA_CFG_NLBUFSIZ, htonl(o.config.netlink_buffer));
+
+    if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
+        return make_error(fmt::format("NFLOG group {}: cannot send the bind request: {}", group,
+                                      std::strerror(errno)));
+
+    // Wait for the acknowledgement. Packets of groups bound earlier may arrive first:
+    // they are kept for the first receive().
+    std::vector<std::uint8_t> rx(slot_);
+    for (;;) {
+        pollfd p{fd(), POLLIN, 0};
+        const int pr = poll(&p, 1, 5000);
+        if (pr == 0)
+            return make_error(fmt::format("NFLOG group {}: the kernel did not answer the bind "
+                                          "request within 5 s",
+                                          group));
+        if (pr < 0) {
+            if (errno == EINTR) continue;
+            return make_error(fmt::format("NFLOG group {}: poll: {}", group, std::strerror(errno)));
+        }
+        const auto n = recv(fd(), rx.data(), rx.size(), 0);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) continue;
+            if (errno == ENOBUFS) {
+                ++c_.enobufs;
+                for (auto &g : seqs_) g.after_enobufs = true;
+                continue;
+            }
+            return make_error(fmt::format("NFLOG group {}: recv: {}", group, std::strerror(errno)));
+        }
+        const auto *m = reinterpret_cast<const nlmsghdr *>(rx.data());
+        int len = static_cast<int>(n);
+        bool is_ack = false;
+        int err = 0;
+        for (; mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
+            if (m->nlmsg_type == NLMSG_ERROR && m->nlmsg_seq == seq_) {
+                const auto *e = static_cast<const nlmsgerr *>(mnl_nlmsg_get_payload(m));
+                is_ack = true;
+                err = -e->error;
+            }
+        }
+        if (!is_ack) {
+            pending_.emplace_back(rx.begin(), rx.begin() + n);
+            continue;
+        }
+        if (err == 0) return {};
+        if (err == EPERM && !has_net_admin())
+            return make_error(fmt::format("cannot bind NFLOG group {}: netlogd needs root or "
+                                          "CAP_NET_ADMIN (run it as root or grant the capability)",
+                                          group));
+        if (err == EPERM || err == EBUSY)
+            return make_error(fmt::format("NFLOG group {} is already bound by another process "
+                                          "(ulogd2?): stop it or choose another group in {}",
+                                          group, o.rules_source));
+        return make_error(fmt::format("cannot bind NFLOG group {}: {}", group, std::strerror(err)));
+    }
+}
+
+void NflogSocket::account(const std::uint8_t *data, std::size_t len, Batch &batch) {
+    const auto *m = reinterpret_cast<const nlmsghdr *>(data);
+    int left = static_cast<int>(len);
+    for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
+        if (m->nlmsg_type != packet_type) {
+            ++c_.other;
+            continue;
+        }
+        ++c_.received;
+        ++batch.events;
+        if (m->nlmsg_len < NLMSG_HDRLEN + sizeof(nfgenmsg)) continue;
+        const auto *nfg = static_cast<const nfgenmsg *>(mnl_nlmsg_get_payload(m));
+        const std::uint16_t group = ntohs(nfg->res_id);
+        bool found = false;
+        std::uint32_t seq = 0;
+        const auto *a = static_cast<const nlattr *>(mnl_nlmsg_get_payload_offset(m, sizeof(nfgenmsg)));
+        const auto *tail = static_cast<const char *>(mnl_nlmsg_get_payload_tail(m));
+        while (mnl_attr_ok(a, static_cast<int>(tail - reinterpret_cast<const char *>(a)))) {
+            if (mnl_attr_get_type(a) == NFULA_SEQ && mnl_attr_get_payload_len(a) >= 4) {
+                std::memcpy(&seq, mnl_attr_get_payload(a), 4);
+                seq = ntohl(seq);
+                found = true;
+                break;
+            }
+            a = mnl_attr_next(a);
+        }
+        if (!found) continue;
+        auto it = std::find_if(seqs_.begin(), seqs_.end(),
+                               [group](const GroupSeq &g) { return g.group == group; });
+        if (it == seqs_.end()) {
+            seqs_.push_back({group, seq, false});
+            it = seqs_.end() - 1;
+        }
+        const std::uint32_t gap = seq - it->next; // modulo 2^32
+        // After an overrun the socket reports ENOBUFS before the datagrams queued ahead
+        // of the dropped ones: the flag stays until the gap it explains shows up.
+        if (gap != 0 && gap < 0x80000000u) {
+            (it->after_enobufs ? c_.lost_enobufs : c_.lost_gap) += gap;
+            it->after_enobufs = false;
+        }
+        it->next = seq + 1;
+    }
+}
+
+bool NflogSocket::receive(Batch &batch) {
+    while (!pending_.empty()) {
+        auto &d = pending_.front();
+        if (batch.capacity - batch.size < d.size()) return true;
+        if (batch.empty()) batch.received = realtime_now();
+        std::memcpy(batch.buf.get() + batch.size, d.data(), d.size());
+        account(batch.buf.get() + batch.size, d.size(), batch);
+        batch.size += d.size();
+        ++c_.datagrams;
+        pending_.erase(pending_.begin());
+    }
+
+    const std::size_t room = batch.capacity - batch.size;
+    const auto slots = static_cast<unsigned>(std::min<std::size_t>(room / slot_, max_slots));
+    if (slots == 0) return true;
+    iovec iov[max_slots];
+    mmsghdr msgs[max_slots];
+    std::uint8_t *base = batch.buf.get() + batch.size;
+    for (unsigned i = 0; i < slots; ++i) {
+        iov[i] = {base + i * slot_, slot_};
+        msgs[i] = {};
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = recvmmsg(fd(), msgs, slots, MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+        if (errno == EINTR) return true;
+        if (errno == ENOBUFS) {
+            // The kernel dropped batches for us; the sequence gap says how many events.
+            ++c_.enobufs;
+            for (auto &g : seqs_) g.after_enobufs = true;
+            return true;
+        }
+        return false;
+    }
+    if (n == 0) return false;
+    ++c_.recv_calls;
+    if (batch.empty()) batch.received = realtime_now();
+    // Make the datagrams contiguous: one netlink stream for the pipeline.
+    std::uint8_t *dst = base;
+    for (int i = 0; i < n; ++i) {
+        std::size_t len = msgs[i].msg_len;
+        if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+            ++c_.truncated; // its missing messages show up as a sequence gap
+            len = std::min(len, slot_);
+        }
+        const std::uint8_t *src = static_cast<const std::uint8_t *>(iov[i].iov_base);
+        // Keep whole messages only.
+        const auto *m = reinterpret_cast<const nlmsghdr *>(src);
+        int left = static_cast<int>(len);
+        std::size_t whole = 0;
+        for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left))
+            whole = static_cast<std::size_t>(reinterpret_cast<const std::uint8_t *>(m) - src) +
+                    NLMSG_ALIGN(m->nlmsg_len);
+        whole = std::min(whole, len);
+        if (dst != src) std::memmove(dst, src, whole);
+        account(dst, whole, batch);
+        dst += whole;
+        ++c_.datagrams;
+    }
+    batch.size = static_cast<std::size_t>(dst - batch.buf.get());
+    return static_cast<unsigned>(n) == slots;
+}
+
+} // namespace netlog::io

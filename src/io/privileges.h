@@ -1,0 +1,34 @@
+// Least privilege and service-manager integration for netlogd.
+// After its sockets are bound and its files opened, netlogd keeps CAP_NET_ADMIN only when
+// it manages rules (none at all otherwise), optionally becomes a configured user, and sets
+// no-new-privs. systemd: READY/STATUS/WATCHDOG through sd_notify when NOTIFY_SOCKET is set.
+#pragma once
+
+#include <netlog/result.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace netlog::io {
+
+// Refuse early, with the fix, when netlogd cannot bind NFLOG groups.
+// Empty string: fine. Otherwise the one-line message to print.
+std::string privilege_problem();
+
+// Drop every capability but CAP_NET_ADMIN (when `keep_net_admin`), switch to `user` when
+// not empty, set PR_SET_NO_NEW_PRIVS. Returns an error line on failure.
+Result<bool> drop_privileges(bool keep_net_admin, const std::string &user);
+
+// The capability sets of this process as /proc/self/status shows them (CapEff etc.), for logs.
+std::string capability_summary();
+
+// sd_notify wrappers; no-ops without NOTIFY_SOCKET.
+void notify_ready();
+void notify_status(std::string_view status);
+void notify_stopping();
+// Watchdog interval in µs (0: off). Call notify_watchdog() at half of it.
+std::uint64_t watchdog_usec();
+void notify_watchdog();
+
+} // namespace netlog::io

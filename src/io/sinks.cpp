@@ -1,0 +1,160 @@
+// File and stdout sinks.
+#include "sinks.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+namespace netlog::io {
+
+namespace {
+
+std::int64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::size_t count_lines(const char *p, std::size_t n) {
+    return static_cast<std::size_t>(std::count(p, p + n, '\n'));
+}
+
+} // namespace
+
+void Sink::report(std::string_view what, int err) {
+    // At most one message per second per sink: a full disk must not flood stderr.
+    const auto now = monotonic_ns();
+    if (now - last_report_ns_ < 1'000'000'000) return;
+    last_report_ns_ = now;
+    fmt::print(stderr, "netlogd: output {}: {}: {} (lines are dropped and counted)\n", name_,
+               what, std::strerror(err));
+}
+
+bool Sink::write_all(int fd) {
+    std::size_t off = 0;
+    bool ok = true;
+    while (off < buf_.size()) {
+        if (fd < 0) {
+            ok = false;
+            break;
+        }
+        const auto n = ::write(fd, buf_.data() + off, buf_.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            ++c_.errors;
+            report("write failed", errno);
+            ok = false;
+            break;
+        }
+        off += static_cast<std::size_t>(n);
+    }
+    // Lines wholly written count as written; a partial last line is completed by a newline
+    // so the next line starts clean, and the line counts as dropped (it is cut).
+    const auto full = count_lines(buf_.data(), off);
+    c_.lines += full;
+    c_.bytes += off;
+    c_.dropped += count_lines(buf_.data() + off, buf_.size() - off);
+    if (!ok && off > 0 && buf_[off - 1] != '\n' && fd >= 0) {
+        [[maybe_unused]] auto r = ::write(fd, "\n", 1);
+    }
+    buf_.clear();
+    return ok;
+}
+
+namespace {
+
+class FileSink final : public Sink {
+public:
+    explicit FileSink(std::string path) : path_(std::move(path)) { name_ = path_; }
+    ~FileSink() override {
+        flush();
+        if (fd_ >= 0) ::close(fd_);
+    }
+
+    int open_file() {
+        const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd < 0) return errno;
+        struct stat st{};
+        if (::fstat(fd, &st) == 0) {
+            dev_ = st.st_dev;
+            ino_ = st.st_ino;
+        }
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = fd;
+        return 0;
+    }
+
+    bool flush() override {
+        if (buf_.empty()) return true;
+        if (fd_ < 0) {
+            // The last open failed: try again now rather than dropping.
+            if (open_file() != 0) {
+                c_.dropped += count_lines(buf_.data(), buf_.size());
+                buf_.clear();
+                return false;
+            }
+        }
+        return write_all(fd_);
+    }
+
+    void reopen() override {
+        flush();
+        if (const int err = open_file(); err != 0) {
+            ++c_.errors;
+            report("cannot reopen", err);
+            if (fd_ >= 0) ::close(fd_);
+            fd_ = -1;
+            return;
+        }
+        ++c_.reopens;
+    }
+
+    void tick(std::int64_t now_ns) override {
+        if (now_ns - last_check_ns_ < 1'000'000'000) return;
+        last_check_ns_ = now_ns;
+        struct stat st{};
+        // Renamed away (logrotate create), deleted, or replaced: the path no longer names
+        // our file. copytruncate keeps the inode; O_APPEND then writes at the new end.
+        if (fd_ < 0 || ::stat(path_.c_str(), &st) != 0 || st.st_ino != ino_ ||
+            st.st_dev != dev_)
+            reopen();
+    }
+
+private:
+    std::string path_;
+    int fd_ = -1;
+    dev_t dev_ = 0;
+    ino_t ino_ = 0;
+    std::int64_t last_check_ns_ = 0;
+};
+
+class StdoutSink final : public Sink {
+public:
+    StdoutSink() { name_ = "stdout"; }
+    ~StdoutSink() override { flush(); }
+    bool flush() override { return buf_.empty() || write_all(STDOUT_FILENO); }
+};
+
+} // namespace
+
+std::unique_ptr<Sink> make_file_sink(const std::string &path, std::string &error) {
+    auto s = std::make_unique<FileSink>(path);
+    if (const int err = s->open_file(); err != 0) {
+        error = fmt::format("output {}: cannot open for appending: {}{}", path,
+                            std::strerror(err),
+                            err == ENOENT ? " (create its directory first)" : "");
+        return nullptr;
+    }
+    return s;
+}
+
+std::unique_ptr<Sink> make_stdout_sink() { return std::make_unique<StdoutSink>(); }
+
+} // namespace netlog::io

@@ -1,0 +1,141 @@
+#include "subprocess.h"
+
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+extern char **environ;
+
+namespace netlog {
+
+namespace {
+
+class Fd {
+  public:
+    Fd() = default;
+    explicit Fd(int fd) : fd_(fd) {}
+    Fd(const Fd &) = delete;
+    Fd &operator=(const Fd &) = delete;
+    ~Fd() { reset(); }
+    int get() const { return fd_; }
+    void reset(int fd = -1) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = fd;
+    }
+
+  private:
+    int fd_ = -1;
+};
+
+struct Pipe {
+    Fd read, write;
+    bool open() {
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) != 0) return false;
+        read.reset(p[0]);
+        write.reset(p[1]);
+        return true;
+    }
+};
+
+} // namespace
+
+Result<ProcessOutput> process_run(const std::vector<std::string> &argv, const std::string &input) {
+    if (argv.empty()) return make_error("process_run: empty command");
+    std::array<Pipe, 3> pipes; // child's stdin, stdout, stderr
+    for (auto &p : pipes)
+        if (!p.open())
+            return make_error(fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pipes[0].read.get(), 0);
+    posix_spawn_file_actions_adddup2(&fa, pipes[1].write.get(), 1);
+    posix_spawn_file_actions_adddup2(&fa, pipes[2].write.get(), 2);
+    std::vector<char *> args;
+    for (const auto &a : argv)
+        args.push_back(const_cast<char *>(a.c_str()));
+    args.push_back(nullptr);
+    pid_t pid = -1;
+    int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return make_error(fmt::format("cannot run {}: {} (is it installed and in PATH?)", argv[0],
+                                      std::strerror(rc)));
+    pipes[0].read.reset();
+    pipes[1].write.reset();
+    pipes[2].write.reset();
+    if (input.empty()) pipes[0].write.reset();
+
+    ProcessOutput out;
+    std::size_t written = 0;
+    ::signal(SIGPIPE, SIG_IGN);
+    for (;;) {
+        std::array<pollfd, 3> fds{};
+        nfds_t n = 0;
+        int out_i = -1, err_i = -1, in_i = -1;
+        if (pipes[1].read.get() >= 0) {
+            fds[n] = {pipes[1].read.get(), POLLIN, 0};
+            out_i = static_cast<int>(n++);
+        }
+        if (pipes[2].read.get() >= 0) {
+            fds[n] = {pipes[2].read.get(), POLLIN, 0};
+            err_i = static_cast<int>(n++);
+        }
+        if (pipes[0].write.get() >= 0) {
+            fds[n] = {pipes[0].write.get(), POLLOUT, 0};
+            in_i = static_cast<int>(n++);
+        }
+        if (n == 0) break;
+        if (::poll(fds.data(), n, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        char buf[65536];
+        auto drain = [&](int idx, Fd &fd, std::string &dst) {
+            if (idx < 0 || fds[static_cast<std::size_t>(idx)].revents == 0) return;
+            ssize_t r = ::read(fd.get(), buf, sizeof buf);
+            if (r > 0)
+                dst.append(buf, static_cast<std::size_t>(r));
+            else if (r == 0 || errno != EINTR)
+                fd.reset();
+        };
+        drain(out_i, pipes[1].read, out.out);
+        drain(err_i, pipes[2].read, out.err);
+        if (in_i >= 0 && fds[static_cast<std::size_t>(in_i)].revents != 0) {
+            ssize_t w =
+                ::write(pipes[0].write.get(), input.data() + written, input.size() - written);
+            if (w > 0) written += static_cast<std::size_t>(w);
+            if ((w < 0 && errno != EINTR) || written == input.size()) pipes[0].write.reset();
+        }
+    }
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    out.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return out;
+}
+
+bool process_has_net_admin() {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.rfind("CapEff:", 0) == 0) {
+            unsigned long long caps = std::stoull(line.substr(7), nullptr, 16);
+            return (caps >> 12) & 1; // CAP_NET_ADMIN = 12
+        }
+    }
+    return false;
+}
+
+} // namespace netlog

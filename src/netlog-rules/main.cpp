@@ -1,0 +1,63 @@
+// netlog-rules: mirror kernel LOG rules to NFLOG, keep them mirrored, remove them exactly.
+// Subcommands come from a table; each lives in its own file.
+#include "commands.h"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <array>
+
+namespace {
+
+struct Command {
+    const char *name;
+    const char *help;
+    int (*run)(netlog::cli::Context &);
+};
+
+constexpr std::array<Command, 5> commands{{
+    {"plan", "print the changes install would make; change nothing", netlog::cli::cmd_plan},
+    {"install", "add the NFLOG companions (atomic, idempotent)", netlog::cli::cmd_install},
+    {"remove", "delete exactly the companions netlog installed", netlog::cli::cmd_remove},
+    {"status", "LOG rules covered / not covered, orphaned companions, unused classes",
+     netlog::cli::cmd_status},
+    {"watch", "keep the companions in place while other agents rewrite chains",
+     netlog::cli::cmd_watch},
+}};
+
+} // namespace
+
+int main(int argc, char **argv) {
+    CLI::App app{"netlog-rules: mirror kernel LOG rules to NFLOG (see netlog-rules(8))",
+                 "netlog-rules"};
+    app.require_subcommand(1);
+    netlog::cli::Options opts;
+    const Command *chosen = nullptr;
+    for (const Command &c : commands) {
+        CLI::App *sub = app.add_subcommand(c.name, c.help);
+        sub->add_option("--rules", opts.rules_file, "rules file (classes, NFLOG group)")
+            ->capture_default_str();
+        sub->add_option("--backend", opts.backend, "auto|nft|legacy")->capture_default_str();
+        sub->add_option("--family", opts.family, "ipv4|ipv6|all")->capture_default_str();
+        sub->add_option("--mode", opts.mode, "alongside|replace")->capture_default_str();
+        if (std::string_view(c.name) == "watch")
+            sub->add_option("--interval", opts.interval, "seconds between polls (legacy)")
+                ->capture_default_str();
+        sub->callback([&chosen, &c] { chosen = &c; });
+    }
+    if (argc > 1 && argv[1][0] != '-' &&
+        std::none_of(commands.begin(), commands.end(),
+                     [&](const Command &c) { return std::string_view(c.name) == argv[1]; })) {
+        netlog::cli::complain(fmt::format(
+            "unknown command '{}': use plan, install, remove, status or watch", argv[1]));
+        return 2;
+    }
+    CLI11_PARSE(app, argc, argv);
+    if (!chosen) return 2;
+    auto ctx = netlog::cli::context_make(opts);
+    if (!ctx) {
+        netlog::cli::complain(ctx.error().message);
+        return 1;
+    }
+    return chosen->run(**ctx);
+}

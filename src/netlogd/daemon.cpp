@@ -1,0 +1,561 @@
+// netlogd's live mode: threads, signals, reload.
+#include "daemon.h"
+
+#include "batch_queue.h"
+#include "ifnames.h"
+#include "limit.h"
+#include "load.h"
+#include "nflog_socket.h"
+#include "ops.h"
+#include "sinks.h"
+#include "store_watcher.h"
+#include "syslog_sink.h"
+
+#include <netlog/pipeline.h>
+
+#include <fmt/format.h>
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+namespace netlog::daemon {
+
+namespace {
+
+constexpr std::size_t batch_bytes = 1u << 20;
+
+std::int64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::int64_t realtime_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+Timestamp realtime_now() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return {ts.tv_sec, static_cast<std::uint32_t>(ts.tv_nsec)};
+}
+
+// A syslog output behind the Sink interface: each buffered line becomes one message.
+class SyslogOutput final : public io::Sink {
+public:
+    explicit SyslogOutput(io::SyslogSettings s) : half_(s.buffer_bytes / 2), s_(std::move(s)) {
+        name_ = std::string(s_.describe());
+    }
+    bool flush() override {
+        const auto ts = realtime_now();
+        std::size_t start = 0;
+        bool ok = true;
+        while (start < buf_.size()) {
+            auto nl = buf_.find('\n', start);
+            if (nl == std::string::npos) nl = buf_.size();
+            // A burst larger than the buffer goes out as it is queued while the server
+            // takes it; only what the server does not take waits (and may be dropped).
+            if (s_.counters().buffered_bytes >= half_) s_.pump(monotonic_ns());
+            if (!s_.push(std::string_view(buf_).substr(start, nl - start), ts)) ok = false;
+            start = nl + 1;
+        }
+        buf_.clear();
+        s_.pump(monotonic_ns());
+        sync();
+        return ok;
+    }
+    void tick(std::int64_t now_ns) override {
+        s_.pump(now_ns);
+        sync();
+    }
+
+private:
+    void sync() {
+        const auto &sc = s_.counters();
+        c_.lines = sc.sent;
+        c_.dropped = sc.dropped;
+        c_.errors = sc.connect_failures;
+        c_.reopens = sc.reconnects;
+    }
+    std::size_t half_;
+    io::SyslogSink s_;
+};
+
+std::string output_key(const OutputConfig &o) {
+    return fmt::format("{}:{}{}", to_string(o.type), o.path, o.address);
+}
+
+Result<std::unique_ptr<io::Sink>> open_output(const OutputConfig &o) {
+    switch (o.type) {
+    case OutputType::stdout_: return io::make_stdout_sink();
+    case OutputType::file: {
+        std::string err;
+        auto s = io::make_file_sink(o.path, err);
+        if (!s) return make_error(fmt::format("{}: {}", o.where, err));
+        return std::unique_ptr<io::Sink>(std::move(s));
+    }
+    case OutputType::syslog: {
+        io::SyslogSettings base;
+        if (o.format == OutputFormat::klog) base.facility = 0; // kern, like the kernel's lines
+        if (o.format == OutputFormat::klog) base.app_name = "kernel"; // rsyslog files them as kernel lines
+        apply_syslog_options(o.syslog, base); // limit.h (issue 5)
+        auto s = io::syslog_parse_address(o.address, base);
+        if (!s) return make_error(fmt::format("{}: {}", o.where, s.error().message));
+        return std::unique_ptr<io::Sink>(std::make_unique<SyslogOutput>(std::move(*s)));
+    }
+    }
+    return make_error("unknown output type");
+}
+
+class Daemon {
+public:
+    Daemon(std::string config_path, Loaded loaded)
+        : config_path_(std::move(config_path)), l_(std::move(loaded)),
+          queue_(l_.config.queue,
+                 std::clamp<std::size_t>(l_.config.queue / 1024 + 4, 8, 64), batch_bytes) {}
+
+    int run();
+
+private:
+    bool start();
+    void reader_loop();
+    void pipeline_loop();
+    void handoff(std::unique_ptr<io::Batch> &cur);
+    void process(const io::Batch &b);
+    void reload();
+    void refresh_store();
+    std::unique_ptr<Pipeline> make_pipeline();
+    void publish_reader();
+    void publish_pipeline();
+    void flush_summaries(std::int64_t now, bool all);
+    CountersSnapshot snapshot() const;
+
+    std::string config_path_;
+    Loaded l_;
+    BatchQueue queue_;
+    std::unique_ptr<io::NflogSocket> sock_;
+    std::unique_ptr<StoreWatcher> store_;
+    std::shared_ptr<const ContainerIndex> index_;
+    std::uint64_t store_gen_ = 0;
+    std::vector<std::unique_ptr<io::Sink>> sinks_;
+    std::unique_ptr<Pipeline> pipeline_;
+    std::unique_ptr<OutputStage> stage_; // rate limit + kernel prefix (limit.h)
+    io::IfNames names_;
+    Event ev_;
+
+    int wake_fd_ = -1;
+    std::atomic<bool> stopping_{false}, reader_done_{false}, reload_requested_{false};
+    std::atomic<bool> worker_done_{false};
+    std::thread reader_, worker_;
+    std::uint64_t queue_dropped_ = 0; // reader thread
+
+    mutable std::mutex snap_mu_;
+    CountersSnapshot snap_;
+    std::unique_ptr<Ops> ops_; // metrics, privileges, sd_notify (ops.h); last: goes first
+};
+
+std::unique_ptr<Pipeline> Daemon::make_pipeline() {
+    PipelineOptions po;
+    po.unclassified = l_.config.unclassified;
+    for (const auto &o : l_.config.outputs) po.outputs.push_back(output_spec(l_.config, o));
+    auto p = std::make_unique<Pipeline>(*l_.rules, std::move(po));
+    p->set_interfaces(&names_);
+    p->set_containers(index_.get());
+    return p;
+}
+
+bool Daemon::start() {
+    for (const auto &o : l_.config.outputs) {
+        auto s = open_output(o);
+        if (!s) {
+            fmt::print(stderr, "netlogd: {}\n", s.error().message);
+            return false;
+        }
+        sinks_.push_back(std::move(*s));
+    }
+    if (!l_.config.store_path.empty()) {
+        StoreWatcher::Options so;
+        so.path = l_.config.store_path;
+        auto w = StoreWatcher::open(std::move(so));
+        if (!w) {
+            fmt::print(stderr, "netlogd: {}\n", w.error().message);
+            return false;
+        }
+        store_ = std::move(*w);
+        index_ = store_->current();
+        store_gen_ = store_->generation();
+    }
+    pipeline_ = make_pipeline();
+    if (auto st = OutputStage::make(l_.config, *l_.rules)) {
+        stage_ = std::move(*st);
+        stage_->set_containers(index_.get());
+    } else {
+        fmt::print(stderr, "netlogd: {}\n", st.error().message);
+        return false;
+    }
+
+    io::NflogSocketOptions so;
+    so.groups = l_.rules->groups();
+    so.config = l_.config.nflog;
+    so.rules_source = l_.rules_source;
+    auto s = io::NflogSocket::open(so);
+    if (!s) {
+        fmt::print(stderr, "netlogd: {}\n", s.error().message);
+        return false;
+    }
+    sock_ = std::move(*s);
+    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+    std::string groups;
+    for (auto g : so.groups) groups += fmt::format("{}{}", groups.empty() ? "" : ",", g);
+    std::string outs;
+    for (const auto &o : sinks_) outs += fmt::format("{}{}", outs.empty() ? "" : ", ", o->describe());
+    fmt::print(stderr,
+               "netlogd: reading NFLOG group(s) {} ({} classes from {}), socket buffer {} bytes; "
+               "store {}; outputs: {}\n",
+               groups, l_.rules->classes.size(), l_.rules_source, sock_->receive_buffer(),
+               store_ ? fmt::format("{} ({} containers)", store_->path(), index_ ? index_->size() : 0)
+                      : std::string("none"),
+               outs);
+    return true;
+}
+
+void Daemon::handoff(std::unique_ptr<io::Batch> &cur) {
+    if (cur->empty()) return;
+    const auto events = cur->events;
+    if (auto back = queue_.push(std::move(cur))) {
+        queue_dropped_ += events;
+        back->clear();
+        cur = std::move(back);
+    } else {
+        cur = queue_.take_free();
+    }
+}
+
+void Daemon::reader_loop() {
+    auto cur = queue_.take_free();
+    pollfd fds[2] = {{sock_->fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    std::int64_t deadline = 0;
+    for (;;) {
+        // A partly filled batch waits (at most 10 ms) while the pipeline is busy: under
+        // backlog batches grow instead of multiplying.
+        int timeout = cur->empty() ? -1 : 10;
+        if (stopping_.load(std::memory_order_relaxed)) {
+            // Drain: the kernel flushes partial batches after flush_timeout_ms.
+            const auto now = monotonic_ns();
+            if (deadline == 0)
+                deadline = now + (2 * std::int64_t{l_.config.nflog.flush_timeout_ms} + 100) * 1'000'000;
+            if (now >= deadline) break;
+            timeout = static_cast<int>((deadline - now) / 1'000'000) + 1;
+        }
+        const int pr = poll(fds, 2, timeout);
+        if (pr < 0 && errno != EINTR) break;
+        if (fds[1].revents & POLLIN) {
+            std::uint64_t v;
+            [[maybe_unused]] auto r = read(wake_fd_, &v, sizeof v);
+        }
+        for (;;) {
+            const bool more = sock_->receive(*cur);
+            if (cur->capacity - cur->size < sock_->slot_size()) handoff(cur);
+            if (!more) break;
+        }
+        if (pr == 0 || queue_.idle()) handoff(cur);
+        publish_reader();
+    }
+    handoff(cur);
+    publish_reader();
+    reader_done_ = true;
+    queue_.wake();
+}
+
+void Daemon::refresh_store() {
+    if (!store_) return;
+    const auto g = store_->generation();
+    if (g == store_gen_) return;
+    store_gen_ = g;
+    index_ = store_->current();
+    pipeline_->set_containers(index_.get());
+    stage_->set_containers(index_.get());
+}
+
+void Daemon::process(const io::Batch &b) {
+    refresh_store();
+    const auto now = monotonic_ns(); // the rate limiter's clock (limit.h)
+    stage_->set_wall_offset(realtime_ns() - now);
+    nflog_parse_batch(
+        b.bytes(),
+        [&](const NflogMessage &m) {
+            if (!pipeline_->build(m, b.received, ev_)) return;
+            if (!stage_->admit(ev_, now, sinks_)) return;
+            for (std::size_t i = 0; i < sinks_.size(); ++i) {
+                auto &buf = sinks_[i]->buffer();
+                stage_->format(*pipeline_, ev_, i, buf);
+                if (buf.size() > batch_bytes) sinks_[i]->flush();
+            }
+        },
+        [&](const Error &) { pipeline_->count_bad_message(); });
+    for (auto &s : sinks_) s->flush();
+}
+
+void Daemon::pipeline_loop() {
+    for (;;) {
+        auto b = queue_.pop(std::chrono::milliseconds(100));
+        if (b) {
+            process(*b);
+            queue_.recycle(std::move(b));
+        }
+        const auto now = monotonic_ns();
+        flush_summaries(now, false);
+        for (auto &s : sinks_) s->tick(now);
+        if (reload_requested_.exchange(false)) reload();
+        publish_pipeline();
+        if (ops_) ops_->pipeline_tick(store_.get(), l_.config);
+        if (!b && reader_done_.load() && queue_.events() == 0) {
+            // one more look: the reader may have queued a last batch before finishing
+            if (auto last = queue_.pop(std::chrono::milliseconds(0))) {
+                process(*last);
+                queue_.recycle(std::move(last));
+                continue;
+            }
+            break;
+        }
+    }
+    flush_summaries(monotonic_ns(), true); // no suppressed count is lost at exit
+    for (auto &s : sinks_) s->flush();
+    publish_pipeline();
+    worker_done_ = true;
+}
+
+void Daemon::reload() {
+    // SIGHUP: outputs are reopened whatever happens; config, rules and store are reloaded
+    // when they are valid, else the running ones stay.
+    flush_summaries(monotonic_ns(), true); // open suppression windows end here
+    auto fresh = load_config(config_path_);
+    auto reopen_all = [&] {
+        for (auto &s : sinks_) s->reopen();
+        names_.clear();
+        if (store_) store_->request_reload();
+    };
+    if (!fresh) {
+        fmt::print(stderr, "netlogd: reload: {}; keeping the running configuration\n",
+                   fresh.error().message);
+        std::lock_guard lk(snap_mu_);
+        ++snap_.reload_failures;
+        reopen_all();
+        return;
+    }
+    if (fresh->rules->groups() != l_.rules->groups())
+        fmt::print(stderr, "netlogd: reload: the NFLOG groups changed; restart netlogd to bind "
+                           "the new ones (still reading the old ones)\n");
+
+    // Outputs: keep (and reopen) those that stay, open the new ones first; if one cannot
+    // be opened, nothing changes.
+    const auto &want = fresh->config.outputs;
+    std::vector<int> keep(want.size(), -1);
+    std::vector<bool> taken(sinks_.size(), false);
+    std::vector<std::unique_ptr<io::Sink>> opened(want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        for (std::size_t j = 0; j < sinks_.size(); ++j)
+            if (!taken[j] && output_key(l_.config.outputs[j]) == output_key(want[i])) {
+                taken[j] = true;
+                keep[i] = static_cast<int>(j);
+                break;
+            }
+        if (keep[i] >= 0) continue;
+        auto s = open_output(want[i]);
+        if (!s) {
+            fmt::print(stderr, "netlogd: reload: {}; keeping the running configuration\n",
+                       s.error().message);
+            std::lock_guard lk(snap_mu_);
+            ++snap_.reload_failures;
+            reopen_all();
+            return;
+        }
+        opened[i] = std::move(*s);
+    }
+    std::vector<std::unique_ptr<io::Sink>> next(want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        if (keep[i] >= 0) {
+            next[i] = std::move(sinks_[static_cast<std::size_t>(keep[i])]);
+            next[i]->reopen();
+        } else {
+            next[i] = std::move(opened[i]);
+        }
+    }
+    for (auto &s : sinks_)
+        if (s) s->flush(); // outputs that go away
+
+    const bool store_changed = fresh->config.store_path != l_.config.store_path;
+    Loaded old = std::move(l_);
+    l_ = std::move(*fresh);
+    if (store_changed) {
+        store_.reset();
+        index_.reset();
+        if (!l_.config.store_path.empty()) {
+            StoreWatcher::Options so;
+            so.path = l_.config.store_path;
+            if (auto w = StoreWatcher::open(std::move(so))) {
+                store_ = std::move(*w);
+                store_->start();
+                index_ = store_->current();
+                store_gen_ = store_->generation();
+            } else {
+                fmt::print(stderr, "netlogd: reload: {}; events are not enriched\n",
+                           w.error().message);
+            }
+        }
+    } else if (store_) {
+        store_->request_reload();
+    }
+    names_.clear();
+    auto p = make_pipeline();
+    p->set_counters(pipeline_->counters());
+    pipeline_ = std::move(p);
+    sinks_ = std::move(next);
+    if (auto st = OutputStage::make(l_.config, *l_.rules)) {
+        (*st)->add_counters(stage_->counters());
+        stage_ = std::move(*st);
+    } else { // an unknown class in rate_limit.classes: the outputs' formats still change
+        fmt::print(stderr, "netlogd: reload: {}; rate limiting off until fixed\n", st.error().message);
+        Config plain = l_.config;
+        plain.rate_limit.reset();
+        auto p2 = OutputStage::make(plain, *l_.rules);
+        (*p2)->add_counters(stage_->counters());
+        stage_ = std::move(*p2);
+    }
+    stage_->set_containers(index_.get());
+    {
+        std::lock_guard lk(snap_mu_);
+        ++snap_.reloads;
+    }
+    fmt::print(stderr, "netlogd: reloaded {} ({} classes, {} outputs)\n", config_path_,
+               l_.rules->classes.size(), sinks_.size());
+}
+
+// Close due suppression windows (all of them at exit/reload) and write their summaries.
+void Daemon::flush_summaries(std::int64_t now, bool all) {
+    if (!stage_ || !stage_->limiting()) return;
+    stage_->set_wall_offset(realtime_ns() - now);
+    stage_->flush(now, sinks_, all);
+    for (auto &s : sinks_)
+        if (!s->buffer().empty()) s->flush();
+}
+
+void Daemon::publish_reader() {
+    const auto &c = sock_->counters();
+    const auto depth = queue_.events(), peak = queue_.peak();
+    std::lock_guard lk(snap_mu_);
+    snap_.received = c.received;
+    snap_.datagrams = c.datagrams;
+    snap_.recv_calls = c.recv_calls;
+    snap_.enobufs = c.enobufs;
+    snap_.lost_enobufs = c.lost_enobufs;
+    snap_.lost_gap = c.lost_gap;
+    snap_.truncated = c.truncated;
+    snap_.queue_dropped = queue_dropped_;
+    snap_.queue_events = depth;
+    snap_.queue_peak = peak;
+}
+
+void Daemon::publish_pipeline() {
+    std::vector<OutputCounters> outs;
+    outs.reserve(sinks_.size());
+    for (const auto &s : sinks_) {
+        const auto &c = s->counters();
+        outs.push_back({s->describe(), c.lines, c.bytes, c.dropped, c.errors, c.reopens});
+    }
+    std::lock_guard lk(snap_mu_);
+    snap_.pipeline = pipeline_->counters();
+    snap_.outputs = std::move(outs);
+    snap_.containers = index_ ? index_->size() : 0;
+    snap_.rate_limit = stage_->counters();
+}
+
+CountersSnapshot Daemon::snapshot() const {
+    std::lock_guard lk(snap_mu_);
+    return snap_;
+}
+
+int Daemon::run() {
+    // Signals go to the main thread only: block them before any thread starts.
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!start()) return 1;
+    if (auto o = Ops::start({l_.config.metrics_listen, l_.config.user, false, l_.rules->groups(),
+                             l_.config.queue, [this] { return snapshot(); }})) {
+        ops_ = std::move(*o);
+    } else {
+        fmt::print(stderr, "{}\n", o.error().message);
+        return 1;
+    }
+    if (store_) store_->start();
+    reader_ = std::thread([this] { reader_loop(); });
+    worker_ = std::thread([this] { pipeline_loop(); });
+    ops_->ready();
+
+    for (;;) {
+        const int sig = sigwaitinfo(&set, nullptr);
+        if (sig < 0) continue;
+        if (sig == SIGHUP) {
+            reload_requested_ = true;
+            queue_.wake();
+        } else if (sig == SIGUSR1) {
+            fmt::print(stderr, "netlogd: {}\n", counters_line(snapshot()));
+        } else {
+            break;
+        }
+    }
+    ops_->stopping();
+    stopping_ = true;
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto r = write(wake_fd_, &one, sizeof one);
+    reader_.join();
+    // Drain, but not forever: an output that stays blocked (a pipe nobody reads) must not
+    // keep netlogd from exiting.
+    for (int i = 0; i < 100 && !worker_done_.load(); ++i) usleep(100'000);
+    if (!worker_done_.load()) {
+        auto s = snapshot();
+        fmt::print(stderr, "netlogd: an output is still blocked after 10 s; exiting without "
+                           "draining {} queued events\n", queue_.events());
+        fmt::print(stderr, "netlogd: exiting: {}\n", counters_line(s));
+        std::fflush(stderr);
+        _exit(0);
+    }
+    worker_.join();
+    if (store_) store_->stop();
+    fmt::print(stderr, "netlogd: exiting: {}\n", counters_line(snapshot()));
+    sock_.reset();
+    close(wake_fd_);
+    return 0;
+}
+
+} // namespace
+
+int run(const std::string &config_path) {
+    auto l = load_config(config_path);
+    if (!l) {
+        fmt::print(stderr, "netlogd: {}\n", l.error().message);
+        return 1;
+    }
+    Daemon d(config_path, std::move(*l));
+    return d.run();
+}
+
+} // namespace netlog::daemon

@@ -1,0 +1,29 @@
+// Reading netlogd's inputs from disk: the config, the rules file it names, the built-in
+// Cloud Foundry rules (for --replay without a config). One-line errors for the user.
+#pragma once
+
+#include <netlog/classes.h>
+#include <netlog/config.h>
+#include <netlog/result.h>
+
+#include <memory>
+#include <string>
+
+namespace netlog::daemon {
+
+Result<std::string> read_text(const std::string &path, std::string_view what);
+
+struct Loaded {
+    Config config;
+    std::unique_ptr<RulesFile> rules; // stable address: the classifier points into it
+    std::string rules_source;         // the path it came from, or "(built-in ...)"
+};
+
+// The config at `path` and the rules file it names (relative to the config's directory).
+Result<Loaded> load_config(const std::string &path);
+Result<std::unique_ptr<RulesFile>> load_rules(const std::string &path);
+// rules/cloudfoundry.yaml as built into the binary.
+std::unique_ptr<RulesFile> builtin_rules();
+extern const char *const builtin_rules_name;
+
+} // namespace netlog::daemon

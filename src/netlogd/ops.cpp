@@ -1,0 +1,255 @@
+// Metrics listener, privilege drop, sd_notify and `netlogd --stats`.
+#include "ops.h"
+
+#include "load.h"
+#include "metrics_server.h"
+#include "privileges.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <algorithm>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+namespace netlog::daemon {
+
+namespace {
+
+std::int64_t mono_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+double wall_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+std::string slurp(const char *path) {
+    std::ifstream f(path);
+    std::ostringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+std::size_t reason(DropReason r) { return static_cast<std::size_t>(r); }
+
+} // namespace
+
+MetricsSnapshot metrics_from_counters(const CountersSnapshot &c) {
+    MetricsSnapshot m;
+    m.received = c.received;
+    m.kernel_logged = c.received + c.lost_enobufs + c.lost_gap;
+    m.enobufs_errors = c.enobufs;
+    m.dropped[reason(DropReason::kernel_enobufs)] = c.lost_enobufs;
+    m.dropped[reason(DropReason::seq_gap)] = c.lost_gap;
+    m.dropped[reason(DropReason::queue_full)] = c.queue_dropped;
+    m.dropped[reason(DropReason::decode_error)] = c.pipeline.decode_errors;
+    m.dropped[reason(DropReason::unclassified)] = c.pipeline.unclassified_dropped;
+    m.unclassified = c.pipeline.unclassified;
+    // The pipeline counts an event emitted once built; the rate limit may then suppress it.
+    const auto &rl = c.rate_limit;
+    m.suppressed = rl.suppressed_total;
+    m.emitted = c.pipeline.emitted - std::min(c.pipeline.emitted, rl.suppressed_total);
+    m.suppression_summaries = rl.summaries;
+    std::uint64_t by_class = 0;
+    for (std::size_t i = 0; i < rl.classes.size() && i < rl.suppressed.size(); ++i) {
+        m.classes.push_back({rl.classes[i], 0, rl.suppressed[i]});
+        by_class += rl.suppressed[i];
+    }
+    if (by_class < rl.suppressed_total) // classes a reload removed keep their count here
+        m.classes.push_back({"(removed by a reload)", 0, rl.suppressed_total - by_class});
+    std::uint64_t sink = 0;
+    for (const auto &o : c.outputs) {
+        MetricsSnapshot::Output out;
+        out.name = o.name;
+        out.lines = o.lines;
+        out.bytes = o.bytes;
+        out.dropped = o.dropped;
+        out.errors = o.errors;
+        out.reopens = o.reopens;
+        sink += o.dropped;
+        m.outputs.push_back(std::move(out));
+    }
+    m.dropped[reason(DropReason::sink)] = sink;
+    const auto settled = c.queue_dropped + c.pipeline.processed;
+    m.in_flight = c.received > settled ? c.received - settled : 0;
+    m.queue_depth = c.queue_events;
+    m.containers = c.containers;
+    return m;
+}
+
+std::string status_line(const MetricsSnapshot &m) {
+    std::uint64_t dropped = 0;
+    for (std::size_t i = 0; i < m.dropped.size(); ++i)
+        if (static_cast<DropReason>(i) != DropReason::sink) dropped += m.dropped[i];
+    return fmt::format("events received {}, emitted {}, suppressed {}, dropped {} (enobufs {}, "
+                       "gap {}, queue full {}, decode {}); queue {}",
+                       m.received, m.emitted, m.suppressed, dropped,
+                       m.dropped[reason(DropReason::kernel_enobufs)],
+                       m.dropped[reason(DropReason::seq_gap)],
+                       m.dropped[reason(DropReason::queue_full)],
+                       m.dropped[reason(DropReason::decode_error)], m.queue_depth);
+}
+
+Ops::Ops(Options o) : o_(std::move(o)) {}
+
+Ops::~Ops() = default;
+
+Result<std::unique_ptr<Ops>> Ops::start(Options options) {
+    std::unique_ptr<Ops> ops(new Ops(std::move(options)));
+    ops->start_time_ = wall_seconds();
+    ops->watchdog_usec_ = io::watchdog_usec();
+    ops->last_tick_ns_ = mono_ns();
+    // Capabilities are per thread: drop them before the listener's thread exists, so that
+    // no thread of netlogd keeps more than the config needs.
+    auto d = io::drop_privileges(ops->o_.keep_net_admin, ops->o_.user);
+    if (!d) return make_error(d.error().message);
+    if (!ops->o_.metrics_listen.empty()) {
+        auto *self = ops.get();
+        auto s = io::MetricsServer::start(
+            self->o_.metrics_listen, [self] { return metrics_render(self->metrics()); },
+            [self] { return self->healthy(); });
+        if (!s) return make_error(s.error().message);
+        ops->server_ = std::move(*s);
+    }
+    return ops;
+}
+
+void Ops::ready() {
+    ready_ = true;
+    io::notify_ready();
+    fmt::print(stderr, "netlogd: running; {}{}\n", io::capability_summary(),
+               server_ ? fmt::format("; metrics on http://{}/metrics", o_.metrics_listen) : "");
+}
+
+void Ops::pipeline_tick(const StoreWatcher *store, const Config &config) {
+    const auto now = mono_ns();
+    last_tick_ns_.store(now, std::memory_order_relaxed);
+    if (watchdog_usec_ && now - last_pet_ns_ >= static_cast<std::int64_t>(watchdog_usec_) * 500) {
+        io::notify_watchdog();
+        last_pet_ns_ = now;
+    }
+    if (now - last_refresh_ns_ >= 100'000'000) {
+        last_refresh_ns_ = now;
+        std::vector<OutputKind> kinds;
+        kinds.reserve(config.outputs.size());
+        for (const auto &o : config.outputs)
+            kinds.push_back({std::string(to_string(o.type)), std::string(to_string(o.format))});
+        std::lock_guard lk(mu_);
+        store_ = store ? store->stats() : StoreWatcher::Stats{};
+        kinds_ = std::move(kinds);
+    }
+    if (ready_ && now - last_status_ns_ >= 5'000'000'000) {
+        last_status_ns_ = now;
+        io::notify_status(status_line(metrics_from_counters(o_.counters())));
+    }
+}
+
+void Ops::stopping() {
+    ready_ = false;
+    io::notify_stopping();
+}
+
+bool Ops::healthy() const {
+    // Ready, and the pipeline thread went round its loop in the last 10 s.
+    return ready_ && mono_ns() - last_tick_ns_.load(std::memory_order_relaxed) < 10'000'000'000;
+}
+
+int Ops::metrics_port() const { return server_ ? server_->port() : 0; }
+
+MetricsSnapshot Ops::metrics() const {
+    auto m = metrics_from_counters(o_.counters());
+    m.ready = ready_;
+    m.start_time_seconds = start_time_;
+    m.queue_capacity = o_.queue_capacity;
+    {
+        std::lock_guard lk(mu_);
+        if (store_.reloads_ok || store_.reloads_failed || store_.containers) {
+            m.store_reloads_ok = store_.reloads_ok;
+            m.store_reloads_failed = store_.reloads_failed;
+            m.containers = store_.containers;
+        }
+        for (std::size_t i = 0; i < m.outputs.size() && i < kinds_.size(); ++i) {
+            m.outputs[i].type = kinds_[i].type;
+            m.outputs[i].format = kinds_[i].format;
+        }
+    }
+    // The kernel's view of our groups and of the socket that holds them.
+    for (const auto &g : kernel_parse_nfnetlink_log(slurp("/proc/net/netfilter/nfnetlink_log")))
+        if (std::find(o_.groups.begin(), o_.groups.end(), g.group) != o_.groups.end())
+            m.kernel_groups.push_back(g);
+    if (!m.kernel_groups.empty())
+        kernel_parse_netlink(slurp("/proc/net/netlink"), m.kernel_groups.front().portid,
+                             m.kernel_socket);
+    return m;
+}
+
+int stats_command(const std::string &config_path) {
+    auto text = read_text(config_path, "config");
+    if (!text) {
+        fmt::print(stderr, "netlogd: {}\n", text.error().message);
+        return 1;
+    }
+    auto c = config_parse(*text, config_path);
+    if (!c) {
+        fmt::print(stderr, "netlogd: {}\n", c.error().message);
+        return 1;
+    }
+    if (c->metrics_listen.empty()) {
+        fmt::print(stderr, "netlogd: --stats: {} has no metrics listener: add "
+                           "`metrics: {{listen: \"127.0.0.1:9273\"}}` and reload netlogd\n",
+                   config_path);
+        return 1;
+    }
+    std::string host;
+    int port = 0;
+    if (!io::split_host_port(c->metrics_listen, host, port) || port == 0) {
+        fmt::print(stderr, "netlogd: --stats: {}: metrics.listen '{}' is not HOST:PORT\n",
+                   config_path, c->metrics_listen);
+        return 1;
+    }
+    if (host == "0.0.0.0") host = "127.0.0.1";
+    if (host == "::") host = "::1";
+    httplib::Client cli(host, port);
+    cli.set_connection_timeout(5);
+    cli.set_read_timeout(10);
+    const auto url = fmt::format("http://{}/metrics", c->metrics_listen);
+    auto res = cli.Get("/metrics");
+    if (!res) {
+        fmt::print(stderr, "netlogd: --stats: cannot read {} ({}): is netlogd running with "
+                           "this config ({})?\n",
+                   url, httplib::to_string(res.error()), config_path);
+        return 1;
+    }
+    if (res->status != 200) {
+        fmt::print(stderr, "netlogd: --stats: {} answered HTTP {}\n", url, res->status);
+        return 1;
+    }
+    MetricsSnapshot m;
+    std::string err;
+    if (!metrics_parse(res->body, m, err)) {
+        fmt::print(stderr, "netlogd: --stats: {}: {}\n", url, err);
+        return 1;
+    }
+    const auto up = static_cast<std::time_t>(m.start_time_seconds);
+    char when[64] = "";
+    std::tm tm{};
+    if (gmtime_r(&up, &tm)) std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    fmt::print("netlogd {} ({}), running since {}\n", url, m.ready ? "ready" : "not ready", when);
+    fmt::print("{}", metrics_identity(m));
+    fmt::print("queue {} of {} events; store: {} reloads ok, {} failed, {} containers; kernel "
+               "socket drops {}\n",
+               m.queue_depth, m.queue_capacity, m.store_reloads_ok, m.store_reloads_failed,
+               m.containers, m.kernel_socket.drops);
+    std::uint64_t drops = 0;
+    for (std::size_t i = 0; i < m.dropped.size(); ++i)
+        if (static_cast<DropReason>(i) != DropReason::sink) drops += m.dropped[i];
+    return m.kernel_logged == m.emitted + m.suppressed + drops + m.in_flight ? 0 : 3;
+}
+
+} // namespace netlog::daemon

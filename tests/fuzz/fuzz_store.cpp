@@ -1,0 +1,52 @@
+// libFuzzer: store.json text -> ContainerIndex::parse -> every lookup, with the index's
+// invariants checked (each indexed container is found by its handle, IP and prefixes).
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <netlog/container.h>
+#include <string>
+#include <string_view>
+
+namespace {
+
+void require(bool ok, const char *what) {
+    if (!ok) {
+        std::fprintf(stderr, "fuzz check failed: %s\n", what);
+        std::abort();
+    }
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
+    const std::string_view text(reinterpret_cast<const char *>(data), size);
+    netlog::StoreReport report;
+    auto idx = netlog::ContainerIndex::parse(text, &report);
+    if (!idx) {
+        require(!idx.error().message.empty(), "an error without a message");
+        return 0;
+    }
+    require(report.entries >= idx->size(), "more containers than entries");
+    std::string prefix;
+    for (const netlog::Container &c : idx->containers()) {
+        require(!c.handle.empty(), "a container without a handle");
+        const netlog::Container *h = idx->by_handle(c.handle);
+        require(h != nullptr && h->handle == c.handle, "a container not found by its handle");
+        if (c.ip.family != netlog::L3::none) {
+            const netlog::Container *i = idx->by_ip(c.ip);
+            require(i == nullptr || i->ip == c.ip, "by_ip found another address");
+        }
+        for (const char *marker : {"DENY_C2C_", "DENY_ORL_", "DENY_", "OK_", "OK_0002_"}) {
+            prefix.assign(marker).append(c.handle);
+            const netlog::Container *p = idx->by_prefix(prefix);
+            // a handle with '_' may read as another marker; trailing spaces are ignored
+            const bool plain = c.handle.find('_') == std::string::npos && c.handle.back() != ' ' &&
+                               c.handle.back() != '\0';
+            if (p && plain && std::string_view(marker) != "OK_0002_")
+                require(p->handle.starts_with(prefix.substr(std::strlen(marker))),
+                        "by_prefix found another handle");
+        }
+    }
+    idx->by_prefix(text.substr(0, 64));
+    return 0;
+}

@@ -1,0 +1,251 @@
+// netlogd.yaml parsing (include/netlog/config.h). The full example is DESIGN.md's "Config".
+#include <doctest/doctest.h>
+
+#include <netlog/config.h>
+
+#include <string>
+
+using namespace netlog;
+
+namespace {
+
+std::string error_of(std::string_view yaml) {
+    auto r = config_parse(yaml, "netlogd.yaml");
+    REQUIRE_MESSAGE(!r.ok(), "expected a refusal for:\n" << yaml);
+    return r.error().message;
+}
+
+} // namespace
+
+TEST_CASE("a config with only rules and outputs gets the documented defaults") {
+    auto r = config_parse("rules: /etc/netlog/rules/cloudfoundry.yaml\n"
+                          "outputs:\n"
+                          "  - {type: stdout}\n",
+                          "netlogd.yaml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    const auto &c = *r;
+    CHECK(c.rules_path == "/etc/netlog/rules/cloudfoundry.yaml");
+    CHECK(c.store_path.empty());
+    CHECK(c.host_ip.empty());
+    CHECK(c.host_guid.empty());
+    CHECK(c.source == "network-log-forwarder");
+    CHECK(c.nflog.copy_range == 128);
+    CHECK(c.nflog.queue_threshold == 64);
+    CHECK(c.nflog.flush_timeout_ms == 20);
+    CHECK(c.nflog.socket_buffer == 33554432);
+    CHECK(c.queue == 65536);
+    REQUIRE(c.outputs.size() == 1);
+    CHECK(c.outputs[0].type == OutputType::stdout_);
+    CHECK(c.outputs[0].format == OutputFormat::json);
+    CHECK(c.unclassified.emit);
+    CHECK_FALSE(c.rate_limit.has_value());
+    CHECK(c.metrics_listen.empty());
+}
+
+TEST_CASE("the example config of DESIGN.md parses with every value") {
+    // Verbatim from ../shared/DESIGN.md, section "Config".
+    const char *yaml = R"(rules: /etc/netlog/rules/cloudfoundry.yaml      # classes, shared with netlog-rules
+metadata:
+  store: /var/vcap/data/container-metadata/store.json
+host: {ip: 10.0.16.15, guid: 0455ec2b-11fa-41ab-9d1c-f3a575cd55ea}
+source: network-log-forwarder
+nflog: {copy_range: 128, queue_threshold: 64, flush_timeout_ms: 20, socket_buffer: 33554432}
+queue: 65536
+outputs:
+  - {type: file, path: /var/log/netlog/netlog.log, format: json}
+  - {type: file, path: /var/vcap/sys/log/iptables-logger/iptables.log, format: iptables-logger, timestamp: rfc3339}
+  - {type: syslog, address: "tcp://127.0.0.1:5514", format: json}
+  - {type: stdout, format: klog}
+rate_limit: {rate: 100, burst: 200}              # per container and class; absent = off
+metrics: {listen: "127.0.0.1:9273"}
+)";
+    auto r = config_parse(yaml, "netlogd.yaml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    const auto &c = *r;
+    CHECK(c.store_path == "/var/vcap/data/container-metadata/store.json");
+    CHECK(c.host_ip == "10.0.16.15");
+    CHECK(c.host_guid == "0455ec2b-11fa-41ab-9d1c-f3a575cd55ea");
+    REQUIRE(c.outputs.size() == 4);
+    CHECK(c.outputs[0].type == OutputType::file);
+    CHECK(c.outputs[0].path == "/var/log/netlog/netlog.log");
+    CHECK(c.outputs[1].format == OutputFormat::iptables_logger);
+    CHECK(c.outputs[1].timestamp == IptablesLoggerOptions::TimeStyle::rfc3339);
+    CHECK(c.outputs[2].type == OutputType::syslog);
+    CHECK(c.outputs[2].address == "tcp://127.0.0.1:5514");
+    CHECK(c.outputs[3].type == OutputType::stdout_);
+    CHECK(c.outputs[3].format == OutputFormat::klog);
+    REQUIRE(c.rate_limit.has_value());
+    CHECK(c.rate_limit->rate == 100);
+    CHECK(c.rate_limit->burst == 200);
+    CHECK(c.metrics_listen == "127.0.0.1:9273");
+}
+
+TEST_CASE("a missing rules key is refused, naming the file, position and key") {
+    const auto e = error_of("outputs:\n  - {type: stdout}\n");
+    CHECK(e.find("netlogd.yaml:1:1") == 0);
+    CHECK(e.find("key 'rules'") != std::string::npos);
+    CHECK(e.find("missing") != std::string::npos);
+}
+
+TEST_CASE("missing or empty outputs are refused") {
+    CHECK(error_of("rules: r.yaml\n").find("key 'outputs'") != std::string::npos);
+    const auto e = error_of("rules: r.yaml\noutputs: []\n");
+    CHECK(e.find("netlogd.yaml:2:10") == 0);
+    CHECK(e.find("empty") != std::string::npos);
+}
+
+TEST_CASE("an unknown key is refused at its own line and column") {
+    const auto e = error_of("rules: r.yaml\noutputs: [{type: stdout}]\nqueu: 5\n");
+    CHECK(e.find("netlogd.yaml:3:1: key 'queu': unknown key") == 0);
+    CHECK(e.find("queue") != std::string::npos); // the list of what is allowed
+    const auto n = error_of("rules: r.yaml\noutputs: [{type: stdout}]\nnflog: {copy_rang: 5}\n");
+    CHECK(n.find("netlogd.yaml:3:9: key 'nflog.copy_rang'") == 0);
+    const auto o = error_of("rules: r.yaml\noutputs:\n  - {type: stdout, colour: red}\n");
+    CHECK(o.find("netlogd.yaml:3:20: key 'outputs[0].colour'") == 0);
+}
+
+TEST_CASE("numbers out of range or of the wrong type are refused with the key") {
+    CHECK(error_of("rules: r\noutputs: [{type: stdout}]\nqueue: lots\n")
+              .find("netlogd.yaml:3:8: key 'queue': 'lots' is not a whole number") == 0);
+    CHECK(error_of("rules: r\noutputs: [{type: stdout}]\nnflog: {copy_range: 0}\n")
+              .find("key 'nflog.copy_range': 0 is out of range") != std::string::npos);
+    CHECK(error_of("rules: r\noutputs: [{type: stdout}]\nnflog: {socket_buffer: 10}\n")
+              .find("key 'nflog.socket_buffer'") != std::string::npos);
+    CHECK(error_of("rules: r\noutputs: [{type: stdout}]\nrate_limit: {rate: -1}\n")
+              .find("key 'rate_limit.rate'") != std::string::npos);
+    CHECK(error_of("rules: [a, b]\noutputs: [{type: stdout}]\n")
+              .find("key 'rules': expected a string") != std::string::npos);
+}
+
+TEST_CASE("each output type needs its own keys and only those") {
+    CHECK(error_of("rules: r\noutputs:\n  - {type: file}\n")
+              .find("key 'outputs[0].path': missing") != std::string::npos);
+    CHECK(error_of("rules: r\noutputs:\n  - {type: stdout, path: /x}\n")
+              .find("key 'outputs[0].path': only a file output has a path") != std::string::npos);
+    CHECK(error_of("rules: r\noutputs:\n  - {type: syslog}\n")
+              .find("key 'outputs[0].address': missing") != std::string::npos);
+    CHECK(error_of("rules: r\noutputs:\n  - {type: pigeon}\n")
+              .find("key 'outputs[0].type': 'pigeon' is not file, stdout or syslog") !=
+          std::string::npos);
+    CHECK(error_of("rules: r\noutputs:\n  - {format: json}\n")
+              .find("key 'outputs[0].type': missing") != std::string::npos);
+}
+
+TEST_CASE("formats, timestamp styles and extras are checked") {
+    CHECK(error_of("rules: r\noutputs:\n  - {type: stdout, format: xml}\n")
+              .find("netlogd.yaml:3:28: key 'outputs[0].format': 'xml' is not json, klog or "
+                    "iptables-logger") == 0);
+    CHECK(error_of("rules: r\noutputs:\n  - {type: stdout, timestamp: epoch}\n")
+              .find("only the iptables-logger format has a timestamp style") != std::string::npos);
+    CHECK(error_of("rules: r\noutputs:\n  - {type: stdout, format: klog, extras: [ttl]}\n")
+              .find("only the json format has extras") != std::string::npos);
+    CHECK(error_of("rules: r\noutputs:\n  - {type: stdout, extras: [colour]}\n")
+              .find("key 'outputs[0].extras[0]': unknown extra 'colour'") != std::string::npos);
+
+    auto r = config_parse("rules: r\noutputs:\n"
+                          "  - {type: stdout, extras: [tcp_flags, ttl, class, prefix]}\n"
+                          "  - {type: stdout, format: iptables-logger, timestamp: epoch}\n",
+                          "netlogd.yaml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    CHECK(r->outputs[0].extras.tcp_flags);
+    CHECK(r->outputs[0].extras.ttl);
+    CHECK(r->outputs[0].extras.class_name);
+    CHECK(r->outputs[0].extras.prefix);
+    CHECK_FALSE(r->outputs[0].extras.length);
+    CHECK(r->outputs[1].timestamp == IptablesLoggerOptions::TimeStyle::epoch);
+}
+
+TEST_CASE("two file outputs on the same path are refused") {
+    CHECK(error_of("rules: r\noutputs:\n  - {type: file, path: /a}\n  - {type: file, path: /a}\n")
+              .find("netlogd.yaml:4:24: key 'outputs[1].path': '/a' is already the path of "
+                    "another output") == 0);
+}
+
+TEST_CASE("the unclassified policy can drop, or emit under a chosen message") {
+    auto r = config_parse("rules: r\noutputs: [{type: stdout}]\n"
+                          "unclassified: {action: emit, direction: ingress, verdict: allowed}\n",
+                          "f");
+    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    CHECK(r->unclassified.emit);
+    CHECK(r->unclassified.direction == Direction::ingress);
+    CHECK(r->unclassified.verdict == Verdict::allowed);
+    auto d = config_parse("rules: r\noutputs: [{type: stdout}]\nunclassified: {action: drop}\n", "f");
+    REQUIRE(d.ok());
+    CHECK_FALSE(d->unclassified.emit);
+    CHECK(error_of("rules: r\noutputs: [{type: stdout}]\nunclassified: {action: shrug}\n")
+              .find("key 'unclassified.action': 'shrug' is not emit or drop") != std::string::npos);
+}
+
+TEST_CASE("YAML syntax errors and empty files name the position") {
+    CHECK(error_of("rules: r\noutputs: [{type: stdout}\n").find("netlogd.yaml:") == 0);
+    CHECK(error_of("").find("netlogd.yaml: the file is empty") == 0);
+    CHECK(error_of("- a\n- b\n").find("netlogd.yaml:1:1: key '(top level)'") == 0);
+}
+
+TEST_CASE("relative paths are relative to the config file's directory") {
+    CHECK(config_resolve_path("/etc/netlog/netlogd.yaml", "rules/cf.yaml") ==
+          "/etc/netlog/rules/cf.yaml");
+    CHECK(config_resolve_path("/etc/netlog/netlogd.yaml", "/abs/cf.yaml") == "/abs/cf.yaml");
+    CHECK(config_resolve_path("netlogd.yaml", "cf.yaml") == "cf.yaml");
+}
+
+// issue 5 (engineer G): per-class rate limits and syslog output options.
+TEST_CASE("rate_limit.classes overrides the rate and burst of named classes") {
+    auto r = config_parse("rules: r\noutputs: [{type: stdout}]\n"
+                          "rate_limit: {rate: 100, burst: 200, classes: "
+                          "{asg-egress-denied: {rate: 1, burst: 5}, c2c-ingress-allowed: {rate: 0}}}\n",
+                          "f");
+    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    REQUIRE(r->rate_limit);
+    CHECK(r->rate_limit->rate == 100);
+    CHECK(r->rate_limit->burst == 200);
+    REQUIRE(r->rate_limit->classes.size() == 2);
+    CHECK(r->rate_limit->classes[0].name == "asg-egress-denied");
+    CHECK(r->rate_limit->classes[0].rate == 1);
+    CHECK(r->rate_limit->classes[0].burst == 5);
+    CHECK(r->rate_limit->classes[0].where == "f:3:47");
+    CHECK(r->rate_limit->classes[1].name == "c2c-ingress-allowed");
+    CHECK(r->rate_limit->classes[1].rate == 0); // no limit for that class
+    CHECK(error_of("rules: r\noutputs: [{type: stdout}]\n"
+                   "rate_limit: {rate: 1, classes: {x: {rate: 1, bucket: 3}}}\n")
+              .find("key 'rate_limit.classes.x.bucket': unknown key") != std::string::npos);
+    CHECK(error_of("rules: r\noutputs: [{type: stdout}]\n"
+                   "rate_limit: {rate: 1, classes: {x: {burst: 3}}}\n")
+              .find("key 'rate_limit.classes.x.rate': missing") != std::string::npos);
+}
+
+TEST_CASE("syslog outputs take protocol, facility, severity, app_name, hostname and buffer") {
+    auto r = config_parse("rules: r\noutputs:\n"
+                          "  - {type: syslog, address: \"udp://127.0.0.1:514\", format: klog,\n"
+                          "     protocol: rfc3164, facility: local3, severity: warning,\n"
+                          "     app_name: fw, hostname: cell-1, buffer: 65536}\n"
+                          "  - {type: syslog, address: \"tcp://127.0.0.1:514\", facility: 0, severity: 7}\n"
+                          "  - {type: file, path: /tmp/k.log, format: klog, kernel_prefix: true}\n",
+                          "f");
+    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    const auto &a = r->outputs[0].syslog;
+    CHECK(a.rfc3164);
+    CHECK(a.facility == 19);
+    CHECK(a.severity == 4);
+    CHECK(a.app_name == "fw");
+    CHECK(a.hostname == "cell-1");
+    CHECK(a.buffer == 65536);
+    const auto &b = r->outputs[1].syslog;
+    CHECK_FALSE(b.rfc3164);
+    CHECK(b.facility == 0);
+    CHECK(b.severity == 7);
+    CHECK(b.app_name.empty());
+    CHECK(r->outputs[2].kernel_prefix);
+    CHECK_FALSE(r->outputs[0].kernel_prefix);
+    const std::string pre = "rules: r\noutputs:\n  - {type: syslog, address: \"udp://h:1\", ";
+    CHECK(error_of(pre + "facility: local9}\n").find("key 'outputs[0].facility': 'local9' is not one of") !=
+          std::string::npos);
+    CHECK(error_of(pre + "severity: 8}\n").find("key 'outputs[0].severity'") != std::string::npos);
+    CHECK(error_of(pre + "protocol: rfc9999}\n").find("'rfc9999' is not rfc5424 or rfc3164") !=
+          std::string::npos);
+    CHECK(error_of("rules: r\noutputs: [{type: stdout, facility: kern}]\n")
+              .find("key 'outputs[0].facility': only a syslog output has this option") !=
+          std::string::npos);
+    CHECK(error_of("rules: r\noutputs: [{type: stdout, format: json, kernel_prefix: true}]\n")
+              .find("only the klog format has a kernel prefix") != std::string::npos);
+}

@@ -1,0 +1,154 @@
+#include <doctest/doctest.h>
+#include <cstring>
+#include <netlog/metrics.h>
+
+using namespace netlog;
+
+// Captured on this machine (kernel 6.18) inside a namespace while `tcpdump -i nflog:77`
+// was bound: /proc/net/netfilter/nfnetlink_log and /proc/net/netlink.
+static constexpr std::string_view real_nfnetlink_log = "   77  17913     0 2 65531    100  1\n";
+static constexpr std::string_view real_netlink =
+    "sk               Eth Pid        Groups   Rmem     Wmem     Dump  Locks    Drops    Inode\n"
+    "00000000d9a80924 0   0          00000000 0        0        0     2        0        53788   \n"
+    "000000005cf3817e 12  0          00000000 0        0        0     2        0        53795   \n"
+    "00000000fa2fd012 12  17913      00000000 4352     0        0     2        37       53812   \n";
+
+TEST_CASE("the kernel's NFLOG group table is read from /proc/net/netfilter/nfnetlink_log") {
+    const auto g = kernel_parse_nfnetlink_log(real_nfnetlink_log);
+    REQUIRE(g.size() == 1);
+    CHECK(g[0].group == 77);
+    CHECK(g[0].portid == 17913);
+    CHECK(g[0].queue_len == 0);
+    CHECK(g[0].copy_mode == 2); // NFULNL_COPY_PACKET
+    CHECK(g[0].copy_range == 65531);
+    CHECK(g[0].flush_timeout == 100);
+    CHECK(kernel_parse_nfnetlink_log("garbage\n  1 2\n").empty());
+}
+
+TEST_CASE("our socket's drops are read from /proc/net/netlink by port id, netfilter only") {
+    KernelSocketView v;
+    REQUIRE(kernel_parse_netlink(real_netlink, 17913, v));
+    CHECK(v.drops == 37);
+    CHECK(v.rmem == 4352);
+    CHECK_FALSE(kernel_parse_netlink(real_netlink, 4242, v));
+}
+
+TEST_CASE("metrics render in the Prometheus text format with HELP, TYPE and labels") {
+    MetricsSnapshot m;
+    m.ready = true;
+    m.received = 10;
+    m.kernel_logged = 12;
+    m.dropped[static_cast<std::size_t>(DropReason::seq_gap)] = 2;
+    m.outputs.push_back({"/var/log/netlog/a \"b\".log", "file", "json", 10, 4500, 0, 0, 1, 0});
+    m.classes.push_back({"asg-egress-denied", 7, 3});
+    m.reconcile_latency.observe(0.004);
+    m.reconcile_latency.observe(0.2);
+    const auto t = metrics_render(m);
+    CHECK(t.find("# TYPE netlog_events_received_total counter\nnetlog_events_received_total 10\n") !=
+          std::string::npos);
+    CHECK(t.find("netlog_events_dropped_total{reason=\"seq_gap\"} 2\n") != std::string::npos);
+    CHECK(t.find("netlog_events_dropped_total{reason=\"queue_full\"} 0\n") != std::string::npos);
+    CHECK(t.find("output=\"/var/log/netlog/a \\\"b\\\".log\"") != std::string::npos);
+    CHECK(t.find("netlog_events_suppressed_total{class=\"asg-egress-denied\"} 3\n") != std::string::npos);
+    CHECK(t.find("netlog_rule_reconcile_latency_seconds_bucket{le=\"0.005\"} 1\n") != std::string::npos);
+    CHECK(t.find("netlog_rule_reconcile_latency_seconds_bucket{le=\"0.25\"} 2\n") != std::string::npos);
+    CHECK(t.find("netlog_rule_reconcile_latency_seconds_bucket{le=\"+Inf\"} 2\n") != std::string::npos);
+    CHECK(t.find("netlog_rule_reconcile_latency_seconds_count 2\n") != std::string::npos);
+    // every sample line's family has a TYPE line before it; every name starts with netlog_
+    std::size_t pos = 0;
+    while (pos < t.size()) {
+        auto nl = t.find('\n', pos);
+        auto line = t.substr(pos, nl - pos);
+        pos = nl + 1;
+        if (line.rfind("# ", 0) == 0) continue;
+        CHECK(line.rfind("netlog_", 0) == 0);
+        auto name = line.substr(0, line.find_first_of(" {"));
+        for (auto suf : {"_bucket", "_sum", "_count"})
+            if (name.size() > std::strlen(suf) && name.compare(name.size() - std::strlen(suf), std::string::npos, suf) == 0 &&
+                t.find("# TYPE " + name + " ") == std::string::npos)
+                name = name.substr(0, name.size() - std::strlen(suf));
+        CHECK_MESSAGE(t.find("# TYPE " + name + " ") != std::string::npos, name);
+    }
+}
+
+TEST_CASE("the identity says whether every kernel event is accounted for") {
+    MetricsSnapshot m;
+    m.kernel_logged = 100;
+    m.emitted = 88;
+    m.suppressed = 5;
+    m.in_flight = 2;
+    m.dropped[static_cast<std::size_t>(DropReason::queue_full)] = 5;
+    m.dropped[static_cast<std::size_t>(DropReason::sink)] = 50; // lines, not events: not summed
+    CHECK(metrics_identity(m).find("identity holds") != std::string::npos);
+    m.kernel_logged = 101;
+    CHECK(metrics_identity(m).find("IDENTITY BROKEN: 1 events unaccounted") != std::string::npos);
+}
+
+TEST_CASE("metrics text parses back into the snapshot it was rendered from") {
+    MetricsSnapshot m;
+    m.ready = true;
+    m.start_time_seconds = 1763888000.25;
+    m.received = 50'000;
+    m.kernel_logged = 50'123;
+    m.emitted = 49'000;
+    m.unclassified = 7;
+    m.enobufs_errors = 3;
+    m.dropped[static_cast<std::size_t>(DropReason::kernel_enobufs)] = 100;
+    m.dropped[static_cast<std::size_t>(DropReason::seq_gap)] = 23;
+    m.dropped[static_cast<std::size_t>(DropReason::queue_full)] = 900;
+    m.dropped[static_cast<std::size_t>(DropReason::decode_error)] = 1;
+    m.dropped[static_cast<std::size_t>(DropReason::sink)] = 4;
+    m.dropped[static_cast<std::size_t>(DropReason::unclassified)] = 2;
+    m.outputs.push_back({"/var/log/netlog/a \"b\"\\c.log", "file", "json", 49'000, 9'000'000, 4, 1, 2, 0});
+    m.outputs.push_back({"tcp://127.0.0.1:5514", "syslog", "klog", 48'990, 8'000'000, 10, 3, 0, 5});
+    m.classes.push_back({"asg-egress-denied", 0, 90});
+    m.classes.push_back({"unclassified", 0, 7});
+    m.suppressed = 97;
+    m.suppression_summaries = 4;
+    m.store_reloads_ok = 5;
+    m.store_reloads_failed = 1;
+    m.containers = 250;
+    m.rule_reconciles = 2;
+    m.reconcile_latency.observe(0.004);
+    m.reconcile_latency.observe(7);
+    m.queue_depth = 12;
+    m.queue_capacity = 65536;
+    m.in_flight = 0;
+    m.kernel_groups.push_back({42, 17913, 3, 2, 128, 20, 1});
+    m.kernel_socket = {17913, 4352, 37};
+
+    const auto text = metrics_render(m);
+    MetricsSnapshot p;
+    std::string err;
+    REQUIRE(metrics_parse(text, p, err));
+    CHECK(err.empty());
+    CHECK(p.ready);
+    CHECK(p.received == 50'000);
+    CHECK(p.kernel_logged == 50'123);
+    CHECK(p.emitted == 49'000);
+    CHECK(p.dropped == m.dropped);
+    CHECK(p.suppressed == 97);
+    REQUIRE(p.outputs.size() == 2);
+    CHECK(p.outputs[0].name == m.outputs[0].name);
+    CHECK(p.outputs[1].reconnects == 5);
+    CHECK(p.reconcile_latency.total == 2);
+    CHECK(p.reconcile_latency.counts.back() == 1);
+    REQUIRE(p.kernel_groups.size() == 1);
+    CHECK(p.kernel_groups[0].copy_range == 128);
+    CHECK(p.kernel_socket.drops == 37);
+    // the whole text survives the round trip, byte for byte
+    CHECK(metrics_render(p) == text);
+    // and so does the identity a person reads
+    CHECK(metrics_identity(p) == metrics_identity(m));
+}
+
+TEST_CASE("a metrics line that is not a sample is refused with the line") {
+    MetricsSnapshot p;
+    std::string err;
+    CHECK_FALSE(metrics_parse("netlog_up 1\nnetlog_events_received_total{reason=\"x} 3\n", p, err));
+    CHECK(err.find("netlog_events_received_total{reason=") != std::string::npos);
+    CHECK_FALSE(metrics_parse("netlog_up one\n", p, err));
+    // other exporters' families and comments are ignored
+    CHECK(metrics_parse("# HELP go_goroutines x\ngo_goroutines 7\nnetlog_events_emitted_total 3\n", p, err));
+    CHECK(p.emitted == 3);
+}
