@@ -11,6 +11,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
 #include <string_view>
+#include <vector>
 
 namespace netlog::nft {
 
@@ -108,6 +109,21 @@ Result<bool> anon_sets_read(Netlink &nl, std::uint8_t nfproto, const char *table
     return true;
 }
 
+namespace {
+
+// A new lookup expression like `old` but naming `set` (numbered `id` in the batch); the caller
+// links it in the rule in place of `old`.
+nftnl_expr *lookup_renamed(const nftnl_expr *old, const char *set, std::uint32_t id) {
+    nftnl_expr *e = nftnl_expr_alloc("lookup");
+    for (auto attr : {NFTNL_EXPR_LOOKUP_SREG, NFTNL_EXPR_LOOKUP_DREG, NFTNL_EXPR_LOOKUP_FLAGS})
+        if (nftnl_expr_is_set(old, attr)) nftnl_expr_set_u32(e, attr, nftnl_expr_get_u32(old, attr));
+    nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, id);
+    return e;
+}
+
+} // namespace
+
 Result<bool> anon_sets_clone(nftnl_rule *built, const AnonSets &sets, Netlink::Batch &b,
                              std::uint32_t &next_set_id) {
     auto family = static_cast<std::uint16_t>(nftnl_rule_get_u32(built, NFTNL_RULE_FAMILY));
@@ -115,8 +131,14 @@ Result<bool> anon_sets_clone(nftnl_rule *built, const AnonSets &sets, Netlink::B
     std::string tkey = table_key(family, table);
     nftnl_expr_iter *it = nftnl_expr_iter_create(built);
     if (!it) return make_error("nftables: out of memory");
+    std::vector<nftnl_expr *> exprs;
+    for (nftnl_expr *e = nftnl_expr_iter_next(it); e; e = nftnl_expr_iter_next(it))
+        exprs.push_back(e);
+    nftnl_expr_iter_destroy(it);
+    const std::vector<nftnl_expr *> linked = exprs;
     Result<bool> result = true;
-    for (nftnl_expr *e = nftnl_expr_iter_next(it); e; e = nftnl_expr_iter_next(it)) {
+    bool renamed = false;
+    for (nftnl_expr *&e : exprs) {
         const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
         if (!name || std::string_view(name) != "lookup" ||
             !nftnl_expr_is_set(e, NFTNL_EXPR_LOOKUP_SET))
@@ -166,10 +188,19 @@ Result<bool> anon_sets_clone(nftnl_rule *built, const AnonSets &sets, Netlink::B
             NFT_MSG_NEWSETELEM, family, NLM_F_CREATE,
             [&](nlmsghdr *nlh) { nftnl_set_elems_nlmsg_build_payload(nlh, elems.get()); }, what,
             size * 2);
-        nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, anon_name);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, id);
+        // libnftnl 1.2.x leaks the old name when a lookup's set name is set again, so the
+        // lookup is rebuilt rather than renamed in place.
+        e = lookup_renamed(e, anon_name, id);
+        renamed = true;
     }
-    nftnl_expr_iter_destroy(it);
+    if (renamed) { // relink the expressions in their order, the rebuilt lookups in place
+        for (nftnl_expr *e : linked)
+            nftnl_rule_del_expr(e);
+        for (nftnl_expr *e : exprs)
+            nftnl_rule_add_expr(built, e);
+        for (std::size_t i = 0; i < linked.size(); ++i)
+            if (linked[i] != exprs[i]) nftnl_expr_free(linked[i]);
+    }
     return result;
 }
 
