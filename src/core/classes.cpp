@@ -21,6 +21,61 @@ std::vector<std::uint16_t> RulesFile::groups() const {
 
 namespace {
 
+// std::regex compiles `x{N}` by repeating x N times and overflows on huge N (libstdc++
+// multiplies the digits into a long without checking), and nested counts multiply its
+// memory. Counts are bounded first: no NFLOG prefix is longer than 127 bytes, so no larger
+// count can be useful, and the product of all counts stays small enough to compile.
+constexpr unsigned long max_repeat = 255;
+constexpr unsigned long max_repeat_product = 1UL << 16;
+
+std::string oversized_repeat(std::string_view re) {
+    unsigned long product = 1;
+    for (std::size_t i = 0; i < re.size(); ++i) {
+        if (re[i] == '\\') {
+            ++i;
+            continue;
+        }
+        if (re[i] != '{') continue;
+        std::size_t j = i + 1;
+        while (j < re.size() && ((re[j] >= '0' && re[j] <= '9') || re[j] == ',')) ++j;
+        if (j == re.size() || re[j] != '}') continue;
+        std::string_view body = re.substr(i + 1, j - i - 1);
+        unsigned long n = 0, largest = 1;
+        for (char ch : body) {
+            if (ch == ',') {
+                n = 0;
+                continue;
+            }
+            n = n * 10 + static_cast<unsigned long>(ch - '0');
+            if (n > max_repeat) return std::string(body);
+            largest = std::max(largest, n);
+        }
+        product *= largest;
+        if (product > max_repeat_product) return std::string(body);
+    }
+    return {};
+}
+
+// The literal head of an ECMAScript pattern anchored with '^' and free of alternation:
+// every match starts with it. Only plain characters count; one followed by a quantifier
+// is not required, so it ends the head.
+void literal_head(ClassDef &d) {
+    const std::string_view p = d.log_prefix;
+    if (p.empty() || p[0] != '^' || p.find('|') != std::string_view::npos) return;
+    std::size_t i = 1;
+    const auto plain = [](char ch) {
+        return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+               ch == '_' || ch == '-' || ch == ' ' || ch == ':' || ch == '=' || ch == ',';
+    };
+    while (i < p.size() && plain(p[i])) ++i;
+    if (i < p.size() && (p[i] == '?' || p[i] == '*' || p[i] == '{')) {
+        d.literal = std::string(p.substr(1, i - 2)); // the last character is optional
+        return;
+    }
+    d.literal = std::string(p.substr(1, i - 1));
+    d.literal_only = i == p.size();
+}
+
 struct ParseError {
     std::string message;
 };
@@ -103,6 +158,12 @@ RulesFile parse(const YAML::Node &root, std::string_view source) {
         if (!names.insert(d.name).second)
             fail(source, c["name"], at + ".name", fmt::format("duplicate class '{}'", d.name));
         d.log_prefix = text(source, c["log_prefix"], at + ".log_prefix");
+        if (auto bad = oversized_repeat(d.log_prefix); !bad.empty())
+            fail(source, c["log_prefix"], at + ".log_prefix",
+                 fmt::format("repetition count {{{}}} is too large (each count at most {}, "
+                             "as no log prefix is longer than 127 bytes; all counts multiplied "
+                             "at most {})",
+                             bad, max_repeat, max_repeat_product));
         try {
             d.pattern = std::make_shared<const std::regex>(d.log_prefix,
                                                            std::regex::ECMAScript |
@@ -111,6 +172,7 @@ RulesFile parse(const YAML::Node &root, std::string_view source) {
             fail(source, c["log_prefix"], at + ".log_prefix",
                  fmt::format("invalid regex '{}': {}", d.log_prefix, e.what()));
         }
+        literal_head(d);
         const auto dir = text(source, c["direction"], at + ".direction");
         if (dir == "ingress") d.direction = Direction::ingress;
         else if (dir == "egress") d.direction = Direction::egress;
@@ -141,8 +203,11 @@ Result<RulesFile> rules_parse(std::string_view yaml_text, std::string_view sourc
 }
 
 const ClassDef *rules_match(const RulesFile &rules, std::string_view prefix) {
-    for (const auto &c : rules.classes)
+    for (const auto &c : rules.classes) {
+        if (!prefix.starts_with(c.literal)) continue; // cannot match: no regex pass
+        if (c.literal_only) return &c;
         if (std::regex_search(prefix.begin(), prefix.end(), *c.pattern)) return &c;
+    }
     return nullptr;
 }
 
@@ -150,14 +215,12 @@ Classifier::Classifier(const RulesFile &rules, std::size_t capacity)
     : rules_(&rules), capacity_(capacity) {}
 
 const ClassDef *Classifier::classify(std::string_view prefix) {
-    // Heterogeneous lookup needs C++20 transparent hashing; a thread_local key avoids
-    // an allocation per event on the hit path.
-    thread_local std::string key;
-    key.assign(prefix);
-    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    // Transparent hashing: the hit path looks the view up without building a string.
+    // Misses are cached too (as nullptr): an unclassified prefix costs one regex pass.
+    if (auto it = cache_.find(prefix); it != cache_.end()) return it->second;
     if (cache_.size() >= capacity_) cache_.clear();
     const auto *c = rules_match(*rules_, prefix);
-    cache_.emplace(key, c);
+    cache_.emplace(std::string(prefix), c);
     return c;
 }
 

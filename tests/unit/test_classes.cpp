@@ -80,3 +80,25 @@ TEST_CASE("a bad rules file is refused with file, line, column and key") {
     REQUIRE(!syntax.ok());
     CHECK(syntax.error().message.find("r.yaml:") == 0);
 }
+
+// Found by fuzz_rules (CI run of 2026-11-23): libstdc++'s regex compiler multiplies a
+// repetition count into a long without checking, so `{8888888888888888888}` was undefined
+// behaviour before the pattern ever reached std::regex.
+TEST_CASE("a repetition count no prefix could need is refused before std::regex sees it") {
+    auto huge = rules_parse("classes:\n  - {name: a, log_prefix: '^OK_[0-9a-f]{888888888888888888888884}_', direction: ingress, verdict: allowed}\n", "r.yaml");
+    REQUIRE(!huge.ok());
+    CHECK(huge.error().message.find("r.yaml:2:") == 0);
+    CHECK(huge.error().message.find("too large") != std::string::npos);
+    auto range = rules_parse("classes:\n  - {name: a, log_prefix: 'x{2,300}', direction: ingress, verdict: allowed}\n", "r.yaml");
+    CHECK(!range.ok());
+    auto escaped = rules_parse("classes:\n  - {name: a, log_prefix: '^OK_\\{99999}', direction: ingress, verdict: allowed}\n", "r.yaml");
+    CHECK(escaped.ok());
+    auto fine = rules_parse("classes:\n  - {name: a, log_prefix: '^OK_[0-9a-f]{4}_', direction: ingress, verdict: allowed}\n", "r.yaml");
+    CHECK(fine.ok());
+}
+
+TEST_CASE("nested repetition counts that would make std::regex huge are refused") {
+    auto nested = rules_parse("classes:\n  - {name: a, log_prefix: '((a{200}){200}){200}', direction: ingress, verdict: allowed}\n", "r.yaml");
+    REQUIRE(!nested.ok());
+    CHECK(nested.error().message.find("too large") != std::string::npos);
+}
