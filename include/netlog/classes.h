@@ -32,6 +32,10 @@ struct ClassDef {
     std::string name;
     std::string log_prefix; // the regex as written
     std::shared_ptr<const std::regex> pattern;
+    // From log_prefix by rules_parse: a prefix must start with `literal` to match (the
+    // pattern's anchored literal head); `literal_only`: the pattern is just `^literal`.
+    std::string literal;
+    bool literal_only = false;
     Direction direction = Direction::egress;
     Verdict verdict = Verdict::denied;
     std::optional<std::uint16_t> group; // overrides NflogSettings::group
@@ -61,7 +65,11 @@ public:
 private:
     const RulesFile *rules_;
     std::size_t capacity_;
-    std::unordered_map<std::string, const ClassDef *> cache_;
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, const ClassDef *, Hash, std::equal_to<>> cache_;
 };
 
 } // namespace netlog
