@@ -6,6 +6,7 @@
 #include <netlog/classes.h>
 #include <netlog/format.h>
 #include <netlog/result.h>
+#include <netlog/ruleplan.h>
 
 #include <cstdint>
 #include <optional>
@@ -81,6 +82,16 @@ struct RateLimitConfig {
     std::vector<ClassOverride> classes;
 };
 
+// `manage_rules:` (absent: netlogd never touches the firewall). netlogd installs the NFLOG
+// companions of the rules file's classes at start and keeps them in place (the loop of
+// `netlog-rules watch`); they stay on exit (`netlog-rules remove` removes them).
+struct ManageRulesConfig {
+    std::string backend = "auto"; // auto | nft | legacy
+    PlanMode mode = PlanMode::alongside;
+    std::vector<Family> families{Family::ipv4, Family::ipv6}; // family: all | ipv4 | ipv6
+    double interval = 1.0; // seconds: legacy poll period, nft wait timeout
+};
+
 struct Config {
     std::string source_name; // the file it came from
     std::string rules_path;  // as written; relative paths are relative to the config file
@@ -94,6 +105,7 @@ struct Config {
     std::optional<RateLimitConfig> rate_limit;
     std::string metrics_listen; // empty: off
     std::string user; // after binding, switch to this user (no capabilities); empty: stay uid 0
+    std::optional<ManageRulesConfig> manage_rules; // absent: rules are not managed
 };
 
 // Parse netlogd.yaml text. Errors: "<source>:<line>:<col>: key '<key>': <what to do>".
@@ -101,6 +113,11 @@ Result<Config> config_parse(std::string_view yaml_text, std::string_view source_
 
 // `rules_path` resolved against the directory of `config_path` when relative.
 std::string config_resolve_path(std::string_view config_path, std::string_view path);
+
+// Every key the parser accepts, dotted, from the parser's own tables: "rules",
+// "nflog.copy_range", "outputs[].format", "rate_limit.classes.<class>.rate", ... (the
+// manual netlogd.yaml(5) and packaging/netlogd.yaml are tested against this list).
+std::vector<std::string> config_known_keys();
 
 // A one-paragraph human summary (for --check-config).
 std::string config_summary(const Config &c);

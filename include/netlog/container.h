@@ -19,6 +19,9 @@ struct Container {
     std::string space_guid;        // metadata.space_id
     std::string organization_guid; // metadata.org_id
     IpAddress ip{};                // family none: the entry had no parseable "ip"
+    // The seed JSON's container object for these fields (container_json in format.h),
+    // rendered once by ContainerIndex::parse; empty: format_json renders it per event.
+    std::string json;
 };
 
 struct IpAddressHash {

@@ -3,13 +3,17 @@
 //   events the kernel matched = received + lost_enobufs + lost_gap
 //   received = queue_dropped + pipeline.processed
 //   pipeline.processed = pipeline.emitted + pipeline.decode_errors + pipeline.unclassified_dropped
-//   lines in output i = pipeline.emitted - outputs[i].dropped (sink losses)
+//   pipeline.emitted = emitted() + rate_limit.suppressed_total (the rate limit comes after)
+//   lines in output i = emitted() + rate_limit.summaries - outputs[i].dropped (sink losses)
+// so: kernel matched = emitted() + suppressed + lost_enobufs + lost_gap + queue_dropped
+//                      + decode_errors + unclassified_dropped (+ events still in flight).
 #pragma once
 
 #include <netlog/pipeline.h>
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -49,6 +53,11 @@ struct CountersSnapshot {
     std::size_t containers = 0;
     RateLimitCounters rate_limit; // pipeline thread
 
+    // Events written to the outputs: built by the pipeline and not suppressed.
+    std::uint64_t emitted() const {
+        return pipeline.emitted - std::min(pipeline.emitted, rate_limit.suppressed_total);
+    }
+
     std::uint64_t lost() const {
         return lost_enobufs + lost_gap + queue_dropped + pipeline.decode_errors +
                pipeline.unclassified_dropped;
@@ -60,7 +69,7 @@ inline std::string counters_line(const CountersSnapshot &s) {
     std::string out = fmt::format(
         "received={} emitted={} lost_enobufs={} lost_gap={} queue_dropped={} decode_errors={} "
         "unclassified={} unclassified_dropped={} enriched={} enobufs={} queue_peak={}",
-        s.received, s.pipeline.emitted, s.lost_enobufs, s.lost_gap, s.queue_dropped,
+        s.received, s.emitted(), s.lost_enobufs, s.lost_gap, s.queue_dropped,
         s.pipeline.decode_errors, s.pipeline.unclassified, s.pipeline.unclassified_dropped,
         s.pipeline.enriched, s.enobufs, s.queue_peak);
     std::uint64_t sink_dropped = 0;
@@ -70,7 +79,7 @@ inline std::string counters_line(const CountersSnapshot &s) {
         for (std::size_t i = 0; i < s.outputs.size(); ++i)
             out += fmt::format(" out{}_lines={} out{}_dropped={}", i, s.outputs[i].lines, i,
                                s.outputs[i].dropped);
-    if (s.rate_limit.enabled) // pipeline.emitted includes the suppressed events
+    if (s.rate_limit.enabled) // emitted + suppressed = the events the pipeline built
         out += fmt::format(" suppressed={} suppression_summaries={} summarised={}",
                            s.rate_limit.suppressed_total, s.rate_limit.summaries,
                            s.rate_limit.summarised);

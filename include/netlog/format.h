@@ -34,6 +34,11 @@ struct JsonOptions {
     std::string_view host_ip, host_guid;
 };
 
+// The seed JSON's container object of `c`: {"container_id":..,"app_guid":..,"space_guid":..,
+// "organization_guid":..} (ContainerIndex renders it once per container; format_json uses it).
+struct Container;
+std::string container_json(const Container &c);
+
 // The seed document's JSON line (../shared/DESIGN.md "Seed JSON"), '\n'-terminated.
 // data.packet: src_ip, [src_port], dst_ip, [dst_port], protocol, [type, code], [mark].
 // Ports appear whenever the packet carried them (TCP, UDP, and also UDP-Lite/SCTP/DCCP),

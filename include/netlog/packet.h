@@ -35,6 +35,13 @@ inline constexpr std::uint8_t fin = 0x01, syn = 0x02, rst = 0x04, psh = 0x08, ac
 struct Packet {
     L3 l3 = L3::none;
     Truncation truncation = Truncation::complete;
+    // The IP header is garbage, not merely cut: its version nibble disagrees with the
+    // ethertype NFLOG reports, or an IPv4 IHL is below 5. Such a packet is a decode error;
+    // a header cut by the copy range is not (it decodes as far as the bytes go).
+    bool malformed = false;
+    // The capture ends before the protocol field (IPv4 header cut before byte 10, IPv6
+    // header cut before the end of its extension headers' chain could be read).
+    bool protocol_unknown = false;
 
     IpAddress src, dst;
     std::uint16_t length = 0;      // IPv4 tot_len; IPv6 payload_len + 40 (as the kernel's LEN=)

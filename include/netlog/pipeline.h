@@ -48,8 +48,11 @@ struct PipelineOptions {
 // unclassified_dropped.
 struct PipelineCounters {
     std::uint64_t processed = 0;            // messages handed in
-    std::uint64_t emitted = 0;              // events formatted (one line per output)
-    std::uint64_t decode_errors = 0;        // not IPv4/IPv6, or the IP header is cut
+    std::uint64_t emitted = 0;              // events built for the outputs; the rate limit
+                                            // (netlogd's OutputStage) may still suppress some:
+                                            // netlogd reports emitted - suppressed
+    std::uint64_t decode_errors = 0;        // not IPv4/IPv6, no bytes, or a garbage IP header
+                                            // (Packet::malformed); a cut header is emitted
     std::uint64_t unclassified = 0;         // prefix matched no class (emitted or dropped)
     std::uint64_t unclassified_dropped = 0; // ... and dropped by policy
     std::uint64_t enriched = 0;             // emitted with a container

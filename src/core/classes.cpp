@@ -69,7 +69,7 @@ void literal_head(ClassDef &d) {
     };
     while (i < p.size() && plain(p[i])) ++i;
     if (i < p.size() && (p[i] == '?' || p[i] == '*' || p[i] == '{')) {
-        d.literal = std::string(p.substr(1, i - 2)); // the last character is optional
+        if (i >= 2) d.literal = std::string(p.substr(1, i - 2)); // the last one is optional
         return;
     }
     d.literal = std::string(p.substr(1, i - 1));

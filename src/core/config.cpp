@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <set>
+#include <stdexcept>
 
 namespace netlog {
 
@@ -58,6 +59,38 @@ std::string where(std::string_view source, const YAML::Node &node) {
     throw ParseError{fmt::format("{}: key '{}': {}", where(source, node), key, what)};
 }
 
+// Every key the parser accepts, by section: the single list that keys() checks against
+// and config_known_keys() exports (a test compares it with netlogd.yaml(5) and the
+// example config). A new key goes here first, or its section refuses it.
+struct KeyTable {
+    std::string_view section; // "" (top level), "nflog.", "outputs[].", ...
+    std::initializer_list<std::string_view> keys;
+};
+
+const KeyTable key_tables[] = {
+    {"",
+     {"rules", "metadata", "host", "source", "nflog", "queue", "outputs", "rate_limit", "metrics",
+      "unclassified", "user", "manage_rules"}},
+    {"metadata.", {"store"}},
+    {"host.", {"ip", "guid"}},
+    {"rate_limit.", {"rate", "burst", "classes"}},
+    {"metrics.", {"listen"}},
+    {"nflog.",
+     {"copy_range", "queue_threshold", "flush_timeout_ms", "socket_buffer", "netlink_buffer"}},
+    {"manage_rules.", {"backend", "mode", "family", "interval"}},
+    {"unclassified.", {"action", "direction", "verdict"}},
+    {"outputs[].",
+     {"type", "path", "address", "format", "timestamp", "extras", "protocol", "facility",
+      "severity", "app_name", "hostname", "buffer", "kernel_prefix"}},
+    {"rate_limit.classes.<class>.", {"rate", "burst"}},
+};
+
+const KeyTable &key_table(std::string_view section) {
+    for (const auto &t : key_tables)
+        if (t.section == section) return t;
+    throw std::logic_error(fmt::format("config: no key table for '{}'", section));
+}
+
 class Parser {
 public:
     explicit Parser(std::string_view source) : src_(source) {}
@@ -67,8 +100,7 @@ public:
         c.source_name = src_;
         if (!root.IsMap())
             fail(src_, root, "(top level)", "expected a mapping with at least 'rules' and 'outputs'");
-        keys(root, "", {"rules", "metadata", "host", "source", "nflog", "queue", "outputs",
-                        "rate_limit", "metrics", "unclassified", "user"});
+        keys(root, "");
 
         const auto rules = root["rules"];
         if (!rules) fail(src_, root, "rules", "missing: the path of the rules file is required");
@@ -76,12 +108,12 @@ public:
 
         if (const auto m = root["metadata"]) {
             map(m, "metadata");
-            keys(m, "metadata.", {"store"});
+            keys(m, "metadata.");
             if (m["store"]) c.store_path = nonempty(m["store"], "metadata.store");
         }
         if (const auto h = root["host"]) {
             map(h, "host");
-            keys(h, "host.", {"ip", "guid"});
+            keys(h, "host.");
             if (h["ip"]) c.host_ip = text(h["ip"], "host.ip");
             if (h["guid"]) c.host_guid = text(h["guid"], "host.guid");
         }
@@ -105,7 +137,7 @@ public:
 
         if (const auto r = root["rate_limit"]) {
             map(r, "rate_limit");
-            keys(r, "rate_limit.", {"rate", "burst", "classes"});
+            keys(r, "rate_limit.");
             RateLimitConfig rl;
             if (!r["rate"]) fail(src_, r, "rate_limit.rate", "missing (events per second)");
             rl.rate = positive_real(r["rate"], "rate_limit.rate");
@@ -117,12 +149,13 @@ public:
         }
         if (const auto m = root["metrics"]) {
             map(m, "metrics");
-            keys(m, "metrics.", {"listen"});
+            keys(m, "metrics.");
             if (!m["listen"]) fail(src_, m, "metrics.listen", "missing (e.g. \"127.0.0.1:9273\")");
             c.metrics_listen = nonempty(m["listen"], "metrics.listen");
         }
         if (const auto u = root["unclassified"]) unclassified(u, c.unclassified);
         if (const auto u = root["user"]) c.user = nonempty(u, "user");
+        if (const auto m = root["manage_rules"]) c.manage_rules = manage_rules(m);
         return c;
     }
 
@@ -131,8 +164,11 @@ private:
         if (!n.IsMap()) fail(src_, n, key, "expected a mapping");
     }
 
-    void keys(const YAML::Node &m, std::string_view prefix,
-              std::initializer_list<std::string_view> allowed) {
+    // The keys of mapping `m` must be in the table of `section`; `prefix` is how the
+    // message names the section ("outputs[2]." for the table "outputs[].").
+    void keys(const YAML::Node &m, std::string_view prefix) { keys(m, prefix, prefix); }
+    void keys(const YAML::Node &m, std::string_view prefix, std::string_view section) {
+        const auto &allowed = key_table(section).keys;
         for (const auto &kv : m) {
             const auto k = kv.first.Scalar();
             if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
@@ -182,8 +218,7 @@ private:
 
     void nflog(const YAML::Node &n, NflogSocketConfig &s) {
         map(n, "nflog");
-        keys(n, "nflog.", {"copy_range", "queue_threshold", "flush_timeout_ms", "socket_buffer",
-                           "netlink_buffer"});
+        keys(n, "nflog.");
         if (n["copy_range"])
             s.copy_range = number<std::uint32_t>(n["copy_range"], "nflog.copy_range", 1, 65535);
         if (n["queue_threshold"])
@@ -200,9 +235,44 @@ private:
                                                      "nflog.netlink_buffer", 4096, 131072);
     }
 
+    // `manage_rules: {backend, mode, family, interval}`; `manage_rules: {}` takes the defaults.
+    ManageRulesConfig manage_rules(const YAML::Node &n) {
+        map(n, "manage_rules");
+        keys(n, "manage_rules.");
+        ManageRulesConfig m;
+        if (n["backend"]) {
+            m.backend = text(n["backend"], "manage_rules.backend");
+            if (m.backend != "auto" && m.backend != "nft" && m.backend != "legacy")
+                fail(src_, n["backend"], "manage_rules.backend",
+                     fmt::format("'{}' is not auto, nft or legacy", m.backend));
+        }
+        if (n["mode"]) {
+            const auto v = text(n["mode"], "manage_rules.mode");
+            if (v == "alongside") m.mode = PlanMode::alongside;
+            else if (v == "replace") m.mode = PlanMode::replace;
+            else fail(src_, n["mode"], "manage_rules.mode",
+                      fmt::format("'{}' is not alongside or replace", v));
+        }
+        if (n["family"]) {
+            const auto v = text(n["family"], "manage_rules.family");
+            if (v == "all") m.families = {Family::ipv4, Family::ipv6};
+            else if (v == "ipv4") m.families = {Family::ipv4};
+            else if (v == "ipv6") m.families = {Family::ipv6};
+            else fail(src_, n["family"], "manage_rules.family",
+                      fmt::format("'{}' is not all, ipv4 or ipv6", v));
+        }
+        if (n["interval"]) {
+            m.interval = positive_real(n["interval"], "manage_rules.interval");
+            if (m.interval < 0.01 || m.interval > 3600)
+                fail(src_, n["interval"], "manage_rules.interval",
+                     fmt::format("{} is out of range [0.01, 3600] (seconds)", n["interval"].Scalar()));
+        }
+        return m;
+    }
+
     void unclassified(const YAML::Node &n, UnclassifiedPolicy &u) {
         map(n, "unclassified");
-        keys(n, "unclassified.", {"action", "direction", "verdict"});
+        keys(n, "unclassified.");
         if (n["action"]) {
             const auto a = text(n["action"], "unclassified.action");
             if (a == "emit") u.emit = true;
@@ -230,9 +300,7 @@ private:
         OutputConfig out;
         out.where = where(src_, o);
         map(o, at);
-        keys(o, at + ".", {"type", "path", "address", "format", "timestamp", "extras",
-                           "protocol", "facility", "severity", "app_name", "hostname", "buffer",
-                           "kernel_prefix"});
+        keys(o, at + ".", "outputs[].");
         if (!o["type"]) fail(src_, o, at + ".type", "missing (file, stdout or syslog)");
         const auto type = text(o["type"], at + ".type");
         if (type == "file") out.type = OutputType::file;
@@ -361,7 +429,7 @@ private:
             const auto name = kv.first.Scalar();
             const auto key = "rate_limit.classes." + name;
             map(kv.second, key);
-            keys(kv.second, key + ".", {"rate", "burst"});
+            keys(kv.second, key + ".", "rate_limit.classes.<class>.");
             RateLimitConfig::ClassOverride ov;
             ov.name = name;
             ov.where = where(src_, kv.first);
@@ -379,6 +447,13 @@ private:
 };
 
 } // namespace
+
+std::vector<std::string> config_known_keys() {
+    std::vector<std::string> out;
+    for (const auto &t : key_tables)
+        for (auto k : t.keys) out.push_back(fmt::format("{}{}", t.section, k));
+    return out;
+}
 
 Result<Config> config_parse(std::string_view yaml_text, std::string_view source_name) {
     try {
@@ -402,23 +477,61 @@ std::string config_summary(const Config &c) {
                               : fmt::format(", metadata store {}", c.store_path);
     if (!c.host_ip.empty() || !c.host_guid.empty())
         s += fmt::format(", host {} {}", c.host_ip, c.host_guid);
+    s += fmt::format(", source \"{}\"", c.source);
     s += fmt::format(", nflog copy_range {} queue_threshold {} flush_timeout {} ms socket_buffer "
-                     "{}, queue {} events",
+                     "{} netlink_buffer {}, queue {} events",
                      c.nflog.copy_range, c.nflog.queue_threshold, c.nflog.flush_timeout_ms,
-                     c.nflog.socket_buffer, c.queue);
+                     c.nflog.socket_buffer,
+                     c.nflog.netlink_buffer ? fmt::format("{}", c.nflog.netlink_buffer)
+                                            : std::string("default"),
+                     c.queue);
     for (const auto &o : c.outputs) {
         s += fmt::format("\n  output {} {}", to_string(o.type), to_string(o.format));
         if (!o.path.empty()) s += " " + o.path;
         if (!o.address.empty()) s += " " + o.address;
+        if (o.format == OutputFormat::iptables_logger)
+            s += o.timestamp == IptablesLoggerOptions::TimeStyle::rfc3339 ? ", timestamp rfc3339"
+                                                                        : ", timestamp epoch";
+        const auto &x = o.extras;
+        std::string extras;
+        for (const auto &[on, name] : {std::pair{x.tcp_flags, "tcp_flags"}, {x.length, "length"},
+                                       {x.ttl, "ttl"}, {x.interfaces, "interfaces"},
+                                       {x.class_name, "class"}, {x.prefix, "prefix"},
+                                       {x.host, "host"}})
+            if (on) extras += fmt::format("{}{}", extras.empty() ? "" : ",", name);
+        if (!extras.empty()) s += ", extras " + extras;
+        if (o.kernel_prefix) s += ", kernel_prefix";
+        if (o.type == OutputType::syslog) {
+            const auto &y = o.syslog;
+            s += y.rfc3164 ? ", protocol rfc3164" : ", protocol rfc5424";
+            if (y.facility >= 0) s += fmt::format(", facility {}", y.facility);
+            if (y.severity >= 0) s += fmt::format(", severity {}", y.severity);
+            if (!y.app_name.empty()) s += fmt::format(", app_name {}", y.app_name);
+            if (!y.hostname.empty()) s += fmt::format(", hostname {}", y.hostname);
+            if (y.buffer) s += fmt::format(", buffer {} bytes", y.buffer);
+        }
     }
     s += fmt::format("\n  unclassified events: {}", c.unclassified.emit
                                                         ? fmt::format("emitted as {}-{}",
                                                                       to_string(c.unclassified.direction),
                                                                       to_string(c.unclassified.verdict))
                                                         : std::string("counted and dropped"));
-    if (c.rate_limit)
-        s += fmt::format("\n  rate limit {}/s burst {}", c.rate_limit->rate, c.rate_limit->burst);
+    if (c.rate_limit) {
+        s += fmt::format("\n  rate limit {}/s burst {} per container and class", c.rate_limit->rate,
+                         c.rate_limit->burst);
+        for (const auto &ov : c.rate_limit->classes)
+            s += ov.rate > 0 ? fmt::format("; {} {}/s burst {}", ov.name, ov.rate, ov.burst)
+                             : fmt::format("; {} unlimited", ov.name);
+    }
     if (!c.metrics_listen.empty()) s += fmt::format("\n  metrics on {}", c.metrics_listen);
+    if (!c.user.empty()) s += fmt::format("\n  runs as user {} once its sockets are bound", c.user);
+    if (c.manage_rules) {
+        const auto &m = *c.manage_rules;
+        s += fmt::format("\n  manages rules: backend {}, mode {}, family {}, interval {} s",
+                         m.backend, to_string(m.mode),
+                         m.families.size() == 2 ? std::string_view("all") : to_string(m.families[0]),
+                         m.interval);
+    }
     return s;
 }
 

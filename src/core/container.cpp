@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <netlog/container.h>
+#include <netlog/format.h>
 #include <nlohmann/json.hpp>
 
 namespace netlog {
@@ -30,11 +31,31 @@ bool is_tag(std::string_view s) { // 4 lowercase hex digits then '_'
 }
 
 // "[json.exception.parse_error.101] parse error at line 1, column 2: x" -> "line 1, column 2: x"
+// Text that may quote the store (a key, the token a parse error stopped at) as it goes into
+// a message: control bytes and bytes >= 0x80 as \xNN, at most `max` bytes of it, so that
+// nothing from the store reaches a terminal or a log line raw (an ESC, a newline, invalid
+// UTF-8 in a journal).
+std::string printable(std::string_view s, std::size_t max = 240) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (out.size() >= max) {
+            out += "...";
+            break;
+        }
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c >= 0x7f)
+            out += fmt::format("\\x{:02x}", c);
+        else
+            out.push_back(static_cast<char>(c));
+    }
+    return out;
+}
+
 std::string json_reason(const char *what) {
     std::string_view w(what);
     if (auto p = w.find("] "); p != std::string_view::npos) w.remove_prefix(p + 2);
     if (w.starts_with("parse error at ")) w.remove_prefix(15);
-    return std::string(w);
+    return printable(w);
 }
 
 } // namespace
@@ -195,7 +216,7 @@ class StoreReader {
         containers.push_back(std::move(entry_));
     }
     void warn(std::string w) {
-        if (report.first_warning.empty()) report.first_warning = std::move(w);
+        if (report.first_warning.empty()) report.first_warning = printable(w);
     }
 
     int depth_ = 0;
@@ -237,6 +258,9 @@ Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport 
     index.containers_ = std::move(reader.containers);
     // containers_ is complete: from here on its strings never move, the maps may view them.
     index.build_maps(reader.report);
+    // Every event of a container carries the same container object: escape it once.
+    for (auto *v : {&index.containers_, &index.apps_})
+        for (auto &c : *v) c.json = container_json(c);
     if (report_out) *report_out = std::move(reader.report);
     return index;
 }
@@ -313,7 +337,7 @@ void ContainerIndex::build_maps(StoreReport &report) {
         if (agree) {
             const Container &first = *it->second;
             apps_.push_back(Container{"", first.app_guid, first.space_guid, first.organization_guid,
-                                      IpAddress{}});
+                                      IpAddress{}, {}});
             it->second = &apps_.back();
         } else {
             it->second = nullptr;

@@ -10,6 +10,7 @@ namespace {
 
 // The PROTO= word the kernel LOG target prints (what iptables-logger read from kern.log).
 void put_proto_word(text::Out &out, const Packet &p) {
+    if (p.protocol_unknown) return; // cut by the copy range before the protocol field
     switch (p.protocol) {
     case 6:
         out.put("TCP");

@@ -110,6 +110,10 @@ void put_string_member(text::Out &out, std::string_view key, std::string_view va
 void put_container(text::Out &out, const Container *c) {
     static const Container unknown{};
     const Container &k = c ? *c : unknown;
+    if (!k.json.empty()) {
+        out.put(k.json);
+        return;
+    }
     put_string_member(out, "{\"container_id\":", k.handle);
     put_string_member(out, ",\"app_guid\":", k.app_guid);
     put_string_member(out, ",\"space_guid\":", k.space_guid);
@@ -152,7 +156,9 @@ void put_packet(text::Out &out, const Event &ev, const JsonOptions &opt) {
         out.uint(p.dst_port);
     }
     out.put(",\"protocol\":\"");
-    if (const auto name = protocol_name(p.protocol); !name.empty() && p.l3 != L3::none)
+    if (p.protocol_unknown) {
+        // cut by the copy range before the protocol: say nothing rather than guess
+    } else if (const auto name = protocol_name(p.protocol); !name.empty() && p.l3 != L3::none)
         out.put(name);
     else
         out.uint(p.protocol);
@@ -195,6 +201,12 @@ void text::json_escape(std::string_view s, Out &out) {
         while (n - i >= 8 && !needs_attention(load8(b + i)))
             i += 8;
         if (i == n) break;
+        // Fewer than 8 bytes left (or a word that needs a look): the last 8 bytes of the
+        // string, overlapping what was checked already, settle a plain tail in one test.
+        if (n - i < 8 && n >= 8 && !needs_attention(load8(b + n - 8))) {
+            i = n;
+            break;
+        }
         const std::uint8_t cls = byte_class[b[i]];
         if (cls == 0) {
             ++i;
@@ -223,6 +235,17 @@ void text::json_escape(std::string_view s, Out &out) {
 void json_escape(std::string_view s, std::string &out) {
     text::Out o(out);
     text::json_escape(s, o);
+}
+
+std::string container_json(const Container &c) {
+    Container plain = c;
+    plain.json.clear();
+    std::string s;
+    {
+        text::Out out(s);
+        put_container(out, &plain);
+    }
+    return s;
 }
 
 void format_json(const Event &ev, const JsonOptions &opt, std::string &str) {

@@ -490,6 +490,24 @@ void format_klog(const Event &ev, std::string &str, bool with_prefix) {
 
     out.flush();
     if (str.size() - start > limit) str.resize(start + limit);
+    // One event, one line: a control byte in the prefix or an interface name (a newline in
+    // an iptables --nflog-prefix, an ESC in a link name) is written as \xNN, the kernel's
+    // own escape in /dev/kmsg, so it can neither split the line nor reach a terminal.
+    if (std::any_of(str.begin() + static_cast<std::ptrdiff_t>(start), str.end(),
+                    [](char ch) { return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f; })) {
+        std::string esc;
+        esc.reserve(str.size() - start + 16);
+        for (std::size_t i = start; i < str.size(); ++i) {
+            const auto ch = static_cast<unsigned char>(str[i]);
+            if (ch < 0x20 || ch == 0x7f) {
+                constexpr char hex[] = "0123456789abcdef";
+                esc += {'\\', 'x', hex[ch >> 4], hex[ch & 15]};
+            } else {
+                esc.push_back(static_cast<char>(ch));
+            }
+        }
+        str.replace(start, std::string::npos, esc);
+    }
     str.push_back('\n');
 }
 

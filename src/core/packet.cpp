@@ -120,8 +120,24 @@ void decode_transport(Packet &p, Bytes t) {
 void decode_ipv4(Packet &p, Bytes in) {
     p.l3 = L3::ipv4;
     const std::uint8_t *b = in.data();
-    if (in.size() < 20) {
+    if (!in.empty() && (b[0] >> 4 != 4 || (b[0] & 0x0f) < 5)) {
+        p.malformed = true; // not an IPv4 header: version or IHL impossible
         p.truncation = Truncation::network;
+        return;
+    }
+    if (in.size() < 20) { // cut by the copy range: as far as the bytes go
+        p.truncation = Truncation::network;
+        const auto n = in.size();
+        if (n >= 2) p.tos = b[1];
+        if (n >= 4) p.length = be16(b + 2);
+        if (n >= 6) p.ip_id = be16(b + 4);
+        if (n >= 9) p.ttl = b[8];
+        p.protocol_unknown = n < 10;
+        if (n >= 10) p.protocol = b[9];
+        if (n >= 16) {
+            p.src.family = L3::ipv4;
+            std::memcpy(p.src.bytes.data(), b + 12, 4);
+        }
         return;
     }
     p.tos = b[1];
@@ -140,10 +156,6 @@ void decode_ipv4(Packet &p, Bytes in) {
     std::memcpy(p.dst.bytes.data(), b + 16, 4);
 
     const std::size_t ihl = std::size_t{b[0] & 0x0fu} * 4;
-    if (ihl < 20) {
-        p.truncation = Truncation::network; // malformed header length: nothing beyond it
-        return;
-    }
     if (in.size() < ihl) {
         p.ip_options = in.subspan(20);
         p.truncation = Truncation::network;
@@ -160,8 +172,23 @@ void decode_ipv4(Packet &p, Bytes in) {
 void decode_ipv6(Packet &p, Bytes in) {
     p.l3 = L3::ipv6;
     const std::uint8_t *b = in.data();
-    if (in.size() < 40) {
+    if (!in.empty() && b[0] >> 4 != 6) {
+        p.malformed = true; // not an IPv6 header
         p.truncation = Truncation::network;
+        return;
+    }
+    if (in.size() < 40) { // cut by the copy range: as far as the bytes go
+        p.truncation = Truncation::network;
+        p.protocol_unknown = true; // the chain of extension headers cannot be followed
+        const auto n = in.size();
+        if (n >= 2) p.tos = static_cast<std::uint8_t>((b[0] & 0x0f) << 4 | b[1] >> 4);
+        if (n >= 4) p.flow_label = std::uint32_t{b[1] & 0x0fu} << 16 | std::uint32_t{b[2]} << 8 | b[3];
+        if (n >= 6) p.length = static_cast<std::uint16_t>(be16(b + 4) + 40);
+        if (n >= 8) p.ttl = b[7];
+        if (n >= 24) {
+            p.src.family = L3::ipv6;
+            std::memcpy(p.src.bytes.data(), b + 8, 16);
+        }
         return;
     }
     p.tos = static_cast<std::uint8_t>((b[0] & 0x0f) << 4 | b[1] >> 4);
@@ -239,7 +266,9 @@ Packet packet_decode(Bytes payload, std::uint16_t hw_protocol) {
     Packet p;
     p.network = payload;
     L3 l3 = L3::none;
-    if (hw_protocol == ethertype_ipv4)
+    if (payload.empty())
+        l3 = L3::none; // no packet bytes at all: nothing to report
+    else if (hw_protocol == ethertype_ipv4)
         l3 = L3::ipv4;
     else if (hw_protocol == ethertype_ipv6)
         l3 = L3::ipv6;
@@ -333,16 +362,33 @@ std::string_view protocol_name(std::uint8_t protocol) {
 
 namespace {
 
+// "0." .. "255." and their lengths without the dot: a dotted quad is four 4-byte copies.
+struct Octets {
+    char text[256][4];
+    std::uint8_t len[256];
+};
+constexpr Octets make_octets() {
+    Octets t{};
+    for (unsigned v = 0; v < 256; ++v) {
+        unsigned n = 0;
+        if (v >= 100) t.text[v][n++] = static_cast<char>('0' + v / 100);
+        if (v >= 10) t.text[v][n++] = static_cast<char>('0' + v / 10 % 10);
+        t.text[v][n++] = static_cast<char>('0' + v % 10);
+        t.text[v][n] = '.';
+        t.len[v] = static_cast<std::uint8_t>(n);
+    }
+    return t;
+}
+constexpr Octets octets = make_octets();
+
 std::size_t ipv4_text(const std::uint8_t *b, char *out) {
+    // Writes up to 16 bytes (callers' buffers hold 46 or more); returns the text's length.
     char *o = out;
     for (int i = 0; i < 4; ++i) {
-        unsigned v = b[i];
-        if (i) *o++ = '.';
-        if (v >= 100) *o++ = static_cast<char>('0' + v / 100);
-        if (v >= 10) *o++ = static_cast<char>('0' + v / 10 % 10);
-        *o++ = static_cast<char>('0' + v % 10);
+        std::memcpy(o, octets.text[b[i]], 4);
+        o += octets.len[b[i]] + 1;
     }
-    return static_cast<std::size_t>(o - out);
+    return static_cast<std::size_t>(o - out) - 1;
 }
 
 std::size_t ipv6_text(const std::uint8_t *b, char *out) {

@@ -23,7 +23,7 @@ std::string privilege_problem() {
                        geteuid());
 }
 
-Result<bool> drop_privileges(bool keep_net_admin, const std::string &user) {
+Result<bool> drop_privileges(bool keep_net_admin, const std::string &user, bool keep_net_raw) {
     capng_clear(CAPNG_SELECT_BOTH);
     if (keep_net_admin &&
         capng_update(CAPNG_ADD,
@@ -31,6 +31,12 @@ Result<bool> drop_privileges(bool keep_net_admin, const std::string &user) {
                                                CAPNG_BOUNDING_SET),
                      CAP_NET_ADMIN) != 0)
         return make_error("netlogd: cannot keep CAP_NET_ADMIN (libcap-ng update failed)");
+    if (keep_net_raw &&
+        capng_update(CAPNG_ADD,
+                     static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED |
+                                               CAPNG_BOUNDING_SET),
+                     CAP_NET_RAW) != 0)
+        return make_error("netlogd: cannot keep CAP_NET_RAW (libcap-ng update failed)");
     int rc = 0;
     if (!user.empty()) {
         errno = 0;

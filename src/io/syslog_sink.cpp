@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -72,6 +74,11 @@ Result<SyslogSettings> syslog_parse_address(std::string_view a, SyslogSettings s
     }
     if (host.empty() || port.empty())
         return make_error(fmt::format("syslog address '{}': expected HOST:PORT", a));
+    if (std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+        (port.size() > 5 || std::stoul(std::string(port)) == 0 ||
+         std::stoul(std::string(port)) > 65535))
+        return make_error(
+            fmt::format("syslog address '{}': port {} is not in 1..65535", a, port));
     s.host = std::string(host);
     s.port = std::string(port);
     return s;

@@ -1,5 +1,6 @@
 // Options -> Context: the rules file, the mode, the families and the backends.
 #include "commands.h"
+#include "rules_watch.h"
 
 #include <cerrno>
 #include <cstring>
@@ -35,59 +36,6 @@ Result<RulesFile> rules_load(const std::string &path) {
     return rules;
 }
 
-std::size_t rule_count(const Ruleset &rs) {
-    std::size_t n = 0;
-    for (const FwChain &c : rs.chains)
-        n += c.rules.size();
-    return n;
-}
-
-// Rules in the backend's tables, over the families; an Error if it cannot be read.
-Result<std::size_t> rules_in(RulesBackend &b, const std::vector<Family> &families) {
-    std::size_t n = 0;
-    for (Family f : families) {
-        auto rs = b.read(f);
-        if (!rs) return rs.error();
-        n += rule_count(*rs);
-    }
-    return n;
-}
-
-Result<std::vector<std::unique_ptr<RulesBackend>>>
-backends_pick(const std::string &which, const std::vector<Family> &families) {
-    std::vector<std::unique_ptr<RulesBackend>> out;
-    if (which == "legacy") {
-        out.push_back(make_legacy_backend());
-        return out;
-    }
-    if (which == "nft") {
-        out.push_back(make_nft_backend());
-        return out;
-    }
-    auto legacy = make_legacy_backend();
-    auto nft = make_nft_backend();
-    auto in_legacy = rules_in(*legacy, families);
-    auto in_nft = rules_in(*nft, families);
-    if (!in_legacy && !in_nft) return in_legacy.error();
-    std::size_t nl = in_legacy ? *in_legacy : 0, nn = in_nft ? *in_nft : 0;
-    std::string why =
-        fmt::format("{} rules in iptables-legacy tables{}, {} in nftables{}", nl,
-                    in_legacy ? "" : " (unreadable: " + in_legacy.error().message + ")", nn,
-                    in_nft ? "" : " (unreadable: " + in_nft.error().message + ")");
-    if (nl > 0 && nn > 0) {
-        complain(fmt::format("--backend auto: using legacy and nft ({})", why));
-        out.push_back(std::move(legacy));
-        out.push_back(std::move(nft));
-    } else if (nl > 0) {
-        complain(fmt::format("--backend auto: using legacy ({})", why));
-        out.push_back(std::move(legacy));
-    } else {
-        complain(fmt::format("--backend auto: using nft ({})", why));
-        out.push_back(std::move(nft));
-    }
-    return out;
-}
-
 } // namespace
 
 Result<std::unique_ptr<Context>> context_make(const Options &opts) {
@@ -118,8 +66,10 @@ Result<std::unique_ptr<Context>> context_make(const Options &opts) {
     auto rules = rules_load(opts.rules_file);
     if (!rules) return rules.error();
     ctx->rules = std::move(*rules);
-    auto backends = backends_pick(opts.backend, ctx->families);
+    std::string why;
+    auto backends = rules_backends_pick(opts.backend, ctx->families, why);
     if (!backends) return backends.error();
+    if (opts.backend == "auto") complain(fmt::format("--backend auto: using {}", why));
     ctx->backends = std::move(*backends);
     return ctx;
 }

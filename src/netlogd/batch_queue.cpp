@@ -2,13 +2,13 @@
 
 namespace netlog::daemon {
 
-BatchQueue::BatchQueue(std::size_t max_events, std::size_t max_batches, std::size_t batch_bytes)
-    : max_events_(max_events), max_batches_(max_batches), batch_bytes_(batch_bytes) {}
+BatchQueue::BatchQueue(std::size_t max_events, std::size_t batch_bytes)
+    : max_events_(max_events), batch_bytes_(batch_bytes) {}
 
 std::unique_ptr<io::Batch> BatchQueue::take_free() {
     {
         std::lock_guard lk(mu_);
-        if (!free_.empty()) {
+        if (!free_.empty() && free_.back()->capacity == batch_bytes_) {
             auto b = std::move(free_.back());
             free_.pop_back();
             return b;
@@ -21,9 +21,7 @@ std::unique_ptr<io::Batch> BatchQueue::push(std::unique_ptr<io::Batch> b) {
     {
         std::lock_guard lk(mu_);
         // An empty queue takes any batch, however large: the bound is on waiting events.
-        if (!queued_.empty() &&
-            (queued_.size() >= max_batches_ || events_ + b->events > max_events_))
-            return b;
+        if (!queued_.empty() && events_ + b->events > max_events_) return b;
         events_ += b->events;
         if (events_ > peak_) peak_ = events_;
         queued_.push_back(std::move(b));
@@ -46,7 +44,8 @@ std::unique_ptr<io::Batch> BatchQueue::pop(std::chrono::milliseconds timeout) {
 void BatchQueue::recycle(std::unique_ptr<io::Batch> b) {
     b->clear();
     std::lock_guard lk(mu_);
-    if (free_.size() < 16) free_.push_back(std::move(b)); // keep some, free the rest
+    if (free_.size() < keep_free && b->capacity == batch_bytes_)
+        free_.push_back(std::move(b)); // keep some, free the rest
 }
 
 void BatchQueue::wake() {

@@ -1,7 +1,10 @@
-// The bounded hand-over between the reader thread (fills batches from the NFLOG socket)
-// and the pipeline thread (empties them). Bounded in events and in batches; when full, the
-// reader keeps its batch, counts its events as dropped and reuses it: the reader never
-// waits, so the kernel never sees a slow consumer because of a slow output.
+// The bounded hand-over between the reader thread (packs what the NFLOG socket gives into
+// chunks) and the pipeline thread (empties them). Bounded in events (config `queue`), and
+// its memory follows what is queued: chunks are small (64 KiB, densely packed netlink
+// messages), allocated as the queue grows and freed as it shrinks (a few are kept for
+// reuse). When the queue is full, the reader keeps its chunk, counts its events as
+// dropped and reuses it: the reader never waits, so the kernel never sees a slow consumer
+// because of a slow output.
 #pragma once
 
 #include "nflog_socket.h"
@@ -17,8 +20,15 @@
 namespace netlog::daemon {
 
 class BatchQueue {
-public:
-    BatchQueue(std::size_t max_events, std::size_t max_batches, std::size_t batch_bytes);
+  public:
+    static constexpr std::size_t chunk_bytes = 64u << 10;
+    static constexpr std::size_t keep_free = 8; // chunks kept for reuse
+
+    explicit BatchQueue(std::size_t max_events, std::size_t batch_bytes = chunk_bytes);
+
+    // Before any thread uses the queue: the size of new chunks (>= one datagram).
+    void set_batch_bytes(std::size_t bytes) { batch_bytes_ = bytes; }
+    std::size_t batch_bytes() const { return batch_bytes_; }
 
     // Reader: an empty batch to fill (recycled, or new).
     std::unique_ptr<io::Batch> take_free();
@@ -34,12 +44,12 @@ public:
     std::uint64_t events() const;
     std::uint64_t peak() const;
 
-private:
+  private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::deque<std::unique_ptr<io::Batch>> queued_;
     std::vector<std::unique_ptr<io::Batch>> free_;
-    std::size_t max_events_, max_batches_, batch_bytes_;
+    std::size_t max_events_, batch_bytes_;
     std::uint64_t events_ = 0, peak_ = 0;
     bool woken_ = false;
 };

@@ -5,8 +5,10 @@
 #include "ifnames.h"
 #include "limit.h"
 #include "load.h"
+#include "metrics_server.h"
 #include "nflog_socket.h"
 #include "ops.h"
+#include "rules_manager.h"
 #include "sinks.h"
 #include "store_watcher.h"
 #include "syslog_sink.h"
@@ -15,10 +17,14 @@
 
 #include <fmt/format.h>
 
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_log.h>
+#include <linux/netlink.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,7 +39,7 @@ namespace netlog::daemon {
 
 namespace {
 
-constexpr std::size_t batch_bytes = 1u << 20;
+constexpr std::size_t sink_flush_bytes = 1u << 20; // a sink buffer past this is written at once
 
 std::int64_t monotonic_ns() {
     timespec ts{};
@@ -98,13 +104,14 @@ std::string output_key(const OutputConfig &o) {
     return fmt::format("{}:{}{}", to_string(o.type), o.path, o.address);
 }
 
-Result<std::unique_ptr<io::Sink>> open_output(const OutputConfig &o) {
+// Output `i` of the config; a refusal names the entry's FILE:LINE:COL and key.
+Result<std::unique_ptr<io::Sink>> open_output(const OutputConfig &o, std::size_t i) {
     switch (o.type) {
     case OutputType::stdout_: return io::make_stdout_sink();
     case OutputType::file: {
         std::string err;
         auto s = io::make_file_sink(o.path, err);
-        if (!s) return make_error(fmt::format("{}: {}", o.where, err));
+        if (!s) return make_error(fmt::format("{}: key 'outputs[{}].path': {}", o.where, i, err));
         return std::unique_ptr<io::Sink>(std::move(s));
     }
     case OutputType::syslog: {
@@ -113,19 +120,67 @@ Result<std::unique_ptr<io::Sink>> open_output(const OutputConfig &o) {
         if (o.format == OutputFormat::klog) base.app_name = "kernel"; // rsyslog files them as kernel lines
         apply_syslog_options(o.syslog, base); // limit.h (issue 5)
         auto s = io::syslog_parse_address(o.address, base);
-        if (!s) return make_error(fmt::format("{}: {}", o.where, s.error().message));
+        if (!s)
+            return make_error(fmt::format("{}: key 'outputs[{}].address': {}", o.where, i,
+                                          s.error().message));
         return std::unique_ptr<io::Sink>(std::make_unique<SyslogOutput>(std::move(*s)));
     }
     }
     return make_error("unknown output type");
 }
 
+} // namespace
+
+std::string preflight_outputs(const Config &c) {
+    if (!c.store_path.empty()) { // the watcher needs the store's directory (to watch it)
+        const auto slash = c.store_path.rfind('/');
+        const std::string dir = slash == std::string::npos ? "."
+                                : slash == 0               ? "/"
+                                                           : c.store_path.substr(0, slash);
+        struct stat st {};
+        if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+            return fmt::format("{}: metadata store {}: directory {} does not exist: create it "
+                               "(the store's writer may create store.json there later)",
+                               config_key_where(c.source_name, "metadata.store"), c.store_path,
+                               dir);
+    }
+    std::string host;
+    int port = 0;
+    if (!c.metrics_listen.empty() && (!io::split_host_port(c.metrics_listen, host, port) || port == 0))
+        return fmt::format("{}: '{}' is not HOST:PORT (e.g. 127.0.0.1:9273)",
+                           config_key_where(c.source_name, "metrics.listen"), c.metrics_listen);
+    for (std::size_t i = 0; i < c.outputs.size(); ++i) {
+        const auto &o = c.outputs[i];
+        if (o.type == OutputType::syslog) {
+            if (auto a = io::syslog_parse_address(o.address); !a)
+                return fmt::format("{}: key 'outputs[{}].address': {}", o.where, i,
+                                   a.error().message);
+        } else if (o.type == OutputType::file && access(o.path.c_str(), F_OK) != 0) {
+            const auto slash = o.path.rfind('/');
+            const std::string dir = slash == std::string::npos ? "."
+                                    : slash == 0               ? "/"
+                                                               : o.path.substr(0, slash);
+            struct stat st {};
+            if (stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) errno = ENOTDIR;
+            if (!S_ISDIR(st.st_mode) || access(dir.c_str(), W_OK | X_OK) != 0) {
+                const int err = errno;
+                return fmt::format("{}: key 'outputs[{}].path': output {}: cannot open for "
+                                   "appending: {}{}",
+                                   o.where, i, o.path, std::strerror(err),
+                                   err == ENOENT ? " (create its directory first)" : "");
+            }
+        }
+    }
+    return {};
+}
+
+namespace {
+
 class Daemon {
 public:
     Daemon(std::string config_path, Loaded loaded)
         : config_path_(std::move(config_path)), l_(std::move(loaded)),
-          queue_(l_.config.queue,
-                 std::clamp<std::size_t>(l_.config.queue / 1024 + 4, 8, 64), batch_bytes) {}
+          queue_(l_.config.queue) {}
 
     int run();
 
@@ -134,6 +189,7 @@ private:
     void reader_loop();
     void pipeline_loop();
     void handoff(std::unique_ptr<io::Batch> &cur);
+    void pack(const io::Batch &rx, std::unique_ptr<io::Batch> &cur);
     void process(const io::Batch &b);
     void reload();
     void refresh_store();
@@ -164,6 +220,7 @@ private:
 
     mutable std::mutex snap_mu_;
     CountersSnapshot snap_;
+    std::unique_ptr<RulesManager> rules_; // manage_rules (rules_manager.h); null: not managed
     std::unique_ptr<Ops> ops_; // metrics, privileges, sd_notify (ops.h); last: goes first
 };
 
@@ -178,26 +235,38 @@ std::unique_ptr<Pipeline> Daemon::make_pipeline() {
 }
 
 bool Daemon::start() {
-    for (const auto &o : l_.config.outputs) {
-        auto s = open_output(o);
-        if (!s) {
-            fmt::print(stderr, "netlogd: {}\n", s.error().message);
-            return false;
-        }
-        sinks_.push_back(std::move(*s));
-    }
+    // Everything that can be refused before any file is created: a refused start leaves
+    // nothing behind (no output file, no bound group).
     if (!l_.config.store_path.empty()) {
         StoreWatcher::Options so;
         so.path = l_.config.store_path;
         auto w = StoreWatcher::open(std::move(so));
         if (!w) {
-            fmt::print(stderr, "netlogd: {}\n", w.error().message);
+            fmt::print(stderr, "netlogd: {}: {}\n",
+                       config_key_where(config_path_, "metadata.store"), w.error().message);
             return false;
         }
         store_ = std::move(*w);
         index_ = store_->current();
         store_gen_ = store_->generation();
     }
+    std::vector<std::unique_ptr<io::Sink>> opened(l_.config.outputs.size());
+    if (auto err = preflight_outputs(l_.config); !err.empty()) {
+        fmt::print(stderr, "netlogd: {}\n", err);
+        return false;
+    }
+    for (const bool files : {false, true}) // syslog and stdout first, then files
+        for (std::size_t i = 0; i < opened.size(); ++i) {
+            const auto &o = l_.config.outputs[i];
+            if ((o.type == OutputType::file) != files || opened[i]) continue;
+            auto s = open_output(o, i);
+            if (!s) {
+                fmt::print(stderr, "netlogd: {}\n", s.error().message);
+                return false;
+            }
+            opened[i] = std::move(*s);
+        }
+    for (auto &s : opened) sinks_.push_back(std::move(s));
     pipeline_ = make_pipeline();
     if (auto st = OutputStage::make(l_.config, *l_.rules)) {
         stage_ = std::move(*st);
@@ -217,6 +286,8 @@ bool Daemon::start() {
         return false;
     }
     sock_ = std::move(*s);
+    // Queue chunks hold at least one whole datagram.
+    queue_.set_batch_bytes(std::max(BatchQueue::chunk_bytes, sock_->slot_size()));
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
     std::string groups;
@@ -245,7 +316,42 @@ void Daemon::handoff(std::unique_ptr<io::Batch> &cur) {
     }
 }
 
+// Copy the whole netlink messages of `rx` (what one or more recvmmsg calls gave) densely
+// into queue chunks, handing each full chunk to the queue: queued memory follows queued
+// events, whatever the datagrams' sizes.
+void Daemon::pack(const io::Batch &rx, std::unique_ptr<io::Batch> &cur) {
+    constexpr std::uint16_t packet_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET;
+    const std::uint8_t *p = rx.buf.get();
+    std::size_t off = 0, run = 0; // [run, off): messages not yet copied
+    std::uint32_t run_events = 0;
+    const auto copy_run = [&] {
+        if (off > run) {
+            if (cur->empty()) cur->received = rx.received;
+            std::memcpy(cur->buf.get() + cur->size, p + run, off - run);
+            cur->size += off - run;
+            cur->events += run_events;
+        }
+        run = off;
+        run_events = 0;
+    };
+    while (rx.size - off >= sizeof(nlmsghdr)) {
+        nlmsghdr h;
+        std::memcpy(&h, p + off, sizeof h);
+        if (h.nlmsg_len < sizeof h) break; // receive() keeps whole messages only
+        const std::size_t len = std::min<std::size_t>(NLMSG_ALIGN(h.nlmsg_len), rx.size - off);
+        if (cur->size + (off - run) + len > cur->capacity) {
+            copy_run();
+            handoff(cur);
+        }
+        if (h.nlmsg_type == packet_type) ++run_events;
+        off += len;
+    }
+    copy_run();
+}
+
 void Daemon::reader_loop() {
+    // One receive area (many datagrams per recvmmsg), packed into chunks after each call.
+    io::Batch rx(64 * sock_->slot_size());
     auto cur = queue_.take_free();
     pollfd fds[2] = {{sock_->fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     std::int64_t deadline = 0;
@@ -268,8 +374,11 @@ void Daemon::reader_loop() {
             [[maybe_unused]] auto r = read(wake_fd_, &v, sizeof v);
         }
         for (;;) {
-            const bool more = sock_->receive(*cur);
-            if (cur->capacity - cur->size < sock_->slot_size()) handoff(cur);
+            const bool more = sock_->receive(rx);
+            if (!rx.empty()) {
+                pack(rx, cur);
+                rx.clear();
+            }
             if (!more) break;
         }
         if (pr == 0 || queue_.idle()) handoff(cur);
@@ -303,7 +412,7 @@ void Daemon::process(const io::Batch &b) {
             for (std::size_t i = 0; i < sinks_.size(); ++i) {
                 auto &buf = sinks_[i]->buffer();
                 stage_->format(*pipeline_, ev_, i, buf);
-                if (buf.size() > batch_bytes) sinks_[i]->flush();
+                if (buf.size() > sink_flush_bytes) sinks_[i]->flush();
             }
         },
         [&](const Error &) { pipeline_->count_bad_message(); });
@@ -375,7 +484,7 @@ void Daemon::reload() {
                 break;
             }
         if (keep[i] >= 0) continue;
-        auto s = open_output(want[i]);
+        auto s = open_output(want[i], i);
         if (!s) {
             fmt::print(stderr, "netlogd: reload: {}; keeping the running configuration\n",
                        s.error().message);
@@ -443,6 +552,9 @@ void Daemon::reload() {
     }
     fmt::print(stderr, "netlogd: reloaded {} ({} classes, {} outputs)\n", config_path_,
                l_.rules->classes.size(), sinks_.size());
+    if (rules_ || l_.config.manage_rules)
+        fmt::print(stderr, "netlogd: reload: manage_rules keeps its settings and classes until "
+                           "netlogd restarts\n");
 }
 
 // Close due suppression windows (all of them at exit/reload) and write their summaries.
@@ -498,13 +610,40 @@ int Daemon::run() {
     signal(SIGPIPE, SIG_IGN);
 
     if (!start()) return 1;
-    if (auto o = Ops::start({l_.config.metrics_listen, l_.config.user, false, l_.rules->groups(),
-                             l_.config.queue, [this] { return snapshot(); }})) {
+    if (l_.config.manage_rules) {
+        // Companions after the NFLOG socket is bound: what they log from now on is read.
+        auto m = RulesManager::install(*l_.config.manage_rules, *l_.rules);
+        if (!m) {
+            fmt::print(stderr, "netlogd: {}\n", m.error().message);
+            return 1;
+        }
+        rules_ = std::move(*m);
+        if (rules_->needs_net_raw() && !l_.config.user.empty()) {
+            fmt::print(stderr, "netlogd: manage_rules: the iptables-legacy backend runs "
+                               "iptables-legacy-restore, which needs root: remove 'user' from "
+                               "{} or use manage_rules.backend: nft\n",
+                       config_path_);
+            return 1;
+        }
+    }
+    Ops::Options oo;
+    oo.metrics_listen = l_.config.metrics_listen;
+    oo.user = l_.config.user;
+    oo.groups = l_.rules->groups();
+    oo.queue_capacity = l_.config.queue;
+    oo.counters = [this] { return snapshot(); };
+    if (rules_) {
+        oo.keep_net_admin = true; // rule management; none at all otherwise
+        oo.keep_net_raw = rules_->needs_net_raw();
+        oo.rules_metrics = [this](MetricsSnapshot &m) { rules_->fill(m); };
+    }
+    if (auto o = Ops::start(std::move(oo))) {
         ops_ = std::move(*o);
     } else {
         fmt::print(stderr, "{}\n", o.error().message);
         return 1;
     }
+    if (rules_) rules_->start(); // after the drop: the thread keeps only what is left
     if (store_) store_->start();
     reader_ = std::thread([this] { reader_loop(); });
     worker_ = std::thread([this] { pipeline_loop(); });
@@ -523,6 +662,7 @@ int Daemon::run() {
         }
     }
     ops_->stopping();
+    if (rules_) rules_->stop(); // the companions stay in place
     stopping_ = true;
     std::uint64_t one = 1;
     [[maybe_unused]] auto r = write(wake_fd_, &one, sizeof one);

@@ -2,6 +2,7 @@
 #include "load.h"
 
 #include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cerrno>
 #include <cstring>
@@ -27,6 +28,26 @@ Result<std::string> read_text(const std::string &path, std::string_view what) {
     if (in.bad())
         return make_error(fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
     return ss.str();
+}
+
+std::string config_key_where(const std::string &config_path, std::string_view dotted) {
+    std::string key(dotted);
+    try {
+        auto text = read_text(config_path, "the config file");
+        if (!text) return fmt::format("{}: key '{}'", config_path, key);
+        YAML::Node node = YAML::Load(*text);
+        std::string_view rest = dotted;
+        while (!rest.empty() && node && node.IsMap()) {
+            const auto dot = rest.find('.');
+            node = node[std::string(rest.substr(0, dot))];
+            rest = dot == std::string_view::npos ? std::string_view{} : rest.substr(dot + 1);
+        }
+        if (node && !node.Mark().is_null())
+            return fmt::format("{}:{}:{}: key '{}'", config_path, node.Mark().line + 1,
+                               node.Mark().column + 1, key);
+    } catch (const YAML::Exception &) {
+    }
+    return fmt::format("{}: key '{}'", config_path, key);
 }
 
 Result<std::unique_ptr<RulesFile>> load_rules(const std::string &path) {
@@ -56,10 +77,15 @@ Result<Loaded> load_config(const std::string &path) {
     Loaded l;
     l.config = std::move(*cfg);
     l.rules_source = config_resolve_path(path, l.config.rules_path);
-    auto rules = load_rules(l.rules_source);
-    if (!rules)
-        return make_error(fmt::format("{} (named by 'rules' in {})", rules.error().message, path));
-    l.rules = std::move(*rules);
+    // A rules file that cannot be read is the config's mistake (named at its 'rules' key);
+    // one that cannot be parsed names its own file, line and key.
+    auto rules_text = read_text(l.rules_source, "the rules file");
+    if (!rules_text)
+        return make_error(fmt::format("{}: {}", config_key_where(path, "rules"),
+                                      rules_text.error().message));
+    auto rules = rules_parse(*rules_text, l.rules_source);
+    if (!rules) return rules.error();
+    l.rules = std::make_unique<RulesFile>(std::move(*rules));
     if (!l.config.store_path.empty())
         l.config.store_path = config_resolve_path(path, l.config.store_path);
     for (auto &o : l.config.outputs)

@@ -19,6 +19,11 @@ struct Loaded {
     std::string rules_source;         // the path it came from, or "(built-in ...)"
 };
 
+// "FILE:LINE:COL: key 'a.b'" for a key of the config file at `config_path` (a dotted path
+// of mapping keys), for refusals found after parsing it: a rules file or a store that cannot
+// be read. Without a position (the file changed meanwhile): "FILE: key 'a.b'".
+std::string config_key_where(const std::string &config_path, std::string_view dotted);
+
 // The config at `path` and the rules file it names (relative to the config's directory).
 Result<Loaded> load_config(const std::string &path);
 Result<std::unique_ptr<RulesFile>> load_rules(const std::string &path);

@@ -22,6 +22,10 @@ int check_config(const std::string &path) {
         fmt::print(stderr, "netlogd: {}\n", l.error().message);
         return 1;
     }
+    if (auto err = netlog::daemon::preflight_outputs(l->config); !err.empty()) {
+        fmt::print(stderr, "netlogd: {}\n", err);
+        return 1;
+    }
     fmt::print("{}\n", netlog::config_summary(l->config));
     std::string groups;
     for (auto g : l->rules->groups()) groups += fmt::format("{}{}", groups.empty() ? "" : ",", g);

@@ -51,10 +51,11 @@ MetricsSnapshot metrics_from_counters(const CountersSnapshot &c) {
     m.dropped[reason(DropReason::decode_error)] = c.pipeline.decode_errors;
     m.dropped[reason(DropReason::unclassified)] = c.pipeline.unclassified_dropped;
     m.unclassified = c.pipeline.unclassified;
-    // The pipeline counts an event emitted once built; the rate limit may then suppress it.
+    // The pipeline counts an event once built; the rate limit may then suppress it: an
+    // event is either emitted or suppressed, never both. Summary lines are not events.
     const auto &rl = c.rate_limit;
     m.suppressed = rl.suppressed_total;
-    m.emitted = c.pipeline.emitted - std::min(c.pipeline.emitted, rl.suppressed_total);
+    m.emitted = c.emitted();
     m.suppression_summaries = rl.summaries;
     std::uint64_t by_class = 0;
     for (std::size_t i = 0; i < rl.classes.size() && i < rl.suppressed.size(); ++i) {
@@ -107,7 +108,7 @@ Result<std::unique_ptr<Ops>> Ops::start(Options options) {
     ops->last_tick_ns_ = mono_ns();
     // Capabilities are per thread: drop them before the listener's thread exists, so that
     // no thread of netlogd keeps more than the config needs.
-    auto d = io::drop_privileges(ops->o_.keep_net_admin, ops->o_.user);
+    auto d = io::drop_privileges(ops->o_.keep_net_admin, ops->o_.user, ops->o_.keep_net_raw);
     if (!d) return make_error(d.error().message);
     if (!ops->o_.metrics_listen.empty()) {
         auto *self = ops.get();
@@ -167,6 +168,7 @@ MetricsSnapshot Ops::metrics() const {
     m.ready = ready_;
     m.start_time_seconds = start_time_;
     m.queue_capacity = o_.queue_capacity;
+    if (o_.rules_metrics) o_.rules_metrics(m);
     {
         std::lock_guard lk(mu_);
         if (store_.reloads_ok || store_.reloads_failed || store_.containers) {
@@ -177,6 +179,8 @@ MetricsSnapshot Ops::metrics() const {
         for (std::size_t i = 0; i < m.outputs.size() && i < kinds_.size(); ++i) {
             m.outputs[i].type = kinds_[i].type;
             m.outputs[i].format = kinds_[i].format;
+            // a syslog output's reopens are its reconnections
+            if (kinds_[i].type == "syslog") m.outputs[i].reconnects = m.outputs[i].reopens;
         }
     }
     // The kernel's view of our groups and of the socket that holds them.

@@ -43,6 +43,8 @@ public:
         std::vector<std::uint16_t> groups;   // the bound NFLOG groups (kernel view)
         std::size_t queue_capacity = 0;      // events
         std::function<CountersSnapshot()> counters; // thread-safe copy of the live counters
+        bool keep_net_raw = false;           // rules managed through iptables-legacy
+        std::function<void(MetricsSnapshot &)> rules_metrics; // manage_rules: reconciles
     };
     // Starts the listener (when configured), then drops privileges. One-line errors.
     static Result<std::unique_ptr<Ops>> start(Options options);

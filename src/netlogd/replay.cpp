@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace netlog::daemon {
 
 int replay(const ReplayOptions &o) {
@@ -100,7 +102,9 @@ int replay(const ReplayOptions &o) {
     fmt::print(stderr,
                "netlogd: replay {}: records={} emitted={} decode_errors={} unclassified={} "
                "unclassified_dropped={} enriched={} (rules {})\n",
-               o.capture, stats->records, c.emitted, c.decode_errors + bad_records, c.unclassified,
+               o.capture, stats->records,
+               c.emitted - std::min(c.emitted, stage.counters().suppressed_total), // not suppressed
+               c.decode_errors + bad_records, c.unclassified,
                c.unclassified_dropped, c.enriched, rules_source);
     if (stage.limiting()) {
         const auto &rl = stage.counters();

@@ -2,6 +2,7 @@
 // check each one (the JSON lines must parse; every line ends with '\n').
 #pragma once
 
+#include <algorithm>
 #include <cstdlib>
 #include <netlog/format.h>
 #include <netlog/nflog.h>
@@ -20,7 +21,7 @@ inline void require(bool ok, const char *what, const std::string &line) {
 
 inline void check_outputs(const NflogMessage &msg) {
     static std::string out;
-    static const Container container{"handle-\"quoted\"\\", "app\x01guid", "space\xff", "org", {}};
+    static const Container container{"handle-\"quoted\"\\", "app\x01guid", "space\xff", "org", {}, {}};
     ClassDef cls;
     cls.name = std::string(msg.prefix);
 
@@ -63,6 +64,11 @@ inline void check_outputs(const NflogMessage &msg) {
         out.clear();
         format_klog(ev, out, variant != 0);
         require(!out.empty() && out.back() == '\n', "klog line ends with a newline", out);
+        // valid klog: one line (the prefix and interface names come from others: a newline
+        // or an escape sequence in them must not split the line or reach a terminal)
+        require(std::none_of(out.begin(), out.end() - 1,
+                             [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }),
+                "klog line has no control byte", out);
     }
 }
 

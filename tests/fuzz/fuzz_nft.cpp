@@ -1,5 +1,6 @@
 // libFuzzer: what the nftables backend reads from the kernel (src/io/nft_rule.cpp): one
-// NFT_MSG_NEWRULE netlink message -> rule_parse (libnftnl's nftnl_rule_nlmsg_parse) ->
+// NFT_MSG_NEWRULE netlink message -> rule_parse (checked attribute by attribute with libmnl,
+// then libnftnl's nftnl_rule_nlmsg_parse) ->
 // rule_facts (the expression walk: log expression, xt LOG/NFLOG/comment payloads, udata
 // comment, match key) -> companion_build / log_restore_build on what was read.
 // Seeds: tests/data/corpus/nft, real dumps recorded by tests/fuzz/record_nft_corpus.py.

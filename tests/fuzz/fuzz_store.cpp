@@ -1,5 +1,10 @@
 // libFuzzer: store.json text -> ContainerIndex::parse -> every lookup, with the index's
-// invariants checked (each indexed container is found by its handle, IP and prefixes).
+// invariants checked (each indexed container is found by its handle, IP and prefixes); the
+// first containers' values in an event through the JSON formats must give valid JSON, and
+// what the parser says about the store (error, first warning) must quote it printably.
+#include "fuzz_common.h"
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +21,33 @@ void require(bool ok, const char *what) {
     }
 }
 
+bool printable(std::string_view s) {
+    return std::none_of(s.begin(), s.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f;
+    });
+}
+
+// An event naming container `c` (source and, as ingress, destination) in each JSON format.
+void check_formats(const netlog::Container &c) {
+    static std::string out;
+    static const netlog::NflogMessage msg{};
+    netlog::Event ev;
+    ev.msg = &msg;
+    ev.time = netlog::Timestamp{1, 2};
+    ev.container = &c;
+    for (auto dir : {netlog::Direction::egress, netlog::Direction::ingress}) {
+        ev.direction = dir;
+        out.clear();
+        netlog::format_json(ev, netlog::JsonOptions{}, out);
+        netlog::fuzz::require(nlohmann::json::accept(std::string_view(out).substr(0, out.size() - 1)),
+                              "format_json of a store's container writes valid JSON", out);
+        out.clear();
+        netlog::format_iptables_logger(ev, netlog::IptablesLoggerOptions{}, out);
+        netlog::fuzz::require(nlohmann::json::accept(std::string_view(out).substr(0, out.size() - 1)),
+                              "format_iptables_logger of a store's container writes valid JSON", out);
+    }
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
@@ -24,8 +56,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     auto idx = netlog::ContainerIndex::parse(text, &report);
     if (!idx) {
         require(!idx.error().message.empty(), "an error without a message");
+        require(printable(idx.error().message), "an error quoting the store raw");
         return 0;
     }
+    require(printable(report.first_warning), "a warning quoting the store raw");
+    std::size_t formatted = 0;
+    for (const netlog::Container &c : idx->containers())
+        if (formatted++ < 8) check_formats(c);
     require(report.entries >= idx->size(), "more containers than entries");
     std::string prefix;
     for (const netlog::Container &c : idx->containers()) {

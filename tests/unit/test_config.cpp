@@ -3,6 +3,10 @@
 
 #include <netlog/config.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 #include <string>
 
 using namespace netlog;
@@ -248,4 +252,69 @@ TEST_CASE("syslog outputs take protocol, facility, severity, app_name, hostname 
           std::string::npos);
     CHECK(error_of("rules: r\noutputs: [{type: stdout, format: json, kernel_prefix: true}]\n")
               .find("only the klog format has a kernel prefix") != std::string::npos);
+}
+
+TEST_CASE("manage_rules: absent means rules are not managed; set, it takes its four keys") {
+    const std::string base = "rules: r.yaml\noutputs:\n  - {type: stdout}\n";
+    auto none = config_parse(base, "netlogd.yaml");
+    REQUIRE_MESSAGE(none.ok(), none.error().message);
+    CHECK(!none->manage_rules);
+
+    auto defaults = config_parse(base + "manage_rules: {}\n", "netlogd.yaml");
+    REQUIRE_MESSAGE(defaults.ok(), defaults.error().message);
+    REQUIRE(defaults->manage_rules);
+    CHECK(defaults->manage_rules->backend == "auto");
+    CHECK(defaults->manage_rules->mode == PlanMode::alongside);
+    CHECK(defaults->manage_rules->families.size() == 2);
+    CHECK(defaults->manage_rules->interval == doctest::Approx(1.0));
+
+    auto all = config_parse(
+        base + "manage_rules: {backend: legacy, mode: replace, family: ipv6, interval: 0.25}\n",
+        "netlogd.yaml");
+    REQUIRE_MESSAGE(all.ok(), all.error().message);
+    CHECK(all->manage_rules->backend == "legacy");
+    CHECK(all->manage_rules->mode == PlanMode::replace);
+    REQUIRE(all->manage_rules->families.size() == 1);
+    CHECK(all->manage_rules->families[0] == Family::ipv6);
+    CHECK(all->manage_rules->interval == doctest::Approx(0.25));
+
+    CHECK(error_of(base + "manage_rules: {backend: ebtables}\n") ==
+          "netlogd.yaml:4:25: key 'manage_rules.backend': 'ebtables' is not auto, nft or legacy");
+    CHECK(error_of(base + "manage_rules: {mode: instead}\n").find("key 'manage_rules.mode'") !=
+          std::string::npos);
+    CHECK(error_of(base + "manage_rules: {family: ipx}\n").find("key 'manage_rules.family'") !=
+          std::string::npos);
+    CHECK(error_of(base + "manage_rules: {interval: 0}\n").find("key 'manage_rules.interval'") !=
+          std::string::npos);
+    CHECK(error_of(base + "manage_rules: {interval: 7200}\n").find("out of range") !=
+          std::string::npos);
+    CHECK(error_of(base + "manage_rules: {manage: true}\n")
+              .find("netlogd.yaml:4:16: key 'manage_rules.manage': unknown key") == 0);
+    CHECK(error_of(base + "manage_rules: yes\n").find("key 'manage_rules': expected a mapping") !=
+          std::string::npos);
+}
+
+TEST_CASE("config_known_keys() is the list the parser checks against") {
+    const auto known = config_known_keys();
+    const auto has = [&](std::string_view k) {
+        return std::find(known.begin(), known.end(), k) != known.end();
+    };
+    for (auto k : {"rules", "outputs", "nflog.netlink_buffer", "outputs[].kernel_prefix",
+                   "outputs[].facility", "rate_limit.classes", "rate_limit.classes.<class>.burst",
+                   "unclassified.action", "user", "metrics.listen"})
+        CHECK_MESSAGE(has(k), k);
+    CHECK_FALSE(has("outputs[].paht"));
+    // The refusal of an unknown key lists exactly the known keys of its section.
+    const auto e = error_of("rules: r\noutputs: [{type: stdout, bogus: 1}]\n");
+    std::string want;
+    for (const auto &k : known)
+        if (k.rfind("outputs[].", 0) == 0)
+            want += (want.empty() ? "" : ", ") + k.substr(std::string_view("outputs[].").size());
+    CHECK(e.find(fmt::format("key 'outputs[0].bogus': unknown key (expected one of: {})", want)) !=
+          std::string::npos);
+    std::string top;
+    for (const auto &k : known)
+        if (k.find_first_of(".[") == std::string::npos) top += (top.empty() ? "" : ", ") + k;
+    CHECK(error_of("rules: r\noutputs: [{type: stdout}]\nbogus: 1\n")
+              .find(fmt::format("(expected one of: {})", top)) != std::string::npos);
 }

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 #include <cstring>
+#include <netlog/counters.h>
 #include <netlog/metrics.h>
 
 using namespace netlog;
@@ -151,4 +152,22 @@ TEST_CASE("a metrics line that is not a sample is refused with the line") {
     // other exporters' families and comments are ignored
     CHECK(metrics_parse("# HELP go_goroutines x\ngo_goroutines 7\nnetlog_events_emitted_total 3\n", p, err));
     CHECK(p.emitted == 3);
+}
+
+TEST_CASE("an event is emitted or suppressed, never both: the counters line and emitted()") {
+    CountersSnapshot s;
+    s.received = 100;
+    s.pipeline.processed = 100;
+    s.pipeline.emitted = 90; // built, before the rate limit
+    s.pipeline.decode_errors = 4;
+    s.pipeline.unclassified_dropped = 6;
+    s.rate_limit.enabled = true;
+    s.rate_limit.suppressed_total = 30;
+    s.rate_limit.summaries = 3;
+    CHECK(s.emitted() == 60);
+    CHECK(s.received == s.emitted() + s.rate_limit.suppressed_total + s.pipeline.decode_errors +
+                           s.pipeline.unclassified_dropped);
+    const auto line = counters_line(s);
+    CHECK(line.find("emitted=60 ") != std::string::npos);
+    CHECK(line.find("suppressed=30 suppression_summaries=3") != std::string::npos);
 }

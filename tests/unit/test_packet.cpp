@@ -383,6 +383,11 @@ TEST_CASE("every prefix of a real TCP packet decodes as far as the bytes go") {
         } else if (n < 20) {
             CHECK(p.l3 == L3::ipv4);
             CHECK(p.truncation == Truncation::network);
+            CHECK_FALSE(p.malformed); // cut by the copy range, not garbage
+            CHECK(p.protocol_unknown == (n < 10));
+            CHECK((p.src.family == L3::ipv4) == (n >= 16));
+            CHECK(p.dst.family == L3::none);
+            if (n >= 4) CHECK(p.length == 60);
         } else if (n < 24) {
             CHECK(p.truncation == Truncation::transport);
             CHECK_FALSE(p.has_ports);
@@ -435,6 +440,7 @@ TEST_CASE("a bad IPv4 header length stops at the network header") {
     b[0] = 0x44; // IHL 4 (< 5)
     Packet p = decode(b);
     CHECK(p.truncation == Truncation::network);
+    CHECK(p.malformed);
     CHECK_FALSE(p.has_ports);
     b[0] = 0x4f; // IHL 15: 60 bytes, more than the 30 captured
     p = decode(b);
@@ -445,6 +451,21 @@ TEST_CASE("a bad IPv4 header length stops at the network header") {
     const ByteVec junk{0x00, 0x01, 0x02};
     CHECK(decode(junk).l3 == L3::none);
     CHECK(decode(junk).truncation == Truncation::network);
+}
+
+TEST_CASE("an IP version that disagrees with the ethertype is garbage, not a short capture") {
+    ByteVec b = frame(13);
+    b[0] = 0x75; // version 7, where NFLOG says IPv4
+    Packet p = decode(b, 0x0800);
+    CHECK(p.malformed);
+    CHECK(p.truncation == Truncation::network);
+    CHECK_FALSE(p.has_ports);
+    b[0] = 0x45;
+    CHECK_FALSE(decode(b, 0x0800).malformed);
+    CHECK(decode(b, 0x86dd).malformed); // an IPv4 header where NFLOG says IPv6
+    const ByteVec v6 = frame(41);
+    CHECK_FALSE(decode(v6, 0x86dd).malformed);
+    CHECK(decode(v6, 0x0800).malformed);
 }
 
 TEST_CASE("protocol names are the lowercase IANA keywords") {

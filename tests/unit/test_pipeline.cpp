@@ -268,6 +268,21 @@ TEST_CASE("a payload that is not IP is a decode error and produces no line") {
     CHECK(c.emitted == 0);
 }
 
+TEST_CASE("a header cut by the copy range is emitted as far as the bytes go; garbage is not") {
+    Pipeline p(cf_rules(), json_only());
+    const std::vector<std::uint8_t> cut8(udp_hi.begin(), udp_hi.begin() + 8);
+    const auto l = line(p, message(cut8, "OK_x"));
+    CHECK(l.find(R"("src_ip":"","dst_ip":"","protocol":"")") != std::string::npos);
+    const std::vector<std::uint8_t> cut16(udp_hi.begin(), udp_hi.begin() + 16);
+    CHECK(line(p, message(cut16, "OK_x")).find(R"("dst_ip":"","protocol":"udp")") !=
+          std::string::npos);
+    auto garbage = udp_hi;
+    garbage[0] = 0x75; // IP version 7
+    CHECK(line(p, message(garbage, "OK_x")).empty());
+    CHECK(p.counters().emitted == 2);
+    CHECK(p.counters().decode_errors == 1);
+}
+
 TEST_CASE("every processed message is emitted, a decode error or dropped as unclassified") {
     PipelineOptions o = json_only();
     o.unclassified.emit = false;

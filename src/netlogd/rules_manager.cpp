@@ -1,0 +1,107 @@
+// netlogd's manage_rules thread (rules_manager.h).
+#include "rules_manager.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace netlog::daemon {
+
+namespace {
+
+void say(const std::string &line) {
+    fmt::print(stderr, "netlogd: rules: {}\n", line);
+    std::fflush(stderr);
+}
+
+} // namespace
+
+Result<std::unique_ptr<RulesManager>> RulesManager::install(const ManageRulesConfig &config,
+                                                            const RulesFile &rules) {
+    std::unique_ptr<RulesManager> m(new RulesManager());
+    m->rules_ = rules;
+    m->options_.families = config.families;
+    m->options_.mode = config.mode;
+    m->options_.interval = std::chrono::milliseconds(
+        std::max<long>(1, static_cast<long>(config.interval * 1000)));
+    // The watch thread reconciles once more when it starts: a change made between the
+    // install and its subscription to notifications is not missed.
+    m->options_.reconcile_first = true;
+    std::string why;
+    auto b = rules_backends_pick(config.backend, config.families, why);
+    if (!b) return make_error(fmt::format("manage_rules: {}", b.error().message));
+    m->backends_ = std::move(*b);
+    say(fmt::format("backend {}", why));
+    WatchHooks hooks;
+    auto *self = m.get();
+    hooks.on_reconcile = [self](const WatchReconcile &r) {
+        self->count(r);
+        say(fmt::format("installed {} {}: {} ({} LOG rules covered, {} transaction(s), {} retried) "
+                        "in {:.1f} ms",
+                        r.backend, to_string(r.family), rules_describe(r.applied), r.covered,
+                        r.attempts, r.conflicts, r.latency_ms));
+    };
+    auto done = rules_reconcile_all(m->backends_, m->rules_, m->options_, Goal::install, hooks);
+    if (!done)
+        return make_error(fmt::format("manage_rules: {} (check the ruleset with `netlog-rules "
+                                      "status`, or remove manage_rules from the config)",
+                                      done.error().message));
+    if (done->reconciles == 0) say("every LOG rule already covered: nothing to install");
+    return m;
+}
+
+RulesManager::~RulesManager() { stop(); }
+
+bool RulesManager::needs_net_raw() const {
+    for (const auto &b : backends_)
+        if (b->name() == "legacy") return true;
+    return false;
+}
+
+void RulesManager::count(const WatchReconcile &r) {
+    std::lock_guard lk(mu_);
+    conflicts_ += r.conflicts;
+    if (r.applied.empty()) return;
+    ++reconciles_;
+    latency_.observe(r.latency_ms / 1000.0);
+}
+
+void RulesManager::start() {
+    thread_ = std::thread([this] {
+        WatchHooks hooks;
+        hooks.on_error = [](const std::string &e) { say(e); };
+        hooks.on_reconcile = [this](const WatchReconcile &r) {
+            count(r);
+            if (r.applied.empty()) {
+                say(fmt::format("{} {}: nothing left to do after {} transaction(s) retried on a "
+                                "concurrent change",
+                                r.backend, to_string(r.family), r.conflicts));
+                return;
+            }
+            say(fmt::format("reconcile {} {}: {} ({} LOG rules covered); in place {:.1f} ms after "
+                            "the check that saw the change, {:.1f} ms after the previous check{}",
+                            r.backend, to_string(r.family), rules_describe(r.applied), r.covered,
+                            r.latency_ms, r.since_previous_ms,
+                            r.conflicts ? fmt::format(", {} transaction(s) retried", r.conflicts)
+                                        : std::string()));
+        };
+        auto t = rules_watch(backends_, rules_, options_, stop_, hooks);
+        say(fmt::format("watch stopped: {} checks, {} reconciles, {} retried transactions, {} "
+                        "errors; the companions stay (netlog-rules remove removes them)",
+                        t.checks, t.reconciles, t.conflicts, t.errors));
+    });
+}
+
+void RulesManager::stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+}
+
+void RulesManager::fill(MetricsSnapshot &m) const {
+    std::lock_guard lk(mu_);
+    m.rule_reconciles = reconciles_;
+    m.reconcile_latency = latency_;
+}
+
+} // namespace netlog::daemon

@@ -1,0 +1,54 @@
+// netlogd's `manage_rules`: install the NFLOG companions at start, then keep them in place
+// in a thread of their own with the loop `netlog-rules watch` runs (rules_watch.h). The
+// companions stay when netlogd exits (a restart finds them and changes nothing;
+// `netlog-rules remove` removes them). Reconcile counts and latencies go to the metrics.
+#pragma once
+
+#include "rules_watch.h"
+
+#include <netlog/classes.h>
+#include <netlog/config.h>
+#include <netlog/metrics.h>
+#include <netlog/result.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace netlog::daemon {
+
+class RulesManager {
+public:
+    // Pick the backends and install the companions now (one transaction per table or
+    // batch, retried on a concurrent change). One-line error: nothing is left half-applied.
+    static Result<std::unique_ptr<RulesManager>> install(const ManageRulesConfig &config,
+                                                         const RulesFile &rules);
+    ~RulesManager();
+    RulesManager(const RulesManager &) = delete;
+    RulesManager &operator=(const RulesManager &) = delete;
+
+    // iptables-legacy-restore opens a raw socket: the legacy backend needs CAP_NET_RAW.
+    bool needs_net_raw() const;
+    // Start the watch thread (after the privileges are dropped: it keeps what is left).
+    void start();
+    // Stop and join the thread (within one interval). The companions stay.
+    void stop();
+    // Reconcile count and latency histogram into the metrics.
+    void fill(MetricsSnapshot &m) const;
+
+private:
+    RulesManager() = default;
+    void count(const WatchReconcile &r);
+
+    RulesFile rules_;
+    WatchOptions options_;
+    std::vector<std::unique_ptr<RulesBackend>> backends_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+    mutable std::mutex mu_;
+    std::uint64_t reconciles_ = 0, conflicts_ = 0;
+    Histogram latency_;
+};
+
+} // namespace netlog::daemon
