@@ -180,15 +180,23 @@ bool attr_ok(const nlattr *attr, A a, Walk &w) {
     }
     case A::expr: { // NFTA_EXPR_NAME, NFTA_EXPR_DATA (libnftnl's nftnl_expr_parse)
         if (mnl_attr_validate(attr, MNL_TYPE_NESTED) != 0 || ++w.depth > 8) return false;
+        // libnftnl validates every NAME and DATA it meets (exit() on the first bad one) and
+        // keeps the last of each: so every one is checked here, the last one is used
         const nlattr *name = nullptr, *data = nullptr;
-        each_nested(attr, [&](const nlattr *a2) {
-            if (mnl_attr_get_type(a2) == NFTA_EXPR_NAME) name = a2;
-            if (mnl_attr_get_type(a2) == NFTA_EXPR_DATA) data = a2;
-            return true;
-        });
+        if (!each_nested(attr, [&](const nlattr *a2) {
+                if (mnl_attr_get_type(a2) == NFTA_EXPR_NAME) {
+                    name = a2;
+                    return attr_ok(a2, A::str, w);
+                }
+                if (mnl_attr_get_type(a2) == NFTA_EXPR_DATA) {
+                    data = a2;
+                    return mnl_attr_validate(a2, MNL_TYPE_NESTED) == 0;
+                }
+                return true;
+            }))
+            return false;
         // libnftnl reads the name without checking that there is one
-        if (!name || !attr_ok(name, A::str, w)) return false;
-        if (data && mnl_attr_validate(data, MNL_TYPE_NESTED) != 0) return false;
+        if (!name) return false;
         const std::string_view n(mnl_attr_get_str(name));
         bool ok = true;
         if (data)
