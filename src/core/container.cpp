@@ -282,7 +282,7 @@ void ContainerIndex::build_maps(StoreReport &report) {
             if (report.first_warning.empty())
                 report.first_warning = fmt::format("handle \"{}\" appears in two entries; "
                                                    "the second is not indexed",
-                                                   c.handle);
+                                                   printable(c.handle));
             continue;
         }
         if (c.ip.family != L3::none) {
@@ -328,7 +328,7 @@ void ContainerIndex::build_maps(StoreReport &report) {
         if (report.first_warning.empty())
             report.first_warning = fmt::format("IP of \"{}\" is claimed by several entries; "
                                                "left out of the IP index",
-                                               containers_[i].handle);
+                                               printable(containers_[i].handle));
     }
     // Apps with several instances: an app-level entry (no handle), or nothing if they disagree.
     apps_.reserve(shared_apps.size()); // by_app_ points into apps_: it must never reallocate
