@@ -28,13 +28,22 @@ namespace {
 constexpr unsigned long max_repeat = 255;
 constexpr unsigned long max_repeat_product = 1UL << 16;
 
+// std::regex backtracks: a pattern made of many quantifiers can take seconds to compile
+// or to match one prefix (fuzz_rules found `C??????>?????...`: 9 s). A log prefix class
+// needs a handful; more than this is refused as too complex.
+constexpr int max_quantifiers = 32;
+
 std::string oversized_repeat(std::string_view re) {
     unsigned long product = 1;
+    int quantifiers = 0;
     for (std::size_t i = 0; i < re.size(); ++i) {
         if (re[i] == '\\') {
             ++i;
             continue;
         }
+        if (re[i] == '?' || re[i] == '*' || re[i] == '+' || re[i] == '{')
+            if (++quantifiers > max_quantifiers)
+                return fmt::format("{} quantifiers: more than {}", quantifiers, max_quantifiers);
         if (re[i] != '{') continue;
         std::size_t j = i + 1;
         while (j < re.size() && ((re[j] >= '0' && re[j] <= '9') || re[j] == ',')) ++j;
@@ -160,10 +169,12 @@ RulesFile parse(const YAML::Node &root, std::string_view source) {
         d.log_prefix = text(source, c["log_prefix"], at + ".log_prefix");
         if (auto bad = oversized_repeat(d.log_prefix); !bad.empty())
             fail(source, c["log_prefix"], at + ".log_prefix",
-                 fmt::format("repetition count {{{}}} is too large (each count at most {}, "
-                             "as no log prefix is longer than 127 bytes; all counts multiplied "
-                             "at most {})",
-                             bad, max_repeat, max_repeat_product));
+                 bad.find("quantifiers") != std::string::npos
+                     ? fmt::format("pattern too complex ({}): a class needs only a few", bad)
+                     : fmt::format("repetition count {{{}}} is too large (each count at most "
+                                   "{}, as no log prefix is longer than 127 bytes; all counts "
+                                   "multiplied at most {})",
+                                   bad, max_repeat, max_repeat_product));
         try {
             d.pattern = std::make_shared<const std::regex>(d.log_prefix,
                                                            std::regex::ECMAScript |

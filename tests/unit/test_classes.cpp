@@ -102,3 +102,12 @@ TEST_CASE("nested repetition counts that would make std::regex huge are refused"
     REQUIRE(!nested.ok());
     CHECK(nested.error().message.find("too large") != std::string::npos);
 }
+
+// fuzz_rules (10-minute run, 2026-11-23): ~100 stacked `?` took std::regex 9 s.
+TEST_CASE("a pattern made of dozens of quantifiers is refused as too complex") {
+    std::string re = "^DENY_C2C";
+    for (int i = 0; i < 40; ++i) re += "x?";
+    auto many = rules_parse("classes:\n  - {name: a, log_prefix: '" + re + "', direction: ingress, verdict: allowed}\n", "r.yaml");
+    REQUIRE(!many.ok());
+    CHECK(many.error().message.find("too complex") != std::string::npos);
+}
