@@ -59,7 +59,8 @@ struct NflogSocketConfig {
     std::uint32_t queue_threshold = 64;     // messages per netlink batch (NFULA_CFG_QTHRESH)
     std::uint32_t flush_timeout_ms = 20;    // batch flush timeout (NFULA_CFG_TIMEOUT)
     std::uint32_t socket_buffer = 32u << 20; // SO_RCVBUFFORCE bytes
-    std::uint32_t netlink_buffer = 0;       // NFULA_CFG_NLBUFSIZ; 0 = kernel default
+    std::uint32_t netlink_buffer = 16000;   // NFULA_CFG_NLBUFSIZ: one 16 KiB skb holds a whole
+                                            // queue_threshold batch (0 = kernel default)
 };
 
 // What happens to an event whose prefix matches no class.

@@ -662,7 +662,10 @@ int Daemon::run() {
         }
     }
     ops_->stopping();
-    if (rules_) rules_->stop(); // the companions stay in place
+    // alongside: the companions stay; replace: the LOG rules come back (after the drop, with
+    // the capabilities kept for the watch thread), while the reader still reads.
+    int rc = 0;
+    if (rules_ && !rules_->stop()) rc = 1;
     stopping_ = true;
     std::uint64_t one = 1;
     [[maybe_unused]] auto r = write(wake_fd_, &one, sizeof one);
@@ -676,14 +679,14 @@ int Daemon::run() {
                            "draining {} queued events\n", queue_.events());
         fmt::print(stderr, "netlogd: exiting: {}\n", counters_line(s));
         std::fflush(stderr);
-        _exit(0);
+        _exit(rc);
     }
     worker_.join();
     if (store_) store_->stop();
     fmt::print(stderr, "netlogd: exiting: {}\n", counters_line(snapshot()));
     sock_.reset();
     close(wake_fd_);
-    return 0;
+    return rc;
 }
 
 } // namespace

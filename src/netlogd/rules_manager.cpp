@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 namespace netlog::daemon {
@@ -51,7 +52,7 @@ Result<std::unique_ptr<RulesManager>> RulesManager::install(const ManageRulesCon
     return m;
 }
 
-RulesManager::~RulesManager() { stop(); }
+RulesManager::~RulesManager() { (void)stop(); }
 
 bool RulesManager::needs_net_raw() const {
     for (const auto &b : backends_)
@@ -88,14 +89,57 @@ void RulesManager::start() {
         };
         auto t = rules_watch(backends_, rules_, options_, stop_, hooks);
         say(fmt::format("watch stopped: {} checks, {} reconciles, {} retried transactions, {} "
-                        "errors; the companions stay (netlog-rules remove removes them)",
-                        t.checks, t.reconciles, t.conflicts, t.errors));
+                        "errors; {}",
+                        t.checks, t.reconciles, t.conflicts, t.errors,
+                        options_.mode == PlanMode::replace
+                            ? "mode replace: restoring the LOG rules"
+                            : "the companions stay (netlog-rules remove removes them)"));
     });
 }
 
-void RulesManager::stop() {
+bool RulesManager::stop() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
+    if (options_.mode != PlanMode::replace || restored_) return true;
+    restored_ = true;
+    // What `netlog-rules remove --mode replace` does: each companion goes, the LOG rule it
+    // replaced comes back in its place (one transaction per table or batch).
+    std::size_t restored = 0, removed = 0;
+    std::vector<std::string> where;
+    WatchHooks hooks;
+    hooks.on_reconcile = [&](const WatchReconcile &r) {
+        if (r.applied.empty()) return;
+        for (const PlanStep &s : r.applied) {
+            if (s.op == PlanStep::Op::restore_log)
+                ++restored;
+            else if (s.op == PlanStep::Op::remove)
+                ++removed;
+        }
+        where.push_back(fmt::format("{} {}: {}", r.backend, to_string(r.family),
+                                    rules_describe(r.applied)));
+    };
+    auto t0 = std::chrono::steady_clock::now();
+    auto done = rules_reconcile_all(backends_, rules_, options_, Goal::remove, hooks);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!where.empty() || done)
+        say(where.empty()
+                ? fmt::format("mode replace: nothing to restore on exit (no companions found)")
+                : fmt::format("mode replace: restored {} LOG rule{} in place of their NFLOG "
+                              "companions on exit{} in {:.1f} ms: {}",
+                              restored, restored == 1 ? "" : "s",
+                              removed ? fmt::format(", removed {} other companion{}", removed,
+                                                    removed == 1 ? "" : "s")
+                                      : std::string(),
+                              ms, fmt::join(where, "; ")));
+    if (!done) {
+        say(fmt::format("mode replace: restoring the LOG rules on exit failed: {} (the NFLOG "
+                        "companions may still stand in for them: run `netlog-rules remove "
+                        "--mode replace`)",
+                        done.error().message));
+        return false;
+    }
+    return true;
 }
 
 void RulesManager::fill(MetricsSnapshot &m) const {

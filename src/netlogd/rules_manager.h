@@ -1,7 +1,11 @@
 // netlogd's `manage_rules`: install the NFLOG companions at start, then keep them in place
-// in a thread of their own with the loop `netlog-rules watch` runs (rules_watch.h). The
-// companions stay when netlogd exits (a restart finds them and changes nothing;
-// `netlog-rules remove` removes them). Reconcile counts and latencies go to the metrics.
+// in a thread of their own with the loop `netlog-rules watch` runs (rules_watch.h). On a
+// clean stop, mode alongside leaves the companions in place (the LOG rules still log; a
+// restart finds them and changes nothing; `netlog-rules remove` removes them); mode replace
+// does what `netlog-rules remove --mode replace` does and puts the original LOG rules back,
+// since NFLOG companions with nobody listening log nothing at all. After a kill -9 the
+// replaced state stays; the next start finds it and changes nothing. Reconcile counts and
+// latencies go to the metrics.
 #pragma once
 
 #include "rules_watch.h"
@@ -32,8 +36,11 @@ public:
     bool needs_net_raw() const;
     // Start the watch thread (after the privileges are dropped: it keeps what is left).
     void start();
-    // Stop and join the thread (within one interval). The companions stay.
-    void stop();
+    // Stop and join the thread (within one interval). alongside: the companions stay.
+    // replace: restore the LOG rules (with the capabilities left after the drop: the same
+    // the thread reconciles with), one line saying what was restored. false: the restore
+    // failed (said in one line); idempotent, also called by the destructor.
+    bool stop();
     // Reconcile count and latency histogram into the metrics.
     void fill(MetricsSnapshot &m) const;
 
@@ -45,6 +52,7 @@ private:
     WatchOptions options_;
     std::vector<std::unique_ptr<RulesBackend>> backends_;
     std::atomic<bool> stop_{false};
+    bool restored_ = false;
     std::thread thread_;
     mutable std::mutex mu_;
     std::uint64_t reconciles_ = 0, conflicts_ = 0;

@@ -91,7 +91,7 @@ with tempfile.TemporaryDirectory(prefix="netlog-manuals-") as tmp:
           f"the uncommented example does not pass --check-config: {r.stdout}{r.stderr}")
     log("ok: the uncommented example passes netlogd --check-config:\n" + r.stdout.rstrip())
     # --check-config shows what the newer keys set
-    for shown_text in ("netlink_buffer 131072", "extras tcp_flags,length,ttl,interfaces,class,prefix,host",
+    for shown_text in ("netlink_buffer 16000", "extras tcp_flags,length,ttl,interfaces,class,prefix,host",
                        "timestamp rfc3339", "protocol rfc5424", "facility 0", "app_name kernel",
                        "buffer 8388608 bytes", "kernel_prefix", "asg-egress-denied unlimited",
                        "runs as user netlog", "manages rules"):

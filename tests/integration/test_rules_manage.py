@@ -13,7 +13,12 @@ iptables-legacy tables for the legacy backend.
   (c) a policy-agent style writer (new vpa-- chain, jump swapped, old chain deleted, one
       transaction each, aimed at 100 per second) for 10 s while `netlog-rules watch` or netlogd
       runs: no crash, no duplicate, no orphan, 100 % coverage once the writer stops; the
-      reconcile counts, latencies and retried transactions (nft generation conflicts) printed.
+      reconcile counts, latencies and retried transactions (nft generation conflicts) printed;
+  (d) mode replace (nft, then legacy): the class-matched LOG rules are replaced by their
+      companions, events arrive classified; SIGTERM -> exit 0 and the ruleset is the one before
+      the start byte for byte (counters aside) with one line saying what was restored; a
+      kill -9 leaves the replaced state, the next start adopts it unchanged and its SIGTERM
+      restores the LOG rules.
 The oracle for coverage is an independent parse of `nft list ruleset` / iptables-legacy-save:
 per chain, LOG rules and companions counted by (matches, prefix).
 """
@@ -75,7 +80,8 @@ LEG_COMP = re.compile(r'^-A (\S+) (.*?) -m comment --comment "?netlog:[^" ]+"? -
                       r'--nflog-prefix (?:"((?:[^"\\]|\\.)*)"|(\S+)) --nflog-group 42')
 
 
-def audit_legacy(text):
+def legacy_rules(text):
+    """({(chain, matches, prefix): n} of class-matched LOG rules, same of companions)."""
     logs, comps = {}, {}
     for l in text.splitlines():
         c = LEG_COMP.match(l)
@@ -89,6 +95,11 @@ def audit_legacy(text):
             if p not in T.UNMATCHED and not p.startswith("SSH_IN"):
                 k = (m[1], m[2], p)
                 logs[k] = logs.get(k, 0) + 1
+    return logs, comps
+
+
+def audit_legacy(text):
+    logs, comps = legacy_rules(text)
     n_log = sum(logs.values())
     covered = sum(min(n, comps.get(k, 0)) for k, n in logs.items())
     dups = sum(max(0, comps.get(k, 0) - n) for k, n in logs.items())
@@ -135,7 +146,7 @@ def wait_full(r, backend, what, timeout=15):
 # ---- netlogd -----------------------------------------------------------------------------
 
 class Netlogd:
-    def __init__(self, r, tmp, tag, backend, interval=0.2, port=None):
+    def __init__(self, r, tmp, tag, backend, interval=0.2, port=None, mode="alongside"):
         self.r, self.tag = r, tag
         self.out = os.path.join(tmp, f"{tag}.json")
         self.err = os.path.join(tmp, f"{tag}.stderr")
@@ -145,7 +156,7 @@ class Netlogd:
             f.write(f"rules: {RULES}\n"
                     f"outputs:\n  - {{type: file, path: {self.out}, format: json, extras: [class, prefix]}}\n"
                     f"metrics: {{listen: \"127.0.0.1:{self.port}\"}}\n"
-                    f"manage_rules: {{backend: {backend}, mode: alongside, family: all, interval: {interval}}}\n")
+                    f"manage_rules: {{backend: {backend}, mode: {mode}, family: all, interval: {interval}}}\n")
         self.p = None
 
     def start(self):
@@ -237,7 +248,30 @@ def part_a(tmp, backend):
     eff, prm, bnd = d.caps()
     want = CAP_NET_ADMIN | (CAP_NET_RAW if backend == "legacy" else 0)
     check(eff == want and prm == want, f"{what}: capabilities eff {eff:#x} prm {prm:#x}, want {want:#x}")
-    # traffic through every kind of LOG rule
+    ev = check_events(d, nss, what)
+    m = d.metrics()
+    d.stop()
+    err = d.stderr()
+    check("the companions stay" in err, f"{what}: netlogd did not say the companions stay:\n{err}")
+    check_sane(r, backend, f"{what} after exit", full=True)  # left in place on exit
+    # a restart finds them and changes nothing
+    d2 = Netlogd(r, tmp, f"a2-{backend}", backend)
+    d2.start()
+    d2.wait_running()
+    check("nothing to install" in d2.stderr(), f"{what}: restart changed the ruleset:\n{d2.stderr()}")
+    d2.stop()
+    r.run([NETLOG_RULES, "remove", "--rules", RULES, "--backend", backend])
+    check(all(x[1] == 0 for x in audit(r, backend).values()), f"{what}: netlog-rules remove left companions")
+    print(f"{what}: netlogd covered {[a[4][1], a[6][1]]} IPv4/IPv6 LOG rules at start ({ms:.0f} ms to "
+          f"'running'), capabilities {eff:#x}; {len(T.TRAFFIC)} flows arrived classified ({len(ev)} events); "
+          f"netlog_rule_reconciles_total {m.get('netlog_rule_reconciles_total')}", flush=True)
+    for ns in nss.values():
+        ns.delete()
+    r.delete()
+
+
+def check_events(d, nss, what):
+    """Traffic through every kind of LOG rule arrives in d's output, classified."""
     for src in ("a", "b"):
         specs = [f"{fam},{proto},{dst},{port}" for s, fam, proto, dst, port, _ in T.TRAFFIC if s == src]
         nss[src].run(["/usr/bin/python3", "-c", T.SEND] + specs, timeout=30)
@@ -258,22 +292,99 @@ def part_a(tmp, backend):
     ev = events()
     check(not missing, f"{what}: no classified event for {missing}; got {len(ev)} events: {ev[:5]}")
     check(not any(e["data"].get("prefix", "").startswith("SSH_IN") for e in ev), f"{what}: the unmatched SSH_IN rule was mirrored")
-    m = d.metrics()
-    d.stop()
+    return ev
+
+
+# ---- (d) mode replace: the LOG rules come back on SIGTERM, stay replaced after kill -9 ----
+
+def legacy_snapshot(r):
+    """iptables-legacy-save + ip6tables-legacy-save without dated comments and counters."""
+    out = []
+    for f in (4, 6):
+        for l in legacy_save(r, f).splitlines():
+            if not l.startswith("#"):
+                out.append(re.sub(r" \[\d+:\d+\]$", "", l))
+    return "\n".join(out) + "\n"
+
+
+def snapshot(r, backend):
+    """The whole ruleset of the backend, counters aside (as test_rules_nft / _legacy compare)."""
+    if backend == "nft":
+        return T.ruleset(r) + T.ipt_save(r)
+    return legacy_snapshot(r)
+
+
+def same_or_diff(want, got, what):
+    if want != got:
+        import difflib
+        fail(f"{what}:\n" + "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(), "want", "got",
+                                                        lineterm="", n=1)))
+
+
+def check_replaced(r, backend, before, n_log, what):
+    """Every class-matched LOG rule replaced by its companion (or, with LOG options, covered
+    alongside); returns the number covered."""
+    now = snapshot(r, backend)
+    if backend == "nft":
+        covered = T.check_covered(T.ruleset(r), "replace", what)
+    else:
+        logs0, _ = legacy_rules(before)
+        logs, comps = legacy_rules(now)
+        check(comps == logs0, f"{what}: companions {sum(comps.values())} do not match the LOG rules before "
+                              f"({sum(logs0.values())}) by chain, matches and prefix")
+        check(all(comps.get(k, 0) >= n for k, n in logs.items()), f"{what}: a LOG rule left without companion")
+        covered = sum(comps.values())
+    check(covered == n_log, f"{what}: {covered} of {n_log} LOG rules covered")
+    check(now != before, f"{what}: the ruleset did not change")
+    return covered
+
+
+def part_d(tmp, backend):
+    what = f"(d) {backend} replace"
+    r, nss = T.cell()
+    (load_nft if backend == "nft" else load_legacy)(r)
+    before = snapshot(r, backend)
+    n = audit(r, backend)
+    n_log = n[4][0] + n[6][0]
+    d = Netlogd(r, tmp, f"d-{backend}", backend, mode="replace")
+    t0 = time.monotonic()
+    d.start()
+    d.wait_running()
+    ms_start = (time.monotonic() - t0) * 1000
+    covered = check_replaced(r, backend, before, n_log, what)
+    replaced = snapshot(r, backend)
+    eff, prm, _ = d.caps()
+    want = CAP_NET_ADMIN | (CAP_NET_RAW if backend == "legacy" else 0)
+    check(eff == want and prm == want, f"{what}: capabilities eff {eff:#x} prm {prm:#x}, want {want:#x}")
+    ev = check_events(d, nss, what)
+    t0 = time.monotonic()
+    d.stop()  # SIGTERM, exit 0
+    ms_stop = (time.monotonic() - t0) * 1000
     err = d.stderr()
-    check("the companions stay" in err, f"{what}: netlogd did not say the companions stay:\n{err}")
-    check_sane(r, backend, f"{what} after exit", full=True)  # left in place on exit
-    # a restart finds them and changes nothing
-    d2 = Netlogd(r, tmp, f"a2-{backend}", backend)
+    same_or_diff(before, snapshot(r, backend), f"{what}: the ruleset after SIGTERM is not the one before the start")
+    lines = re.findall(r"^netlogd: rules: mode replace: restored (\d+) LOG rules? .*$", err, re.M)
+    check(len(lines) == 1 and int(lines[0]) > 0, f"{what}: want one 'restored N LOG rules' line:\n{err}")
+    restored = int(lines[0])
+    line = re.search(r"^netlogd: rules: mode replace: restored .*$", err, re.M)[0]
+    # kill -9 leaves the replaced state; the next start adopts it and changes nothing
+    d2 = Netlogd(r, tmp, f"d2-{backend}", backend, mode="replace")
     d2.start()
     d2.wait_running()
-    check("nothing to install" in d2.stderr(), f"{what}: restart changed the ruleset:\n{d2.stderr()}")
-    d2.stop()
-    r.run([NETLOG_RULES, "remove", "--rules", RULES, "--backend", backend])
-    check(all(x[1] == 0 for x in audit(r, backend).values()), f"{what}: netlog-rules remove left companions")
-    print(f"{what}: netlogd covered {[a[4][1], a[6][1]]} IPv4/IPv6 LOG rules at start ({ms:.0f} ms to "
-          f"'running'), capabilities {eff:#x}; {len(T.TRAFFIC)} flows arrived classified ({len(ev)} events); "
-          f"netlog_rule_reconciles_total {m.get('netlog_rule_reconciles_total')}", flush=True)
+    d2.kill9()
+    same_or_diff(replaced, snapshot(r, backend), f"{what}: kill -9 changed the replaced ruleset")
+    d3 = Netlogd(r, tmp, f"d3-{backend}", backend, mode="replace")
+    d3.start()
+    d3.wait_running()
+    check("nothing to install" in d3.stderr(), f"{what}: the start after kill -9 changed the ruleset:\n{d3.stderr()}")
+    same_or_diff(replaced, snapshot(r, backend), f"{what}: the start after kill -9 changed the replaced ruleset")
+    d3.stop()
+    same_or_diff(before, snapshot(r, backend), f"{what}: the ruleset after the second SIGTERM is not the one before")
+    check("mode replace: restored" in d3.stderr(), f"{what}: the second SIGTERM said nothing restored:\n{d3.stderr()}")
+    print(f"{what}: {covered} class-matched LOG rules covered at start, {restored} LOG rules restored on exit, "
+          f"{ms_start:.0f} ms to 'running', capabilities {eff:#x}; {len(T.TRAFFIC)} flows "
+          f"arrived classified ({len(ev)} events); SIGTERM -> exit 0 in {ms_stop:.0f} ms, ruleset identical to the "
+          f"one before the start ({len(before.splitlines())} lines, counters aside); kill -9 left it replaced, the "
+          f"restart adopted it unchanged and its SIGTERM restored it again. Exit line: {line[:300]}", flush=True)
     for ns in nss.values():
         ns.delete()
     r.delete()
@@ -524,10 +635,13 @@ def part_c(tmp, backend, who):
 def main():
     tmp = tempfile.mkdtemp(prefix="netlog-manage-")
     netns.on_exit(lambda: shutil.rmtree(tmp, ignore_errors=True))
-    parts = sys.argv[1:] or ["a", "b", "c"]
+    parts = sys.argv[1:] or ["a", "b", "c", "d"]
     if "a" in parts:
         part_a(tmp, "nft")
         part_a(tmp, "legacy")
+    if "d" in parts:
+        part_d(tmp, "nft")
+        part_d(tmp, "legacy")
     if "b" in parts or "b-nft" in parts:
         part_b(tmp, "nft")
     if "b" in parts or "b-legacy" in parts:
@@ -537,7 +651,8 @@ def main():
         retried += part_c(tmp, "nft", "netlogd")
         part_c(tmp, "legacy", "netlogd")
         print(f"nft generation conflicts retried over both nft runs: {retried}", flush=True)
-    print("PASS: netlogd manage_rules, kill -9 while applying, rewrites at 100/s (" + ", ".join(parts) + ")", flush=True)
+    print("PASS: netlogd manage_rules, kill -9 while applying, rewrites at 100/s, mode replace on exit (" +
+          ", ".join(parts) + ")", flush=True)
 
 
 if __name__ == "__main__":
