@@ -47,7 +47,7 @@ std::string oversized_repeat(std::string_view re) {
         if (re[i] != '{') continue;
         std::size_t j = i + 1;
         while (j < re.size() && ((re[j] >= '0' && re[j] <= '9') || re[j] == ',')) ++j;
-        if (j == re.size() || re[j] != '}') continue;
+        // libstdc++ reads the digits before it knows whether a '}' follows: check them anyway
         std::string_view body = re.substr(i + 1, j - i - 1);
         unsigned long n = 0, largest = 1;
         for (char ch : body) {
