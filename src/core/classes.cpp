@@ -38,6 +38,10 @@ std::string oversized_repeat(std::string_view re) {
     int quantifiers = 0;
     for (std::size_t i = 0; i < re.size(); ++i) {
         if (re[i] == '\\') {
+            // `\N...` is a back-reference: libstdc++ reads all its digits into a long too
+            std::size_t j = i + 1;
+            while (j < re.size() && re[j] >= '0' && re[j] <= '9') ++j;
+            if (j - (i + 1) > 3) return fmt::format("back-reference \\{}", re.substr(i + 1, j - i - 1));
             ++i;
             continue;
         }
@@ -171,6 +175,8 @@ RulesFile parse(const YAML::Node &root, std::string_view source) {
             fail(source, c["log_prefix"], at + ".log_prefix",
                  bad.find("quantifiers") != std::string::npos
                      ? fmt::format("pattern too complex ({}): a class needs only a few", bad)
+                 : bad.starts_with("back-reference")
+                     ? fmt::format("{}: no such group (at most 3 digits)", bad)
                      : fmt::format("repetition count {{{}}} is too large (each count at most "
                                    "{}, as no log prefix is longer than 127 bytes; all counts "
                                    "multiplied at most {})",

@@ -114,3 +114,12 @@ TEST_CASE("a pattern made of dozens of quantifiers is refused as too complex") {
     REQUIRE(!many.ok());
     CHECK(many.error().message.find("too complex") != std::string::npos);
 }
+
+// fuzz_rules in CI (2026-11-23): a back-reference's digits overflow libstdc++ the same way.
+TEST_CASE("a back-reference with more than three digits is refused before std::regex") {
+    auto huge = rules_parse("classes:\n  - {name: a, log_prefix: '(a)\\5555555555555555555555', direction: ingress, verdict: allowed}\n", "r.yaml");
+    REQUIRE(!huge.ok());
+    CHECK(huge.error().message.find("back-reference") != std::string::npos);
+    auto escaped = rules_parse("classes:\n  - {name: a, log_prefix: '\\\\5555555555', direction: ingress, verdict: allowed}\n", "r.yaml");
+    CHECK(escaped.ok()); // `\\` then literal digits
+}
