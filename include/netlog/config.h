@@ -16,6 +16,12 @@
 
 namespace netlog {
 
+// The metrics listener's default address. 7561: Prometheus's list of exporter ports has
+// every port of 9100-9999 taken (and new exporters get 10000 and up), so any port there
+// is some exporter's; 7561 is outside both, below the kernel's ephemeral range, and no
+// service or exporter we know of uses it (9273, the old default, is Telegraf's).
+inline constexpr const char *default_metrics_listen = "127.0.0.1:7561";
+
 enum class OutputType : std::uint8_t { file, stdout_, syslog };
 enum class OutputFormat : std::uint8_t { json, klog, iptables_logger };
 
@@ -104,7 +110,7 @@ struct Config {
     std::vector<OutputConfig> outputs;
     UnclassifiedPolicy unclassified;
     std::optional<RateLimitConfig> rate_limit;
-    std::string metrics_listen; // empty: off
+    std::string metrics_listen; // empty: off; `metrics: {}` gives default_metrics_listen
     std::string user; // after binding, switch to this user (no capabilities); empty: stay uid 0
     std::optional<ManageRulesConfig> manage_rules; // absent: rules are not managed
 };

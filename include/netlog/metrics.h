@@ -46,6 +46,28 @@ struct Histogram {
     void observe(double seconds);
 };
 
+// The metrics listener's own account (io/metrics_server.h): connections accepted, refused
+// over its limit and closed at their deadline, open now, and responses by status code.
+struct HttpServerView {
+    static constexpr std::array<int, 8> codes{200, 400, 404, 405, 413, 431, 503, 505};
+    bool enabled = false;
+    std::uint64_t accepted = 0, refused = 0, timed_out = 0, open = 0;
+    std::array<std::uint64_t, codes.size()> responses{};
+};
+
+// The standard process_* metrics of Prometheus client libraries, from /proc/self/stat,
+// /proc/stat (btime), the open descriptors and RLIMIT_NOFILE.
+struct ProcessView {
+    bool known = false;
+    double cpu_seconds = 0, start_time_seconds = 0;
+    std::uint64_t resident_bytes = 0, virtual_bytes = 0, open_fds = 0, max_fds = 0;
+};
+
+// Fill cpu_seconds, start_time_seconds, resident_bytes and virtual_bytes from the text of
+// /proc/self/stat and /proc/stat. False when either does not parse.
+bool process_parse_stat(std::string_view self_stat, std::string_view proc_stat,
+                        long ticks_per_second, long page_size, ProcessView &out);
+
 struct MetricsSnapshot {
     std::uint64_t received = 0;                // NFLOG packet messages read from the socket
     std::uint64_t kernel_logged = 0;           // events the kernel sent, from NFLOG sequence numbers
@@ -73,6 +95,9 @@ struct MetricsSnapshot {
     KernelSocketView kernel_socket;
     double start_time_seconds = 0;
     bool ready = false;
+    std::string version;        // netlog_build_info
+    HttpServerView http;
+    ProcessView process;
 };
 
 // The Prometheus text format (version 0.0.4), HELP and TYPE for every family.

@@ -150,8 +150,8 @@ public:
         if (const auto m = root["metrics"]) {
             map(m, "metrics");
             keys(m, "metrics.");
-            if (!m["listen"]) fail(src_, m, "metrics.listen", "missing (e.g. \"127.0.0.1:9273\")");
-            c.metrics_listen = nonempty(m["listen"], "metrics.listen");
+            c.metrics_listen = m["listen"] ? nonempty(m["listen"], "metrics.listen")
+                                           : std::string(default_metrics_listen);
         }
         if (const auto u = root["unclassified"]) unclassified(u, c.unclassified);
         if (const auto u = root["user"]) c.user = nonempty(u, "user");

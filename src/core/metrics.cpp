@@ -156,22 +156,27 @@ std::string metrics_render(const MetricsSnapshot &m) {
              "Suppression summary events emitted by the rate limit.");
     o.sample("netlog_suppression_summaries_total", m.suppression_summaries);
 
-    o.family("netlog_output_lines_total", "counter", "Lines written, per output.");
-    o.family("netlog_output_bytes_total", "counter", "Bytes written, per output.");
-    o.family("netlog_output_dropped_total", "counter", "Lines an output could not write.");
-    o.family("netlog_output_errors_total", "counter", "Failed writes or opens, per output.");
-    o.family("netlog_output_reopens_total", "counter", "File reopens (SIGHUP, rotation), per output.");
-    o.family("netlog_output_reconnects_total", "counter", "Syslog reconnections, per output.");
-    for (const auto &out : m.outputs) {
-        const auto l = fmt::format("output=\"{}\",type=\"{}\",format=\"{}\"", label(out.name),
-                                   out.type, out.format);
-        o.sample("netlog_output_lines_total", out.lines, l);
-        o.sample("netlog_output_bytes_total", out.bytes, l);
-        o.sample("netlog_output_dropped_total", out.dropped, l);
-        o.sample("netlog_output_errors_total", out.errors, l);
-        o.sample("netlog_output_reopens_total", out.reopens, l);
-        o.sample("netlog_output_reconnects_total", out.reconnects, l);
-    }
+    // One block per family (the exposition format's rule): HELP, TYPE, then every sample.
+    const auto per_output = [&](std::string_view name, std::string_view help, auto field) {
+        o.family(name, "counter", help);
+        for (const auto &out : m.outputs)
+            o.sample(name, field(out),
+                     fmt::format("output=\"{}\",type=\"{}\",format=\"{}\"", label(out.name),
+                                 out.type, out.format));
+    };
+    using Out_ = MetricsSnapshot::Output;
+    per_output("netlog_output_lines_total", "Lines written, per output.",
+               [](const Out_ &x) { return x.lines; });
+    per_output("netlog_output_bytes_total", "Bytes written, per output.",
+               [](const Out_ &x) { return x.bytes; });
+    per_output("netlog_output_dropped_total", "Lines an output could not write.",
+               [](const Out_ &x) { return x.dropped; });
+    per_output("netlog_output_errors_total", "Failed writes or opens, per output.",
+               [](const Out_ &x) { return x.errors; });
+    per_output("netlog_output_reopens_total", "File reopens (SIGHUP, rotation), per output.",
+               [](const Out_ &x) { return x.reopens; });
+    per_output("netlog_output_reconnects_total", "Syslog reconnections, per output.",
+               [](const Out_ &x) { return x.reconnects; });
 
     o.family("netlog_store_reloads_total", "counter", "Container store loads, by result.");
     o.sample("netlog_store_reloads_total", m.store_reloads_ok, "result=\"ok\"");
@@ -206,19 +211,85 @@ std::string metrics_render(const MetricsSnapshot &m) {
     o.family("netlog_kernel_group_queue_length", "gauge",
              "Per NFLOG group, packets the kernel holds for the next batch "
              "(/proc/net/netfilter/nfnetlink_log).");
+    for (const auto &g : m.kernel_groups)
+        o.sample("netlog_kernel_group_queue_length", g.queue_len, fmt::format("group=\"{}\"", g.group));
     o.family("netlog_kernel_group_copy_range_bytes", "gauge", "Per NFLOG group, the copy range.");
-    for (const auto &g : m.kernel_groups) {
-        const auto l = fmt::format("group=\"{}\"", g.group);
-        o.sample("netlog_kernel_group_queue_length", g.queue_len, l);
-        o.sample("netlog_kernel_group_copy_range_bytes", g.copy_range, l);
-    }
+    for (const auto &g : m.kernel_groups)
+        o.sample("netlog_kernel_group_copy_range_bytes", g.copy_range, fmt::format("group=\"{}\"", g.group));
     o.family("netlog_kernel_socket_drops_total", "counter",
              "Drops the kernel counted on netlogd's NFLOG socket (/proc/net/netlink).");
     o.sample("netlog_kernel_socket_drops_total", m.kernel_socket.drops);
     o.family("netlog_kernel_socket_rmem_bytes", "gauge",
              "Bytes waiting in netlogd's NFLOG socket (/proc/net/netlink).");
     o.sample("netlog_kernel_socket_rmem_bytes", m.kernel_socket.rmem);
+
+    if (m.http.enabled) {
+        o.family("netlog_http_connections_total", "counter",
+                 "Connections the metrics listener accepted (refused ones included).");
+        o.sample("netlog_http_connections_total", m.http.accepted);
+        o.family("netlog_http_connections_refused_total", "counter",
+                 "Connections answered 503 and closed because the listener already held its "
+                 "maximum.");
+        o.sample("netlog_http_connections_refused_total", m.http.refused);
+        o.family("netlog_http_connections_timed_out_total", "counter",
+                 "Connections closed because the request did not arrive, or the response was "
+                 "not taken, in time.");
+        o.sample("netlog_http_connections_timed_out_total", m.http.timed_out);
+        o.family("netlog_http_connections_open", "gauge", "Connections the listener holds now.");
+        o.sample("netlog_http_connections_open", m.http.open);
+        o.family("netlog_http_responses_total", "counter", "Responses of the listener, by status code.");
+        for (std::size_t i = 0; i < m.http.codes.size(); ++i)
+            o.sample("netlog_http_responses_total", m.http.responses[i],
+                     fmt::format("code=\"{}\"", m.http.codes[i]));
+    }
+
+    o.family("netlog_build_info", "gauge", "Always 1; the version of netlogd in its label.");
+    o.sample("netlog_build_info", 1, fmt::format("version=\"{}\"", label(m.version)));
+
+    // The standard process metrics (names and meanings of the Prometheus client libraries).
+    if (m.process.known) {
+        o.family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+        o.sample("process_cpu_seconds_total", fmt::format("{:.2f}", m.process.cpu_seconds));
+        o.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+        o.sample("process_resident_memory_bytes", m.process.resident_bytes);
+        o.family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+        o.sample("process_virtual_memory_bytes", m.process.virtual_bytes);
+        o.family("process_start_time_seconds", "gauge",
+                 "Start time of the process since unix epoch in seconds.");
+        o.sample("process_start_time_seconds", fmt::format("{:.2f}", m.process.start_time_seconds));
+        o.family("process_open_fds", "gauge", "Number of open file descriptors.");
+        o.sample("process_open_fds", m.process.open_fds);
+        o.family("process_max_fds", "gauge", "Maximum number of open file descriptors.");
+        o.sample("process_max_fds", m.process.max_fds);
+    }
     return std::move(o.s);
+}
+
+bool process_parse_stat(std::string_view self_stat, std::string_view proc_stat,
+                        long ticks_per_second, long page_size, ProcessView &out) {
+    // The command name (field 2) may hold spaces and parentheses: fields resume after the
+    // last ')'. Field 3 (state) is then the first, utime the 12th, stime 13th, starttime
+    // 20th, vsize 21st, rss 22nd.
+    const auto close = self_stat.rfind(')');
+    if (close == std::string_view::npos || ticks_per_second <= 0 || page_size <= 0) return false;
+    const auto f = fields(self_stat.substr(close + 1));
+    std::uint64_t utime = 0, stime = 0, start = 0, vsize = 0, rss = 0, btime = 0;
+    if (f.size() < 22 || !num(f[11], utime) || !num(f[12], stime) || !num(f[19], start) ||
+        !num(f[20], vsize) || !num(f[21], rss))
+        return false;
+    bool have_btime = false;
+    for_each_line(proc_stat, [&](std::string_view line) {
+        const auto g = fields(line);
+        if (g.size() == 2 && g[0] == "btime" && num(g[1], btime)) have_btime = true;
+    });
+    if (!have_btime) return false;
+    const auto hz = static_cast<double>(ticks_per_second);
+    out.cpu_seconds = static_cast<double>(utime + stime) / hz;
+    out.start_time_seconds = static_cast<double>(btime) + static_cast<double>(start) / hz;
+    out.virtual_bytes = vsize;
+    out.resident_bytes = rss * static_cast<std::uint64_t>(page_size);
+    out.known = true;
+    return true;
 }
 
 std::string metrics_identity(const MetricsSnapshot &m) {

@@ -1,10 +1,55 @@
-// HTTP listener for /metrics and /healthz.
+// HTTP listener for /metrics and /healthz: one poll loop, bounded in connections, bytes
+// and time (metrics_server.h says what each bound is for).
 #include "metrics_server.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
-#include <httplib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <vector>
 
 namespace netlog::io {
+
+namespace {
+
+std::int64_t now_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+// A request body the client sends anyway after a 413 is read and discarded for a moment
+// before the close, so that the close does not reset the connection before the client
+// has read the answer; never more than this.
+constexpr std::size_t linger_bytes = 256 * 1024;
+constexpr int linger_ms = 1000;
+
+struct Conn {
+    int fd = -1;
+    std::int64_t deadline = 0;
+    std::string in;  // the request head so far (bounded by HttpLimits::max_head_bytes + 4 KiB)
+    std::string out; // the response, from `sent` on still to write
+    std::size_t sent = 0, discarded = 0;
+    enum class State { reading, writing, lingering } state = State::reading;
+};
+
+std::size_t code_index(int status) {
+    for (std::size_t i = 0; i < HttpServerView::codes.size(); ++i)
+        if (HttpServerView::codes[i] == status) return i;
+    return 1; // 400
+}
+
+} // namespace
 
 bool split_host_port(const std::string &s, std::string &host, int &port) {
     std::string p;
@@ -28,44 +73,276 @@ bool split_host_port(const std::string &s, std::string &host, int &port) {
     return port <= 65535;
 }
 
-Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string &listen,
-                                                            std::function<std::string()> metrics,
-                                                            std::function<bool()> healthy) {
+Result<std::unique_ptr<MetricsServer>> MetricsServer::start(MetricsServerOptions options) {
     std::string host;
     int port = 0;
+    const auto listen = options.listen;
     if (!split_host_port(listen, host, port))
         return make_error(fmt::format("metrics.listen '{}': expected HOST:PORT, e.g. "
-                                      "127.0.0.1:9273",
+                                      "127.0.0.1:7561",
                                       listen));
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo *ai = nullptr;
+    if (const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &ai);
+        rc != 0)
+        return make_error(fmt::format("metrics.listen '{}': {}: use an address such as "
+                                      "127.0.0.1:7561",
+                                      listen, gai_strerror(rc)));
     std::unique_ptr<MetricsServer> m(new MetricsServer);
-    m->server_ = std::make_unique<httplib::Server>();
-    m->server_->Get("/metrics", [metrics](const httplib::Request &, httplib::Response &res) {
-        res.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");
-    });
-    m->server_->Get("/healthz", [healthy](const httplib::Request &, httplib::Response &res) {
-        const bool ok = healthy();
-        res.status = ok ? 200 : 503;
-        res.set_content(ok ? "ok\n" : "not ready\n", "text/plain");
-    });
-    if (port == 0) {
-        m->port_ = m->server_->bind_to_any_port(host.c_str());
-        if (m->port_ < 0)
-            return make_error(fmt::format("metrics.listen '{}': cannot listen", listen));
-    } else {
-        if (!m->server_->bind_to_port(host.c_str(), port))
-            return make_error(fmt::format("metrics.listen '{}': cannot listen (port in use, or "
-                                          "not a local address): choose another in the config",
-                                          listen));
-        m->port_ = port;
+    m->o_ = std::move(options);
+    int err = 0;
+    for (auto *a = ai; a && m->listen_fd_ < 0; a = a->ai_next) {
+        const int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        const int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, 64) != 0) {
+            err = errno;
+            close(fd);
+            continue;
+        }
+        m->listen_fd_ = fd;
     }
-    auto *srv = m->server_.get();
-    m->thread_ = std::thread([srv] { srv->listen_after_bind(); });
+    freeaddrinfo(ai);
+    if (m->listen_fd_ < 0)
+        return make_error(fmt::format("metrics.listen '{}': cannot listen: {} (port in use, or "
+                                      "not a local address): choose another in the config",
+                                      listen, std::strerror(err)));
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    getsockname(m->listen_fd_, reinterpret_cast<sockaddr *>(&ss), &len);
+    m->port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port
+                                              : reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
+    m->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    auto *self = m.get();
+    m->thread_ = std::thread([self] { self->loop(); });
     return m;
 }
 
 MetricsServer::~MetricsServer() {
-    if (server_) server_->stop();
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable()) {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] auto r = write(wake_fd_, &one, sizeof one);
+        thread_.join();
+    }
+    if (listen_fd_ >= 0) close(listen_fd_);
+    if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+HttpServerView MetricsServer::stats() const {
+    HttpServerView v;
+    v.enabled = true;
+    v.accepted = accepted_.load(std::memory_order_relaxed);
+    v.refused = refused_.load(std::memory_order_relaxed);
+    v.timed_out = timed_out_.load(std::memory_order_relaxed);
+    v.open = open_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < v.responses.size(); ++i)
+        v.responses[i] = responses_[i].load(std::memory_order_relaxed);
+    return v;
+}
+
+void MetricsServer::loop() {
+    std::vector<Conn> conns;
+    std::vector<pollfd> fds;
+    char chunk[4096];
+
+    const auto respond = [&](Conn &c, int status, std::string_view type, std::string_view body,
+                             bool head) {
+        c.out = http_response(status, type, body, head);
+        c.sent = 0;
+        c.state = Conn::State::writing;
+        c.deadline = now_ms() + o_.write_timeout_ms;
+        std::string().swap(c.in); // what the client sent is not kept
+        responses_[code_index(status)].fetch_add(1, std::memory_order_relaxed);
+    };
+    const auto serve = [&](Conn &c) {
+        HttpRequest req;
+        const auto v = http_parse_head(c.in, o_.limits, req);
+        if (v == HttpVerdict::incomplete) return;
+        if (v != HttpVerdict::ok) {
+            const int status = http_status(v);
+            respond(c, status, "text/plain; charset=utf-8",
+                    fmt::format("{} {}\n", status, http_reason(status)), false);
+            return;
+        }
+        auto path = req.target.substr(0, req.target.find('?'));
+        if (path == "/metrics") {
+            respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", o_.metrics(), req.head);
+        } else if (path == "/healthz") {
+            const bool ok = o_.healthy();
+            respond(c, ok ? 200 : 503, "text/plain; charset=utf-8", ok ? "ok\n" : "not ready\n",
+                    req.head);
+        } else {
+            respond(c, 404, "text/plain; charset=utf-8",
+                    "404 Not Found: this is netlogd's metrics listener (/metrics, /healthz)\n",
+                    req.head);
+        }
+    };
+    // false: the connection is done (closed by the caller)
+    const auto step = [&](Conn &c, short revents) -> bool {
+        if (c.state == Conn::State::reading && (revents & (POLLIN | POLLHUP | POLLERR))) {
+            for (;;) {
+                const auto n = read(c.fd, chunk, sizeof chunk);
+                if (n == 0) return false;
+                if (n < 0) return errno == EAGAIN || errno == EINTR;
+                c.in.append(chunk, static_cast<std::size_t>(n));
+                serve(c);
+                if (c.state != Conn::State::reading) break;
+            }
+        }
+        if (c.state == Conn::State::writing) {
+            while (c.sent < c.out.size()) {
+                const auto n = send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent,
+                                    MSG_NOSIGNAL);
+                if (n < 0) return errno == EAGAIN || errno == EINTR;
+                c.sent += static_cast<std::size_t>(n);
+            }
+            std::string().swap(c.out);
+            shutdown(c.fd, SHUT_WR);
+            c.state = Conn::State::lingering;
+            c.deadline = std::min(c.deadline, now_ms() + linger_ms);
+        }
+        if (c.state == Conn::State::lingering && (revents & (POLLIN | POLLHUP | POLLERR))) {
+            for (;;) {
+                const auto n = read(c.fd, chunk, sizeof chunk);
+                if (n == 0) return false;
+                if (n < 0) return errno == EAGAIN || errno == EINTR;
+                c.discarded += static_cast<std::size_t>(n);
+                if (c.discarded > linger_bytes) return false;
+            }
+        }
+        return true;
+    };
+
+    for (;;) {
+        fds.clear();
+        fds.push_back({wake_fd_, POLLIN, 0});
+        fds.push_back({listen_fd_, POLLIN, 0});
+        std::int64_t next = -1;
+        for (const auto &c : conns) {
+            fds.push_back({c.fd, static_cast<short>(c.state == Conn::State::writing ? POLLOUT : POLLIN), 0});
+            next = next < 0 ? c.deadline : std::min(next, c.deadline);
+        }
+        const int timeout = next < 0 ? -1 : static_cast<int>(std::max<std::int64_t>(0, next - now_ms()) + 1);
+        const int pr = poll(fds.data(), fds.size(), timeout);
+        if (pr < 0 && errno != EINTR) break;
+        if (fds[0].revents & POLLIN) break;
+
+        const auto now = now_ms();
+        std::vector<Conn> keep;
+        keep.reserve(conns.size());
+        for (std::size_t i = 0; i < conns.size(); ++i) {
+            auto &c = conns[i];
+            bool alive = step(c, fds[i + 2].revents);
+            if (alive && now >= c.deadline) {
+                if (c.state != Conn::State::lingering)
+                    timed_out_.fetch_add(1, std::memory_order_relaxed);
+                alive = false;
+            }
+            if (alive) keep.push_back(std::move(c));
+            else close(c.fd);
+        }
+        conns.swap(keep);
+
+        if (fds[1].revents & POLLIN) {
+            for (;;) {
+                const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0) break; // EAGAIN, or out of descriptors: the backlog waits
+                accepted_.fetch_add(1, std::memory_order_relaxed);
+                if (conns.size() >= o_.max_connections) {
+                    // Over the limit: say so in one non-blocking send, then close.
+                    static const std::string busy =
+                        http_response(503, "text/plain; charset=utf-8",
+                                      "503 Service Unavailable: too many connections\n");
+                    [[maybe_unused]] auto r = send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
+                    close(fd);
+                    refused_.fetch_add(1, std::memory_order_relaxed);
+                    responses_[code_index(503)].fetch_add(1, std::memory_order_relaxed);
+                    continue;
+                }
+                Conn c;
+                c.fd = fd;
+                c.deadline = now_ms() + o_.head_timeout_ms;
+                conns.push_back(std::move(c));
+            }
+        }
+        open_.store(conns.size(), std::memory_order_relaxed);
+    }
+    for (auto &c : conns) close(c.fd);
+    open_.store(0, std::memory_order_relaxed);
+}
+
+Result<HttpReply> http_get(const std::string &host, int port, const std::string &path,
+                           int timeout_ms) {
+    const auto deadline = now_ms() + timeout_ms;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo *ai = nullptr;
+    if (const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &ai); rc != 0)
+        return make_error(fmt::format("cannot resolve {}: {}", host, gai_strerror(rc)));
+    int fd = -1, err = ECONNREFUSED;
+    for (auto *a = ai; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) continue;
+        if (connect(fd, a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
+            err = errno;
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        pollfd p{fd, POLLOUT, 0};
+        const int left = static_cast<int>(std::max<std::int64_t>(0, deadline - now_ms()));
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (poll(&p, 1, left) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 ||
+            soerr != 0) {
+            err = soerr ? soerr : ETIMEDOUT;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) return make_error(fmt::format("connect: {}", std::strerror(err)));
+    const auto req = fmt::format("GET {} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\n\r\n",
+                                 path, host, port);
+    std::size_t off = 0;
+    std::string in;
+    char chunk[16384];
+    for (;;) {
+        const int left = static_cast<int>(deadline - now_ms());
+        if (left <= 0) {
+            close(fd);
+            return make_error("timed out");
+        }
+        pollfd p{fd, static_cast<short>(off < req.size() ? POLLOUT : POLLIN), 0};
+        if (poll(&p, 1, left) < 0 && errno != EINTR) break;
+        if (off < req.size()) {
+            const auto n = send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
+            if (n < 0 && errno != EAGAIN) break;
+            if (n > 0) off += static_cast<std::size_t>(n);
+            continue;
+        }
+        const auto n = read(fd, chunk, sizeof chunk);
+        if (n == 0) break;
+        if (n < 0 && errno != EAGAIN && errno != EINTR) break;
+        if (n > 0) in.append(chunk, static_cast<std::size_t>(n));
+    }
+    close(fd);
+    const auto end = in.find("\r\n\r\n");
+    HttpReply r;
+    if (in.compare(0, 9, "HTTP/1.1 ") != 0 && in.compare(0, 9, "HTTP/1.0 ") != 0)
+        return make_error("the answer is not HTTP/1.x");
+    r.status = std::atoi(in.c_str() + 9);
+    if (end != std::string::npos) r.body = in.substr(end + 4);
+    return r;
 }
 
 } // namespace netlog::io

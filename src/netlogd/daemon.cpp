@@ -147,7 +147,7 @@ std::string preflight_outputs(const Config &c) {
     std::string host;
     int port = 0;
     if (!c.metrics_listen.empty() && (!io::split_host_port(c.metrics_listen, host, port) || port == 0))
-        return fmt::format("{}: '{}' is not HOST:PORT (e.g. 127.0.0.1:9273)",
+        return fmt::format("{}: '{}' is not HOST:PORT (e.g. 127.0.0.1:7561)",
                            config_key_where(c.source_name, "metrics.listen"), c.metrics_listen);
     for (std::size_t i = 0; i < c.outputs.size(); ++i) {
         const auto &o = c.outputs[i];

@@ -4,9 +4,9 @@
 #include "load.h"
 #include "metrics_server.h"
 #include "privileges.h"
+#include "process_view.h"
 
 #include <fmt/format.h>
-#include <httplib.h>
 
 #include <algorithm>
 #include <ctime>
@@ -112,9 +112,11 @@ Result<std::unique_ptr<Ops>> Ops::start(Options options) {
     if (!d) return make_error(d.error().message);
     if (!ops->o_.metrics_listen.empty()) {
         auto *self = ops.get();
-        auto s = io::MetricsServer::start(
-            self->o_.metrics_listen, [self] { return metrics_render(self->metrics()); },
-            [self] { return self->healthy(); });
+        io::MetricsServerOptions so;
+        so.listen = self->o_.metrics_listen;
+        so.metrics = [self] { return metrics_render(self->metrics()); };
+        so.healthy = [self] { return self->healthy(); };
+        auto s = io::MetricsServer::start(std::move(so));
         if (!s) return make_error(s.error().message);
         ops->server_ = std::move(*s);
     }
@@ -168,6 +170,9 @@ MetricsSnapshot Ops::metrics() const {
     m.ready = ready_;
     m.start_time_seconds = start_time_;
     m.queue_capacity = o_.queue_capacity;
+    m.version = NETLOG_VERSION;
+    m.process = io::read_process_view();
+    if (server_) m.http = server_->stats();
     if (o_.rules_metrics) o_.rules_metrics(m);
     {
         std::lock_guard lk(mu_);
@@ -206,7 +211,7 @@ int stats_command(const std::string &config_path) {
     }
     if (c->metrics_listen.empty()) {
         fmt::print(stderr, "netlogd: --stats: {} has no metrics listener: add "
-                           "`metrics: {{listen: \"127.0.0.1:9273\"}}` and reload netlogd\n",
+                           "`metrics: {{listen: \"127.0.0.1:7561\"}}` and reload netlogd\n",
                    config_path);
         return 1;
     }
@@ -219,15 +224,12 @@ int stats_command(const std::string &config_path) {
     }
     if (host == "0.0.0.0") host = "127.0.0.1";
     if (host == "::") host = "::1";
-    httplib::Client cli(host, port);
-    cli.set_connection_timeout(5);
-    cli.set_read_timeout(10);
     const auto url = fmt::format("http://{}/metrics", c->metrics_listen);
-    auto res = cli.Get("/metrics");
+    auto res = io::http_get(host, port, "/metrics", 10'000);
     if (!res) {
         fmt::print(stderr, "netlogd: --stats: cannot read {} ({}): is netlogd running with "
                            "this config ({})?\n",
-                   url, httplib::to_string(res.error()), config_path);
+                   url, res.error().message, config_path);
         return 1;
     }
     if (res->status != 200) {

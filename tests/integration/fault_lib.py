@@ -7,7 +7,7 @@ import netns
 from daemon_world import OUT_IP
 from netns import check, fail
 
-METRICS_PORT = 9273
+METRICS_PORT = 7561
 
 
 def send(w, n, port=9999, rate=2000, src="c1", size=32):

@@ -35,7 +35,7 @@ from netns import check, fail, log, require_root, wait_for
 require_root("test_metrics")
 
 N = int(os.environ.get("NETLOG_METRICS_FLOOD", "50000"))
-PORT = 9273
+PORT = 7561
 REASONS = ["kernel_enobufs", "seq_gap", "queue_full", "decode_error", "unclassified"]
 
 w = Cell()

@@ -61,7 +61,7 @@ outputs:
   - {type: syslog, address: "tcp://127.0.0.1:5514", format: json}
   - {type: stdout, format: klog}
 rate_limit: {rate: 100, burst: 200}              # per container and class; absent = off
-metrics: {listen: "127.0.0.1:9273"}
+metrics: {listen: "127.0.0.1:7561"}
 )";
     auto r = config_parse(yaml, "netlogd.yaml");
     REQUIRE_MESSAGE(r.ok(), r.error().message);
@@ -81,7 +81,7 @@ metrics: {listen: "127.0.0.1:9273"}
     REQUIRE(c.rate_limit.has_value());
     CHECK(c.rate_limit->rate == 100);
     CHECK(c.rate_limit->burst == 200);
-    CHECK(c.metrics_listen == "127.0.0.1:9273");
+    CHECK(c.metrics_listen == "127.0.0.1:7561");
 }
 
 TEST_CASE("a missing rules key is refused, naming the file, position and key") {

@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <algorithm>
 #include <cstring>
 #include <netlog/counters.h>
 #include <netlog/metrics.h>
@@ -170,4 +171,101 @@ TEST_CASE("an event is emitted or suppressed, never both: the counters line and 
     const auto line = counters_line(s);
     CHECK(line.find("emitted=60 ") != std::string::npos);
     CHECK(line.find("suppressed=30 suppression_summaries=3") != std::string::npos);
+}
+
+// /proc/self/stat of a python3 process after a 1.3 s busy loop and /proc/stat's btime line,
+// captured on this machine (kernel 6.18, CLK_TCK 100, 4 KiB pages). Expected values: what
+// Debian's python3-prometheus-client 0.16 ProcessCollector reported for the same two files
+// (virtual 16961536, resident 13692928, start 1796204525.96, cpu 0.28).
+static constexpr std::string_view real_self_stat =
+    "27266 (python3) S 27264 27264 11966 0 -1 4194304 2847 6565 3 0 28 0 7 0 20 0 1 0 197796 "
+    "16961536 3343 18446744073709551615 94734230790144 94734230790485 140729740514432 0 0 0 "
+    "65536 16781318 0 1 0 0 17 1 0 0 0 0 0 94734230801840 94734230802456 94735228911616 "
+    "140729740515302 140729740515541 140729740515541 140729740517327 0\n";
+static constexpr std::string_view real_proc_stat = "cpu  1 2 3\nbtime 1796202548\nprocesses 5\n";
+
+TEST_CASE("process metrics are read from /proc/self/stat as the Prometheus clients read them") {
+    ProcessView v;
+    REQUIRE(process_parse_stat(real_self_stat, real_proc_stat, 100, 4096, v));
+    CHECK(v.known);
+    CHECK(v.virtual_bytes == 16961536);
+    CHECK(v.resident_bytes == 13692928);
+    CHECK(v.start_time_seconds == doctest::Approx(1796204525.96));
+    CHECK(v.cpu_seconds == doctest::Approx(0.28));
+}
+
+TEST_CASE("a command name with spaces and parentheses does not shift the stat fields") {
+    // /proc/PID/stat of a copy of sleep(1) named "a) b (c", captured on this machine; ps
+    // said VSZ 2920 KiB and a start at 1796204521 (lstart, whole seconds).
+    const std::string_view stat =
+        "27013 (a) b (c) S 1 27009 11966 0 -1 4194304 140 0 0 0 0 0 0 0 20 0 1 0 197302 2990080 "
+        "391 18446744073709551615 94844725485568 94844725503497 140732454303488 0 0 0 0 6 0 1 0 "
+        "0 17 0 0 0 0 0 0 94844725517584 94844725518848 94845782130688 140732454304396 "
+        "140732454304412 140732454304412 140732454305771 0\n";
+    ProcessView v;
+    REQUIRE(process_parse_stat(stat, real_proc_stat, 100, 4096, v));
+    CHECK(v.virtual_bytes / 1024 == 2920);
+    CHECK(static_cast<long>(v.start_time_seconds) == 1796204521);
+    CHECK_FALSE(process_parse_stat("27013 (x S 1 2", real_proc_stat, 100, 4096, v));
+    CHECK_FALSE(process_parse_stat(stat, "cpu 1 2 3\n", 100, 4096, v)); // no btime
+}
+
+namespace {
+
+// Every family's HELP/TYPE and samples in the order they appear: the families in order of
+// their first line, and whether some family's lines are split by another's.
+struct Blocks {
+    std::vector<std::string> order;
+    bool split = false;
+};
+
+Blocks family_blocks(const std::string &text) {
+    Blocks b;
+    std::string current;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        auto nl = text.find('\n', pos);
+        const auto line = text.substr(pos, nl - pos);
+        pos = nl + 1;
+        std::string name;
+        if (line.rfind("# HELP ", 0) == 0 || line.rfind("# TYPE ", 0) == 0) {
+            name = line.substr(7, line.find(' ', 7) - 7);
+        } else {
+            name = line.substr(0, line.find_first_of(" {"));
+            for (const char *suffix : {"_bucket", "_sum", "_count"}) {
+                const std::string s = suffix;
+                if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0 &&
+                    std::find(b.order.begin(), b.order.end(), name.substr(0, name.size() - s.size())) != b.order.end())
+                    name = name.substr(0, name.size() - s.size());
+            }
+        }
+        if (name == current) continue;
+        if (std::find(b.order.begin(), b.order.end(), name) != b.order.end()) b.split = true;
+        b.order.push_back(name);
+        current = name;
+    }
+    return b;
+}
+
+} // namespace
+
+TEST_CASE("each metric family is one block: HELP, TYPE, then all its samples") {
+    MetricsSnapshot m;
+    m.outputs.push_back({"/a.log", "file", "json", 1, 2, 3, 4, 5, 6});
+    m.outputs.push_back({"/b.log", "file", "klog", 1, 2, 3, 4, 5, 6});
+    m.kernel_groups.push_back({1, 2, 3, 4, 5, 6, 7});
+    m.kernel_groups.push_back({2, 2, 3, 4, 5, 6, 7});
+    m.http.enabled = true;
+    m.process.known = true;
+    m.version = "1.2.3";
+    const auto t = metrics_render(m);
+    const auto b = family_blocks(t);
+    CHECK_FALSE(b.split);
+    CHECK(std::count(b.order.begin(), b.order.end(), "netlog_output_lines_total") == 1);
+    CHECK(t.find("# TYPE netlog_output_reopens_total counter\nnetlog_output_reopens_total{output=\"/a.log\",type=\"file\",format=\"json\"} 5\nnetlog_output_reopens_total{output=\"/b.log\"") != std::string::npos);
+    CHECK(t.find("netlog_build_info{version=\"1.2.3\"} 1\n") != std::string::npos);
+    for (const char *f : {"process_cpu_seconds_total", "process_resident_memory_bytes",
+                          "process_virtual_memory_bytes", "process_start_time_seconds",
+                          "process_open_fds", "process_max_fds", "netlog_http_connections_refused_total"})
+        CHECK_MESSAGE(t.find(std::string("# TYPE ") + f + " ") != std::string::npos, f);
 }
