@@ -95,7 +95,7 @@ def scrape():
         g = SAMPLE.match(line)
         check(g, f"not a Prometheus sample line: {line!r}")
         name, labels, value = g.groups()
-        check(name.startswith("netlog_"), f"metric without the netlog_ prefix: {name}")
+        check(name.startswith(("netlog_", "process_")), f"metric without the netlog_ prefix: {name}")
         key = (name, frozenset(LABEL.findall(labels))) if labels else name
         m[key] = float(value)
     return m

@@ -318,3 +318,10 @@ TEST_CASE("config_known_keys() is the list the parser checks against") {
     CHECK(error_of("rules: r\noutputs: [{type: stdout}]\nbogus: 1\n")
               .find(fmt::format("(expected one of: {})", top)) != std::string::npos);
 }
+
+TEST_CASE("metrics: {} listens on the default address, 127.0.0.1:7561") {
+    auto r = config_parse("rules: r\noutputs: [{type: stdout}]\nmetrics: {}\n", "netlogd.yaml");
+    REQUIRE(r.ok());
+    CHECK(r->metrics_listen == "127.0.0.1:7561");
+    CHECK(std::string_view(default_metrics_listen) == "127.0.0.1:7561");
+}
