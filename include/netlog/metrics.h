@@ -55,8 +55,8 @@ struct HttpServerView {
     std::array<std::uint64_t, codes.size()> responses{};
 };
 
-// The standard process_* metrics of Prometheus client libraries, from /proc/self/stat,
-// /proc/stat (btime), the open descriptors and RLIMIT_NOFILE.
+// The standard process_* metrics of Prometheus client libraries, from /proc/self/stat, the
+// boot time, the open descriptors and /proc/self/limits.
 struct ProcessView {
     bool known = false;
     double cpu_seconds = 0, start_time_seconds = 0;
@@ -64,9 +64,13 @@ struct ProcessView {
 };
 
 // Fill cpu_seconds, start_time_seconds, resident_bytes and virtual_bytes from the text of
-// /proc/self/stat and /proc/stat. False when either does not parse.
-bool process_parse_stat(std::string_view self_stat, std::string_view proc_stat,
-                        long ticks_per_second, long page_size, ProcessView &out);
+// /proc/self/stat and the boot time (seconds since the epoch: /proc/stat's btime, or
+// CLOCK_REALTIME - CLOCK_BOOTTIME where /proc/stat is hidden). False when it does not parse.
+bool process_parse_stat(std::string_view self_stat, double boot_time, long ticks_per_second,
+                        long page_size, ProcessView &out);
+
+// The soft "Max open files" of /proc/self/limits; 0 when absent ("unlimited" included).
+std::uint64_t process_parse_max_fds(std::string_view limits);
 
 struct MetricsSnapshot {
     std::uint64_t received = 0;                // NFLOG packet messages read from the socket

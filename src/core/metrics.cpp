@@ -265,31 +265,36 @@ std::string metrics_render(const MetricsSnapshot &m) {
     return std::move(o.s);
 }
 
-bool process_parse_stat(std::string_view self_stat, std::string_view proc_stat,
-                        long ticks_per_second, long page_size, ProcessView &out) {
+bool process_parse_stat(std::string_view self_stat, double boot_time, long ticks_per_second,
+                        long page_size, ProcessView &out) {
     // The command name (field 2) may hold spaces and parentheses: fields resume after the
     // last ')'. Field 3 (state) is then the first, utime the 12th, stime 13th, starttime
     // 20th, vsize 21st, rss 22nd.
     const auto close = self_stat.rfind(')');
     if (close == std::string_view::npos || ticks_per_second <= 0 || page_size <= 0) return false;
     const auto f = fields(self_stat.substr(close + 1));
-    std::uint64_t utime = 0, stime = 0, start = 0, vsize = 0, rss = 0, btime = 0;
+    std::uint64_t utime = 0, stime = 0, start = 0, vsize = 0, rss = 0;
     if (f.size() < 22 || !num(f[11], utime) || !num(f[12], stime) || !num(f[19], start) ||
         !num(f[20], vsize) || !num(f[21], rss))
         return false;
-    bool have_btime = false;
-    for_each_line(proc_stat, [&](std::string_view line) {
-        const auto g = fields(line);
-        if (g.size() == 2 && g[0] == "btime" && num(g[1], btime)) have_btime = true;
-    });
-    if (!have_btime) return false;
     const auto hz = static_cast<double>(ticks_per_second);
     out.cpu_seconds = static_cast<double>(utime + stime) / hz;
-    out.start_time_seconds = static_cast<double>(btime) + static_cast<double>(start) / hz;
+    out.start_time_seconds = boot_time + static_cast<double>(start) / hz;
     out.virtual_bytes = vsize;
     out.resident_bytes = rss * static_cast<std::uint64_t>(page_size);
     out.known = true;
     return true;
+}
+
+std::uint64_t process_parse_max_fds(std::string_view limits) {
+    std::uint64_t v = 0;
+    for_each_line(limits, [&](std::string_view line) {
+        constexpr std::string_view key = "Max open files";
+        if (line.substr(0, key.size()) != key) return;
+        const auto f = fields(line.substr(key.size()));
+        if (!f.empty()) num(f[0], v);
+    });
+    return v;
 }
 
 std::string metrics_identity(const MetricsSnapshot &m) {

@@ -1,10 +1,11 @@
-// /proc/self/stat, /proc/stat, /proc/self/fd and RLIMIT_NOFILE for the process_* metrics.
+// /proc/self/stat, the clocks, /proc/self/fd and /proc/self/limits for the process_* metrics.
 #include "process_view.h"
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <unistd.h>
+
+#include <ctime>
 
 #include <string>
 
@@ -31,8 +32,14 @@ std::string read_small(const char *path) {
 
 ProcessView read_process_view() {
     ProcessView v;
-    process_parse_stat(read_small("/proc/self/stat"), read_small("/proc/stat"),
-                       sysconf(_SC_CLK_TCK), sysconf(_SC_PAGESIZE), v);
+    // The boot time from the clocks, not /proc/stat: the unit's ProcSubset=pid hides it.
+    timespec real{}, boot{};
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_BOOTTIME, &boot);
+    const double boot_time = static_cast<double>(real.tv_sec - boot.tv_sec) +
+                             static_cast<double>(real.tv_nsec - boot.tv_nsec) / 1e9;
+    process_parse_stat(read_small("/proc/self/stat"), boot_time, sysconf(_SC_CLK_TCK),
+                       sysconf(_SC_PAGESIZE), v);
     if (DIR *d = opendir("/proc/self/fd")) {
         std::uint64_t n = 0;
         while (const dirent *e = readdir(d))
@@ -40,8 +47,9 @@ ProcessView read_process_view() {
         closedir(d);
         v.open_fds = n > 0 ? n - 1 : 0; // not the descriptor opendir holds
     }
-    rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) v.max_fds = rl.rlim_cur;
+    // From /proc/self/limits rather than getrlimit(2): the unit's system-call filter
+    // denies @resources, prlimit64 with it.
+    v.max_fds = process_parse_max_fds(read_small("/proc/self/limits"));
     return v;
 }
 

@@ -101,6 +101,8 @@ public:
         if (fd_ >= 0) ::close(fd_);
     }
 
+    // Opens the path; on success the new descriptor replaces the old one. On failure the
+    // old descriptor (if any) stays: lines keep going to the file it names.
     int open_file() {
         const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
         if (fd < 0) return errno;
@@ -130,12 +132,26 @@ public:
     void reopen() override {
         flush();
         if (const int err = open_file(); err != 0) {
-            ++c_.errors;
-            report("cannot reopen", err);
-            if (fd_ >= 0) ::close(fd_);
-            fd_ = -1;
+            // Keep writing to the file we have (renamed away by a rotation, most often)
+            // rather than dropping every line until the path can be opened; tick() tries
+            // again every second. Said once per failure, and again once it works.
+            if (!reopen_failing_) {
+                ++c_.errors;
+                fmt::print(stderr,
+                           "netlogd: output {}: cannot reopen: {}; {} (retrying every second: "
+                           "check that netlogd's user may create files in the directory)\n",
+                           name_, std::strerror(err),
+                           fd_ >= 0 ? "lines go on to the file it had open (renamed or "
+                                      "deleted: not at this path)"
+                                    : "lines are dropped and counted until it can be opened");
+            }
+            reopen_failing_ = true;
             return;
         }
+        if (reopen_failing_)
+            fmt::print(stderr, "netlogd: output {}: reopened; lines go to this path again\n",
+                       name_);
+        reopen_failing_ = false;
         ++c_.reopens;
     }
 
@@ -156,6 +172,7 @@ private:
     dev_t dev_ = 0;
     ino_t ino_ = 0;
     std::int64_t last_check_ns_ = 0;
+    bool reopen_failing_ = false;
 };
 
 class StdoutSink final : public Sink {

@@ -188,12 +188,13 @@ MetricsSnapshot Ops::metrics() const {
             if (kinds_[i].type == "syslog") m.outputs[i].reconnects = m.outputs[i].reopens;
         }
     }
-    // The kernel's view of our groups and of the socket that holds them.
-    for (const auto &g : kernel_parse_nfnetlink_log(slurp("/proc/net/netfilter/nfnetlink_log")))
+    // The kernel's view of our groups and of the socket that holds them (under /proc/self:
+    // the unit's ProcSubset=pid hides /proc/net, not /proc/self/net).
+    for (const auto &g : kernel_parse_nfnetlink_log(slurp("/proc/self/net/netfilter/nfnetlink_log")))
         if (std::find(o_.groups.begin(), o_.groups.end(), g.group) != o_.groups.end())
             m.kernel_groups.push_back(g);
     if (!m.kernel_groups.empty())
-        kernel_parse_netlink(slurp("/proc/net/netlink"), m.kernel_groups.front().portid,
+        kernel_parse_netlink(slurp("/proc/self/net/netlink"), m.kernel_groups.front().portid,
                              m.kernel_socket);
     return m;
 }

@@ -173,7 +173,7 @@ TEST_CASE("an event is emitted or suppressed, never both: the counters line and 
     CHECK(line.find("suppressed=30 suppression_summaries=3") != std::string::npos);
 }
 
-// /proc/self/stat of a python3 process after a 1.3 s busy loop and /proc/stat's btime line,
+// /proc/self/stat of a python3 process after a 1.3 s busy loop and /proc/stat's btime,
 // captured on this machine (kernel 6.18, CLK_TCK 100, 4 KiB pages). Expected values: what
 // Debian's python3-prometheus-client 0.16 ProcessCollector reported for the same two files
 // (virtual 16961536, resident 13692928, start 1796204525.96, cpu 0.28).
@@ -182,11 +182,11 @@ static constexpr std::string_view real_self_stat =
     "16961536 3343 18446744073709551615 94734230790144 94734230790485 140729740514432 0 0 0 "
     "65536 16781318 0 1 0 0 17 1 0 0 0 0 0 94734230801840 94734230802456 94735228911616 "
     "140729740515302 140729740515541 140729740515541 140729740517327 0\n";
-static constexpr std::string_view real_proc_stat = "cpu  1 2 3\nbtime 1796202548\nprocesses 5\n";
+static constexpr double real_btime = 1796202548; // /proc/stat: "btime 1796202548"
 
 TEST_CASE("process metrics are read from /proc/self/stat as the Prometheus clients read them") {
     ProcessView v;
-    REQUIRE(process_parse_stat(real_self_stat, real_proc_stat, 100, 4096, v));
+    REQUIRE(process_parse_stat(real_self_stat, real_btime, 100, 4096, v));
     CHECK(v.known);
     CHECK(v.virtual_bytes == 16961536);
     CHECK(v.resident_bytes == 13692928);
@@ -203,11 +203,22 @@ TEST_CASE("a command name with spaces and parentheses does not shift the stat fi
         "0 17 0 0 0 0 0 0 94844725517584 94844725518848 94845782130688 140732454304396 "
         "140732454304412 140732454304412 140732454305771 0\n";
     ProcessView v;
-    REQUIRE(process_parse_stat(stat, real_proc_stat, 100, 4096, v));
+    REQUIRE(process_parse_stat(stat, real_btime, 100, 4096, v));
     CHECK(v.virtual_bytes / 1024 == 2920);
     CHECK(static_cast<long>(v.start_time_seconds) == 1796204521);
-    CHECK_FALSE(process_parse_stat("27013 (x S 1 2", real_proc_stat, 100, 4096, v));
-    CHECK_FALSE(process_parse_stat(stat, "cpu 1 2 3\n", 100, 4096, v)); // no btime
+    CHECK_FALSE(process_parse_stat("27013 (x S 1 2", real_btime, 100, 4096, v));
+    CHECK_FALSE(process_parse_stat(stat, real_btime, 0, 4096, v));
+}
+
+TEST_CASE("the descriptor limit is the soft 'Max open files' of /proc/self/limits") {
+    // the first lines of /proc/self/limits of a shell on this machine (soft limit 20000)
+    const std::string_view limits =
+        "Limit                     Soft Limit           Hard Limit           Units     \n"
+        "Max cpu time              unlimited            unlimited            seconds   \n"
+        "Max processes             96362                96362                processes \n"
+        "Max open files            20000                20000                files     \n";
+    CHECK(process_parse_max_fds(limits) == 20000);
+    CHECK(process_parse_max_fds("Max open files            unlimited            unlimited            files\n") == 0);
 }
 
 namespace {
