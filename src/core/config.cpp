@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "yaml_syntax.h"
+
 #include <algorithm>
 #include <set>
 #include <stdexcept>
@@ -466,8 +468,7 @@ Result<Config> config_parse(std::string_view yaml_text, std::string_view source_
     } catch (const ParseError &e) {
         return make_error(e.message);
     } catch (const YAML::Exception &e) {
-        return make_error(fmt::format("{}:{}:{}: {}", source_name, e.mark.line + 1,
-                                      e.mark.column + 1, e.msg));
+        return make_error(yaml_error_text(e, source_name));
     }
 }
 

@@ -2,6 +2,8 @@
 // Subcommands come from a table; each lives in its own file.
 #include "commands.h"
 
+#include "cli_usage.h"
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -31,6 +33,7 @@ int main(int argc, char **argv) {
     CLI::App app{"netlog-rules: mirror kernel LOG rules to NFLOG (see netlog-rules(8))",
                  "netlog-rules"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", "netlog-rules " NETLOG_VERSION);
     netlog::cli::Options opts;
     const Command *chosen = nullptr;
     for (const Command &c : commands) {
@@ -52,7 +55,11 @@ int main(int argc, char **argv) {
             "unknown command '{}': use plan, install, remove, status or watch", argv[1]));
         return 2;
     }
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError &e) {
+        return netlog::usage_error(app, e, "netlog-rules");
+    }
     if (!chosen) return 2;
     auto ctx = netlog::cli::context_make(opts);
     if (!ctx) {

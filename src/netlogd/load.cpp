@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <unistd.h>
 
 namespace netlog::daemon {
 
@@ -19,10 +20,36 @@ constexpr const char builtin_rules_text[] =
 
 const char *const builtin_rules_name = "(built-in rules/cloudfoundry.yaml)";
 
+namespace {
+
+// What to do about a file netlogd cannot open, by errno.
+std::string unreadable_advice(int err, std::string_view what) {
+    switch (err) {
+    case ENOENT:
+        return what == "the config file"
+                   ? " (give another with -c FILE; /etc/netlog/netlogd.yaml is the installed "
+                     "example, netlogd.yaml(5) describes every key)"
+                   : " (check the path in the config)";
+    case EACCES:
+    case EPERM:
+        return fmt::format(" (netlogd runs as uid {}: make the file and its directories "
+                           "readable by it; for the shipped unit's user netlog: "
+                           "chgrp netlog FILE && chmod 0640 FILE)",
+                           geteuid());
+    case EISDIR: return " (give the path of a file, not a directory)";
+    default: return {};
+    }
+}
+
+} // namespace
+
 Result<std::string> read_text(const std::string &path, std::string_view what) {
     std::ifstream in(path, std::ios::binary);
-    if (!in)
-        return make_error(fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
+    if (!in) {
+        const int err = errno;
+        return make_error(fmt::format("cannot read {} {}: {}{}", what, path, std::strerror(err),
+                                      unreadable_advice(err, what)));
+    }
     std::ostringstream ss;
     ss << in.rdbuf();
     if (in.bad())
@@ -69,9 +96,7 @@ std::unique_ptr<RulesFile> builtin_rules() {
 
 Result<Loaded> load_config(const std::string &path) {
     auto text = read_text(path, "the config file");
-    if (!text)
-        return make_error(text.error().message +
-                          (errno == ENOENT ? " (give one with -c FILE)" : ""));
+    if (!text) return text.error(); // says what to do (read_text)
     auto cfg = config_parse(*text, path);
     if (!cfg) return cfg.error();
     Loaded l;

@@ -8,6 +8,7 @@
 #include "ops.h"
 #include "privileges.h"
 #include "replay.h"
+#include "cli_usage.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -62,11 +63,11 @@ int main(int argc, char **argv) {
     app.add_flag("--resolve-interfaces,!--no-resolve-interfaces", ro.resolve_interfaces,
                  "replay: name interfaces by looking up their index in this network namespace "
                  "(default on)");
-    app.set_version_flag("--version", "netlogd 0.1.0");
+    app.set_version_flag("--version", "netlogd " NETLOG_VERSION);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError &e) {
-        return app.exit(e);
+        return netlog::usage_error(app, e, "netlogd");
     }
 
     if (!format.empty() && ro.capture.empty()) {
