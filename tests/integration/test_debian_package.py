@@ -26,6 +26,7 @@ the binaries run with the host's.
 """
 import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -59,15 +60,18 @@ for f in files:
     os.makedirs(os.path.join(tree, os.path.dirname(f)), exist_ok=True)
     shutil.copy2(os.path.join(SRC, f), os.path.join(tree, f))
 env = dict(os.environ, DEB_BUILD_OPTIONS=f"nocheck parallel={os.cpu_count()}")
-t0 = time.monotonic()
+t0, cpu0 = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
 r = run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=tree, env=env, timeout=1500)
 build_s = time.monotonic() - t0
+cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+build_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
 check(r.returncode == 0, f"dpkg-buildpackage failed ({r.returncode}):\n{(r.stdout + r.stderr)[-3000:]}")
 arch = run(["dpkg", "--print-architecture"]).stdout.strip()
 deb = os.path.join(top, f"netlog_{version}_{arch}.deb")
 changes = os.path.join(top, f"netlog_{version}_{arch}.changes")
 check(os.path.isfile(deb), f"no {deb}: {os.listdir(top)}")
-log(f"build: dpkg-buildpackage -us -uc -b in {build_s:.0f}s (nocheck, parallel={os.cpu_count()}): "
+log(f"build: dpkg-buildpackage -us -uc -b in {build_s:.0f}s, {build_cpu:.0f} CPU-s "
+    f"(nocheck, parallel={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}): "
     f"{os.path.basename(deb)} {os.path.getsize(deb)} bytes")
 
 # --- lintian ----------------------------------------------------------------------------
@@ -117,12 +121,16 @@ for prog in ("netlogd", "netlog-rules"):
     r = run([os.path.join(root, "usr/sbin", prog), "--version"])
     check(r.returncode == 0 and r.stdout.strip() == f"{prog} {version}",
           f"installed {prog} --version: {r.returncode} {r.stdout!r} {r.stderr!r}")
-# ROOT/etc laid over the host's /etc (a read-only overlay in a mount namespace of its own):
-# the installed config names /etc/netlog/rules/..., and the loader still finds the host's
+# ROOT/etc and ROOT/var/log laid over the host's (overlays in a mount namespace of its own;
+# writes to /var/log go to an upper directory of the test's): the installed config names
+# /etc/netlog/rules/... and /var/log/netlog/, and the loader still finds the host's
 # ld.so.cache
+for d in ("upper", "work"):
+    os.mkdir(os.path.join(top, d))
 r = run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
          'mount -t overlay overlay -o "lowerdir=$1/etc:/etc" /etc && '
-         'exec "$1/usr/sbin/netlogd" --check-config -c /etc/netlog/netlogd.yaml', "sh", root])
+         'mount -t overlay overlay -o "lowerdir=$1/var/log:/var/log,upperdir=$2/upper,workdir=$2/work" /var/log && '
+         'exec "$1/usr/sbin/netlogd" --check-config -c /etc/netlog/netlogd.yaml', "sh", root, top])
 check(r.returncode == 0 and "config OK" in r.stdout,
       f"the installed netlogd refuses the installed config: {r.returncode} {r.stdout} {r.stderr}")
 log(f"install: netlog {uid}:{gid} created, /var/log/netlog {uid}:{gid} 0750, unit enabled; "
