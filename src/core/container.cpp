@@ -7,6 +7,10 @@
 #include <netlog/format.h>
 #include <nlohmann/json.hpp>
 
+#include "store_lenient.h"
+
+#include <memory>
+
 namespace netlog {
 
 namespace {
@@ -235,33 +239,82 @@ Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport 
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
         return make_error(text.empty() ? "the file is empty (a writer may be rewriting it)"
                                        : "the file is empty (only whitespace)");
-    StoreReader reader;
-    bool ok = false;
-    try {
-        ok = json::sax_parse(text.begin(), text.end(), &reader);
-    } catch (const json::exception &e) { // not expected from sax_parse; never let one escape
-        return make_error(fmt::format("cannot read the JSON: {}", json_reason(e.what())));
+    // Go's readers take a lone UTF-16 surrogate or a byte that is not UTF-8 in a string as
+    // U+FFFD; so does this one, rather than refusing every container for one bad value.
+    std::string repaired;
+    std::size_t first_repair = 0;
+    const auto repairs = store::repair_strings(text, repaired, &first_repair);
+    const std::string_view src = repairs ? std::string_view(repaired) : text;
+    const auto run = [](std::string_view t, StoreReader &r) {
+        try {
+            return json::sax_parse(t.begin(), t.end(), &r);
+        } catch (const json::exception &e) { // not expected from sax_parse; never let one escape
+            r.error_byte = 0;
+            r.error_what = json_reason(e.what());
+            return false;
+        }
+    };
+    auto reader = std::make_unique<StoreReader>();
+    bool ok = run(src, *reader);
+    // One entry that is not valid JSON costs only that entry: when the top-level object can
+    // be taken apart member by member (it is complete: a half-written file is not), parse
+    // again without the members that do not parse on their own.
+    std::size_t malformed = 0;
+    std::string malformed_warning;
+    if (!ok && reader->top_level_type.empty()) {
+        std::vector<store::Member> members;
+        if (store::split_object(src, members)) {
+            std::string rebuilt = "{";
+            for (const auto &m : members) {
+                try {
+                    (void)json::parse(m.value);
+                    if (rebuilt.size() > 1) rebuilt += ',';
+                    rebuilt.append(m.key).append(":").append(m.value);
+                } catch (const json::exception &e) {
+                    if (malformed++ == 0)
+                        malformed_warning = fmt::format(
+                            "entry \"{}\": not valid JSON ({}), skipped",
+                            printable(m.key.substr(1, m.key.size() - 2)), json_reason(e.what()));
+                }
+            }
+            rebuilt += '}';
+            auto again = std::make_unique<StoreReader>();
+            // nothing parses on its own: not a store with a bad entry, a broken store
+            if (malformed && malformed < members.size() && run(rebuilt, *again)) {
+                reader = std::move(again);
+                ok = true;
+            }
+        }
     }
-    if (!reader.top_level_type.empty())
+    if (!reader->top_level_type.empty())
         return make_error(fmt::format("the top level is {} {}, expected an object keyed by "
                                       "container handle",
-                                      article(reader.top_level_type), reader.top_level_type));
+                                      article(reader->top_level_type), reader->top_level_type));
     if (!ok) {
-        if (reader.error_byte > text.size()) // the text stops in the middle of a value
+        if (reader->error_byte > text.size()) // the text stops in the middle of a value
             return make_error(fmt::format("parse error at byte {} of {}: the text ends early, "
                                           "half-written? ({})",
-                                          text.size(), text.size(), reader.error_what));
-        return make_error(fmt::format("parse error at byte {} of {} ({})", reader.error_byte,
-                                      text.size(), reader.error_what));
+                                          text.size(), text.size(), reader->error_what));
+        return make_error(fmt::format("parse error at byte {} of {} ({})", reader->error_byte,
+                                      text.size(), reader->error_what));
     }
+    reader->report.entries += malformed;
+    reader->report.malformed = malformed;
+    reader->report.repaired = repairs;
+    if (malformed) reader->report.first_warning = malformed_warning;
+    if (repairs && reader->report.first_warning.empty())
+        reader->report.first_warning = fmt::format(
+            "a string with a lone UTF-16 surrogate or bytes that are not UTF-8 at byte {}, "
+            "read as U+FFFD",
+            first_repair);
     ContainerIndex index;
-    index.containers_ = std::move(reader.containers);
+    index.containers_ = std::move(reader->containers);
     // containers_ is complete: from here on its strings never move, the maps may view them.
-    index.build_maps(reader.report);
+    index.build_maps(reader->report);
     // Every event of a container carries the same container object: escape it once.
     for (auto *v : {&index.containers_, &index.apps_})
         for (auto &c : *v) c.json = container_json(c);
-    if (report_out) *report_out = std::move(reader.report);
+    if (report_out) *report_out = std::move(reader->report);
     return index;
 }
 

@@ -313,6 +313,11 @@ void StoreWatcher::refresh(bool force) {
     if (report.warnings())
         line += fmt::format("; {} entries not indexed or partly indexed, first: {}",
                             report.warnings(), report.first_warning);
+    if (report.repaired) // as the store's Go readers read them
+        line += fmt::format("; {} strings with a lone UTF-16 surrogate or bytes that are not "
+                            "UTF-8 read as U+FFFD{}",
+                            report.repaired,
+                            report.warnings() ? "" : fmt::format(" (first: {})", report.first_warning));
     if (!note.empty()) line += fmt::format(" ({})", note);
     log(StoreLogLevel::info, line);
     if (opts_.on_load) opts_.on_load(fresh);

@@ -260,3 +260,71 @@ TEST_CASE("short handles (SSO strings) stay valid after the index moves") {
         CHECK(again.by_prefix("DENY_" + h) == c);
     }
 }
+
+// The store's Go readers (encoding/json) document: "Invalid UTF-8 or invalid UTF-16
+// surrogate pairs are not treated as an error. Instead, they are replaced by the Unicode
+// replacement character U+FFFD." U+FFFD is "\xEF\xBF\xBD" in UTF-8.
+static constexpr std::string_view fffd = "\xEF\xBF\xBD";
+
+TEST_CASE("a lone UTF-16 surrogate in one value is read as U+FFFD, not a broken store") {
+    const std::string text =
+        R"({"h1": {"handle": "h1", "ip": "10.0.0.1", "metadata": {"app_id": "a\ud800b", "space_id": "s", "org_id": "o"}},)"
+        R"( "h2": {"handle": "h2", "ip": "10.0.0.2", "metadata": {"app_id": "\udc00", "space_id": "\ud83d\ude00", "org_id": "\ud800\u0041"}}})";
+    StoreReport rep;
+    const auto idx = must_parse(text, &rep);
+    REQUIRE(idx.size() == 2);
+    const auto *h1 = idx.by_handle("h1");
+    REQUIRE(h1);
+    CHECK(h1->app_guid == "a" + std::string(fffd) + "b");
+    const auto *h2 = idx.by_handle("h2");
+    REQUIRE(h2);
+    CHECK(h2->app_guid == fffd);                       // a lone low surrogate
+    CHECK(h2->space_guid == "\xF0\x9F\x98\x80");        // a real pair stays U+1F600
+    CHECK(h2->organization_guid == std::string(fffd) + "A"); // high, then not a low one
+    CHECK(rep.repaired == 3);
+    CHECK(rep.warnings() == 0); // nothing lost
+    CHECK(rep.first_warning.find("read as U+FFFD") != std::string::npos);
+}
+
+TEST_CASE("bytes that are not UTF-8 in a string are each read as U+FFFD") {
+    const std::string text = "{\"h1\": {\"handle\": \"h1\", \"ip\": \"10.0.0.1\", \"metadata\": "
+                             "{\"app_id\": \"x\xFFy\xC3\", \"space_id\": \"\xC3\xA9\"}}}";
+    StoreReport rep;
+    const auto idx = must_parse(text, &rep);
+    const auto *h1 = idx.by_handle("h1");
+    REQUIRE(h1);
+    CHECK(h1->app_guid == "x" + std::string(fffd) + "y" + std::string(fffd));
+    CHECK(h1->space_guid == "\xC3\xA9"); // valid UTF-8 untouched
+    CHECK(rep.repaired == 2);
+}
+
+TEST_CASE("an entry that is not valid JSON costs that entry only, counted and named") {
+    const std::string text =
+        R"({"h1": {"handle": "h1", "ip": "10.0.0.1", "metadata": {"app_id": "a1"}},)"
+        R"( "h2": {"handle": "h2", "ip": , "metadata": {"app_id": "a2"}},)"
+        R"( "h3": {"handle": "h3", "ip": "10.0.0.3", "metadata": {"app_id": "a3", "x": [1, 2,]}},)"
+        R"( "h4": {"handle": "h4", "ip": "10.0.0.4", "metadata": {"app_id": "a4"}}})";
+    StoreReport rep;
+    const auto idx = must_parse(text, &rep);
+    CHECK(idx.size() == 2);
+    CHECK(idx.by_handle("h1"));
+    CHECK(idx.by_handle("h4"));
+    CHECK_FALSE(idx.by_handle("h2"));
+    CHECK_FALSE(idx.by_handle("h3"));
+    CHECK(idx.by_ip(v4(10, 0, 0, 4))->app_guid == "a4");
+    CHECK(rep.entries == 4);
+    CHECK(rep.malformed == 2);
+    CHECK(rep.warnings() == 2);
+    CHECK(rep.first_warning.rfind("entry \"h2\": not valid JSON (", 0) == 0);
+}
+
+TEST_CASE("a half-written store is still refused whole, never read in part") {
+    // the cut falls after a complete first entry: taking it apart would index h1 alone
+    const std::string text = R"({"h1": {"handle": "h1", "ip": "10.0.0.1"}, "h2": {"handle": "h2", "ip": "10.)";
+    auto r = ContainerIndex::parse(text);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("the text ends early") != std::string::npos);
+    // and one whose members all fail on their own (here a missing comma makes one member
+    // of the two): a broken store, not a store with a bad entry
+    CHECK_FALSE(ContainerIndex::parse(R"({"h1": {"handle": "h1"} "h2": {}})").ok());
+}
