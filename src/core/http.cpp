@@ -30,14 +30,19 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-// The method, judged from its first bytes: a prefix of GET/HEAD may still become one.
+// The method, judged byte by byte as it arrives: the first byte that is not a token
+// character, or that no GET/HEAD continues with, decides; a longer method never changes
+// the verdict a shorter prefix of it gave.
 HttpVerdict judge_method(std::string_view m, bool complete) {
-    for (char c : m)
-        if (!token_char(c)) return HttpVerdict::bad_request;
+    for (std::size_t i = 0; i < m.size(); ++i) {
+        if (!token_char(m[i])) return HttpVerdict::bad_request;
+        const auto p = m.substr(0, i + 1);
+        if (std::string_view("GET").substr(0, p.size()) != p &&
+            std::string_view("HEAD").substr(0, p.size()) != p)
+            return HttpVerdict::method_not_allowed;
+    }
     if (m == "GET" || m == "HEAD") return HttpVerdict::ok;
-    if (!complete && (std::string_view("GET").substr(0, m.size()) == m ||
-                      std::string_view("HEAD").substr(0, m.size()) == m))
-        return HttpVerdict::incomplete;
+    if (!complete) return HttpVerdict::incomplete;
     return m.empty() ? HttpVerdict::bad_request : HttpVerdict::method_not_allowed;
 }
 
@@ -88,17 +93,16 @@ HttpVerdict http_parse_head(std::string_view buf, const HttpLimits &limits, Http
     bool first = true;
     for (;;) {
         const auto nl = buf.find('\n', pos);
-        if (nl == std::string_view::npos) {
-            if (first) { // the method is known before the line ends
-                const auto sp = buf.find(' ');
-                const auto m = buf.substr(0, sp == std::string_view::npos ? buf.size() : sp);
-                if (auto v = judge_method(m, sp != std::string_view::npos);
-                    v != HttpVerdict::ok && v != HttpVerdict::incomplete)
-                    return v;
-            }
+        if (first) { // the method is known from its first bytes, before any limit applies
+            const auto sp = buf.find(' ');
+            const auto m = buf.substr(0, std::min({sp, nl, buf.size()}));
+            if (auto v = judge_method(m, sp != std::string_view::npos || nl != std::string_view::npos);
+                v != HttpVerdict::ok && v != HttpVerdict::incomplete)
+                return v;
+        }
+        if (nl == std::string_view::npos)
             return buf.size() > limits.max_head_bytes ? HttpVerdict::head_too_large
                                                       : HttpVerdict::incomplete;
-        }
         if (nl + 1 > limits.max_head_bytes) return HttpVerdict::head_too_large;
         auto line = buf.substr(pos, nl - pos);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
