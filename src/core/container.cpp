@@ -270,11 +270,21 @@ Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport 
                     (void)json::parse(m.value);
                     if (rebuilt.size() > 1) rebuilt += ',';
                     rebuilt.append(m.key).append(":").append(m.value);
-                } catch (const json::exception &e) {
-                    if (malformed++ == 0)
+                } catch (const json::parse_error &e) {
+                    if (malformed++ == 0) {
+                        // where in the file (the reason's own line/column count in the entry)
+                        std::string why = json_reason(e.what());
+                        if (const auto c = why.find(": ");
+                            c != std::string::npos && why.rfind("line ", 0) == 0)
+                            why.erase(0, c + 2);
+                        const auto at = static_cast<std::size_t>(m.value.data() - src.data()) +
+                                        (e.byte > 0 ? e.byte - 1 : 0);
                         malformed_warning = fmt::format(
-                            "entry \"{}\": not valid JSON ({}), skipped",
-                            printable(m.key.substr(1, m.key.size() - 2)), json_reason(e.what()));
+                            "entry \"{}\": not valid JSON at byte {} ({}), skipped",
+                            printable(m.key.substr(1, m.key.size() - 2)), at, why);
+                    }
+                } catch (const json::exception &) {
+                    ++malformed;
                 }
             }
             rebuilt += '}';
