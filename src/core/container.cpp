@@ -266,12 +266,16 @@ Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport 
         if (store::split_object(src, members)) {
             std::string rebuilt = "{";
             for (const auto &m : members) {
-                try {
-                    (void)json::parse(m.value);
+                if (json::accept(m.value)) {
                     if (rebuilt.size() > 1) rebuilt += ',';
                     rebuilt.append(m.key).append(":").append(m.value);
+                    continue;
+                }
+                ++malformed;
+                try { // for the reason and the place only
+                    [[maybe_unused]] const auto j = json::parse(m.value);
                 } catch (const json::parse_error &e) {
-                    if (malformed++ == 0) {
+                    if (malformed == 1) {
                         // where in the file (the reason's own line/column count in the entry)
                         std::string why = json_reason(e.what());
                         if (const auto c = why.find(": ");
@@ -284,7 +288,6 @@ Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport 
                             printable(m.key.substr(1, m.key.size() - 2)), at, why);
                     }
                 } catch (const json::exception &) {
-                    ++malformed;
                 }
             }
             rebuilt += '}';
