@@ -324,7 +324,7 @@ struct LogExpr {
     std::uint32_t flags = 0; // LOG: NF_LOG_* flags (tcp sequence, options, uid, mac...)
 };
 
-constexpr std::uint32_t default_level = 4;
+constexpr std::uint32_t default_level = log_default_level;
 
 LogExpr log_expr(const nftnl_expr *e) {
     LogExpr l;
@@ -469,13 +469,70 @@ std::size_t log_index(const std::vector<nftnl_expr *> &ex) {
     return ex.size();
 }
 
-// A fresh rule on the same table and chain as `from`.
+// A fresh rule on the same table and chain as `from`, with its compat information:
+// iptables-nft writes the rule's -p protocol (and ! -p) in NFTA_RULE_COMPAT, and the
+// kernel checks xt matches that depend on it (multiport, icmp, tcp, udp...) against it:
+// without it, a copy of such a rule is refused (EINVAL).
 RulePtr rule_like(const nftnl_rule *from) {
     RulePtr r(nftnl_rule_alloc());
     nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, nftnl_rule_get_u32(from, NFTNL_RULE_FAMILY));
     nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, nftnl_rule_get_str(from, NFTNL_RULE_TABLE));
     nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, nftnl_rule_get_str(from, NFTNL_RULE_CHAIN));
+    for (auto attr : {NFTNL_RULE_COMPAT_PROTO, NFTNL_RULE_COMPAT_FLAGS})
+        if (nftnl_rule_is_set(from, attr))
+            nftnl_rule_set_u32(r.get(), attr, nftnl_rule_get_u32(from, attr));
     return r;
+}
+
+// iptables' xt_recent match payload (linux/netfilter/xt_recent.h, revision 0 and 1).
+constexpr std::size_t xt_recent_check_set_offset = 8; // after seconds, hit_count
+constexpr std::uint8_t xt_recent_set = 1 << 1, xt_recent_update = 1 << 2,
+                       xt_recent_remove = 1 << 3;
+
+// Why evaluating the expression `e` a second time would change something ("" = it would
+// not): state shared by name, or state a private copy would let drift from the LOG rule's.
+std::string side_effect_of(const nftnl_expr *e) {
+    auto name = expr_name(e);
+    if (name == "dynset")
+        return fmt::format("it updates the set @{} (add/update, or a meter): a companion would "
+                           "update it a second time",
+                           nftnl_expr_get_str(e, NFTNL_EXPR_DYNSET_SET_NAME));
+    if (name == "objref") {
+        if (nftnl_expr_is_set(e, NFTNL_EXPR_OBJREF_SET_NAME))
+            return "it picks a stateful object through a map: a companion would use it twice";
+        static constexpr std::array<std::string_view, 5> types{"object", "counter", "quota",
+                                                               "ct helper", "limit"};
+        std::uint32_t t = nftnl_expr_get_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE);
+        return fmt::format("it uses the named {} \"{}\": a companion would use it a second time",
+                           t < types.size() ? types[t] : "object",
+                           nftnl_expr_get_str(e, NFTNL_EXPR_OBJREF_IMM_NAME));
+    }
+    if (name == "quota")
+        return "quota counts down with each packet: a companion's own quota would run out at "
+               "other packets than the LOG rule's";
+    if (name == "numgen" && nftnl_expr_get_u32(e, NFTNL_EXPR_NG_TYPE) == NFT_NG_INCREMENTAL)
+        return "numgen inc counts packets: a companion's own count would pick other packets";
+    if (name != "match") return "";
+    const char *mt = nftnl_expr_get_str(e, NFTNL_EXPR_MT_NAME);
+    std::string_view m = mt ? mt : "";
+    if (m == "recent") {
+        auto info = xt_info(e, false, "recent");
+        auto flags = info.size() > xt_recent_check_set_offset
+                         ? static_cast<std::uint8_t>(info[xt_recent_check_set_offset])
+                         : std::uint8_t{0};
+        if (flags & (xt_recent_set | xt_recent_update | xt_recent_remove))
+            return "-m recent --set/--update/--remove writes its list: a companion would write "
+                   "it a second time";
+        return "";
+    }
+    if (m == "hashlimit")
+        return "-m hashlimit is a bucket shared by name: a companion would take tokens from the "
+               "LOG rule's bucket";
+    if (m == "quota" || m == "quota2")
+        return "-m quota counts down with each packet: a companion's own quota would run out at "
+               "other packets than the LOG rule's";
+    if (m == "statistic") return "-m statistic: a companion would pick other packets than the LOG rule";
+    return "";
 }
 
 nftnl_expr *counter_new() {
@@ -491,14 +548,19 @@ nftnl_expr *log_group_new(const Companion &c) {
     return e;
 }
 
-nftnl_expr *log_plain_new(const std::string &prefix, bool xt) {
+nftnl_expr *log_plain_new(const LogOptions &log, bool xt) {
+    const std::string &prefix = log.prefix;
     if (!xt) {
         nftnl_expr *e = nftnl_expr_alloc("log");
         nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix.c_str());
+        // What nft writes: the level and flags only when they are not the defaults.
+        if (log.level != log_default_level) nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_LEVEL, log.level);
+        if (log.flags) nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_FLAGS, log.flags);
         return e;
     }
     XtLogInfo li{};
-    li.level = 4; // iptables' default: warning
+    li.level = log.level;
+    li.logflags = log.flags;
     std::memcpy(li.prefix, prefix.data(), std::min(prefix.size(), sizeof li.prefix - 1));
     nftnl_expr *e = nftnl_expr_alloc("target");
     nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "LOG");
@@ -541,6 +603,7 @@ RuleFacts rule_facts(const nftnl_rule *r, const AnonSets &sets) {
         "{} {} {} handle {}:", family_name(nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY)),
         nftnl_rule_get_str(r, NFTNL_RULE_TABLE), nftnl_rule_get_str(r, NFTNL_RULE_CHAIN),
         nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE));
+    std::string side_effect;
     for (std::size_t i = 0; i < ex.size(); ++i) {
         auto name = expr_name(ex[i]);
         f.xt = f.xt || name == "match" || name == "target";
@@ -552,6 +615,7 @@ RuleFacts rule_facts(const nftnl_rule *r, const AnonSets &sets) {
         if (i < li && !is_counter(ex[i])) {
             if (!f.match_key.empty()) f.match_key += "; ";
             f.match_key += expr_key(ex[i], table, sets);
+            if (side_effect.empty()) side_effect = side_effect_of(ex[i]);
         }
         if (i > li && !is_counter(ex[i])) f.acts_after_log = true;
     }
@@ -559,15 +623,23 @@ RuleFacts rule_facts(const nftnl_rule *r, const AnonSets &sets) {
     if (li == ex.size()) return f;
     LogExpr l = log_expr(ex[li]);
     f.log_prefix = l.prefix;
+    CommentParts parts = comment_split(comment);
     if (!l.group) {
         f.kind = RuleKind::log;
-        if (l.level != default_level) f.log_options = fmt::format("level {}", l.level);
+        f.comment = comment;
+        f.side_effect = std::move(side_effect);
+        f.log_level = static_cast<std::uint8_t>(std::min<std::uint32_t>(l.level, 255));
+        f.log_flags = static_cast<std::uint8_t>(l.flags & 0xff);
+        if (l.level != default_level)
+            f.log_options = l.level == log_level_audit ? "level audit"
+                                                       : fmt::format("level {}", l.level);
         if (l.flags)
             f.log_options +=
                 fmt::format("{}flags {:#x}", f.log_options.empty() ? "" : " ", l.flags);
-    } else if (comment.rfind(owner_tag_prefix, 0) == 0) {
+    } else if (!parts.owner_class.empty()) {
         f.kind = RuleKind::companion;
-        f.owner_class = comment.substr(owner_tag_prefix.size());
+        f.owner_class = parts.owner_class;
+        f.comment = parts.own;
         f.group = l.group_id;
     }
     return f;
@@ -605,6 +677,8 @@ BuiltRule companion_build(RulePtr log_rule, const Companion &c, bool replace) {
             log_rule.get(), to, [](const nftnl_expr *e, bool) { return !is_comment_match(e); },
             [&] { nftnl_rule_add_expr(to, log_group_new(c)); });
     } else {
+        // The compat protocol information is copied with the rule (rule_like); xt comment
+        // matches are left out: their text is in the rule comment (Companion::nft_comment).
         RuleFacts f = rule_facts(log_rule.get(), AnonSets{});
         out.placement = f.acts_after_log ? Placement::before : Placement::after;
         bool counter = false;
@@ -620,11 +694,12 @@ BuiltRule companion_build(RulePtr log_rule, const Companion &c, bool replace) {
         nftnl_rule_set_u64(to, NFTNL_RULE_POSITION,
                            nftnl_rule_get_u64(log_rule.get(), NFTNL_RULE_HANDLE));
     }
-    set_comment(to, c.comment());
+    set_comment(to, c.nft_comment());
     return out;
 }
 
-BuiltRule log_restore_build(RulePtr comp_rule, const std::string &prefix, bool xt) {
+BuiltRule log_restore_build(RulePtr comp_rule, const LogOptions &log, const std::string &comment,
+                            bool xt) {
     BuiltRule out;
     out.placement = Placement::in_place;
     out.rule = rule_like(comp_rule.get());
@@ -633,7 +708,8 @@ BuiltRule log_restore_build(RulePtr comp_rule, const std::string &prefix, bool x
                        nftnl_rule_get_u64(comp_rule.get(), NFTNL_RULE_HANDLE));
     exprs_move(
         comp_rule.get(), to, [](const nftnl_expr *e, bool) { return !is_comment_match(e); },
-        [&] { nftnl_rule_add_expr(to, log_plain_new(prefix, xt)); });
+        [&] { nftnl_rule_add_expr(to, log_plain_new(log, xt)); });
+    if (!comment.empty()) set_comment(to, comment);
     return out;
 }
 

@@ -45,6 +45,9 @@ bool reconcile_one(RulesBackend &b, Family f, const RulesFile &rules, PlanMode m
         return false;
     }
     totals.conflicts += out->conflicts;
+    if (hooks.on_coverage && goal == Goal::install)
+        hooks.on_coverage(WatchCoverage{b.name(), f, out->last.covered.size(),
+                                        out->last.not_covered});
     if (out->attempts == 0) return true;
     if (!out->applied.empty()) ++totals.reconciles;
     WatchReconcile r;

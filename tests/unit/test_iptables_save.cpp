@@ -222,7 +222,8 @@ TEST_CASE("restore input works bottom-up, inserts by position and deletes by ful
         s.rule.match_key = "-p tcp";
         s.rule.text = "-A vpa--1 -p tcp -j LOG"; // stands for the rule's save line
         s.rule.log_prefix = "OK_0002_x ";
-        s.companion = Companion{"c2c-ingress-allowed", 42, "OK_0002_x ", 128, 32};
+        s.companion = Companion{"c2c-ingress-allowed", 42, "OK_0002_x ", 128, 32, ""};
+        s.log.prefix = "OK_0002_x "; // restore_log: what the companion's prefix says
         plan.steps.push_back(s);
     };
     add(2, PlanStep::Op::add_after);
