@@ -43,9 +43,14 @@ std::vector<std::string> iptables_plan_tables(const Plan &plan, Family family);
 // `only` (optional, one flag per plan step): apply just the steps flagged. `line_step`
 // (optional) gets, per line of the input (index 0 = line 1), the index of the plan step the
 // line belongs to, or -1.
+// `by_position`: delete by position (-D CHAIN N) instead of by specification. For rules
+// whose save text does not delete (iptables 1.8.9 cannot delete `-m recent ... --mask
+// 255.255.255.255 --rsource` by the very text iptables-save printed); the caller checks
+// just before that each position still holds the rule the plan was made from.
 std::string iptables_restore_input(const Plan &plan, Family family, std::string_view table,
                                    const std::vector<bool> *only = nullptr,
-                                   std::vector<long> *line_step = nullptr);
+                                   std::vector<long> *line_step = nullptr,
+                                   bool by_position = false);
 
 // The save output with what changes without anyone touching the rules removed:
 // "#" comment lines (dates) and counters. Two saves of the same ruleset compare equal.

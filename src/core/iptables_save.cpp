@@ -328,7 +328,8 @@ std::string rule_spec(const FwRule &r) {
 } // namespace
 
 std::string iptables_restore_input(const Plan &plan, Family family, std::string_view table,
-                                   const std::vector<bool> *only, std::vector<long> *line_step) {
+                                   const std::vector<bool> *only, std::vector<long> *line_step,
+                                   bool by_position) {
     std::vector<const PlanStep *> steps;
     for (std::size_t i = 0; i < plan.steps.size(); ++i) {
         const PlanStep &s = plan.steps[i];
@@ -350,7 +351,8 @@ std::string iptables_restore_input(const Plan &plan, Family family, std::string_
         const FwRule &r = s->rule;
         // Deletions name the rule by its full specification, never by position: a rule
         // that moved or vanished fails the whole restore instead of deleting another.
-        std::string del = fmt::format("-D {} {}\n", r.chain, rule_spec(r));
+        std::string del = by_position ? fmt::format("-D {} {}\n", r.chain, r.handle)
+                                      : fmt::format("-D {} {}\n", r.chain, rule_spec(r));
         switch (s->op) {
         case PlanStep::Op::add_after:
             out += fmt::format("-I {} {} {}\n", r.chain, r.handle + 1,

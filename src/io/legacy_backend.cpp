@@ -129,9 +129,10 @@ class LegacyBackend final : public RulesBackend {
     bool partial_ = false;
 
     Result<Outcome> restore(const Plan &plan, Family f, const std::string &table,
-                            std::vector<bool> &only, Report &report) {
+                            std::vector<bool> &only, Report &report, bool by_position = false) {
         std::vector<long> line_step;
-        std::string input = iptables_restore_input(plan, f, table, &only, &line_step);
+        std::string input =
+            iptables_restore_input(plan, f, table, &only, &line_step, by_position);
         std::vector<std::string> argv{restore_tool(f), "--noflush", "-w", "5"};
         auto p = process_run(argv, input);
         if (!p) return p.error();
@@ -160,6 +161,12 @@ class LegacyBackend final : public RulesBackend {
         std::size_t in_play = static_cast<std::size_t>(std::count(only.begin(), only.end(), true));
         if (step < 0 && in_play == 1)
             step = std::find(only.begin(), only.end(), true) - only.begin();
+        // A deletion by the rule's own save text that failed while the rule is still where
+        // the plan saw it (just checked): iptables cannot delete that rule by its text;
+        // delete by position instead.
+        if (step >= 0 && !by_position && plan.steps[static_cast<std::size_t>(step)].op !=
+                                             PlanStep::Op::add_after)
+            return restore(plan, f, table, only, report, true);
         if (step >= 0) {
             auto i = static_cast<std::size_t>(step);
             auto op = plan.steps[i].op;
@@ -171,7 +178,7 @@ class LegacyBackend final : public RulesBackend {
             only[i] = false;
             if (std::none_of(only.begin(), only.end(), [](bool b) { return b; }))
                 return Outcome::refused_one;
-            return restore(plan, f, table, only, report);
+            return restore(plan, f, table, only, report, by_position);
         }
         return Outcome::split;
     }

@@ -469,18 +469,63 @@ std::size_t log_index(const std::vector<nftnl_expr *> &ex) {
     return ex.size();
 }
 
+// iptables-nft's -p: `meta l4proto` (or the IPv4 protocol / IPv6 next header field) loaded
+// into a register and compared with one byte. Returns the protocol and whether the
+// comparison is `!=` (! -p); protocol 0 = none found.
+std::pair<std::uint32_t, bool> l4proto_of(const nftnl_rule *r) {
+    std::uint32_t reg = 0; // the register the protocol was last loaded into (0: none)
+    std::pair<std::uint32_t, bool> out{0, false};
+    for (nftnl_expr *e : exprs_of(r)) {
+        auto name = expr_name(e);
+        if (name == "meta" && nftnl_expr_is_set(e, NFTNL_EXPR_META_DREG)) {
+            reg = nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY) == NFT_META_L4PROTO
+                      ? nftnl_expr_get_u32(e, NFTNL_EXPR_META_DREG)
+                      : 0;
+        } else if (name == "payload" && nftnl_expr_is_set(e, NFTNL_EXPR_PAYLOAD_DREG)) {
+            auto base = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_BASE);
+            auto off = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET);
+            auto len = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_LEN);
+            bool proto_field = base == NFT_PAYLOAD_NETWORK_HEADER && len == 1 &&
+                               ((nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY) == NFPROTO_IPV4 &&
+                                 off == 9) ||
+                                (nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY) == NFPROTO_IPV6 &&
+                                 off == 6));
+            reg = proto_field ? nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_DREG) : 0;
+        } else if (name == "cmp" && reg != 0 &&
+                   nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_SREG) == reg) {
+            std::uint32_t len = 0;
+            const auto *d = static_cast<const std::uint8_t *>(
+                nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len));
+            auto op = nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP);
+            if (d && len == 1 && (op == NFT_CMP_EQ || op == NFT_CMP_NEQ))
+                out = {d[0], op == NFT_CMP_NEQ};
+            reg = 0;
+        } else if (name == "match" || name == "target" || name == "log") {
+            if (out.first != 0) return out; // what the first xt expression was checked with
+        }
+    }
+    return out;
+}
+
 // A fresh rule on the same table and chain as `from`, with its compat information:
-// iptables-nft writes the rule's -p protocol (and ! -p) in NFTA_RULE_COMPAT, and the
-// kernel checks xt matches that depend on it (multiport, icmp, tcp, udp...) against it:
-// without it, a copy of such a rule is refused (EINVAL).
+// iptables-nft sends the rule's -p protocol (and ! -p) in NFTA_RULE_COMPAT, and the
+// kernel checks xt matches that depend on it (multiport, icmp, tcp, udp...) against it;
+// without it, a copy of such a rule is refused (EINVAL). The kernel keeps no copy of it
+// (a dump has none), so it is derived again from the rule's protocol match, as
+// iptables-nft itself reads -p back.
 RulePtr rule_like(const nftnl_rule *from) {
     RulePtr r(nftnl_rule_alloc());
     nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, nftnl_rule_get_u32(from, NFTNL_RULE_FAMILY));
     nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, nftnl_rule_get_str(from, NFTNL_RULE_TABLE));
     nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, nftnl_rule_get_str(from, NFTNL_RULE_CHAIN));
-    for (auto attr : {NFTNL_RULE_COMPAT_PROTO, NFTNL_RULE_COMPAT_FLAGS})
-        if (nftnl_rule_is_set(from, attr))
-            nftnl_rule_set_u32(r.get(), attr, nftnl_rule_get_u32(from, attr));
+    bool xt = false;
+    for (nftnl_expr *e : exprs_of(from))
+        xt = xt || expr_name(e) == "match" || expr_name(e) == "target";
+    auto [proto, inv] = xt ? l4proto_of(from) : std::pair<std::uint32_t, bool>{0, false};
+    if (proto != 0) {
+        nftnl_rule_set_u32(r.get(), NFTNL_RULE_COMPAT_PROTO, proto);
+        nftnl_rule_set_u32(r.get(), NFTNL_RULE_COMPAT_FLAGS, inv ? NFT_RULE_COMPAT_F_INV : 0);
+    }
     return r;
 }
 
