@@ -55,7 +55,7 @@ void companions_after_logs(FwChain &c, const std::set<RuleRef> &acts_after_log) 
     for (std::size_t i = 0; i + 1 < r.size(); ++i) {
         if (r[i].kind == RuleKind::companion && r[i + 1].kind == RuleKind::log &&
             acts_after_log.count(ref_of(r[i + 1])) && r[i].match_key == r[i + 1].match_key &&
-            r[i].log_prefix == r[i + 1].log_prefix) {
+            prefix_tag_strip(r[i].log_prefix).prefix == r[i + 1].log_prefix) {
             std::swap(r[i], r[i + 1]);
             ++i;
         }
@@ -302,8 +302,12 @@ bool refusal_of_one(const Netlink::Outcome &out, const Plan &plan) {
     return true;
 }
 
-std::string refusal_text(int err) {
-    return fmt::format("the kernel refused its companion: {}", std::strerror(err));
+std::string refusal_text(int err, const FwRule &r) {
+    std::string hint;
+    if (err == EOPNOTSUPP && r.chain.rfind("__chain", 0) == 0)
+        hint = " (the rule is in an anonymous chain bound to a `jump { ... }` rule, which "
+               "takes no rule beside its own; --mode replace can stand in for it)";
+    return fmt::format("the kernel refused its companion: {}{}", std::strerror(err), hint);
 }
 
 } // namespace
@@ -328,7 +332,7 @@ Result<std::vector<RuleNote>> NftBackend::check(const Plan &plan, Family family)
             auto i = static_cast<std::size_t>(step);
             if (skip[i]) continue;
             skip[i] = true;
-            out.push_back(RuleNote{plan.steps[i].rule, refusal_text(err)});
+            out.push_back(RuleNote{plan.steps[i].rule, refusal_text(err, plan.steps[i].rule)});
         }
     }
     return out;
@@ -360,7 +364,8 @@ Result<ApplyStatus> NftBackend::apply(const Plan &plan, Family family, Report &r
                 auto i = static_cast<std::size_t>(step);
                 if (skip[i]) continue;
                 skip[i] = true;
-                report.refused.push_back(RuleNote{plan.steps[i].rule, refusal_text(err)});
+                report.refused.push_back(
+                    RuleNote{plan.steps[i].rule, refusal_text(err, plan.steps[i].rule)});
             }
             continue;
         }

@@ -643,7 +643,11 @@ RuleFacts rule_facts(const nftnl_rule *r, const AnonSets &sets) {
                                   nftnl_rule_get_str(r, NFTNL_RULE_TABLE));
     auto ex = exprs_of(r);
     std::size_t li = log_index(ex);
-    std::string comment = udata_comment(r);
+    // iptables-nft keeps a rule's comment in the rule's user data, or as an xt comment
+    // match where -m comment stood between other matches; a companion copies the xt match
+    // with the others, and writes the user-data comment beside its owner tag.
+    const std::string udata = udata_comment(r);
+    std::string comment = udata;
     f.text = fmt::format(
         "{} {} {} handle {}:", family_name(nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY)),
         nftnl_rule_get_str(r, NFTNL_RULE_TABLE), nftnl_rule_get_str(r, NFTNL_RULE_CHAIN),
@@ -671,7 +675,7 @@ RuleFacts rule_facts(const nftnl_rule *r, const AnonSets &sets) {
     CommentParts parts = comment_split(comment);
     if (!l.group) {
         f.kind = RuleKind::log;
-        f.comment = comment;
+        f.comment = udata;
         f.side_effect = std::move(side_effect);
         f.log_level = static_cast<std::uint8_t>(std::min<std::uint32_t>(l.level, 255));
         f.log_flags = static_cast<std::uint8_t>(l.flags & 0xff);
@@ -684,7 +688,7 @@ RuleFacts rule_facts(const nftnl_rule *r, const AnonSets &sets) {
     } else if (!parts.owner_class.empty()) {
         f.kind = RuleKind::companion;
         f.owner_class = parts.owner_class;
-        f.comment = parts.own;
+        f.comment = comment_split(udata).own;
         f.group = l.group_id;
     }
     return f;
@@ -719,11 +723,11 @@ BuiltRule companion_build(RulePtr log_rule, const Companion &c, bool replace) {
         nftnl_rule_set_u64(to, NFTNL_RULE_HANDLE,
                            nftnl_rule_get_u64(log_rule.get(), NFTNL_RULE_HANDLE));
         exprs_move(
-            log_rule.get(), to, [](const nftnl_expr *e, bool) { return !is_comment_match(e); },
+            log_rule.get(), to, [](const nftnl_expr *, bool) { return true; },
             [&] { nftnl_rule_add_expr(to, log_group_new(c)); });
     } else {
-        // The compat protocol information is copied with the rule (rule_like); xt comment
-        // matches are left out: their text is in the rule comment (Companion::nft_comment).
+        // The compat protocol information is copied with the rule (rule_like), xt comment
+        // matches with the other matches, the user-data comment by Companion::nft_comment.
         RuleFacts f = rule_facts(log_rule.get(), AnonSets{});
         out.placement = f.acts_after_log ? Placement::before : Placement::after;
         bool counter = false;
@@ -731,7 +735,7 @@ BuiltRule companion_build(RulePtr log_rule, const Companion &c, bool replace) {
             log_rule.get(), to,
             [&](const nftnl_expr *e, bool before_log) {
                 counter = counter || is_counter(e);
-                return before_log && !is_counter(e) && !is_comment_match(e);
+                return before_log && !is_counter(e);
             },
             [] {});
         if (counter) nftnl_rule_add_expr(to, counter_new());
@@ -752,7 +756,7 @@ BuiltRule log_restore_build(RulePtr comp_rule, const LogOptions &log, const std:
     nftnl_rule_set_u64(to, NFTNL_RULE_HANDLE,
                        nftnl_rule_get_u64(comp_rule.get(), NFTNL_RULE_HANDLE));
     exprs_move(
-        comp_rule.get(), to, [](const nftnl_expr *e, bool) { return !is_comment_match(e); },
+        comp_rule.get(), to, [](const nftnl_expr *, bool) { return true; },
         [&] { nftnl_rule_add_expr(to, log_plain_new(log, xt)); });
     if (!comment.empty()) set_comment(to, comment);
     return out;
