@@ -306,7 +306,7 @@ std::string refusal_text(int err, const FwRule &r) {
     std::string hint;
     if (err == EOPNOTSUPP && r.chain.rfind("__chain", 0) == 0)
         hint = " (the rule is in an anonymous chain bound to a `jump { ... }` rule, which "
-               "takes no rule beside its own; --mode replace can stand in for it)";
+               "takes no rule beside its own)";
     return fmt::format("the kernel refused its companion: {}{}", std::strerror(err), hint);
 }
 
