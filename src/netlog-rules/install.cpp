@@ -5,16 +5,19 @@
 // (commands.h, netlog-rules(8)).
 #include "commands.h"
 
+#include <set>
+
 namespace netlog::cli {
 
 int cmd_install(Context &ctx) {
     std::size_t changed = 0, covered = 0, not_covered = 0;
     bool failed = false;
+    std::set<std::string> said; // one line per distinct error (no privilege fails each family)
     for (auto &b : ctx.backends) {
         for (Family f : ctx.families) {
             auto out = reconcile(*b, f, ctx.rules, ctx.mode, Goal::install);
             if (!out) {
-                complain(out.error().message);
+                if (said.insert(out.error().message).second) complain(out.error().message);
                 failed = true; // the other backends and families still get their companions
                 continue;
             }
