@@ -48,7 +48,7 @@ struct WatchCoverage {
     std::string backend;
     Family family = Family::ipv4;
     std::size_t covered = 0;
-    std::vector<RuleNote> not_covered;
+    std::vector<RuleNote> not_covered; // an nftables inet table's rules: with the first family only
 };
 
 struct WatchHooks {
