@@ -23,7 +23,7 @@ Result<ReconcileOutcome> reconcile(RulesBackend &backend, Family family, const R
     po.prefix_max = backend.prefix_max();
     // Each round either commits something, refuses something (never planned again) or
     // conflicts; a bound on the rounds besides the conflicts guards against a loop.
-    unsigned rounds = 0;
+    unsigned rounds = 0, unproductive = 0;
     for (;;) {
         auto rs = backend.read(family);
         if (!rs) return rs.error();
@@ -45,6 +45,15 @@ Result<ReconcileOutcome> reconcile(RulesBackend &backend, Family family, const R
             continue;
         }
         out.refused.insert(out.refused.end(), report.refused.begin(), report.refused.end());
+        // A refusal of every companion (no NFLOG target in this kernel, ...) is one error,
+        // not thousands of rules found one by one (legacy finds one per transaction).
+        unproductive = report.applied.empty() ? unproductive + 1 : 0;
+        if (unproductive >= 8 && out.applied.empty())
+            return make_error(fmt::format("{} {}: the kernel refused the first {} companions and "
+                                          "took none: {}: {}; nothing was changed",
+                                          backend.name(), to_string(family), out.refused.size(),
+                                          rule_name(out.refused.front().rule),
+                                          out.refused.front().reason));
         if (!report.applied.empty()) out.applied_at = std::chrono::steady_clock::now();
         for (std::size_t i : report.applied)
             out.applied.push_back(out.last.steps[i]);
