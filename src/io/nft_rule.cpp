@@ -538,10 +538,14 @@ constexpr std::uint8_t xt_recent_set = 1 << 1, xt_recent_update = 1 << 2,
 // not): state shared by name, or state a private copy would let drift from the LOG rule's.
 std::string side_effect_of(const nftnl_expr *e) {
     auto name = expr_name(e);
+    auto str = [e](std::uint16_t attr) {
+        const char *v = nftnl_expr_is_set(e, attr) ? nftnl_expr_get_str(e, attr) : nullptr;
+        return std::string(v ? v : "?");
+    };
     if (name == "dynset")
         return fmt::format("it updates the set @{} (add/update, or a meter): a companion would "
                            "update it a second time",
-                           nftnl_expr_get_str(e, NFTNL_EXPR_DYNSET_SET_NAME));
+                           str(NFTNL_EXPR_DYNSET_SET_NAME));
     if (name == "objref") {
         if (nftnl_expr_is_set(e, NFTNL_EXPR_OBJREF_SET_NAME))
             return "it picks a stateful object through a map: a companion would use it twice";
@@ -549,8 +553,7 @@ std::string side_effect_of(const nftnl_expr *e) {
                                                                "ct helper", "limit"};
         std::uint32_t t = nftnl_expr_get_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE);
         return fmt::format("it uses the named {} \"{}\": a companion would use it a second time",
-                           t < types.size() ? types[t] : "object",
-                           nftnl_expr_get_str(e, NFTNL_EXPR_OBJREF_IMM_NAME));
+                           t < types.size() ? types[t] : "object", str(NFTNL_EXPR_OBJREF_IMM_NAME));
     }
     if (name == "quota")
         return "quota counts down with each packet: a companion's own quota would run out at "
