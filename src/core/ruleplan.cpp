@@ -191,8 +191,11 @@ Plan plan_install(const Ruleset &current, const RulesFile &rules, const PlanOpti
                     plan.steps.push_back(step(PlanStep::Op::replace, rule, std::move(want)));
                 }
             } else if (rule.kind == RuleKind::companion && !consumed[i]) {
-                if (mode == PlanMode::alongside) {
-                    plan.steps.push_back(step(PlanStep::Op::remove, rule)); // orphaned
+                // Orphaned; or, in replace mode, an alongside companion its LOG rule no
+                // longer wants (an install from before the options tag): the LOG rule gets
+                // its own, this one goes.
+                if (mode == PlanMode::alongside || follows_its_log(chain, i)) {
+                    plan.steps.push_back(step(PlanStep::Op::remove, rule));
                     continue;
                 }
                 // replace mode: a companion stands in place of its LOG rule.

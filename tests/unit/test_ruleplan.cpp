@@ -254,3 +254,29 @@ TEST_CASE("the printed plan has one line per step naming family, table, chain an
     CHECK(text.find("add ipv4 filter asg-da966cab6a6049c44f90 #2: NFLOG group 42 class "
                     "asg-egress-denied") != std::string::npos);
 }
+
+TEST_CASE("an install from before the options tag is brought up to date in either mode") {
+    // A LOG rule with --log-level 6 and the untagged companion an older netlog-rules put
+    // after it.
+    Ruleset rs = ruleset("cloudfoundry-alongside.iptables-save");
+    FwChain &asg = chain(rs, "asg-da966cab6a6049c44f90");
+    REQUIRE(asg.rules[1].kind == RuleKind::log);
+    REQUIRE(asg.rules[2].kind == RuleKind::companion);
+    asg.rules[1].log_level = 6;
+    Plan a = plan_install(rs, cf_rules(), PlanMode::alongside);
+    REQUIRE(a.steps.size() == 2);
+    CHECK(count_op(a, PlanStep::Op::add_after) == 1);
+    CHECK(count_op(a, PlanStep::Op::remove) == 1); // the untagged one
+    Plan r = plan_install(rs, cf_rules(), PlanMode::replace);
+    for (const PlanStep &s : r.steps)
+        if (s.rule.chain == "asg-da966cab6a6049c44f90") {
+            CAPTURE(s.rule.text);
+            if (s.rule.kind == RuleKind::log) {
+                CHECK(s.op == PlanStep::Op::replace);
+                CHECK(s.companion.prefix == s.rule.log_prefix + "~nl600");
+            } else {
+                CHECK(s.op == PlanStep::Op::remove);
+            }
+        }
+    CHECK(count_op(r, PlanStep::Op::restore_log) == 0);
+}
