@@ -28,8 +28,9 @@ std::string iptables_quote(std::string_view value);
 // matches: `<matches> -m comment --comment "netlog:<class>" -j NFLOG --nflog-prefix ...`.
 std::string iptables_companion_spec(std::string_view match_key, const Companion &c);
 
-// The rule specification of a plain LOG rule with these matches and prefix.
-std::string iptables_log_spec(std::string_view match_key, std::string_view prefix);
+// The rule specification of a LOG rule with these matches, prefix, level and flags, as
+// iptables-save prints it.
+std::string iptables_log_spec(std::string_view match_key, const LogOptions &log);
 
 // The tables (in first-seen order) that the plan's steps for `family` touch.
 std::vector<std::string> iptables_plan_tables(const Plan &plan, Family family);
@@ -39,7 +40,17 @@ std::vector<std::string> iptables_plan_tables(const Plan &plan, Family family);
 // the rule the plan was made from, "COMMIT". Insertions are positional (-I chain N);
 // deletions name the whole rule (-D chain <spec>), so a rule that moved or vanished
 // since the plan was made fails the restore rather than deleting some other rule.
-std::string iptables_restore_input(const Plan &plan, Family family, std::string_view table);
+// `only` (optional, one flag per plan step): apply just the steps flagged. `line_step`
+// (optional) gets, per line of the input (index 0 = line 1), the index of the plan step the
+// line belongs to, or -1.
+// `by_position`: delete by position (-D CHAIN N) instead of by specification. For rules
+// whose save text does not delete (iptables 1.8.9 cannot delete `-m recent ... --mask
+// 255.255.255.255 --rsource` by the very text iptables-save printed); the caller checks
+// just before that each position still holds the rule the plan was made from.
+std::string iptables_restore_input(const Plan &plan, Family family, std::string_view table,
+                                   const std::vector<bool> *only = nullptr,
+                                   std::vector<long> *line_step = nullptr,
+                                   bool by_position = false);
 
 // The save output with what changes without anyone touching the rules removed:
 // "#" comment lines (dates) and counters. Two saves of the same ruleset compare equal.

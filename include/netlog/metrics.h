@@ -92,6 +92,7 @@ struct MetricsSnapshot {
     std::uint64_t suppressed = 0, suppression_summaries = 0;
     std::uint64_t store_reloads_ok = 0, store_reloads_failed = 0, containers = 0;
     std::uint64_t rule_reconciles = 0;
+    std::uint64_t rules_not_covered = 0; // LOG rules without a companion, last check
     Histogram reconcile_latency;
     std::uint64_t queue_depth = 0, queue_capacity = 0;
     std::uint64_t in_flight = 0;                // events read but not yet emitted or dropped

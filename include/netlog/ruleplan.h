@@ -4,6 +4,7 @@
 #pragma once
 
 #include <netlog/classes.h>
+#include <netlog/prefix_tag.h>
 
 #include <cstdint>
 #include <string>
@@ -37,10 +38,18 @@ struct FwRule {
     std::uint16_t group = 0; // companion: its NFLOG group
     std::string text;        // the rule as the user would read it (iptables-save / nft syntax)
     // log: the LOG target's options other than the prefix, canonical text (legacy:
-    // "--log-level 6 --log-uid"), "" for a plain LOG rule. Replace mode only replaces
-    // plain LOG rules, so that `remove` can put them back exactly; others get a
-    // companion alongside.
+    // "--log-level 6 --log-uid"), "" for a plain LOG rule. For people; the planner reads
+    // log_level and log_flags.
     std::string log_options;
+    std::uint8_t log_level = log_default_level; // log: 0..7, or log_level_audit (nft)
+    std::uint8_t log_flags = 0;                 // log: the kernel's LOG flags
+    // log: why the rule's matches must not be evaluated a second time (a match with side
+    // effects: recent --set, a named hashlimit, quota, ...); "" = a companion may repeat
+    // them. Alongside, such a rule is named and left alone.
+    std::string side_effect;
+    // The rule's own comment, apart from the owner tag (nft: a companion keeps it beside
+    // the tag; legacy keeps it as a match in match_key).
+    std::string comment;
 };
 
 struct FwChain {
@@ -57,10 +66,26 @@ struct Ruleset {
 struct Companion {
     std::string class_name;
     std::uint16_t group = 0;
-    std::string prefix;        // the LOG rule's prefix, unchanged
+    std::string prefix;        // the LOG rule's prefix, plus the options tag (prefix_tag.h)
     std::uint32_t snaplen = 0; // 0 = whole packet
     std::uint16_t queue_threshold = 1;
+    std::string rule_comment;  // the LOG rule's own comment (nft writes it beside the tag)
     std::string comment() const { return std::string(owner_tag_prefix) + class_name; }
+    // The nft rule comment: "<rule comment> netlog:<class>", or the tag alone.
+    std::string nft_comment() const;
+};
+
+// nft: a rule comment split into its own part and the class of a trailing owner tag
+// ("netlog:<class>" alone, or after the rule's comment and one blank). No tag: class "".
+struct CommentParts {
+    std::string own, owner_class;
+};
+CommentParts comment_split(std::string_view comment);
+
+// A LOG rule that gets no companion, or whose options its companion cannot carry, and why.
+struct RuleNote {
+    FwRule rule;
+    std::string reason;
 };
 
 struct PlanStep {
@@ -75,6 +100,7 @@ struct PlanStep {
     } op = Op::add_after;
     FwRule rule;
     Companion companion; // add_after / replace
+    LogOptions log;      // restore_log: the LOG rule's prefix, level and flags (from the tag)
 };
 
 struct Plan {
@@ -82,13 +108,35 @@ struct Plan {
     std::vector<FwRule> covered;   // LOG rules (or, in replace mode, companions) already in place
     std::vector<FwRule> unmatched; // LOG rules whose prefix matches no class: left alone
     std::vector<std::string> unused_classes; // classes that matched no LOG rule
+    // Class-matched LOG rules that get no companion: side effects, or refused by the kernel.
+    std::vector<RuleNote> not_covered;
+    // Covered (or planned) rules whose companion cannot carry every LOG option.
+    std::vector<RuleNote> not_carried;
     bool empty() const { return steps.empty(); }
-    std::string to_text() const; // one line per step, for `plan` and logs
+    std::string to_text() const;  // one line per step, for `plan` and logs
+    std::string notes_text() const; // "not covered: ..." / "not carried: ..." lines
+};
+
+struct PlanOptions {
+    PlanMode mode = PlanMode::alongside;
+    // The longest NFLOG prefix the backend writes (bytes, no NUL): iptables' NFLOG target
+    // 63, nft's log statement 127. A prefix with no room for the tag goes without it.
+    std::size_t prefix_max = 63;
+    // LOG rules whose companion the kernel refused (same family, table, chain, handle and
+    // text): not planned again, listed in not_covered with the kernel's reason.
+    std::vector<RuleNote> refused;
 };
 
 // Plan what makes every class-matched LOG rule covered by exactly one companion.
+Plan plan_install(const Ruleset &current, const RulesFile &rules, const PlanOptions &options);
 Plan plan_install(const Ruleset &current, const RulesFile &rules, PlanMode mode);
 // Plan the removal of every companion (replace mode: the LOG rule is restored in its place).
 Plan plan_remove(const Ruleset &current, const RulesFile &rules, PlanMode mode);
+
+// The same rule as read again (the kernel rule a refusal or a step names).
+bool same_rule(const FwRule &a, const FwRule &b);
+
+// "ipv4 filter INPUT #3 \"DENY \"": where a rule is, for messages.
+std::string rule_name(const FwRule &r);
 
 } // namespace netlog

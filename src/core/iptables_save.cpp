@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <unordered_map>
@@ -82,6 +83,64 @@ std::string_view strip_rule_counters(std::string_view line) {
     return trim(line.substr(close + 1));
 }
 
+// A --log-level value: a number or a syslog name, as iptables' LOG extension takes it.
+bool parse_level(std::string_view v, std::uint8_t &out) {
+    static constexpr std::array<std::string_view, 8> names{
+        "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"};
+    for (std::size_t i = 0; i < names.size(); ++i)
+        if (v == names[i]) {
+            out = static_cast<std::uint8_t>(i);
+            return true;
+        }
+    if (v == "panic") return out = 0, true;
+    if (v == "err") return out = 3, true;
+    if (v == "warn") return out = 4, true;
+    std::uint16_t n = 0;
+    if (!parse_u16(v, n) || n > 7) return false;
+    out = static_cast<std::uint8_t>(n);
+    return true;
+}
+
+// Why the matches tokens[from, to) must not be evaluated twice ("" = they may): a second
+// evaluation of these changes state other packets (or the LOG rule itself) depend on.
+std::string side_effect_of(const std::vector<Token> &t, std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i + 1 < to; ++i) {
+        if (t[i].raw != "-m" && t[i].raw != "--match") continue;
+        const std::string &m = t[i + 1].value;
+        std::size_t end = i + 2;
+        while (end < to && t[end].raw != "-m" && t[end].raw != "--match")
+            ++end;
+        auto has = [&](std::string_view opt) {
+            for (std::size_t k = i + 2; k < end; ++k)
+                if (t[k].raw == opt) return true;
+            return false;
+        };
+        auto value = [&](std::string_view opt) -> std::string {
+            for (std::size_t k = i + 2; k + 1 < end; ++k)
+                if (t[k].raw == opt) return t[k + 1].value;
+            return "";
+        };
+        if (m == "recent" && (has("--set") || has("--update") || has("--remove")))
+            return fmt::format("-m recent {} writes the recent list \"{}\": a companion would "
+                               "write it a second time",
+                               has("--set") ? "--set" : has("--update") ? "--update" : "--remove",
+                               value("--name").empty() ? "DEFAULT" : value("--name"));
+        if (m == "hashlimit")
+            return fmt::format("-m hashlimit --hashlimit-name {} is a bucket shared by name: a "
+                               "companion would take tokens from the LOG rule's bucket",
+                               value("--hashlimit-name"));
+        if (m == "quota" || m == "quota2")
+            return fmt::format("-m {} counts down with each packet: a companion's own quota "
+                               "would run out at other packets than the LOG rule's",
+                               m);
+        if (m == "statistic")
+            return fmt::format("-m statistic --mode {}: a companion would pick other packets "
+                               "than the LOG rule",
+                               value("--mode"));
+    }
+    return "";
+}
+
 } // namespace
 
 std::string iptables_quote(std::string_view value) {
@@ -134,12 +193,31 @@ Result<FwRule> iptables_rule_parse(std::string_view line, Family family, std::st
         rule.kind = RuleKind::log;
         std::vector<std::string_view> opts;
         for (std::size_t i = target + 2; i < t.size(); ++i) {
-            if (t[i].raw == "--log-prefix" && i + 1 < t.size())
+            const std::string_view o = t[i].raw;
+            if (o == "--log-prefix" && i + 1 < t.size()) {
                 rule.log_prefix = t[++i].value;
-            else
-                opts.push_back(t[i].raw);
+                continue;
+            }
+            opts.push_back(o);
+            if (o == "--log-level" && i + 1 < t.size()) {
+                if (!parse_level(t[i + 1].value, rule.log_level))
+                    return make_error(
+                        fmt::format("bad --log-level '{}' in '{}'", t[i + 1].value, line));
+                opts.push_back(t[++i].raw);
+            } else if (o == "--log-tcp-sequence") {
+                rule.log_flags |= log_flag_tcpseq;
+            } else if (o == "--log-tcp-options") {
+                rule.log_flags |= log_flag_tcpopt;
+            } else if (o == "--log-ip-options") {
+                rule.log_flags |= log_flag_ipopt;
+            } else if (o == "--log-uid") {
+                rule.log_flags |= log_flag_uid;
+            } else if (o == "--log-macdecode") {
+                rule.log_flags |= log_flag_macdecode;
+            }
         }
         rule.log_options = fmt::format("{}", fmt::join(opts, " "));
+        rule.side_effect = side_effect_of(t, 2, target);
     } else if (target_name == "NFLOG" && comment != t.size()) {
         rule.kind = RuleKind::companion;
         for (std::size_t i = target + 2; i + 1 < t.size(); ++i) {
@@ -216,11 +294,18 @@ std::string iptables_companion_spec(std::string_view match_key, const Companion 
     return out;
 }
 
-std::string iptables_log_spec(std::string_view match_key, std::string_view prefix) {
+std::string iptables_log_spec(std::string_view match_key, const LogOptions &log) {
     std::string out(match_key);
     if (!out.empty()) out += ' ';
     out += "-j LOG";
-    if (!prefix.empty()) out += " --log-prefix " + iptables_quote(prefix);
+    if (!log.prefix.empty()) out += " --log-prefix " + iptables_quote(log.prefix);
+    // The order and spelling of libxt_LOG's save().
+    if (log.level != log_default_level) out += fmt::format(" --log-level {}", log.level);
+    if (log.flags & log_flag_tcpseq) out += " --log-tcp-sequence";
+    if (log.flags & log_flag_tcpopt) out += " --log-tcp-options";
+    if (log.flags & log_flag_ipopt) out += " --log-ip-options";
+    if (log.flags & log_flag_uid) out += " --log-uid";
+    if (log.flags & log_flag_macdecode) out += " --log-macdecode";
     return out;
 }
 
@@ -242,10 +327,20 @@ std::string rule_spec(const FwRule &r) {
 
 } // namespace
 
-std::string iptables_restore_input(const Plan &plan, Family family, std::string_view table) {
+std::string iptables_restore_input(const Plan &plan, Family family, std::string_view table,
+                                   const std::vector<bool> *only, std::vector<long> *line_step,
+                                   bool by_position) {
     std::vector<const PlanStep *> steps;
-    for (const PlanStep &s : plan.steps)
-        if (s.rule.family == family && s.rule.table == table) steps.push_back(&s);
+    for (std::size_t i = 0; i < plan.steps.size(); ++i) {
+        const PlanStep &s = plan.steps[i];
+        if (s.rule.family == family && s.rule.table == table && (!only || (*only)[i]))
+            steps.push_back(&s);
+    }
+    if (line_step) line_step->assign(1, -1); // "*table"
+    auto mark = [&](const PlanStep *s, std::size_t lines) {
+        if (line_step)
+            line_step->insert(line_step->end(), lines, static_cast<long>(s - plan.steps.data()));
+    };
     // Bottom-up within each chain: a change at position N never moves positions < N.
     std::stable_sort(steps.begin(), steps.end(), [](const PlanStep *a, const PlanStep *b) {
         if (a->rule.chain != b->rule.chain) return a->rule.chain < b->rule.chain;
@@ -256,26 +351,32 @@ std::string iptables_restore_input(const Plan &plan, Family family, std::string_
         const FwRule &r = s->rule;
         // Deletions name the rule by its full specification, never by position: a rule
         // that moved or vanished fails the whole restore instead of deleting another.
-        std::string del = fmt::format("-D {} {}\n", r.chain, rule_spec(r));
+        std::string del = by_position ? fmt::format("-D {} {}\n", r.chain, r.handle)
+                                      : fmt::format("-D {} {}\n", r.chain, rule_spec(r));
         switch (s->op) {
         case PlanStep::Op::add_after:
             out += fmt::format("-I {} {} {}\n", r.chain, r.handle + 1,
                                iptables_companion_spec(r.match_key, s->companion));
+            mark(s, 1);
             break;
         case PlanStep::Op::replace:
             out += del + fmt::format("-I {} {} {}\n", r.chain, r.handle,
                                      iptables_companion_spec(r.match_key, s->companion));
+            mark(s, 2);
             break;
         case PlanStep::Op::remove:
             out += del;
+            mark(s, 1);
             break;
         case PlanStep::Op::restore_log:
             out += del + fmt::format("-I {} {} {}\n", r.chain, r.handle,
-                                     iptables_log_spec(r.match_key, r.log_prefix));
+                                     iptables_log_spec(r.match_key, s->log));
+            mark(s, 2);
             break;
         }
     }
     out += "COMMIT\n";
+    if (line_step) line_step->push_back(-1);
     return out;
 }
 

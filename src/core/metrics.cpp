@@ -186,6 +186,10 @@ std::string metrics_render(const MetricsSnapshot &m) {
 
     o.family("netlog_rule_reconciles_total", "counter", "Rule reconciles that changed the ruleset.");
     o.sample("netlog_rule_reconciles_total", m.rule_reconciles);
+    o.family("netlog_rules_not_covered", "gauge",
+             "Class-matched LOG rules left without a companion at the last check (side "
+             "effects, or refused by the kernel; retried at every check).");
+    o.sample("netlog_rules_not_covered", m.rules_not_covered);
     o.family("netlog_rule_reconcile_latency_seconds", "histogram",
              "Time from a ruleset change to the companions being back in place.");
     std::uint64_t cum = 0;
@@ -454,6 +458,7 @@ bool metrics_parse(std::string_view text, MetricsSnapshot &m, std::string &error
             (s.label("result") == "ok" ? m.store_reloads_ok : m.store_reloads_failed) = u;
         } else if (n == "netlog_containers") m.containers = u;
         else if (n == "netlog_rule_reconciles_total") m.rule_reconciles = u;
+        else if (n == "netlog_rules_not_covered") m.rules_not_covered = u;
         else if (n == "netlog_rule_reconcile_latency_seconds_bucket") {
             double le = 0;
             if (to_double(s.label("le"), le)) buckets.emplace_back(le, u);

@@ -15,13 +15,63 @@ std::string_view to_string(PlanMode m) {
 
 namespace {
 
-Companion companion_for(const ClassDef &c, const RulesFile &rules, const std::string &prefix) {
+// The companion prefix for a LOG rule with these options, within `prefix_max` bytes; what
+// the companion cannot carry goes to `why` ("" = everything).
+std::string companion_prefix(LogOptions o, std::size_t prefix_max, std::string &why) {
+    std::vector<std::string> lost;
+    if (o.level == log_level_audit) {
+        lost.push_back("log level audit (the kernel writes audit records, not log lines; "
+                       "netlogd gets level 4)");
+        o.level = log_default_level;
+    } else if (o.level > 7) {
+        lost.push_back(fmt::format("log level {} (not a syslog level; netlogd gets 4)", o.level));
+        o.level = log_default_level;
+    }
+    if (o.flags & ~log_flags_known) {
+        lost.push_back(fmt::format("LOG flags {:#04x} (unknown to the options tag)",
+                                   o.flags & ~log_flags_known));
+        o.flags &= log_flags_known;
+    }
+    std::string out = o.prefix;
+    if (prefix_tag_needed(o)) {
+        if (o.prefix.size() + prefix_tag_size <= prefix_max) {
+            out = prefix_tag_add(o);
+        } else if (o.level != log_default_level || o.flags != 0) {
+            lost.push_back(fmt::format(
+                "level {} and flags {:#04x}: the prefix ({} bytes) leaves no room for the "
+                "options tag (an NFLOG prefix holds {} bytes here)",
+                o.level, o.flags, o.prefix.size(), prefix_max));
+        } else {
+            lost.push_back(fmt::format(
+                "the prefix ends like an options tag and leaves no room for one ({} bytes, an "
+                "NFLOG prefix holds {} here): netlogd will read it as options",
+                o.prefix.size(), prefix_max));
+        }
+    }
+    why = fmt::format("{}", fmt::join(lost, "; "));
+    return out;
+}
+
+LogOptions options_of(const FwRule &log) {
+    return LogOptions{log.log_prefix, log.log_level, log.log_flags};
+}
+
+Companion companion_for(const ClassDef &c, const RulesFile &rules, const LogOptions &o,
+                        const std::string &rule_comment, std::size_t prefix_max,
+                        std::string &why) {
     Companion comp;
     comp.class_name = c.name;
     comp.group = c.effective_group(rules.nflog);
-    comp.prefix = prefix;
+    comp.prefix = companion_prefix(o, prefix_max, why);
     comp.snaplen = rules.nflog.snaplen;
     comp.queue_threshold = rules.nflog.queue_threshold;
+    comp.rule_comment = rule_comment;
+    // nft keeps one comment per rule (at most 127 bytes): the rule's own, then the tag.
+    if (!rule_comment.empty() && comp.nft_comment().size() > 127) {
+        comp.rule_comment.clear();
+        why += fmt::format("{}the rule's comment (no room beside the owner tag)",
+                           why.empty() ? "" : "; ");
+    }
     return comp;
 }
 
@@ -38,7 +88,17 @@ bool follows_its_log(const FwChain &chain, std::size_t i) {
     const FwRule &prev = chain.rules[i - 1];
     const FwRule &comp = chain.rules[i];
     return prev.kind == RuleKind::log && prev.match_key == comp.match_key &&
-           prev.log_prefix == comp.log_prefix;
+           prev.log_prefix == prefix_tag_strip(comp.log_prefix).prefix;
+}
+
+// Legacy positions move as companions go in above a rule: a refusal names the rule by
+// everything but its position.
+const RuleNote *refusal_of(const PlanOptions &o, const FwRule &r) {
+    for (const RuleNote &n : o.refused)
+        if (n.rule.family == r.family && n.rule.table == r.table && n.rule.chain == r.chain &&
+            n.rule.text == r.text)
+            return &n;
+    return nullptr;
 }
 
 class UsedClasses {
@@ -74,6 +134,13 @@ PlanStep step(PlanStep::Op op, const FwRule &rule, Companion companion = {}) {
 } // namespace
 
 Plan plan_install(const Ruleset &current, const RulesFile &rules, PlanMode mode) {
+    PlanOptions o;
+    o.mode = mode;
+    return plan_install(current, rules, o);
+}
+
+Plan plan_install(const Ruleset &current, const RulesFile &rules, const PlanOptions &options) {
+    const PlanMode mode = options.mode;
     Plan plan;
     UsedClasses used(rules);
     for (const FwChain &chain : current.chains) {
@@ -88,10 +155,30 @@ Plan plan_install(const Ruleset &current, const RulesFile &rules, PlanMode mode)
                     continue;
                 }
                 used.mark(c);
-                Companion want = companion_for(*c, rules, rule.log_prefix);
+                std::string lost;
+                Companion want = companion_for(*c, rules, options_of(rule), rule.comment,
+                                               options.prefix_max, lost);
                 bool next_ok = i + 1 < r.size() && is_companion_of(r[i + 1], rule, want);
                 if (next_ok) consumed[i + 1] = true;
-                if (mode == PlanMode::alongside || !rule.log_options.empty()) {
+                if (const RuleNote *refused = refusal_of(options, rule); refused && !next_ok) {
+                    plan.not_covered.push_back(RuleNote{rule, refused->reason});
+                    continue;
+                }
+                // Replace mode evaluates the matches once (the companion takes the LOG
+                // rule's place); alongside, matches with side effects would run twice.
+                // A LOG rule whose options the companion cannot carry stays (remove could
+                // not put it back as it was) and gets a companion alongside.
+                bool alongside = mode == PlanMode::alongside || !lost.empty();
+                if (alongside && !rule.side_effect.empty()) {
+                    plan.not_covered.push_back(RuleNote{
+                        rule, rule.side_effect + (mode == PlanMode::replace
+                                                      ? " (and replace mode cannot carry " +
+                                                            lost + ")"
+                                                      : "; --mode replace would mirror it")});
+                    continue;
+                }
+                if (!lost.empty()) plan.not_carried.push_back(RuleNote{rule, lost});
+                if (alongside) {
                     if (next_ok)
                         plan.covered.push_back(rule);
                     else
@@ -104,21 +191,30 @@ Plan plan_install(const Ruleset &current, const RulesFile &rules, PlanMode mode)
                     plan.steps.push_back(step(PlanStep::Op::replace, rule, std::move(want)));
                 }
             } else if (rule.kind == RuleKind::companion && !consumed[i]) {
-                if (mode == PlanMode::alongside) {
-                    plan.steps.push_back(step(PlanStep::Op::remove, rule)); // orphaned
+                // Orphaned; or, in replace mode, an alongside companion its LOG rule no
+                // longer wants (an install from before the options tag): the LOG rule gets
+                // its own, this one goes.
+                if (mode == PlanMode::alongside || follows_its_log(chain, i)) {
+                    plan.steps.push_back(step(PlanStep::Op::remove, rule));
                     continue;
                 }
                 // replace mode: a companion stands in place of its LOG rule.
-                const ClassDef *c = rules_match(rules, rule.log_prefix);
+                LogOptions was = prefix_tag_strip(rule.log_prefix);
+                const ClassDef *c = rules_match(rules, was.prefix);
                 used.mark(c);
                 if (c && c->name == rule.owner_class &&
-                    c->effective_group(rules.nflog) == rule.group)
+                    c->effective_group(rules.nflog) == rule.group) {
                     plan.covered.push_back(rule);
-                else if (c)
+                } else if (c) {
+                    std::string lost;
                     plan.steps.push_back(step(PlanStep::Op::replace, rule,
-                                              companion_for(*c, rules, rule.log_prefix)));
-                else
-                    plan.steps.push_back(step(PlanStep::Op::restore_log, rule));
+                                              companion_for(*c, rules, was, rule.comment,
+                                                            options.prefix_max, lost)));
+                } else {
+                    PlanStep s = step(PlanStep::Op::restore_log, rule);
+                    s.log = was;
+                    plan.steps.push_back(std::move(s));
+                }
             }
         }
     }
@@ -139,8 +235,10 @@ Plan plan_remove(const Ruleset &current, const RulesFile &rules, PlanMode mode) 
             } else if (rule.kind == RuleKind::companion) {
                 used.mark(rule.owner_class);
                 bool restore = mode == PlanMode::replace && !follows_its_log(chain, i);
-                plan.steps.push_back(
-                    step(restore ? PlanStep::Op::restore_log : PlanStep::Op::remove, rule));
+                PlanStep s =
+                    step(restore ? PlanStep::Op::restore_log : PlanStep::Op::remove, rule);
+                if (restore) s.log = prefix_tag_strip(rule.log_prefix);
+                plan.steps.push_back(std::move(s));
             }
         }
     }
@@ -184,12 +282,58 @@ std::string Plan::to_text() const {
             out += fmt::format("remove {}: {}\n", where, r.text);
             break;
         case PlanStep::Op::restore_log:
-            out += fmt::format("restore-log {}: LOG prefix \"{}\" in place of {}\n", where,
-                               r.log_prefix, r.text);
+            out += fmt::format("restore-log {}: LOG prefix \"{}\"{} in place of {}\n", where,
+                               s.log.prefix,
+                               s.log.level != log_default_level || s.log.flags
+                                   ? fmt::format(" level {} flags {:#04x}", s.log.level,
+                                                 s.log.flags)
+                                   : "",
+                               r.text);
             break;
         }
     }
     return out;
+}
+
+std::string Plan::notes_text() const {
+    std::string out;
+    for (const RuleNote &n : not_covered)
+        out += fmt::format("not covered: {}: {}\n", rule_name(n.rule), n.reason);
+    for (const RuleNote &n : not_carried)
+        out += fmt::format("not carried: {}: {}\n", rule_name(n.rule), n.reason);
+    return out;
+}
+
+std::string Companion::nft_comment() const {
+    return rule_comment.empty() ? comment() : rule_comment + " " + comment();
+}
+
+CommentParts comment_split(std::string_view c) {
+    CommentParts out;
+    std::size_t at = std::string_view::npos;
+    if (c.rfind(owner_tag_prefix, 0) == 0)
+        at = 0;
+    else if (auto sp = c.rfind(std::string(" ") + std::string(owner_tag_prefix));
+             sp != std::string_view::npos)
+        at = sp + 1;
+    if (at == std::string_view::npos ||
+        c.find(' ', at) != std::string_view::npos) { // the tag is the last word
+        out.own = std::string(c);
+        return out;
+    }
+    out.owner_class = std::string(c.substr(at + owner_tag_prefix.size()));
+    out.own = std::string(c.substr(0, at == 0 ? 0 : at - 1));
+    return out;
+}
+
+bool same_rule(const FwRule &a, const FwRule &b) {
+    return a.family == b.family && a.table == b.table && a.chain == b.chain &&
+           a.handle == b.handle && a.text == b.text;
+}
+
+std::string rule_name(const FwRule &r) {
+    return fmt::format("{} {} {} #{} \"{}\"", to_string(r.family), r.table, r.chain, r.handle,
+                       r.log_prefix);
 }
 
 } // namespace netlog

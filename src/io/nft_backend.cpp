@@ -21,8 +21,10 @@ namespace netlog {
 namespace nft {
 namespace {
 
+// An inet table sees both families' packets: it belongs to both (its companions are
+// installed once: the first family's install, and the second finds them in place).
 std::vector<std::uint8_t> protos_of(Family f) {
-    if (f == Family::ipv6) return {NFPROTO_IPV6};
+    if (f == Family::ipv6) return {NFPROTO_IPV6, NFPROTO_INET};
     return {NFPROTO_IPV4, NFPROTO_INET};
 }
 
@@ -53,7 +55,7 @@ void companions_after_logs(FwChain &c, const std::set<RuleRef> &acts_after_log) 
     for (std::size_t i = 0; i + 1 < r.size(); ++i) {
         if (r[i].kind == RuleKind::companion && r[i + 1].kind == RuleKind::log &&
             acts_after_log.count(ref_of(r[i + 1])) && r[i].match_key == r[i + 1].match_key &&
-            r[i].log_prefix == r[i + 1].log_prefix) {
+            prefix_tag_strip(r[i].log_prefix).prefix == r[i + 1].log_prefix) {
             std::swap(r[i], r[i + 1]);
             ++i;
         }
@@ -64,12 +66,18 @@ class NftBackend final : public RulesBackend {
   public:
     std::string name() const override { return "nft"; }
     Result<Ruleset> read(Family family) override;
-    Result<ApplyStatus> apply(const Plan &plan, Family family) override;
+    std::size_t prefix_max() const override { return 127; } // NF_LOG_PREFIXLEN - 1
+    Result<ApplyStatus> apply(const Plan &plan, Family family, Report &report) override;
+    Result<std::vector<RuleNote>> check(const Plan &plan, Family family) override;
     Result<bool> wait_change(std::chrono::milliseconds timeout) override;
 
   private:
     Result<Netlink *> netlink();
     Result<Ruleset> read_once(Family family, ReadState &st, bool &retry);
+    // One batch of the steps of `plan` not in `skip`; committed, or only checked.
+    Result<Netlink::Outcome> run_batch(const Plan &plan, ReadState &st,
+                                       const std::vector<bool> &skip, bool commit,
+                                       std::vector<RuleNote> &unbuildable);
     bool is_own(std::uint32_t gen, std::uint32_t pid) const;
 
     std::unique_ptr<Netlink> nl_;
@@ -149,6 +157,10 @@ Result<Ruleset> NftBackend::read_once(Family family, ReadState &st, bool &retry)
             fr.match_key = std::move(f.match_key);
             fr.log_prefix = std::move(f.log_prefix);
             fr.log_options = std::move(f.log_options);
+            fr.log_level = f.log_level;
+            fr.log_flags = f.log_flags;
+            fr.side_effect = std::move(f.side_effect);
+            fr.comment = std::move(f.comment);
             if (f.acts_after_log) acts_after_log.insert(ref_of(fr));
             fr.owner_class = std::move(f.owner_class);
             fr.group = f.group;
@@ -195,41 +207,50 @@ Result<Ruleset> NftBackend::read(Family family) {
     }
 }
 
-Result<ApplyStatus> NftBackend::apply(const Plan &plan, Family family) {
-    if (plan.empty()) return ApplyStatus::applied;
-    auto it = reads_.find(family);
-    if (it == reads_.end())
-        return make_error(
-            "nftables: internal error: a plan applied without reading the ruleset first");
-    ReadState &st = it->second;
+Result<Netlink::Outcome> NftBackend::run_batch(const Plan &plan, ReadState &st,
+                                               const std::vector<bool> &skip, bool commit,
+                                               std::vector<RuleNote> &unbuildable) {
     Netlink *nl = nl_.get();
     auto batch = nl->batch_start(st.gen);
     std::uint32_t set_id = 0x6e6c0000; // "nl": ids only need to be unique within the batch
-    auto add_rule = [&](nftnl_rule *rule, std::uint16_t flags, std::string what) -> Result<bool> {
-        auto cloned = anon_sets_clone(rule, st.sets, batch, set_id);
-        if (!cloned) return cloned.error();
-        batch.add(rule, NFT_MSG_NEWRULE, flags, std::move(what));
-        return true;
-    };
-    for (const PlanStep &s : plan.steps) {
+    for (std::size_t i = 0; i < plan.steps.size(); ++i) {
+        if (skip[i]) continue;
+        const PlanStep &s = plan.steps[i];
+        batch.current_step = static_cast<int>(i);
         auto raw = st.raw.find(ref_of(s.rule));
         if (raw == st.raw.end())
             return make_error(fmt::format(
                 "nftables: internal error: {} is not a rule that was read", step_what(s)));
         RulePtr r = rule_parse(raw->second.data(), raw->second.size());
         if (!r) return make_error(fmt::format("nftables: cannot parse {}", step_what(s)));
+        // A rule whose anonymous sets cannot be copied is one rule not covered, not an
+        // error of the whole batch: its messages are taken back out.
+        const std::size_t mark = batch.buf.size(), mark_n = batch.what.size();
+        const std::uint32_t mark_seq = batch.seq;
+        auto add_rule = [&](nftnl_rule *rule, std::uint16_t flags) -> bool {
+            auto cloned = anon_sets_clone(rule, st.sets, batch, set_id);
+            if (!cloned) {
+                batch.buf.resize(mark);
+                batch.what.resize(mark_n);
+                batch.step.resize(mark_n);
+                batch.seq = mark_seq;
+                unbuildable.push_back(RuleNote{s.rule, cloned.error().message});
+                return false;
+            }
+            batch.add(rule, NFT_MSG_NEWRULE, flags, step_what(s));
+            return true;
+        };
         switch (s.op) {
         case PlanStep::Op::add_after: {
             BuiltRule b = companion_build(std::move(r), s.companion, false);
             auto flags = static_cast<std::uint16_t>(
                 NLM_F_CREATE | (b.placement == Placement::after ? NLM_F_APPEND : 0));
-            if (auto ok = add_rule(b.rule.get(), flags, step_what(s)); !ok) return ok.error();
+            add_rule(b.rule.get(), flags);
             break;
         }
         case PlanStep::Op::replace: {
             BuiltRule b = companion_build(std::move(r), s.companion, true);
-            if (auto ok = add_rule(b.rule.get(), NLM_F_REPLACE, step_what(s)); !ok)
-                return ok.error();
+            add_rule(b.rule.get(), NLM_F_REPLACE);
             break;
         }
         case PlanStep::Op::remove: {
@@ -245,25 +266,118 @@ Result<ApplyStatus> NftBackend::apply(const Plan &plan, Family family) {
             break;
         }
         case PlanStep::Op::restore_log: {
-            BuiltRule b = log_restore_build(std::move(r), s.rule.log_prefix,
+            BuiltRule b = log_restore_build(std::move(r), s.log, s.rule.comment,
                                             st.xt_tables.count(s.rule.table) > 0);
-            if (auto ok = add_rule(b.rule.get(), NLM_F_REPLACE, step_what(s)); !ok)
-                return ok.error();
+            add_rule(b.rule.get(), NLM_F_REPLACE);
             break;
         }
         }
     }
-    auto out = nl->batch_commit(batch);
-    if (!out) return out.error();
-    if (out->error == ERESTART) return ApplyStatus::conflict;
-    if (out->error == EPERM || out->error == EACCES)
+    if (batch.what.empty()) return Netlink::Outcome{};
+    return nl->batch_commit(batch, commit);
+}
+
+namespace {
+
+Error refused_whole(const Netlink::Outcome &out) {
+    if (out.error == EPERM || out.error == EACCES)
         return make_error(
             "nftables: permission denied changing the ruleset: run netlog-rules as root "
             "(CAP_NET_ADMIN); nothing was changed");
-    if (out->error)
+    return make_error(
+        fmt::format("nftables: the kernel refused the transaction{}{}: {}; nothing was changed",
+                    out.failed.empty() ? "" : " at ", out.failed, std::strerror(out.error)));
+}
+
+// A step the kernel refused on its own (not for want of privilege): a companion or a
+// restored LOG rule it will not take; the rest of the batch can go without it.
+bool refusal_of_one(const Netlink::Outcome &out, const Plan &plan) {
+    if (out.error == EPERM || out.error == EACCES || out.error == ERESTART || out.step < 0)
+        return false;
+    for (auto [step, err] : out.failures) {
+        if (step < 0 || static_cast<std::size_t>(step) >= plan.steps.size()) return false;
+        auto op = plan.steps[static_cast<std::size_t>(step)].op;
+        if (op != PlanStep::Op::add_after && op != PlanStep::Op::replace) return false;
+    }
+    return true;
+}
+
+std::string refusal_text(int err, const FwRule &r) {
+    std::string hint;
+    if (err == EOPNOTSUPP && r.chain.rfind("__chain", 0) == 0)
+        hint = " (the rule is in an anonymous chain bound to a `jump { ... }` rule, which "
+               "takes no rule beside its own)";
+    return fmt::format("the kernel refused its companion: {}{}", std::strerror(err), hint);
+}
+
+} // namespace
+
+Result<std::vector<RuleNote>> NftBackend::check(const Plan &plan, Family family) {
+    std::vector<RuleNote> out;
+    if (plan.empty()) return out;
+    auto it = reads_.find(family);
+    if (it == reads_.end())
+        return make_error("nftables: internal error: a plan checked without reading the ruleset");
+    std::vector<bool> skip(plan.steps.size());
+    for (int round = 0; round < 64; ++round) {
+        std::vector<RuleNote> unbuildable;
+        auto res = run_batch(plan, it->second, skip, false, unbuildable);
+        if (!res) return res.error();
+        for (RuleNote &n : unbuildable)
+            out.push_back(std::move(n));
+        if (!res->error) return out;
+        if (res->error == ERESTART) return out; // the ruleset moved on: the plan is stale
+        if (!refusal_of_one(*res, plan)) return refused_whole(*res);
+        for (auto [step, err] : res->failures) {
+            auto i = static_cast<std::size_t>(step);
+            if (skip[i]) continue;
+            skip[i] = true;
+            out.push_back(RuleNote{plan.steps[i].rule, refusal_text(err, plan.steps[i].rule)});
+        }
+    }
+    return out;
+}
+
+Result<ApplyStatus> NftBackend::apply(const Plan &plan, Family family, Report &report) {
+    if (plan.empty()) return ApplyStatus::applied;
+    auto it = reads_.find(family);
+    if (it == reads_.end())
         return make_error(
-            fmt::format("nftables: the kernel refused the transaction{}{}: {}; nothing was changed",
-                        out->failed.empty() ? "" : " at ", out->failed, std::strerror(out->error)));
+            "nftables: internal error: a plan applied without reading the ruleset first");
+    ReadState &st = it->second;
+    // The kernel checks every message of a batch before it aborts, and reports each one it
+    // refuses: leave those steps out and send the rest again (the generation did not move).
+    std::vector<bool> skip(plan.steps.size());
+    for (;;) {
+        std::vector<RuleNote> unbuildable;
+        auto out = run_batch(plan, st, skip, true, unbuildable);
+        if (!out) return out.error();
+        for (RuleNote &n : unbuildable) {
+            for (std::size_t i = 0; i < plan.steps.size(); ++i)
+                if (same_rule(plan.steps[i].rule, n.rule)) skip[i] = true;
+            report.refused.push_back(std::move(n));
+        }
+        if (out->error == ERESTART) return ApplyStatus::conflict;
+        if (out->error) {
+            if (!refusal_of_one(*out, plan)) return refused_whole(*out);
+            for (auto [step, err] : out->failures) {
+                auto i = static_cast<std::size_t>(step);
+                if (skip[i]) continue;
+                skip[i] = true;
+                report.refused.push_back(
+                    RuleNote{plan.steps[i].rule, refusal_text(err, plan.steps[i].rule)});
+            }
+            continue;
+        }
+        std::size_t sent = 0;
+        for (std::size_t i = 0; i < plan.steps.size(); ++i)
+            if (!skip[i]) {
+                report.applied.push_back(i);
+                ++sent;
+            }
+        if (sent == 0) return ApplyStatus::applied; // nothing was sent: no new generation
+        break;
+    }
     // Our commit moved the generation by exactly one (the kernel checked it was st.gen).
     std::uint32_t old = st.gen, now = old + 1 == 0 ? 1 : old + 1;
     own_gens_.push_back(now);

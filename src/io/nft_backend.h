@@ -11,9 +11,10 @@
 // Order: a companion placed before its LOG rule (because that rule acts after logging,
 // `log prefix "x" drop`) is listed right after it, where the planner expects companions.
 //
-// Families: --family ipv4 reads `ip` tables and also `inet` tables (an inet table sees
-// both IPv4 and IPv6 packets; reading it once avoids two companions per LOG rule).
-// --family ipv6 reads `ip6` tables. An inet table is named "inet:<name>" in FwRule::table.
+// Families: --family ipv4 reads `ip` and `inet` tables, --family ipv6 reads `ip6` and
+// `inet` tables (an inet table sees both IPv4 and IPv6 packets, so it belongs to both;
+// its companions are installed by whichever family comes first, and the other finds them
+// covered). An inet table is named "inet:<name>" in FwRule::table.
 #pragma once
 
 #include "rules_backend.h"
@@ -75,6 +76,9 @@ struct RuleFacts {
     std::string match_key; // the matches before the log expression, minus counters/comments
     std::string log_prefix;
     std::string log_options; // LOG: non-default level/flags ("level 6 flags 0x1"), else ""
+    std::uint8_t log_level = 4, log_flags = 0; // LOG: level (8 = audit) and flags
+    std::string side_effect; // LOG: why its matches must not run twice ("" = they may)
+    std::string comment;     // the rule's own comment (without a trailing owner tag)
     std::string owner_class; // from a "netlog:<class>" comment (udata or xt comment match)
     std::uint16_t group = 0;
     std::string text;            // family table chain handle, then each expression
@@ -97,9 +101,11 @@ struct BuiltRule {
 // `log_rule` is consumed: its expressions move into the new rule.
 BuiltRule companion_build(RulePtr log_rule, const Companion &c, bool replace);
 // A LOG rule put back in place of the companion `comp_rule` (replace mode, on remove):
-// its matches and actions, `prefix`, no owner comment. `xt` = write iptables-nft's xt
-// target LOG (level warning) rather than a native `log` expression.
-BuiltRule log_restore_build(RulePtr comp_rule, const std::string &prefix, bool xt);
+// its matches and actions, the prefix, level and flags of `log`, the rule's own `comment`
+// without the owner tag. `xt` = write iptables-nft's xt target LOG rather than a native
+// `log` expression.
+BuiltRule log_restore_build(RulePtr comp_rule, const LogOptions &log, const std::string &comment,
+                            bool xt);
 
 // ---- netlink (nft_netlink.cpp) -----------------------------------------------------------
 
@@ -125,6 +131,8 @@ class Netlink {
     struct Batch {
         std::vector<std::uint8_t> buf;
         std::vector<std::string> what; // per message, for errors
+        std::vector<int> step;         // per message: the caller's `current_step` when added
+        int current_step = -1;
         std::uint32_t seq = 0;
         void add(nftnl_rule *r, std::uint16_t msg_type, std::uint16_t flags, std::string what_);
         // `size`: room for the message (a set's elements can be large).
@@ -136,8 +144,13 @@ class Netlink {
     struct Outcome {
         int error = 0;      // errno, 0 = committed
         std::string failed; // what failed ("" = the batch as a whole)
+        int step = -1;      // the `step` of the first failed message (-1: the batch itself)
+        // Every failed message (the kernel checks them all before it aborts): (step, errno).
+        std::vector<std::pair<int, int>> failures;
     };
-    Result<Outcome> batch_commit(Batch &b);
+    // `commit` false: send the batch without its end, so that the kernel checks every
+    // message and then aborts (what `nft -c` does): a dry run that changes nothing.
+    Result<Outcome> batch_commit(Batch &b, bool commit = true);
 
   private:
     Netlink() = default;

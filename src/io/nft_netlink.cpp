@@ -145,6 +145,7 @@ void Netlink::Batch::add(nftnl_rule *r, std::uint16_t msg_type, std::uint16_t fl
     nftnl_rule_nlmsg_build_payload(nlh, r);
     buf.insert(buf.end(), tmp.data(), tmp.data() + NLMSG_ALIGN(nlh->nlmsg_len));
     what.push_back(std::move(what_));
+    step.push_back(current_step);
 }
 
 void Netlink::Batch::add_msg(std::uint16_t msg_type, std::uint16_t family, std::uint16_t flags,
@@ -155,6 +156,7 @@ void Netlink::Batch::add_msg(std::uint16_t msg_type, std::uint16_t family, std::
     payload(nlh);
     buf.insert(buf.end(), tmp.data(), tmp.data() + NLMSG_ALIGN(nlh->nlmsg_len));
     what.push_back(std::move(what_));
+    step.push_back(current_step);
 }
 
 Netlink::Batch Netlink::batch_start(std::uint32_t genid) {
@@ -168,11 +170,13 @@ Netlink::Batch Netlink::batch_start(std::uint32_t genid) {
     return b;
 }
 
-Result<Netlink::Outcome> Netlink::batch_commit(Batch &b) {
+Result<Netlink::Outcome> Netlink::batch_commit(Batch &b, bool commit) {
     std::uint32_t first = b.seq - static_cast<std::uint32_t>(b.what.size()); // the BEGIN's seq
     std::vector<char> tmp(msg_buf_size);
-    nlmsghdr *end = nftnl_batch_end(tmp.data(), ++b.seq);
-    b.buf.insert(b.buf.end(), tmp.data(), tmp.data() + NLMSG_ALIGN(end->nlmsg_len));
+    if (commit) {
+        nlmsghdr *end = nftnl_batch_end(tmp.data(), ++b.seq);
+        b.buf.insert(b.buf.end(), tmp.data(), tmp.data() + NLMSG_ALIGN(end->nlmsg_len));
+    }
     seq_ = b.seq;
 
     int fd = mnl_socket_get_fd(nl_);
@@ -189,6 +193,8 @@ Result<Netlink::Outcome> Netlink::batch_commit(Batch &b) {
     std::size_t acked = 0;
     std::vector<char> buf(msg_buf_size * 4);
     for (;;) {
+        // The kernel queues every ack and error inside sendmsg: once one error is in, the
+        // rest is drained without waiting.
         bool done = out.error || acked >= b.what.size();
         pollfd p{fd, POLLIN, 0};
         int ready = poll(&p, 1, done ? 0 : 2000);
@@ -211,11 +217,15 @@ Result<Netlink::Outcome> Netlink::batch_commit(Batch &b) {
                 ++acked;
                 continue;
             }
+            std::uint32_t i = nlh->nlmsg_seq - first;
+            bool in_batch = i >= 1 && i <= b.what.size();
+            int step = in_batch ? b.step[i - 1] : -1;
             if (!out.error) {
                 out.error = -e->error;
-                std::uint32_t i = nlh->nlmsg_seq - first;
-                out.failed = i >= 1 && i <= b.what.size() ? b.what[i - 1] : "";
+                out.failed = in_batch ? b.what[i - 1] : "";
+                out.step = step;
             }
+            if (in_batch) out.failures.emplace_back(step, -e->error);
         }
     }
 }

@@ -324,7 +324,7 @@ struct LogExpr {
     std::uint32_t flags = 0; // LOG: NF_LOG_* flags (tcp sequence, options, uid, mac...)
 };
 
-constexpr std::uint32_t default_level = 4;
+constexpr std::uint32_t default_level = log_default_level;
 
 LogExpr log_expr(const nftnl_expr *e) {
     LogExpr l;
@@ -469,13 +469,118 @@ std::size_t log_index(const std::vector<nftnl_expr *> &ex) {
     return ex.size();
 }
 
-// A fresh rule on the same table and chain as `from`.
+// iptables-nft's -p: `meta l4proto` (or the IPv4 protocol / IPv6 next header field) loaded
+// into a register and compared with one byte. Returns the protocol and whether the
+// comparison is `!=` (! -p); protocol 0 = none found.
+std::pair<std::uint32_t, bool> l4proto_of(const nftnl_rule *r) {
+    std::uint32_t reg = 0; // the register the protocol was last loaded into (0: none)
+    std::pair<std::uint32_t, bool> out{0, false};
+    for (nftnl_expr *e : exprs_of(r)) {
+        auto name = expr_name(e);
+        if (name == "meta" && nftnl_expr_is_set(e, NFTNL_EXPR_META_DREG)) {
+            reg = nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY) == NFT_META_L4PROTO
+                      ? nftnl_expr_get_u32(e, NFTNL_EXPR_META_DREG)
+                      : 0;
+        } else if (name == "payload" && nftnl_expr_is_set(e, NFTNL_EXPR_PAYLOAD_DREG)) {
+            auto base = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_BASE);
+            auto off = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET);
+            auto len = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_LEN);
+            bool proto_field = base == NFT_PAYLOAD_NETWORK_HEADER && len == 1 &&
+                               ((nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY) == NFPROTO_IPV4 &&
+                                 off == 9) ||
+                                (nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY) == NFPROTO_IPV6 &&
+                                 off == 6));
+            reg = proto_field ? nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_DREG) : 0;
+        } else if (name == "cmp" && reg != 0 &&
+                   nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_SREG) == reg) {
+            std::uint32_t len = 0;
+            const auto *d = static_cast<const std::uint8_t *>(
+                nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len));
+            auto op = nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP);
+            if (d && len == 1 && (op == NFT_CMP_EQ || op == NFT_CMP_NEQ))
+                out = {d[0], op == NFT_CMP_NEQ};
+            reg = 0;
+        } else if (name == "match" || name == "target" || name == "log") {
+            if (out.first != 0) return out; // what the first xt expression was checked with
+        }
+    }
+    return out;
+}
+
+// A fresh rule on the same table and chain as `from`, with its compat information:
+// iptables-nft sends the rule's -p protocol (and ! -p) in NFTA_RULE_COMPAT, and the
+// kernel checks xt matches that depend on it (multiport, icmp, tcp, udp...) against it;
+// without it, a copy of such a rule is refused (EINVAL). The kernel keeps no copy of it
+// (a dump has none), so it is derived again from the rule's protocol match, as
+// iptables-nft itself reads -p back.
 RulePtr rule_like(const nftnl_rule *from) {
     RulePtr r(nftnl_rule_alloc());
     nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, nftnl_rule_get_u32(from, NFTNL_RULE_FAMILY));
     nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, nftnl_rule_get_str(from, NFTNL_RULE_TABLE));
     nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, nftnl_rule_get_str(from, NFTNL_RULE_CHAIN));
+    bool xt = false;
+    for (nftnl_expr *e : exprs_of(from))
+        xt = xt || expr_name(e) == "match" || expr_name(e) == "target";
+    auto [proto, inv] = xt ? l4proto_of(from) : std::pair<std::uint32_t, bool>{0, false};
+    if (proto != 0) {
+        nftnl_rule_set_u32(r.get(), NFTNL_RULE_COMPAT_PROTO, proto);
+        nftnl_rule_set_u32(r.get(), NFTNL_RULE_COMPAT_FLAGS, inv ? NFT_RULE_COMPAT_F_INV : 0);
+    }
     return r;
+}
+
+// iptables' xt_recent match payload (linux/netfilter/xt_recent.h, revision 0 and 1).
+constexpr std::size_t xt_recent_check_set_offset = 8; // after seconds, hit_count
+constexpr std::uint8_t xt_recent_set = 1 << 1, xt_recent_update = 1 << 2,
+                       xt_recent_remove = 1 << 3;
+
+// Why evaluating the expression `e` a second time would change something ("" = it would
+// not): state shared by name, or state a private copy would let drift from the LOG rule's.
+std::string side_effect_of(const nftnl_expr *e) {
+    auto name = expr_name(e);
+    auto str = [e](std::uint16_t attr) {
+        const char *v = nftnl_expr_is_set(e, attr) ? nftnl_expr_get_str(e, attr) : nullptr;
+        return std::string(v ? v : "?");
+    };
+    if (name == "dynset")
+        return fmt::format("it updates the set @{} (add/update, or a meter): a companion would "
+                           "update it a second time",
+                           str(NFTNL_EXPR_DYNSET_SET_NAME));
+    if (name == "objref") {
+        if (nftnl_expr_is_set(e, NFTNL_EXPR_OBJREF_SET_NAME))
+            return "it picks a stateful object through a map: a companion would use it twice";
+        static constexpr std::array<std::string_view, 5> types{"object", "counter", "quota",
+                                                               "ct helper", "limit"};
+        std::uint32_t t = nftnl_expr_get_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE);
+        return fmt::format("it uses the named {} \"{}\": a companion would use it a second time",
+                           t < types.size() ? types[t] : "object", str(NFTNL_EXPR_OBJREF_IMM_NAME));
+    }
+    if (name == "quota")
+        return "quota counts down with each packet: a companion's own quota would run out at "
+               "other packets than the LOG rule's";
+    if (name == "numgen" && nftnl_expr_get_u32(e, NFTNL_EXPR_NG_TYPE) == NFT_NG_INCREMENTAL)
+        return "numgen inc counts packets: a companion's own count would pick other packets";
+    if (name != "match") return "";
+    const char *mt = nftnl_expr_get_str(e, NFTNL_EXPR_MT_NAME);
+    std::string_view m = mt ? mt : "";
+    if (m == "recent") {
+        auto info = xt_info(e, false, "recent");
+        auto flags = info.size() > xt_recent_check_set_offset
+                         ? static_cast<std::uint8_t>(info[xt_recent_check_set_offset])
+                         : std::uint8_t{0};
+        if (flags & (xt_recent_set | xt_recent_update | xt_recent_remove))
+            return "-m recent --set/--update/--remove writes its list: a companion would write "
+                   "it a second time";
+        return "";
+    }
+    if (m == "hashlimit")
+        return "-m hashlimit is a bucket shared by name: a companion would take tokens from the "
+               "LOG rule's bucket";
+    if (m == "quota" || m == "quota2")
+        return "-m quota counts down with each packet: a companion's own quota would run out at "
+               "other packets than the LOG rule's";
+    if (m == "statistic") return "-m statistic: a companion would pick other packets than the LOG rule";
+    return "";
 }
 
 nftnl_expr *counter_new() {
@@ -491,14 +596,19 @@ nftnl_expr *log_group_new(const Companion &c) {
     return e;
 }
 
-nftnl_expr *log_plain_new(const std::string &prefix, bool xt) {
+nftnl_expr *log_plain_new(const LogOptions &log, bool xt) {
+    const std::string &prefix = log.prefix;
     if (!xt) {
         nftnl_expr *e = nftnl_expr_alloc("log");
         nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix.c_str());
+        // What nft writes: the level and flags only when they are not the defaults.
+        if (log.level != log_default_level) nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_LEVEL, log.level);
+        if (log.flags) nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_FLAGS, log.flags);
         return e;
     }
     XtLogInfo li{};
-    li.level = 4; // iptables' default: warning
+    li.level = log.level;
+    li.logflags = log.flags;
     std::memcpy(li.prefix, prefix.data(), std::min(prefix.size(), sizeof li.prefix - 1));
     nftnl_expr *e = nftnl_expr_alloc("target");
     nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "LOG");
@@ -536,11 +646,16 @@ RuleFacts rule_facts(const nftnl_rule *r, const AnonSets &sets) {
                                   nftnl_rule_get_str(r, NFTNL_RULE_TABLE));
     auto ex = exprs_of(r);
     std::size_t li = log_index(ex);
-    std::string comment = udata_comment(r);
+    // iptables-nft keeps a rule's comment in the rule's user data, or as an xt comment
+    // match where -m comment stood between other matches; a companion copies the xt match
+    // with the others, and writes the user-data comment beside its owner tag.
+    const std::string udata = udata_comment(r);
+    std::string comment = udata;
     f.text = fmt::format(
         "{} {} {} handle {}:", family_name(nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY)),
         nftnl_rule_get_str(r, NFTNL_RULE_TABLE), nftnl_rule_get_str(r, NFTNL_RULE_CHAIN),
         nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE));
+    std::string side_effect;
     for (std::size_t i = 0; i < ex.size(); ++i) {
         auto name = expr_name(ex[i]);
         f.xt = f.xt || name == "match" || name == "target";
@@ -552,6 +667,7 @@ RuleFacts rule_facts(const nftnl_rule *r, const AnonSets &sets) {
         if (i < li && !is_counter(ex[i])) {
             if (!f.match_key.empty()) f.match_key += "; ";
             f.match_key += expr_key(ex[i], table, sets);
+            if (side_effect.empty()) side_effect = side_effect_of(ex[i]);
         }
         if (i > li && !is_counter(ex[i])) f.acts_after_log = true;
     }
@@ -559,15 +675,23 @@ RuleFacts rule_facts(const nftnl_rule *r, const AnonSets &sets) {
     if (li == ex.size()) return f;
     LogExpr l = log_expr(ex[li]);
     f.log_prefix = l.prefix;
+    CommentParts parts = comment_split(comment);
     if (!l.group) {
         f.kind = RuleKind::log;
-        if (l.level != default_level) f.log_options = fmt::format("level {}", l.level);
+        f.comment = udata;
+        f.side_effect = std::move(side_effect);
+        f.log_level = static_cast<std::uint8_t>(std::min<std::uint32_t>(l.level, 255));
+        f.log_flags = static_cast<std::uint8_t>(l.flags & 0xff);
+        if (l.level != default_level)
+            f.log_options = l.level == log_level_audit ? "level audit"
+                                                       : fmt::format("level {}", l.level);
         if (l.flags)
             f.log_options +=
                 fmt::format("{}flags {:#x}", f.log_options.empty() ? "" : " ", l.flags);
-    } else if (comment.rfind(owner_tag_prefix, 0) == 0) {
+    } else if (!parts.owner_class.empty()) {
         f.kind = RuleKind::companion;
-        f.owner_class = comment.substr(owner_tag_prefix.size());
+        f.owner_class = parts.owner_class;
+        f.comment = comment_split(udata).own;
         f.group = l.group_id;
     }
     return f;
@@ -602,9 +726,11 @@ BuiltRule companion_build(RulePtr log_rule, const Companion &c, bool replace) {
         nftnl_rule_set_u64(to, NFTNL_RULE_HANDLE,
                            nftnl_rule_get_u64(log_rule.get(), NFTNL_RULE_HANDLE));
         exprs_move(
-            log_rule.get(), to, [](const nftnl_expr *e, bool) { return !is_comment_match(e); },
+            log_rule.get(), to, [](const nftnl_expr *, bool) { return true; },
             [&] { nftnl_rule_add_expr(to, log_group_new(c)); });
     } else {
+        // The compat protocol information is copied with the rule (rule_like), xt comment
+        // matches with the other matches, the user-data comment by Companion::nft_comment.
         RuleFacts f = rule_facts(log_rule.get(), AnonSets{});
         out.placement = f.acts_after_log ? Placement::before : Placement::after;
         bool counter = false;
@@ -612,7 +738,7 @@ BuiltRule companion_build(RulePtr log_rule, const Companion &c, bool replace) {
             log_rule.get(), to,
             [&](const nftnl_expr *e, bool before_log) {
                 counter = counter || is_counter(e);
-                return before_log && !is_counter(e) && !is_comment_match(e);
+                return before_log && !is_counter(e);
             },
             [] {});
         if (counter) nftnl_rule_add_expr(to, counter_new());
@@ -620,11 +746,12 @@ BuiltRule companion_build(RulePtr log_rule, const Companion &c, bool replace) {
         nftnl_rule_set_u64(to, NFTNL_RULE_POSITION,
                            nftnl_rule_get_u64(log_rule.get(), NFTNL_RULE_HANDLE));
     }
-    set_comment(to, c.comment());
+    set_comment(to, c.nft_comment());
     return out;
 }
 
-BuiltRule log_restore_build(RulePtr comp_rule, const std::string &prefix, bool xt) {
+BuiltRule log_restore_build(RulePtr comp_rule, const LogOptions &log, const std::string &comment,
+                            bool xt) {
     BuiltRule out;
     out.placement = Placement::in_place;
     out.rule = rule_like(comp_rule.get());
@@ -632,8 +759,9 @@ BuiltRule log_restore_build(RulePtr comp_rule, const std::string &prefix, bool x
     nftnl_rule_set_u64(to, NFTNL_RULE_HANDLE,
                        nftnl_rule_get_u64(comp_rule.get(), NFTNL_RULE_HANDLE));
     exprs_move(
-        comp_rule.get(), to, [](const nftnl_expr *e, bool) { return !is_comment_match(e); },
-        [&] { nftnl_rule_add_expr(to, log_plain_new(prefix, xt)); });
+        comp_rule.get(), to, [](const nftnl_expr *, bool) { return true; },
+        [&] { nftnl_rule_add_expr(to, log_plain_new(log, xt)); });
+    if (!comment.empty()) set_comment(to, comment);
     return out;
 }
 

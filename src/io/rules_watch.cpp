@@ -35,16 +35,26 @@ Result<std::size_t> rules_in(RulesBackend &b, const std::vector<Family> &familie
 }
 
 // Reconcile one family of one backend; hooks hear of anything that happened.
+// `refused`: set when the kernel refused a companion (worth trying again later, even when
+// nothing else changes: a module may load, a chain may move).
 bool reconcile_one(RulesBackend &b, Family f, const RulesFile &rules, PlanMode mode, Goal goal,
                    Clock::time_point seen, Clock::time_point previous, WatchTotals &totals,
-                   const WatchHooks &hooks) {
+                   const WatchHooks &hooks, bool *refused = nullptr, bool first_family = true) {
     auto out = reconcile(b, f, rules, mode, goal);
+    if (refused && out && !out->refused.empty()) *refused = true;
     if (!out) {
         ++totals.errors;
         if (hooks.on_error) hooks.on_error(out.error().message);
         return false;
     }
     totals.conflicts += out->conflicts;
+    if (hooks.on_coverage && goal == Goal::install) {
+        WatchCoverage c{b.name(), f, out->last.covered.size(), out->last.not_covered};
+        if (!first_family) // an inet table is read with both families: count it once
+            std::erase_if(c.not_covered,
+                          [](const RuleNote &n) { return n.rule.table.rfind("inet:", 0) == 0; });
+        hooks.on_coverage(c);
+    }
     if (out->attempts == 0) return true;
     if (!out->applied.empty()) ++totals.reconciles;
     WatchReconcile r;
@@ -135,6 +145,7 @@ WatchTotals rules_watch(std::vector<std::unique_ptr<RulesBackend>> &backends,
     const auto interval = std::max(std::chrono::milliseconds(1), options.interval);
     const auto per_backend = interval / static_cast<long>(backends.size());
     std::vector<Clock::time_point> last_check(backends.size(), Clock::now());
+    std::vector<bool> refused(backends.size()); // retry at every interval, change or not
     bool first = options.reconcile_first;
     while (!stop) {
         for (std::size_t bi = 0; bi < backends.size() && !stop; ++bi) {
@@ -152,13 +163,15 @@ WatchTotals rules_watch(std::vector<std::unique_ptr<RulesBackend>> &backends,
                     last_check[bi] = Clock::now();
                     continue;
                 }
-                if (!*changed || stop) continue;
+                if ((!*changed && !refused[bi]) || stop) continue;
             }
             ++totals.checks;
             auto seen = Clock::now();
+            bool any_refused = false;
             for (Family f : options.families)
                 reconcile_one(b, f, rules, options.mode, Goal::install, seen, last_check[bi],
-                              totals, hooks);
+                              totals, hooks, &any_refused, f == options.families.front());
+            refused[bi] = any_refused;
             last_check[bi] = seen;
         }
         first = false;
@@ -179,7 +192,8 @@ Result<WatchTotals> rules_reconcile_all(std::vector<std::unique_ptr<RulesBackend
     for (auto &b : backends)
         for (Family f : options.families) {
             const auto now = Clock::now();
-            reconcile_one(*b, f, rules, options.mode, goal, now, now, totals, h);
+            reconcile_one(*b, f, rules, options.mode, goal, now, now, totals, h, nullptr,
+                          f == options.families.front());
         }
     if (!first_error.empty()) return make_error(first_error);
     return totals;

@@ -42,8 +42,18 @@ struct WatchReconcile {
     double since_previous_ms = 0; // from the previous check (the change happened after it)
 };
 
+// After every reconcile of a backend and family: the class-matched LOG rules left without a
+// companion (a side effect, or the kernel refused it; retried at every later check).
+struct WatchCoverage {
+    std::string backend;
+    Family family = Family::ipv4;
+    std::size_t covered = 0;
+    std::vector<RuleNote> not_covered; // an nftables inet table's rules: with the first family only
+};
+
 struct WatchHooks {
     std::function<void(const WatchReconcile &)> on_reconcile;
+    std::function<void(const WatchCoverage &)> on_coverage;
     std::function<void(const std::string &)> on_error; // one line; the loop goes on
 };
 

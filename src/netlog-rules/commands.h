@@ -48,6 +48,18 @@ void complain(std::string_view message);
 // "filter vpa--1 #2 \"OK_0002_x \"": where a rule is and what it logs.
 std::string rule_where(const FwRule &r);
 
+// Exit statuses (netlog-rules(8)): every class-matched LOG rule covered; some covered and
+// some named "not covered"; an error, or none of them covered.
+inline constexpr int exit_ok = 0, exit_failed = 1, exit_partial = 3;
+int exit_status(std::size_t covered, std::size_t not_covered);
+
+// Print the plan's "not covered: ..." and "not carried: ..." lines (stdout).
+void say_notes(const Plan &plan);
+
+// An inet table's rules are read with both families: when both are handled, the second
+// one does not list (or count twice) what the first one already did.
+bool inet_seen_before(const Context &ctx, Family f, const FwRule &r);
+
 int cmd_plan(Context &ctx);
 int cmd_install(Context &ctx);
 int cmd_remove(Context &ctx);

@@ -18,6 +18,21 @@ std::string rule_where(const FwRule &r) {
     return fmt::format("{} {} #{} \"{}\"", r.table, r.chain, r.handle, r.log_prefix);
 }
 
+int exit_status(std::size_t covered, std::size_t not_covered) {
+    if (not_covered == 0) return exit_ok;
+    return covered == 0 ? exit_failed : exit_partial;
+}
+
+void say_notes(const Plan &plan) {
+    std::string text = plan.notes_text();
+    if (!text.empty()) fmt::print("{}", text);
+    std::fflush(stdout);
+}
+
+bool inet_seen_before(const Context &ctx, Family f, const FwRule &r) {
+    return r.table.rfind("inet:", 0) == 0 && ctx.families.size() > 1 && f != ctx.families.front();
+}
+
 namespace {
 
 Result<RulesFile> rules_load(const std::string &path) {

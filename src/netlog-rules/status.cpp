@@ -16,9 +16,26 @@ int cmd_status(Context &ctx) {
                 complain(rs.error().message);
                 return 1;
             }
-            Plan plan = plan_install(*rs, ctx.rules, ctx.mode);
+            PlanOptions po;
+            po.mode = ctx.mode;
+            po.prefix_max = b->prefix_max();
+            Plan plan = plan_install(*rs, ctx.rules, po);
+            auto refused = b->check(plan, f);
+            if (!refused) {
+                complain(refused.error().message);
+                return exit_failed;
+            }
             std::vector<std::string> lines;
-            std::size_t not_covered = 0, orphaned = 0, stale = 0, covered = plan.covered.size();
+            std::size_t not_covered = plan.not_covered.size(), orphaned = 0, stale = 0,
+                        covered = plan.covered.size();
+            for (const RuleNote &n : plan.not_covered)
+                lines.push_back(fmt::format("  not covered: {}: {}", rule_where(n.rule), n.reason));
+            for (const RuleNote &n : *refused)
+                if (n.rule.kind == RuleKind::log) {
+                    ++not_covered;
+                    lines.push_back(
+                        fmt::format("  not covered: {}: {}", rule_where(n.rule), n.reason));
+                }
             for (const FwRule &r : plan.covered)
                 lines.push_back(fmt::format("  covered      {}", rule_where(r)));
             for (const PlanStep &s : plan.steps) {
@@ -27,6 +44,10 @@ int cmd_status(Context &ctx) {
                     lines.push_back(
                         fmt::format("  covered      {} (alongside)", rule_where(s.rule)));
                 } else if (s.rule.kind == RuleKind::log) {
+                    bool refused_now = false;
+                    for (const RuleNote &n : *refused)
+                        refused_now = refused_now || same_rule(n.rule, s.rule);
+                    if (refused_now) continue;
                     ++not_covered;
                     lines.push_back(fmt::format("  not covered  {} -> class {}", rule_where(s.rule),
                                                 s.companion.class_name));
@@ -42,6 +63,8 @@ int cmd_status(Context &ctx) {
             }
             for (const FwRule &r : plan.unmatched)
                 lines.push_back(fmt::format("  no class     {} (left alone)", rule_where(r)));
+            for (const RuleNote &n : plan.not_carried)
+                lines.push_back(fmt::format("  not carried: {}: {}", rule_where(n.rule), n.reason));
             say("{} {}: {} LOG rule{} covered, {} not covered, {} orphaned companion{}{}, {} LOG "
                 "rule{} of no class",
                 b->name(), to_string(f), covered, covered == 1 ? "" : "s", not_covered, orphaned,
@@ -64,7 +87,7 @@ int cmd_status(Context &ctx) {
         }
     }
     say("unused classes: {}", unused.empty() ? "none" : fmt::format("{}", fmt::join(unused, " ")));
-    return 0;
+    return exit_ok;
 }
 
 } // namespace netlog::cli

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <map>
 
 namespace netlog::cli {
 
@@ -58,6 +59,20 @@ int cmd_watch(Context &ctx) {
     std::uint64_t reconciles = 0, conflicts = 0;
     WatchHooks hooks;
     hooks.on_error = [](const std::string &e) { complain(e); };
+    // The LOG rules left uncovered, per backend and family: said when the list changes.
+    std::map<std::string, std::string> uncovered;
+    hooks.on_coverage = [&](const WatchCoverage &c) {
+        Plan p;
+        p.not_covered = c.not_covered;
+        std::string text = p.notes_text();
+        std::string &was = uncovered[c.backend + " " + std::string(to_string(c.family))];
+        if (text == was) return;
+        was = text;
+        if (!text.empty()) text.pop_back();
+        say("{} {} {}: {} LOG rule{} not covered (retried at every check){}{}", utc_now(),
+            c.backend, to_string(c.family), c.not_covered.size(),
+            c.not_covered.size() == 1 ? "" : "s", text.empty() ? "" : "\n", text);
+    };
     hooks.on_reconcile = [&](const WatchReconcile &r) {
         conflicts += r.conflicts;
         std::string retried =

@@ -36,6 +36,7 @@ Result<std::unique_ptr<RulesManager>> RulesManager::install(const ManageRulesCon
     say(fmt::format("backend {}", why));
     WatchHooks hooks;
     auto *self = m.get();
+    hooks.on_coverage = [self](const WatchCoverage &c) { self->coverage(c); };
     hooks.on_reconcile = [self](const WatchReconcile &r) {
         self->count(r);
         say(fmt::format("installed {} {}: {} ({} LOG rules covered, {} transaction(s), {} retried) "
@@ -68,9 +69,26 @@ void RulesManager::count(const WatchReconcile &r) {
     latency_.observe(r.latency_ms / 1000.0);
 }
 
+void RulesManager::coverage(const WatchCoverage &c) {
+    Plan p;
+    p.not_covered = c.not_covered;
+    std::string text = p.notes_text(), key = c.backend + " " + std::string(to_string(c.family));
+    {
+        std::lock_guard lk(mu_);
+        not_covered_[key] = c.not_covered.size();
+        if (not_covered_text_[key] == text) return;
+        not_covered_text_[key] = text;
+    }
+    if (!text.empty()) text.pop_back();
+    say(fmt::format("{}: {} LOG rule{} not covered (retried at every check){}{}", key,
+                    c.not_covered.size(), c.not_covered.size() == 1 ? "" : "s",
+                    text.empty() ? "" : "\n", text));
+}
+
 void RulesManager::start() {
     thread_ = std::thread([this] {
         WatchHooks hooks;
+        hooks.on_coverage = [this](const WatchCoverage &c) { coverage(c); };
         hooks.on_error = [](const std::string &e) { say(e); };
         hooks.on_reconcile = [this](const WatchReconcile &r) {
             count(r);
@@ -145,6 +163,9 @@ bool RulesManager::stop() {
 void RulesManager::fill(MetricsSnapshot &m) const {
     std::lock_guard lk(mu_);
     m.rule_reconciles = reconciles_;
+    m.rules_not_covered = 0;
+    for (const auto &[key, n] : not_covered_)
+        m.rules_not_covered += n;
     m.reconcile_latency = latency_;
 }
 

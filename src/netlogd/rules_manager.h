@@ -16,6 +16,7 @@
 #include <netlog/result.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -47,6 +48,7 @@ public:
 private:
     RulesManager() = default;
     void count(const WatchReconcile &r);
+    void coverage(const WatchCoverage &c); // count, and say it when the list changes
 
     RulesFile rules_;
     WatchOptions options_;
@@ -56,6 +58,8 @@ private:
     std::thread thread_;
     mutable std::mutex mu_;
     std::uint64_t reconciles_ = 0, conflicts_ = 0;
+    std::map<std::string, std::size_t> not_covered_; // per "backend family", last check
+    std::map<std::string, std::string> not_covered_text_;
     Histogram latency_;
 };
 

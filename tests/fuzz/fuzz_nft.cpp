@@ -55,8 +55,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     Companion c;
     c.class_name = "fuzz";
     c.group = 42;
-    c.prefix = f.log_prefix;
+    c.prefix = prefix_tag_add({f.log_prefix, static_cast<std::uint8_t>(f.log_level & 7),
+                               static_cast<std::uint8_t>(f.log_flags & log_flags_known)});
     c.snaplen = 128;
+    c.rule_comment = f.comment;
     if (f.kind == RuleKind::log) {
         for (bool replace : {false, true}) {
             auto again = nft::rule_parse(aligned.data(), size);
@@ -70,10 +72,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     } else if (f.kind == RuleKind::companion) {
         for (bool xt : {false, true}) {
             auto again = nft::rule_parse(aligned.data(), size);
-            nft::BuiltRule b = nft::log_restore_build(std::move(again), f.log_prefix, xt);
+            LogOptions log = prefix_tag_strip(f.log_prefix);
+            nft::BuiltRule b = nft::log_restore_build(std::move(again), log, f.comment, xt);
             nft::RuleFacts bf = nft::rule_facts(b.rule.get(), nft::AnonSets{});
             require(bf.kind == RuleKind::log, "a restored LOG rule is not seen as one",
                     f.text + "\n -> " + bf.text);
+            // the restored rule logs with the options the companion's tag carried
+            require(bf.log_prefix == log.prefix && bf.log_level == log.level &&
+                        bf.log_flags == log.flags,
+                    "a restored LOG rule lost its prefix, level or flags", f.text + "\n -> " + bf.text);
         }
     }
     return 0;

@@ -151,6 +151,20 @@ COMP_RE = re.compile(r'^(?P<m>.*?)\s*log prefix "(?P<p>[^"]*)" group (?P<g>\d+) 
                      r'queue-threshold 32(?P<rest>.*?) comment "netlog:(?P<c>[^"]*)"$')
 
 
+NFT_LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warn": 4, "notice": 5, "info": 6, "debug": 7}
+
+
+def tagged(prefix, level_text):
+    """The companion prefix of the shared contract: the LOG prefix, then `~nl<level><flags>`
+    when the level is not the default (this data has levels, no flags)."""
+    level = NFT_LEVELS[level_text.split()[-1]] if level_text else 4
+    return prefix if level == 4 else f"{prefix}~nl{level}00"
+
+
+def untagged(prefix):
+    return re.sub(r"~nl[0-7][0-9a-f]{2}$", "", prefix)
+
+
 def chains(listing):
     """{(table, chain): [rule lines]} from `nft list ruleset`."""
     out, table, chain = {}, None, None
@@ -189,21 +203,20 @@ def check_covered(listing, mode, what):
                 check(all(c["m"] != m["m"] for _, c in comps), f"{where}: an unmatched LOG rule got a companion")
                 continue
             check(p in EXPECTED_CLASS, f"{where}: unexpected LOG prefix")
-            # replace mode replaces plain LOG rules only: one with options keeps its companion alongside
-            check(mode == "alongside" or m["level"], f"{where}: replace mode left a LOG rule in place")
+            # replace mode replaces LOG rules with options too (the tag carries them)
+            check(mode == "alongside", f"{where}: replace mode left a LOG rule in place")
             verdict_after = m["rest"].strip() != ""
             j = i - 1 if verdict_after else i + 1  # a rule that acts after logging: companion before
             c = COMP_RE.match(lines[j]) if 0 <= j < len(lines) else None
             check(c is not None, f"{where}: no companion {'before' if verdict_after else 'after'} it")
-            check(c["m"] == m["m"] and c["p"] == p and c["rest"].strip() == "",
+            check(c["m"] == m["m"] and c["p"] == tagged(p, m["level"]) and c["rest"].strip() == "",
                   f"{where}: companion {lines[j]!r} does not copy its matches")
             check(c["c"] == EXPECTED_CLASS[p] and int(c["g"]) == GROUP, f"{where}: companion {lines[j]!r}: wrong class/group")
             covered += 1
         if mode == "replace":
             for _, c in comps:
-                if any(c["m"] == m["m"] and c["p"] == m["p"] for _, m in logs):
-                    continue  # alongside a LOG rule with options: counted above
-                check(c["c"] == EXPECTED_CLASS.get(c["p"]), f"{what}: {table} {chain}: companion {c.group(0)!r}: wrong class")
+                check(c["c"] == EXPECTED_CLASS.get(untagged(c["p"])),
+                      f"{what}: {table} {chain}: companion {c.group(0)!r}: wrong class")
                 covered += 1
     return covered
 
@@ -244,7 +257,7 @@ def check_traffic(r, nss, tmp, traffic, tag):
     seen = capture_stop(cap, path)
     for src, fam, proto, dst, port, prefix in traffic:
         # tshark prints the prefix as the kernel carried it; compare without trailing blanks
-        ok = any(p.rstrip() == prefix.rstrip() and f == fam and pr == proto for p, f, pr in seen)
+        ok = any(untagged(p).rstrip() == prefix.rstrip() and f == fam and pr == proto for p, f, pr in seen)
         check(ok, f"{tag}: {proto}/IPv{fam} {src}->{dst}:{port}: no NFLOG packet with prefix {prefix!r} "
                   f"(seen: {sorted(seen)})")
     check(not any(p.startswith("SSH_IN") for p, _, _ in seen), f"{tag}: the unmatched SSH_IN rule was mirrored")

@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -222,7 +223,8 @@ TEST_CASE("restore input works bottom-up, inserts by position and deletes by ful
         s.rule.match_key = "-p tcp";
         s.rule.text = "-A vpa--1 -p tcp -j LOG"; // stands for the rule's save line
         s.rule.log_prefix = "OK_0002_x ";
-        s.companion = Companion{"c2c-ingress-allowed", 42, "OK_0002_x ", 128, 32};
+        s.companion = Companion{"c2c-ingress-allowed", 42, "OK_0002_x ", 128, 32, ""};
+        s.log.prefix = "OK_0002_x "; // restore_log: what the companion's prefix says
         plan.steps.push_back(s);
     };
     add(2, PlanStep::Op::add_after);
@@ -254,4 +256,73 @@ TEST_CASE("normalizing a save drops the dated comment lines and the counters") {
                     ":INPUT ACCEPT [0:0]\n:x - [0:0]\n-A INPUT -j x\nCOMMIT\n";
     CHECK(iptables_save_normalize(a) == iptables_save_normalize(b));
     CHECK(iptables_save_normalize(b) == "*filter\n:INPUT ACCEPT\n:x -\n-A INPUT -j x\nCOMMIT\n");
+}
+
+// Lines below are iptables-legacy-save 1.8.9's own output for rules added with
+// `iptables-legacy -A INPUT ...` (kernel 6.18).
+TEST_CASE("a LOG rule's level and flags are read from its options, and written back as saved") {
+    const std::string line = "-A INPUT -p tcp -j LOG --log-prefix \"a \" --log-level 6 "
+                             "--log-tcp-sequence --log-tcp-options --log-ip-options --log-uid "
+                             "--log-macdecode";
+    auto r = iptables_rule_parse(line, Family::ipv4, "filter");
+    REQUIRE(r.ok());
+    CHECK(r->log_level == 6);
+    CHECK(r->log_flags == 0x2f);
+    CHECK("-A INPUT " + iptables_log_spec(r->match_key, {r->log_prefix, 6, 0x2f}) == line);
+    auto plain = iptables_rule_parse("-A INPUT -p tcp -j LOG", Family::ipv4, "filter");
+    REQUIRE(plain.ok());
+    CHECK(plain->log_level == 4);
+    CHECK(plain->log_flags == 0);
+    CHECK(iptables_rule_parse("-A INPUT -j LOG --log-level 9", Family::ipv4, "filter").error()
+              .message.find("bad --log-level '9'") != std::string::npos);
+}
+
+TEST_CASE("matches whose second evaluation changes state are named; read-only ones are not") {
+    auto side = [](const std::string &line) {
+        auto r = iptables_rule_parse(line, Family::ipv4, "filter");
+        REQUIRE(r.ok());
+        return r->side_effect;
+    };
+    CHECK(side("-A INPUT -m recent --set --name foo --mask 255.255.255.255 --rsource -j LOG "
+               "--log-prefix \"r \"")
+              .find("-m recent --set writes the recent list \"foo\"") == 0);
+    CHECK(side("-A INPUT -m recent --rcheck --seconds 10 --reap --name foo --mask "
+               "255.255.255.255 --rsource -j LOG --log-prefix \"r2 \"")
+              .empty());
+    CHECK(side("-A INPUT -m hashlimit --hashlimit-upto 1/sec --hashlimit-burst 5 "
+               "--hashlimit-name hl -j LOG --log-prefix \"h \"")
+              .find("--hashlimit-name hl") != std::string::npos);
+    CHECK(!side("-A INPUT -m quota --quota 100 -j LOG --log-prefix \"q \"").empty());
+    CHECK(!side("-A INPUT -m statistic --mode nth --every 2 --packet 0 -j LOG").empty());
+    CHECK(side("-A INPUT -p tcp -m connlimit --connlimit-above 2 --connlimit-mask 32 "
+               "--connlimit-saddr -j LOG --log-prefix \"c \"")
+              .empty());
+    CHECK(side("-A INPUT -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix \"l \"")
+              .empty());
+}
+
+TEST_CASE("alongside, a rule with a side effect is named and left alone; replace mirrors it") {
+    auto rs = iptables_save_parse("*filter\n:INPUT ACCEPT [0:0]\n"
+                                  "-A INPUT -m recent --set --name r1 -j LOG --log-prefix \"DENY_R \"\n"
+                                  "-A INPUT -p tcp -j LOG --log-prefix \"DENY_P \" --log-level 6\n"
+                                  "COMMIT\n",
+                                  Family::ipv4);
+    REQUIRE(rs.ok());
+    auto rules = rules_parse("nflog: {group: 42}\nclasses:\n  - {name: d, log_prefix: '^DENY_', "
+                             "direction: egress, verdict: denied}\n",
+                             "t.yaml");
+    REQUIRE(rules.ok());
+    Plan p = plan_install(*rs, *rules, PlanMode::alongside);
+    REQUIRE(p.steps.size() == 1);
+    CHECK(p.steps[0].companion.prefix == "DENY_P ~nl600");
+    REQUIRE(p.not_covered.size() == 1);
+    CHECK(p.notes_text().rfind("not covered: ipv4 filter INPUT #1 \"DENY_R \": -m recent --set", 0) == 0);
+    Plan r = plan_install(*rs, *rules, PlanMode::replace);
+    CHECK(r.steps.size() == 2);
+    CHECK(r.not_covered.empty());
+    // The restore input says which step each line belongs to (line 1 is "*filter").
+    std::vector<long> line_step;
+    std::string in = iptables_restore_input(r, Family::ipv4, "filter", nullptr, &line_step);
+    CHECK(std::count(in.begin(), in.end(), '\n') == static_cast<long>(line_step.size()));
+    CHECK(line_step == std::vector<long>{-1, 1, 1, 0, 0, -1});
 }

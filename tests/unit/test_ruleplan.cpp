@@ -155,14 +155,31 @@ TEST_CASE("replace mode puts a companion in the place of each plain LOG rule") {
     CHECK(count_op(p, PlanStep::Op::replace) == 8);
 }
 
-TEST_CASE(
-    "replace mode keeps a LOG rule with options it could not restore, and mirrors it alongside") {
+TEST_CASE("replace mode replaces a LOG rule with options too: its companion's tag carries them") {
     Ruleset rs = ruleset("cloudfoundry.iptables-save");
     FwChain &asg = chain(rs, "asg-da966cab6a6049c44f90");
-    asg.rules[1].log_options = "--log-level 6";
+    asg.rules[1].log_level = 6;
+    asg.rules[1].log_flags = log_flag_tcpseq | log_flag_uid;
+    Plan p = plan_install(rs, cf_rules(), PlanMode::replace);
+    CHECK(count_op(p, PlanStep::Op::replace) == 8);
+    for (const PlanStep &s : p.steps)
+        if (s.rule.chain == "asg-da966cab6a6049c44f90")
+            CHECK(s.companion.prefix == s.rule.log_prefix + "~nl609");
+        else
+            CHECK(s.companion.prefix == s.rule.log_prefix);
+}
+
+TEST_CASE("replace mode keeps a LOG rule whose options do not fit the tag, mirrored alongside") {
+    Ruleset rs = ruleset("cloudfoundry.iptables-save");
+    FwChain &asg = chain(rs, "asg-da966cab6a6049c44f90");
+    asg.rules[1].log_level = 6;
+    asg.rules[1].log_prefix = "DENY_" + std::string(55, 'x'); // 60 + 6 > 63: no room
     Plan p = plan_install(rs, cf_rules(), PlanMode::replace);
     CHECK(count_op(p, PlanStep::Op::replace) == 7);
     CHECK(count_op(p, PlanStep::Op::add_after) == 1);
+    REQUIRE(p.not_carried.size() == 1);
+    CHECK(p.not_carried[0].reason.find("no room for the options tag") != std::string::npos);
+    CHECK(p.notes_text().rfind("not carried: ipv4 filter asg-da966cab6a6049c44f90 #2", 0) == 0);
 }
 
 TEST_CASE("replace mode over an alongside install drops the LOG rules, keeps the companions") {
@@ -200,7 +217,7 @@ TEST_CASE("a replace-mode install is stable, and its removal restores each LOG r
     Ruleset plain = ruleset("cloudfoundry.iptables-save");
     for (const PlanStep &s : rm.steps) {
         const FwRule &orig = chain(plain, s.rule.chain).rules[s.rule.handle - 1];
-        CHECK("-A " + s.rule.chain + " " + iptables_log_spec(s.rule.match_key, s.rule.log_prefix) ==
+        CHECK("-A " + s.rule.chain + " " + iptables_log_spec(s.rule.match_key, s.log) ==
               orig.text);
     }
 }
@@ -236,4 +253,30 @@ TEST_CASE("the printed plan has one line per step naming family, table, chain an
     CHECK(std::count(text.begin(), text.end(), '\n') == 8);
     CHECK(text.find("add ipv4 filter asg-da966cab6a6049c44f90 #2: NFLOG group 42 class "
                     "asg-egress-denied") != std::string::npos);
+}
+
+TEST_CASE("an install from before the options tag is brought up to date in either mode") {
+    // A LOG rule with --log-level 6 and the untagged companion an older netlog-rules put
+    // after it.
+    Ruleset rs = ruleset("cloudfoundry-alongside.iptables-save");
+    FwChain &asg = chain(rs, "asg-da966cab6a6049c44f90");
+    REQUIRE(asg.rules[1].kind == RuleKind::log);
+    REQUIRE(asg.rules[2].kind == RuleKind::companion);
+    asg.rules[1].log_level = 6;
+    Plan a = plan_install(rs, cf_rules(), PlanMode::alongside);
+    REQUIRE(a.steps.size() == 2);
+    CHECK(count_op(a, PlanStep::Op::add_after) == 1);
+    CHECK(count_op(a, PlanStep::Op::remove) == 1); // the untagged one
+    Plan r = plan_install(rs, cf_rules(), PlanMode::replace);
+    for (const PlanStep &s : r.steps)
+        if (s.rule.chain == "asg-da966cab6a6049c44f90") {
+            CAPTURE(s.rule.text);
+            if (s.rule.kind == RuleKind::log) {
+                CHECK(s.op == PlanStep::Op::replace);
+                CHECK(s.companion.prefix == s.rule.log_prefix + "~nl600");
+            } else {
+                CHECK(s.op == PlanStep::Op::remove);
+            }
+        }
+    CHECK(count_op(r, PlanStep::Op::restore_log) == 0);
 }
