@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <ctime>
 
 #include <string>
@@ -32,12 +33,20 @@ std::string read_small(const char *path) {
 
 ProcessView read_process_view() {
     ProcessView v;
-    // The boot time from the clocks, not /proc/stat: the unit's ProcSubset=pid hides it.
-    timespec real{}, boot{};
-    clock_gettime(CLOCK_REALTIME, &real);
-    clock_gettime(CLOCK_BOOTTIME, &boot);
-    const double boot_time = static_cast<double>(real.tv_sec - boot.tv_sec) +
-                             static_cast<double>(real.tv_nsec - boot.tv_nsec) / 1e9;
+    // The boot time as the Prometheus clients read it (/proc/stat's btime), or, where the
+    // unit's ProcSubset=pid hides /proc/stat, from the clocks (equal to within the clock's
+    // adjustments since boot, well under a second).
+    double boot_time = 0;
+    const auto stat = read_small("/proc/stat");
+    if (const auto at = stat.find("\nbtime "); at != std::string::npos) {
+        boot_time = std::strtod(stat.c_str() + at + 7, nullptr);
+    } else {
+        timespec real{}, boot{};
+        clock_gettime(CLOCK_REALTIME, &real);
+        clock_gettime(CLOCK_BOOTTIME, &boot);
+        boot_time = static_cast<double>(real.tv_sec - boot.tv_sec) +
+                    static_cast<double>(real.tv_nsec - boot.tv_nsec) / 1e9;
+    }
     process_parse_stat(read_small("/proc/self/stat"), boot_time, sysconf(_SC_CLK_TCK),
                        sysconf(_SC_PAGESIZE), v);
     if (DIR *d = opendir("/proc/self/fd")) {
