@@ -1,4 +1,5 @@
-// /proc/self/stat, the clocks, /proc/self/fd and /proc/self/limits for the process_* metrics.
+// /proc/self/stat, the boot time (/proc/stat or the clocks), /proc/self/fd and /proc/self/limits
+// for the process_* metrics.
 #include "process_view.h"
 
 #include <dirent.h>
