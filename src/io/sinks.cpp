@@ -125,6 +125,12 @@ public:
                 buf_.clear();
                 return false;
             }
+            if (reopen_failing_) {
+                fmt::print(stderr, "netlogd: output {}: reopened; lines go to this path again\n",
+                           name_);
+                reopen_failing_ = false;
+                ++c_.reopens;
+            }
         }
         return write_all(fd_);
     }
@@ -132,18 +138,25 @@ public:
     void reopen() override {
         flush();
         if (const int err = open_file(); err != 0) {
-            // Keep writing to the file we have (renamed away by a rotation, most often)
-            // rather than dropping every line until the path can be opened; tick() tries
-            // again every second. Said once per failure, and again once it works.
+            // Keep writing to the file we have while it still has a name (renamed away by
+            // a rotation, most often) rather than dropping every line until the path can
+            // be opened; tick() tries again every second. A file deleted meanwhile (no name
+            // left) would swallow the lines unseen: then close it, and drop and count them.
+            struct stat st{};
+            const bool named = fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_nlink > 0;
+            if (!named && fd_ >= 0) {
+                ::close(fd_);
+                fd_ = -1;
+            }
             if (!reopen_failing_) {
                 ++c_.errors;
                 fmt::print(stderr,
                            "netlogd: output {}: cannot reopen: {}; {} (retrying every second: "
                            "check that netlogd's user may create files in the directory)\n",
                            name_, std::strerror(err),
-                           fd_ >= 0 ? "lines go on to the file it had open (renamed or "
-                                      "deleted: not at this path)"
-                                    : "lines are dropped and counted until it can be opened");
+                           named ? "lines go on to the file it had open (renamed: not at this "
+                                   "path)"
+                                 : "lines are dropped and counted until it can be opened");
             }
             reopen_failing_ = true;
             return;
