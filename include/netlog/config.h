@@ -42,10 +42,19 @@ struct JsonExtras {
 struct SyslogOutputOptions {
     bool rfc3164 = false;          // protocol: rfc5424 | rfc3164
     int facility = -1;             // 0..23; names kern, user, ..., local0..local7
-    int severity = -1;             // 0..7; names emerg .. debug
-    std::string app_name, hostname;
+    int severity = -1;             // 0..7; names emerg .. debug (klog: unset = the rule's level)
+    std::string app_name;
+    std::string hostname;          // also a klog kernel prefix's HOST (file and stdout too)
     std::size_t buffer = 0;        // bytes; 0 = default
 };
+
+// klog's kern.log line head (`kernel_prefix`): as rsyslog writes kernel lines to a file.
+// traditional: "Dec  2 08:09:12 HOST kernel: [ 4586.009102] " (RSYSLOG_TraditionalFileFormat)
+// rfc3339:     "2026-12-02T08:09:12.760529+00:00 HOST kernel: [ 4586.009260] " (RSYSLOG_FileFormat,
+//              rsyslog's default, Debian 12's kern.log)
+// host:        the one the host's rsyslog configuration asks for (`kernel_prefix: true`).
+enum class KernelPrefix : std::uint8_t { off, host, traditional, rfc3339 };
+std::string_view to_string(KernelPrefix k);
 
 struct OutputConfig {
     OutputType type = OutputType::stdout_;
@@ -55,7 +64,7 @@ struct OutputConfig {
     IptablesLoggerOptions::TimeStyle timestamp = IptablesLoggerOptions::TimeStyle::rfc3339;
     JsonExtras extras;
     SyslogOutputOptions syslog;
-    bool kernel_prefix = false; // klog: "Mmm dd hh:mm:ss HOST kernel: [uptime] " before each line
+    KernelPrefix kernel_prefix = KernelPrefix::off; // klog: kern.log's line head before each line
     std::string where; // "FILE:LINE:COL" of the entry, for messages about it
 };
 

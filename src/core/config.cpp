@@ -30,6 +30,16 @@ std::string_view to_string(OutputFormat f) {
     return "?";
 }
 
+std::string_view to_string(KernelPrefix k) {
+    switch (k) {
+    case KernelPrefix::off: return "off";
+    case KernelPrefix::host: return "as the host's rsyslog";
+    case KernelPrefix::traditional: return "traditional";
+    case KernelPrefix::rfc3339: return "rfc3339";
+    }
+    return "?";
+}
+
 std::optional<OutputFormat> output_format_parse(std::string_view name) {
     if (name == "json") return OutputFormat::json;
     if (name == "klog") return OutputFormat::klog;
@@ -374,9 +384,13 @@ private:
 
     // --- issue 5 (engineer G): syslog options, kernel_prefix, rate_limit.classes ---
     void syslog_options(const YAML::Node &o, const std::string &at, OutputConfig &out) {
-        for (const char *k : {"protocol", "facility", "severity", "app_name", "hostname", "buffer"})
+        for (const char *k : {"protocol", "facility", "severity", "app_name", "buffer"})
             if (o[k] && out.type != OutputType::syslog)
                 fail(src_, o[k], at + "." + k, "only a syslog output has this option");
+        // A klog output's kernel prefix names the host too, in a file as on stdout.
+        if (o["hostname"] && out.type != OutputType::syslog && out.format != OutputFormat::klog)
+            fail(src_, o["hostname"], at + ".hostname",
+                 "only a syslog output or a klog output (its kernel_prefix) has a host name");
         auto &s = out.syslog;
         if (o["protocol"]) {
             const auto p = text(o["protocol"], at + ".protocol");
@@ -407,9 +421,12 @@ private:
             if (out.format != OutputFormat::klog)
                 fail(src_, k, at + ".kernel_prefix", "only the klog format has a kernel prefix");
             const auto v = text(k, at + ".kernel_prefix");
-            if (v == "true") out.kernel_prefix = true;
+            if (v == "true") out.kernel_prefix = KernelPrefix::host;
+            else if (v == "traditional") out.kernel_prefix = KernelPrefix::traditional;
+            else if (v == "rfc3339") out.kernel_prefix = KernelPrefix::rfc3339;
             else if (v != "false")
-                fail(src_, k, at + ".kernel_prefix", fmt::format("'{}' is not true or false", v));
+                fail(src_, k, at + ".kernel_prefix",
+                     fmt::format("'{}' is not true, false, traditional or rfc3339", v));
         }
     }
 
@@ -501,7 +518,10 @@ std::string config_summary(const Config &c) {
                                        {x.host, "host"}})
             if (on) extras += fmt::format("{}{}", extras.empty() ? "" : ",", name);
         if (!extras.empty()) s += ", extras " + extras;
-        if (o.kernel_prefix) s += ", kernel_prefix";
+        if (o.kernel_prefix != KernelPrefix::off)
+            s += fmt::format(", kernel_prefix {}", to_string(o.kernel_prefix));
+        if (o.type != OutputType::syslog && !o.syslog.hostname.empty())
+            s += fmt::format(", hostname {}", o.syslog.hostname);
         if (o.type == OutputType::syslog) {
             const auto &y = o.syslog;
             s += y.rfc3164 ? ", protocol rfc3164" : ", protocol rfc5424";

@@ -232,6 +232,44 @@ void text::json_escape(std::string_view s, Out &out) {
     out.put(s.substr(run));
 }
 
+void text::json_escape_go(std::string_view s, Out &out) {
+    const auto *b = reinterpret_cast<const unsigned char *>(s.data());
+    const std::size_t n = s.size();
+    std::size_t run = 0;
+    std::size_t i = 0;
+    while (i < n) {
+        const unsigned char c = b[i];
+        if (c < 0x80) {
+            if (byte_class[c] == 0 && c != '<' && c != '>' && c != '&') {
+                ++i;
+                continue;
+            }
+            out.put(s.substr(run, i - run));
+            put_escaped_byte(c, out); // <, >, & as \u003c, \u003e, \u0026
+            run = ++i;
+            continue;
+        }
+        std::size_t bad = 0;
+        const std::size_t len = utf8_sequence(b + i, n - i, &bad);
+        if (len == 3 && c == 0xE2 && b[i + 1] == 0x80 && (b[i + 2] == 0xA8 || b[i + 2] == 0xA9)) {
+            out.put(s.substr(run, i - run));
+            out.put(b[i + 2] == 0xA8 ? "\\u2028" : "\\u2029");
+            run = i += 3;
+            continue;
+        }
+        if (len) {
+            i += len;
+            continue;
+        }
+        // Go's utf8.DecodeRuneInString: each byte that does not start a well-formed
+        // sequence is one error of length 1.
+        out.put(s.substr(run, i - run));
+        out.put("\\ufffd");
+        run = ++i;
+    }
+    out.put(s.substr(run));
+}
+
 void json_escape(std::string_view s, std::string &out) {
     text::Out o(out);
     text::json_escape(s, o);
@@ -268,7 +306,7 @@ void format_json(const Event &ev, const JsonOptions &opt, std::string &str) {
     }
     if (opt.class_name)
         put_string_member(out, ",\"class\":", ev.cls ? std::string_view(ev.cls->name) : "");
-    if (opt.prefix) put_string_member(out, ",\"prefix\":", ev.msg ? ev.msg->prefix : "");
+    if (opt.prefix) put_string_member(out, ",\"prefix\":", ev.prefix);
     if (opt.host) {
         put_string_member(out, ",\"host_ip\":", opt.host_ip);
         put_string_member(out, ",\"host_guid\":", opt.host_guid);

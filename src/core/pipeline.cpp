@@ -49,7 +49,13 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
     }
     ev.time = msg.timestamp ? *msg.timestamp : receive_time;
 
-    ev.cls = classifier_.classify(msg.prefix);
+    // A companion's prefix carries its LOG rule's level and flags (prefix_tag.h): split
+    // off here, so that classes, enrichment and every output see the LOG rule's prefix.
+    const LogOptionsView tag = prefix_tag_split(msg.prefix);
+    ev.prefix = tag.prefix;
+    ev.log_level = tag.level;
+    ev.log_flags = tag.flags;
+    ev.cls = classifier_.classify(ev.prefix);
     if (ev.cls) {
         ev.direction = ev.cls->direction;
         ev.verdict = ev.cls->verdict;
@@ -67,8 +73,8 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
     if (containers_) {
         const auto &ip = ev.direction == Direction::ingress ? ev.packet.dst : ev.packet.src;
         ev.container = containers_->by_ip(ip);
-        if (!ev.container && !msg.prefix.empty()) {
-            ev.container = containers_->by_prefix(msg.prefix);
+        if (!ev.container && !ev.prefix.empty()) {
+            ev.container = containers_->by_prefix(ev.prefix);
             if (ev.container) ++c_.enriched_by_prefix;
         }
         if (ev.container) ++c_.enriched;

@@ -5,6 +5,7 @@
 //   netlogd --stats [-c FILE]              scrape the running daemon, print the identity
 #include "daemon.h"
 #include "load.h"
+#include "rsyslog_host.h"
 #include "ops.h"
 #include "privileges.h"
 #include "replay.h"
@@ -28,6 +29,13 @@ int check_config(const std::string &path) {
         return 1;
     }
     fmt::print("{}\n", netlog::config_summary(l->config));
+    for (const auto &o : l->config.outputs)
+        if (o.format == netlog::OutputFormat::klog &&
+            o.kernel_prefix == netlog::KernelPrefix::host) {
+            const auto f = netlog::io::host_kern_log_format();
+            fmt::print("kernel_prefix: {} ({})\n", netlog::to_string(f.style), f.why);
+            break;
+        }
     std::string groups;
     for (auto g : l->rules->groups()) groups += fmt::format("{}{}", groups.empty() ? "" : ",", g);
     fmt::print("rules {}: {} classes, NFLOG group(s) {}\n", l->rules_source,

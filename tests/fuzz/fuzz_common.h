@@ -27,6 +27,9 @@ inline void check_outputs(const NflogMessage &msg) {
 
     Event ev;
     ev.msg = &msg;
+    const LogOptionsView tag = prefix_tag_split(msg.prefix);
+    ev.prefix = tag.prefix;
+    ev.log_level = tag.level;
     ev.packet = packet_decode(msg.payload, msg.hw_protocol);
     ev.time = msg.timestamp.value_or(Timestamp{1, 2});
     ev.in_name = msg.prefix.substr(0, 4);
@@ -37,6 +40,7 @@ inline void check_outputs(const NflogMessage &msg) {
         ev.container = variant ? &container : nullptr;
         ev.direction = variant ? Direction::ingress : Direction::egress;
         ev.verdict = variant ? Verdict::allowed : Verdict::denied;
+        ev.log_flags = variant ? log_flags_known : tag.flags; // every LOG flag's text once
 
         JsonOptions opt;
         if (variant) {

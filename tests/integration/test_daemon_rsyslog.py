@@ -5,7 +5,7 @@ rsyslog runs in the cell namespace (its ports are private to it) with the test's
 config: one ruleset per input, each writing its own file. netlogd has six outputs at once:
 json to a file (the reference), json over syslog UDP, TCP (RFC 5424, octet counting) and a
 unix datagram socket (RFC 3164), klog over UDP with facility kern / app-name "kernel", and
-klog to a file with `kernel_prefix: true`.
+klog to a file with `kernel_prefix: traditional`.
 
 1. Events (UDP packets from c1 through an NFLOG rule, each with its own source port) reach
    every syslog output: the lines rsyslog writes parse back to the file output's events.
@@ -79,7 +79,7 @@ w.write_config([
     f"{{type: syslog, address: \"unix://{sock}\", format: json, protocol: rfc3164, "
     "facility: local3, severity: notice, app_name: netlog-fw, buffer: 4096}",
     "{type: syslog, address: \"udp://127.0.0.1:5515\", format: klog}",
-    f"{{type: file, path: {kfile}, format: klog, kernel_prefix: true}}",
+    f"{{type: file, path: {kfile}, format: klog, kernel_prefix: traditional}}",
 ])
 OUT = {"udp": 1, "tcp": 2, "unix": 3, "kern": 4}  # output index per rsyslog file
 w.cell.run(f"iptables -A FORWARD -s {C1_IP} -d {OUT_IP} -p udp --dport 9001 -j NFLOG "

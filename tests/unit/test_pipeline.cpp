@@ -54,7 +54,7 @@ const RulesFile &cf_rules() {
         std::stringstream ss;
         ss << in.rdbuf();
         auto r = rules_parse(ss.str(), "rules/cloudfoundry.yaml");
-        REQUIRE_MESSAGE(r.ok(), r.error().message);
+        REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
         return std::move(*r);
     }();
     return rules;
@@ -63,7 +63,7 @@ const RulesFile &cf_rules() {
 const ContainerIndex &index() {
     static const ContainerIndex idx = [] {
         auto r = ContainerIndex::parse(store_json);
-        REQUIRE_MESSAGE(r.ok(), r.error().message);
+        REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
         return std::move(*r);
     }();
     return idx;
