@@ -36,6 +36,10 @@ class Routed:
     MACS = {"c0": "02:00:00:00:01:02", "r0": "02:00:00:00:01:01",
             "r1": "02:00:00:00:02:01", "s0": "02:00:00:00:02:02"}
 
+    # The router's interfaces toward the client and the server (a subclass may name the
+    # server side like a Cloud Foundry container's veth, "s-...").
+    IF_RC, IF_RS = "r0", "r1"
+
     def __init__(self):
         self.client = netns.Netns("c")
         self.router = netns.Netns("r")
@@ -46,10 +50,10 @@ class Routed:
                    " net.ipv6.conf.all.router_solicitations=0"
                    " net.ipv6.conf.default.router_solicitations=0", check=False)
         m = self.MACS
-        netns.veth(self.client, self.router, "c0", "r0",
+        netns.veth(self.client, self.router, "c0", self.IF_RC,
                    [self.CLIENT4 + "/24", self.CLIENT6 + "/64"],
                    [self.ROUTER4_C + "/24", self.ROUTER6_C + "/64"], m["c0"], m["r0"])
-        netns.veth(self.router, self.server, "r1", "s0",
+        netns.veth(self.router, self.server, self.IF_RS, "s0",
                    [self.ROUTER4_S + "/24", self.ROUTER6_S + "/64"],
                    [self.SERVER4 + "/24", self.SERVER6 + "/64"], m["r1"], m["s0"])
         # the second address is never chosen as a source (secondary / deprecated)
