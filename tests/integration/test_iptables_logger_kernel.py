@@ -194,7 +194,7 @@ def main():
     w = Cell()
     traffic.start_server(w.server, 8080, 5353)
     w.warm_up()
-    netns.Sysctl("net.netfilter.nf_log_all_netns", 1)
+    nf_log = traffic.hold_nf_log_all_netns()
     install_rules(w, tag)
 
     tmp = os.path.join("/tmp", f"netlog-iptl-{os.getpid()}")
@@ -225,10 +225,11 @@ def main():
     check(d.poll() is None, f"netlogd exited at start: {open(errf.name).read()}")
 
     kmsg = traffic.Kmsg("")  # every record; ours carry the tag after OK_/DENY_
-    traffic.run_py(w.client, client_traffic(w), timeout=120)
-    traffic.run_py(w.client, facts_icmp_errors(w), timeout=30)
-    w.router.run(f"ping -c1 -W1 {w.ROUTER4_C}; ping -c1 -W1 {w.ROUTER6_C}", check=False)
-    log_counts, _ = settled_counters(w, tag)
+    with nf_log.watch():
+        traffic.run_py(w.client, client_traffic(w), timeout=120)
+        traffic.run_py(w.client, facts_icmp_errors(w), timeout=30)
+        w.router.run(f"ping -c1 -W1 {w.ROUTER4_C}; ping -c1 -W1 {w.ROUTER6_C}", check=False)
+        log_counts, _ = settled_counters(w, tag)
     want = sum(log_counts.values())
 
     def lines(k):

@@ -147,8 +147,11 @@ def ipt_save(r):
 
 
 LOG_RE = re.compile(r'^(?P<m>.*?)\s*log prefix "(?P<p>[^"]*)"(?P<level> level \w+)?(?P<rest>.*)$')
-COMP_RE = re.compile(r'^(?P<m>.*?)\s*log prefix "(?P<p>[^"]*)" group (?P<g>\d+) snaplen 128 '
-                     r'queue-threshold 32(?P<rest>.*?) comment "netlog:(?P<c>[^"]*)"$')
+# A companion: nft's log statement, or (replace mode on iptables-nft: in the place of an xt
+# LOG target) an xt NFLOG target, which nft shows with the group last.
+COMP_RE = re.compile(r'^(?P<m>.*?)\s*log prefix "(?P<p>[^"]*)" (?:group (?P<g>\d+) snaplen 128 '
+                     r'queue-threshold 32|snaplen 128 queue-threshold 32 group (?P<gx>\d+))'
+                     r'(?P<rest>.*?) comment "netlog:(?P<c>[^"]*)"$')
 
 
 NFT_LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warn": 4, "notice": 5, "info": 6, "debug": 7}
@@ -211,7 +214,7 @@ def check_covered(listing, mode, what):
             check(c is not None, f"{where}: no companion {'before' if verdict_after else 'after'} it")
             check(c["m"] == m["m"] and c["p"] == tagged(p, m["level"]) and c["rest"].strip() == "",
                   f"{where}: companion {lines[j]!r} does not copy its matches")
-            check(c["c"] == EXPECTED_CLASS[p] and int(c["g"]) == GROUP, f"{where}: companion {lines[j]!r}: wrong class/group")
+            check(c["c"] == EXPECTED_CLASS[p] and int(c["g"] or c["gx"]) == GROUP, f"{where}: companion {lines[j]!r}: wrong class/group")
             covered += 1
         if mode == "replace":
             for _, c in comps:
