@@ -236,44 +236,6 @@ class Rsyslog:
             self.proc.wait(timeout=10)
 
 
-def read_kmsg_prio(tag):
-    """A /dev/kmsg reader keeping (priority, text) of records with `tag`."""
-    import threading
-    state = {"recs": [], "stop": False, "lost": 0}
-    fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-    os.lseek(fd, 0, os.SEEK_END)
-
-    def run():
-        import select
-        p = select.poll()
-        p.register(fd, select.POLLIN)
-        while not state["stop"]:
-            p.poll(50)
-            while True:
-                try:
-                    rec = os.read(fd, 16384)
-                except BlockingIOError:
-                    break
-                except BrokenPipeError:
-                    state["lost"] += 1
-                    continue
-                head, _, body = rec.decode("utf-8", errors="surrogateescape").partition(";")
-                body = body.split("\n", 1)[0]
-                if tag in body:
-                    state["recs"].append((int(head.split(",")[0]), traffic.kmsg_unescape(body)))
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-
-    def close():
-        state["stop"] = True
-        t.join(timeout=2)
-        os.close(fd)
-    netns.on_exit(lambda: not state["stop"] and close())
-    state["close"] = close
-    return state
-
-
 def by_prefix(recs):
     out = collections.defaultdict(list)
     for prio, text in recs:
@@ -361,7 +323,7 @@ def run_backend(backend):
             recs.append((int(s), t))
         return by_prefix(recs)
 
-    kmsg = read_kmsg_prio(tag)
+    kmsg = traffic.KmsgRecords(tag)
     traffic.run_py(w.client, traffic_script(w), timeout=180)
     w.router.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
                   "/usr/bin/python3", "-c", uid_script(w)], timeout=60)
@@ -371,16 +333,16 @@ def run_backend(backend):
     last = None
     while True:
         texts, sev = netlogd_lines()
-        now = (len(kmsg["recs"]), len(texts), len(sev))
+        now = (len(kmsg.records()), len(texts), len(sev))
         if now == last and now[0] == now[1] == now[2]:
             break
         if time.monotonic() > end:
             fail(f"{backend}: kernel {now[0]} lines, netlogd klog {now[1]}, rsyslog {now[2]} "
-                 f"(kmsg overruns {kmsg['lost']}; nf_log_all_netns now "
+                 f"(kmsg overruns {kmsg.lost}; nf_log_all_netns now "
                  f"{open('/proc/sys/net/netfilter/nf_log_all_netns').read().strip()})")
         last = now
         time.sleep(0.4)
-    kernel = by_prefix(kmsg["recs"])
+    kernel = by_prefix([(p, t) for p, _, t in kmsg.records()])
     ours = ours_by_prefix(texts, sev, 0)
     problems = compare(kernel, ours, backend)
     if problems:
@@ -408,13 +370,13 @@ def run_backend(backend):
     def from_client(t):  # the probe itself (its answers' IP IDs are the server's to choose)
         m = re.search(r" SRC=(\S+) ", t)
         return m and m.group(1) in clients and not re.search(r"PROTO=ICMPv6 TYPE=13[3-7] ", t)
-    k0, n0 = len(kmsg["recs"]), len(netlogd_lines()[0])
+    k0, n0 = len(kmsg.records()), len(netlogd_lines()[0])
     traffic.run_py(w.client, probe_script(w), timeout=60)
-    netns.wait_for(lambda: len(kmsg["recs"]) > k0 and
-                   len(netlogd_lines()[0]) - n0 == len(kmsg["recs"]) - k0, timeout=15,
+    netns.wait_for(lambda: len(kmsg.records()) > k0 and
+                   len(netlogd_lines()[0]) - n0 == len(kmsg.records()) - k0, timeout=15,
                    what="the probes' lines from the kernel and netlogd")
     time.sleep(0.5)
-    probe_kernel = [(p, t) for p, t in kmsg["recs"][k0:] if from_client(t)]
+    probe_kernel = [(p, t) for p, _, t in kmsg.records()[k0:] if from_client(t)]
     check(len(probe_kernel) == 4 * len(OPTION_SETS),
           f"{backend}: {len(probe_kernel)} probe lines from the kernel, want {4 * len(OPTION_SETS)}")
 
@@ -424,7 +386,7 @@ def run_backend(backend):
     left = [l for l in replaced.splitlines()
             if tag in l and ("-j LOG" in l or ("log prefix" in l and " group " not in l))]
     check(not left, f"{backend}: --mode replace left LOG rules: {left}")
-    k1, n1 = len(kmsg["recs"]), len(netlogd_lines()[0])
+    k1, n1 = len(kmsg.records()), len(netlogd_lines()[0])
     traffic.run_py(w.client, probe_script(w), timeout=60)
 
     def probes_in():
@@ -433,8 +395,8 @@ def run_backend(backend):
     netns.wait_for(probes_in, timeout=15, what="netlogd's lines for the probes in replace mode")
     time.sleep(0.5)
     texts, sev = netlogd_lines()
-    check(len(kmsg["recs"]) == k1, f"{backend}: the kernel still logs after --mode replace: "
-                                   f"{kmsg['recs'][k1:][:3]}")
+    check(len(kmsg.records()) == k1, f"{backend}: the kernel still logs after --mode replace: "
+                                   f"{kmsg.records()[k1:][:3]}")
     ours_probe = [r for recs in ours_by_prefix(texts, sev, n1).values() for r in recs if from_client(r[1])]
     problems = compare(by_prefix(probe_kernel), by_prefix(ours_probe), f"{backend} replace")
     if problems:
@@ -450,7 +412,7 @@ def run_backend(backend):
              "\nnft list ruleset:\n" + w.router.run("nft list ruleset", check=False).stdout)
     d.send_signal(signal.SIGTERM)
     check(d.wait(timeout=15) == 0, f"{backend}: netlogd exited {d.returncode}: {open(errf.name).read()}")
-    kmsg["close"]()
+    kmsg.close()
     rs.stop()
     for ns in (w.client, w.router, w.server):
         ns.delete()

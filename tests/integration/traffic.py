@@ -287,6 +287,61 @@ class Kmsg:
             self.fd = None
 
 
+class KmsgRecords:
+    """The kernel log from now on, as (priority, timestamp in µs, text) of each /dev/kmsg
+    record whose text holds `tag`, read by a background thread (drained as they come, so a
+    flood elsewhere cannot overwrite them first). `on_record(prio, usec, text)`, if given,
+    is called for each, from that thread. Text unescaped (kmsg_unescape)."""
+
+    def __init__(self, tag, on_record=None):
+        import threading
+        self.tag, self.on_record = tag, on_record
+        self.recs, self.lost = [], 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+        os.lseek(self.fd, 0, os.SEEK_END)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        netns.on_exit(self.close)
+
+    def _run(self):
+        import select
+        p = select.poll()
+        p.register(self.fd, select.POLLIN)
+        while not self._stop.is_set():
+            p.poll(50)
+            while True:
+                try:
+                    rec = os.read(self.fd, 16384)
+                except BlockingIOError:
+                    break
+                except BrokenPipeError:
+                    self.lost += 1
+                    continue
+                head, _, body = rec.decode("utf-8", errors="surrogateescape").partition(";")
+                body = body.split("\n", 1)[0]
+                if self.tag not in body:
+                    continue
+                f = head.split(",")
+                r = (int(f[0]), int(f[2]), kmsg_unescape(body))
+                with self._lock:
+                    self.recs.append(r)
+                if self.on_record:
+                    self.on_record(*r)
+
+    def records(self):
+        with self._lock:
+            return list(self.recs)
+
+    def close(self):
+        if self.fd is not None:
+            self._stop.set()
+            self._thread.join(timeout=2)
+            os.close(self.fd)
+            self.fd = None
+
+
 def kmsg_unescape(text):
     """/dev/kmsg writes bytes < 0x20, >= 0x7f and backslash as \\xNN."""
     return re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), text)
