@@ -22,6 +22,9 @@ struct Container {
     // The seed JSON's container object for these fields (container_json in format.h),
     // rendered once by ContainerIndex::parse; empty: format_json renders it per event.
     std::string json;
+    // The same for the iptables-logger format (iptables_logger_container_json in format.h,
+    // Go's escaping: the four fields without the host's or the closing brace).
+    std::string iptables_logger_json;
 };
 
 struct IpAddressHash {

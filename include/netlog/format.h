@@ -61,8 +61,15 @@ void format_json(const Event &ev, const JsonOptions &opt, std::string &out);
 struct IptablesLoggerOptions {
     enum class TimeStyle : std::uint8_t { rfc3339, epoch } time_style = TimeStyle::rfc3339;
     std::string_view host_ip, host_guid;
+    // Tests: read every event's fields from its kernel text, even where they are known
+    // without writing it (the two must agree).
+    bool read_kernel_line = false;
 };
 void format_iptables_logger(const Event &ev, const IptablesLoggerOptions &opt, std::string &out);
+
+// The iptables-logger container object's start for `c`: {"container_id":..,"app_guid":..,
+// "space_guid":..,"organization_guid":.. (ContainerIndex renders it once per container).
+std::string iptables_logger_container_json(const Container &c);
 
 // The kernel LOG target's text for the packet, as net/netfilter/nf_log_syslog.c builds it
 // for the LOG rule's flags (ev.log_flags: --log-tcp-sequence "SEQ= ACK=", --log-tcp-options

@@ -326,7 +326,10 @@ Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport 
     index.build_maps(reader->report);
     // Every event of a container carries the same container object: escape it once.
     for (auto *v : {&index.containers_, &index.apps_})
-        for (auto &c : *v) c.json = container_json(c);
+        for (auto &c : *v) {
+            c.json = container_json(c);
+            c.iptables_logger_json = iptables_logger_container_json(c);
+        }
     if (report_out) *report_out = std::move(reader->report);
     return index;
 }
@@ -403,7 +406,7 @@ void ContainerIndex::build_maps(StoreReport &report) {
         if (agree) {
             const Container &first = *it->second;
             apps_.push_back(Container{"", first.app_guid, first.space_guid, first.organization_guid,
-                                      IpAddress{}, {}});
+                                      IpAddress{}, {}, {}});
             it->second = &apps_.back();
         } else {
             it->second = nullptr;

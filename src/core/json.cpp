@@ -232,12 +232,27 @@ void text::json_escape(std::string_view s, Out &out) {
     out.put(s.substr(run));
 }
 
+namespace {
+
+// needs_attention(), and also <, > or &.
+bool needs_attention_go(std::uint64_t v) {
+    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    const auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+    return needs_attention(v) || (has_zero(v ^ (ones * '<')) | has_zero(v ^ (ones * '>')) |
+                                  has_zero(v ^ (ones * '&'))) != 0;
+}
+
+} // namespace
+
 void text::json_escape_go(std::string_view s, Out &out) {
     const auto *b = reinterpret_cast<const unsigned char *>(s.data());
     const std::size_t n = s.size();
     std::size_t run = 0;
     std::size_t i = 0;
     while (i < n) {
+        while (n - i >= 8 && !needs_attention_go(load8(b + i)))
+            i += 8; // plain printable ASCII, 8 bytes at a time
+        if (i == n) break;
         const unsigned char c = b[i];
         if (c < 0x80) {
             if (byte_class[c] == 0 && c != '<' && c != '>' && c != '&') {

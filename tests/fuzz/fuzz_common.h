@@ -21,7 +21,7 @@ inline void require(bool ok, const char *what, const std::string &line) {
 
 inline void check_outputs(const NflogMessage &msg) {
     static std::string out;
-    static const Container container{"handle-\"quoted\"\\", "app\x01guid", "space\xff", "org", {}, {}};
+    static const Container container{"handle-\"quoted\"\\", "app\x01guid", "space\xff", "org", {}, {}, {}};
     ClassDef cls;
     cls.name = std::string(msg.prefix);
 
@@ -64,6 +64,13 @@ inline void check_outputs(const NflogMessage &msg) {
                 out);
         require(nlohmann::json::accept(std::string_view(out).substr(0, out.size() - 1)),
                 "format_iptables_logger writes valid JSON", out);
+        // the fields it knows without writing the kernel's line are the ones read from it
+        static std::string read;
+        read.clear();
+        ipt.read_kernel_line = true;
+        format_iptables_logger(ev, ipt, read);
+        require(read == out, "iptables-logger: known fields = fields read from the kernel line",
+                out + read);
 
         out.clear();
         format_klog(ev, out, variant != 0);

@@ -7,10 +7,14 @@
 //     packet object must hold the first SRC=/DST=/SPT=/DPT=/PROTO=/MARK=/TYPE=/CODE= of that
 //     text, read by the rules of §4 (an oracle written here from §4, not from the code).
 // Expected epochs of the RFC 3339 times were computed with `date -u -d ... +%s`.
+#include "captures.h"
+
 #include <doctest/doctest.h>
 #include <fstream>
 #include <map>
 #include <netlog/format.h>
+#include <netlog/nflog.h>
+#include "../../src/core/kernel_line_fields.h"
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -348,4 +352,47 @@ TEST_CASE("the line replaces nothing before it in the buffer and leaves no kerne
     CHECK(out.find("IN=") == std::string::npos);
     CHECK(out.back() == '\n');
     CHECK(std::count(out.begin(), out.end(), '\n') == 2);
+}
+
+TEST_CASE("the fields known without writing the kernel's line are the ones read from it") {
+    // Every real packet here, under prefixes and flags that keep the short way open and
+    // that close it: the two ways must write the same line.
+    std::vector<std::pair<std::vector<std::uint8_t>, std::vector<std::uint8_t>>> packets;
+    for (const char *file : {"/klog/kmsg_golden.json", "/klog/kmsg_flags_golden.json"}) {
+        std::ifstream f(std::string(NETLOG_TEST_DATA) + file);
+        std::stringstream ss;
+        ss << f.rdbuf();
+        for (const auto &r : nlohmann::json::parse(ss.str())["records"])
+            packets.emplace_back(from_hex(r["packet"]), from_hex(r["hwheader"]));
+    }
+    std::size_t from_nflog = 0;
+    for (const char *file : {"nflog-mixed.batches", "nflog-short.batches"})
+        for (const auto &batch : netlog::test::read_batches(file))
+            nflog_parse_batch(batch, [&](const NflogMessage &m) {
+                packets.emplace_back(std::vector<std::uint8_t>(m.payload.begin(), m.payload.end()),
+                                     std::vector<std::uint8_t>(m.hwheader.begin(), m.hwheader.end()));
+                ++from_nflog;
+            });
+    REQUIRE(from_nflog >= 100);
+    std::size_t known = 0, total = 0;
+    for (const auto &[bytes, hw] : packets)
+        for (const char *prefix : {"OK_x ", "DENY_C2C_x", "OK_a SPT=9 ", "OK_\xc2\xa0SRC=1 "})
+            for (std::uint8_t flags : {0x00, 0x01, 0x08, 0x20, 0x2f})
+                for (std::uint32_t mark : {0u, 0x2u}) {
+                    Logged l(bytes, prefix, mark, Direction::egress, Verdict::denied);
+                    l.hw = hw;
+                    l.msg.hwheader = l.hw;
+                    l.ev.log_flags = flags;
+                    const std::string fast = l.line();
+                    l.opt.read_kernel_line = true;
+                    const std::string read = l.line();
+                    INFO(prefix, " flags ", int(flags), " ", read);
+                    CHECK(fast == read);
+                    KernelLineFields f;
+                    KernelLineBuffer buf;
+                    known += kernel_line_fields_known(l.ev, f, buf);
+                    ++total;
+                }
+    // the short way is the common one (plain prefixes, no option flags)
+    CHECK(known * 5 > total);
 }
