@@ -115,7 +115,7 @@ Result<std::unique_ptr<Ops>> Ops::start(Options options) {
         io::MetricsServerOptions so;
         so.listen = self->o_.metrics_listen;
         so.metrics = [self] { return metrics_render(self->metrics()); };
-        so.healthy = [self] { return self->healthy(); };
+        so.health = [self] { return self->health(); };
         auto s = io::MetricsServer::start(std::move(so));
         if (!s) return make_error(s.error().message);
         ops->server_ = std::move(*s);
@@ -158,9 +158,16 @@ void Ops::stopping() {
     io::notify_stopping();
 }
 
-bool Ops::healthy() const {
-    // Ready, and the pipeline thread went round its loop in the last 10 s.
-    return ready_ && mono_ns() - last_tick_ns_.load(std::memory_order_relaxed) < 10'000'000'000;
+std::string Ops::health() const {
+    // Ready, the pipeline thread went round its loop in the last 10 s, and the store (when
+    // there is one) loaded the last time it was read.
+    if (!ready_) return "not ready";
+    if (mono_ns() - last_tick_ns_.load(std::memory_order_relaxed) >= 10'000'000'000)
+        return "not ready: the pipeline thread is stuck";
+    std::lock_guard lk(mu_);
+    if (!store_.problem.empty())
+        return fmt::format("store not loaded: {} (enriching with the previous index)", store_.problem);
+    return {};
 }
 
 int Ops::metrics_port() const { return server_ ? server_->port() : 0; }
