@@ -34,6 +34,26 @@ bool has_net_admin() {
     return (data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32))) != 0;
 }
 
+// A sanity bound for sequence gaps: no kernel logs more than max_log_rate events a second
+// (line rate of small packets on the fastest links is under 150 M/s, NFLOG far below), and
+// any gap up to min_plausible_gap is taken as it is.
+constexpr double max_log_rate = 200e6;
+constexpr double min_plausible_gap = 1 << 20;
+
+std::int64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::size_t count_messages(const std::uint8_t *data, std::size_t len) {
+    const auto *m = reinterpret_cast<const nlmsghdr *>(data);
+    int left = static_cast<int>(len);
+    std::size_t n = 0;
+    for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) ++n;
+    return std::max<std::size_t>(n, 1);
+}
+
 Timestamp realtime_now() {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -75,7 +95,7 @@ Result<std::unique_ptr<NflogSocket>> NflogSocket::open(const NflogSocketOptions 
 
     for (const auto g : o.groups) {
         if (auto e = s->configure(g, o); !e.message.empty()) return e;
-        s->seqs_.push_back({g, 0, false});
+        s->seqs_.push_back({g, 0, false, monotonic_ns()}); // the kernel's sequence starts at 0
     }
     return s;
 }
@@ -124,7 +144,14 @@ Error NflogSocket::configure(std::uint16_t group, const NflogSocketOptions &o) {
             if (errno == EINTR) continue;
             return make_error(fmt::format("NFLOG group {}: poll: {}", group, std::strerror(errno)));
         }
-        const auto n = recv(fd(), rx.data(), rx.size(), 0);
+        sockaddr_nl from{};
+        socklen_t fromlen = sizeof from;
+        const auto n = recvfrom(fd(), rx.data(), rx.size(), 0, reinterpret_cast<sockaddr *>(&from),
+                                &fromlen);
+        if (n >= 0 && (fromlen < sizeof from || from.nl_pid != 0)) {
+            c_.foreign += count_messages(rx.data(), static_cast<std::size_t>(n));
+            continue; // not the kernel: neither an answer nor an event
+        }
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN) continue;
             if (errno == ENOBUFS) {
@@ -162,19 +189,37 @@ Error NflogSocket::configure(std::uint16_t group, const NflogSocketOptions &o) {
     }
 }
 
-void NflogSocket::account(const std::uint8_t *data, std::size_t len, Batch &batch) {
+std::size_t NflogSocket::account(const std::uint8_t *data, std::size_t len, std::uint8_t *dst,
+                                 Batch &batch, std::int64_t now_ns) {
     const auto *m = reinterpret_cast<const nlmsghdr *>(data);
     int left = static_cast<int>(len);
+    std::size_t kept = 0;
     for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
+        const auto *at = reinterpret_cast<const std::uint8_t *>(m);
+        const std::size_t size = std::min<std::size_t>(NLMSG_ALIGN(m->nlmsg_len),
+                                                       static_cast<std::size_t>(left));
+        const auto keep = [&] {
+            if (dst + kept != at) std::memmove(dst + kept, at, size);
+            kept += size;
+        };
         if (m->nlmsg_type != packet_type) {
             ++c_.other;
+            keep();
+            continue;
+        }
+        std::uint16_t group = 0;
+        if (m->nlmsg_len >= NLMSG_HDRLEN + sizeof(nfgenmsg))
+            group = ntohs(static_cast<const nfgenmsg *>(mnl_nlmsg_get_payload(m))->res_id);
+        auto it = std::find_if(seqs_.begin(), seqs_.end(),
+                               [group](const GroupSeq &g) { return g.group == group; });
+        if (it == seqs_.end() && m->nlmsg_len >= NLMSG_HDRLEN + sizeof(nfgenmsg)) {
+            ++c_.unbound; // the kernel sends only the groups we bound
             continue;
         }
         ++c_.received;
         ++batch.events;
-        if (m->nlmsg_len < NLMSG_HDRLEN + sizeof(nfgenmsg)) continue;
-        const auto *nfg = static_cast<const nfgenmsg *>(mnl_nlmsg_get_payload(m));
-        const std::uint16_t group = ntohs(nfg->res_id);
+        keep();
+        if (it == seqs_.end()) continue; // too short to name a group: a decode error later
         bool found = false;
         std::uint32_t seq = 0;
         const auto *a = static_cast<const nlattr *>(mnl_nlmsg_get_payload_offset(m, sizeof(nfgenmsg)));
@@ -189,31 +234,34 @@ void NflogSocket::account(const std::uint8_t *data, std::size_t len, Batch &batc
             a = mnl_attr_next(a);
         }
         if (!found) continue;
-        auto it = std::find_if(seqs_.begin(), seqs_.end(),
-                               [group](const GroupSeq &g) { return g.group == group; });
-        if (it == seqs_.end()) {
-            seqs_.push_back({group, seq, false});
-            it = seqs_.end() - 1;
-        }
         const std::uint32_t gap = seq - it->next; // modulo 2^32
-        // After an overrun the socket reports ENOBUFS before the datagrams queued ahead
-        // of the dropped ones: the flag stays until the gap it explains shows up.
-        if (gap != 0 && gap < 0x80000000u) {
+        // No kernel logs faster than max_log_rate: a longer jump since the group's last
+        // message is not lost events (a bug, or a message that is not what it says).
+        const double since_s = static_cast<double>(now_ns - it->last_ns) / 1e9;
+        const double plausible = std::max(min_plausible_gap, since_s * max_log_rate);
+        if (gap != 0 && gap < 0x80000000u && static_cast<double>(gap) > plausible) {
+            ++c_.implausible;
+        } else if (gap != 0 && gap < 0x80000000u) {
+            // After an overrun the socket reports ENOBUFS before the datagrams queued ahead
+            // of the dropped ones: the flag stays until the gap it explains shows up.
             (it->after_enobufs ? c_.lost_enobufs : c_.lost_gap) += gap;
             it->after_enobufs = false;
         }
         it->next = seq + 1;
+        it->last_ns = now_ns;
     }
+    return kept;
 }
 
 bool NflogSocket::receive(Batch &batch) {
+    const auto now = monotonic_ns();
     while (!pending_.empty()) {
         auto &d = pending_.front();
         if (batch.capacity - batch.size < d.size()) return true;
         if (batch.empty()) batch.received = realtime_now();
-        std::memcpy(batch.buf.get() + batch.size, d.data(), d.size());
-        account(batch.buf.get() + batch.size, d.size(), batch);
-        batch.size += d.size();
+        std::uint8_t *at = batch.buf.get() + batch.size;
+        std::memcpy(at, d.data(), d.size());
+        batch.size += account(at, d.size(), at, batch, now);
         ++c_.datagrams;
         pending_.erase(pending_.begin());
     }
@@ -223,12 +271,15 @@ bool NflogSocket::receive(Batch &batch) {
     if (slots == 0) return true;
     iovec iov[max_slots];
     mmsghdr msgs[max_slots];
+    sockaddr_nl from[max_slots];
     std::uint8_t *base = batch.buf.get() + batch.size;
     for (unsigned i = 0; i < slots; ++i) {
         iov[i] = {base + i * slot_, slot_};
         msgs[i] = {};
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof from[i];
     }
     const int n = recvmmsg(fd(), msgs, slots, MSG_DONTWAIT, nullptr);
     if (n < 0) {
@@ -249,6 +300,11 @@ bool NflogSocket::receive(Batch &batch) {
     std::uint8_t *dst = base;
     for (int i = 0; i < n; ++i) {
         std::size_t len = msgs[i].msg_len;
+        if (msgs[i].msg_hdr.msg_namelen < sizeof(sockaddr_nl) || from[i].nl_pid != 0) {
+            c_.foreign += count_messages(static_cast<const std::uint8_t *>(iov[i].iov_base),
+                                         std::min(len, slot_));
+            continue; // another process wrote to our port id: not the kernel's account
+        }
         if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
             ++c_.truncated; // its missing messages show up as a sequence gap
             len = std::min(len, slot_);
@@ -262,9 +318,7 @@ bool NflogSocket::receive(Batch &batch) {
             whole = static_cast<std::size_t>(reinterpret_cast<const std::uint8_t *>(m) - src) +
                     NLMSG_ALIGN(m->nlmsg_len);
         whole = std::min(whole, len);
-        if (dst != src) std::memmove(dst, src, whole);
-        account(dst, whole, batch);
-        dst += whole;
+        dst += account(src, whole, dst, batch, now);
         ++c_.datagrams;
     }
     batch.size = static_cast<std::size_t>(dst - batch.buf.get());

@@ -673,6 +673,9 @@ void Daemon::publish_reader() {
     snap_.lost_enobufs = c.lost_enobufs;
     snap_.lost_gap = c.lost_gap;
     snap_.truncated = c.truncated;
+    snap_.refused_foreign = c.foreign;
+    snap_.refused_unbound = c.unbound;
+    snap_.implausible_gaps = c.implausible;
     snap_.queue_dropped = queue_dropped_;
     snap_.queue_events = depth;
     snap_.queue_peak = peak;

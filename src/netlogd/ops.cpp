@@ -45,6 +45,9 @@ MetricsSnapshot metrics_from_counters(const CountersSnapshot &c) {
     m.received = c.received;
     m.kernel_logged = c.received + c.lost_enobufs + c.lost_gap;
     m.enobufs_errors = c.enobufs;
+    m.refused_foreign = c.refused_foreign;
+    m.refused_unbound = c.refused_unbound;
+    m.implausible_gaps = c.implausible_gaps;
     m.dropped[reason(DropReason::kernel_enobufs)] = c.lost_enobufs;
     m.dropped[reason(DropReason::seq_gap)] = c.lost_gap;
     m.dropped[reason(DropReason::queue_full)] = c.queue_dropped;
@@ -263,7 +266,10 @@ int stats_command(const std::string &config_path) {
     std::uint64_t drops = 0;
     for (std::size_t i = 0; i < m.dropped.size(); ++i)
         if (static_cast<DropReason>(i) != DropReason::sink) drops += m.dropped[i];
-    return m.kernel_logged == m.emitted + m.suppressed + drops + m.in_flight ? 0 : 3;
+    return m.implausible_gaps == 0 &&
+                   m.kernel_logged == m.emitted + m.suppressed + drops + m.in_flight
+               ? 0
+               : 3;
 }
 
 } // namespace netlog::daemon
