@@ -10,6 +10,7 @@
 #include "ops.h"
 #include "privileges.h"
 #include "rules_manager.h"
+#include "safe_file.h"
 #include "sinks.h"
 #include "store_watcher.h"
 #include "syslog_sink.h"
@@ -159,7 +160,12 @@ std::string preflight_outputs(const Config &c) {
             if (auto a = io::syslog_parse_address(o.address); !a)
                 return fmt::format("{}: key 'outputs[{}].address': {}", o.where, i,
                                    a.error().message);
-        } else if (o.type == OutputType::file && access(o.path.c_str(), F_OK) != 0) {
+        } else if (struct stat st {}; o.type == OutputType::file && lstat(o.path.c_str(), &st) == 0) {
+            if (!S_ISREG(st.st_mode)) // a directory, a FIFO, a link: refused (safe_file.h)
+                return fmt::format("{}: key 'outputs[{}].path': output {} is {}, not a regular "
+                                   "file: give the path of a file (netlogd creates it)",
+                                   o.where, i, o.path, io::file_kind(st.st_mode));
+        } else if (o.type == OutputType::file) {
             const auto slash = o.path.rfind('/');
             const std::string dir = slash == std::string::npos ? "."
                                     : slash == 0               ? "/"
