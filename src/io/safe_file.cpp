@@ -21,7 +21,8 @@ OpenFailure not_regular(mode_t mode) {
 // FIFO or socket without a reader (ENXIO for a non-blocking write open) by what it is.
 OpenFailure open_failure(const std::string &path, int err) {
     struct stat st {};
-    if ((err == ELOOP || err == ENXIO || err == EISDIR) && ::lstat(path.c_str(), &st) == 0) {
+    if ((err == ELOOP || err == ENXIO || err == EISDIR || err == EACCES) &&
+        ::lstat(path.c_str(), &st) == 0) {
         if (S_ISLNK(st.st_mode))
             return {ELOOP, "is a symbolic link (refused: netlogd does not follow a link here)"};
         if (!S_ISREG(st.st_mode)) return not_regular(st.st_mode);

@@ -225,7 +225,8 @@ private:
             // So does a path that is now something else than a regular file (a link, a
             // FIFO, a device: refused, safe_file.h): whoever put it there does not get to
             // redirect or stall the lines.
-            const bool refused = err == ELOOP || err == EINVAL || err == ENXIO || err == EISDIR;
+            const bool refused = err == ELOOP || err == EINVAL || err == ENXIO || err == EISDIR ||
+                                 why_.message.find("not a regular file") != std::string::npos;
             struct stat st{};
             const bool named = !refused && fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_nlink > 0;
             if (!named && fd_ >= 0) {
