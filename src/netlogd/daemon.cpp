@@ -750,9 +750,19 @@ int Daemon::run() {
     }
     if (rules_) rules_->start(); // after the drop: the thread keeps only what is left
     if (store_) store_->start();
-    reader_ = std::thread([this] { reader_loop(); });
-    worker_ = std::thread([this] { pipeline_loop(); });
-    loader_ = std::thread([this] { reload_loop(); });
+    // Named (top -H, /proc/PID/task/*/comm): tests stop one thread alone by its name.
+    reader_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "nl-reader");
+        reader_loop();
+    });
+    worker_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "nl-pipeline");
+        pipeline_loop();
+    });
+    loader_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "nl-reload");
+        reload_loop();
+    });
     ops_->ready();
 
     for (;;) {
