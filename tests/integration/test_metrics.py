@@ -26,7 +26,6 @@ import shutil
 import signal
 import struct
 import subprocess
-import threading
 import time
 
 import netns
