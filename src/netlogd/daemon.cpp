@@ -549,9 +549,12 @@ bool Daemon::prepare_reload(std::vector<int> &) {
         fmt::print(stderr, "netlogd: reload: the NFLOG groups changed; restart netlogd to bind "
                            "the new ones (still reading the old ones)\n");
     if (fresh->config.metrics_listen != l_.config.metrics_listen)
-        fmt::print(stderr, "netlogd: reload: metrics.listen changed to '{}'; restart netlogd to "
-                           "listen there (still listening on '{}')\n",
-                   fresh->config.metrics_listen, l_.config.metrics_listen);
+        fmt::print(stderr, "netlogd: reload: metrics.listen changed to '{}'; restart netlogd for "
+                           "it to take effect ({})\n",
+                   fresh->config.metrics_listen,
+                   l_.config.metrics_listen.empty()
+                       ? std::string("no listener until then")
+                       : fmt::format("still listening on {}", l_.config.metrics_listen));
 
     // Outputs: keep (and reopen) those that stay, open the new ones first; if one cannot
     // be opened, nothing changes.

@@ -5,8 +5,9 @@ READY=1 around each reload. `netlogd --reload --pid PID` (the unit's ExecReload)
 once netlogd has reloaded a good config (the new output gets lines); with a config that
 does not parse it exits 1 with the file, line and column, and netlogd is not disturbed;
 when netlogd itself refuses the reload (its answer to a sigqueue'd SIGHUP, as --reload
-sends it, is read here with sigtimedwait), the answer is "refused". Events flow
-throughout: the identity against the rule counter is exact."""
+sends it, is read here with sigtimedwait), the answer is "refused". A changed
+metrics.listen is reported as needing a restart. Events flow throughout: the identity
+against the rule counter is exact."""
 import ctypes
 import os
 import signal
@@ -54,9 +55,12 @@ def reload_cmd():
                       check=False, timeout=90)
 
 
-# a good change: a second output
-w.write_config([f"{{type: file, path: {a_log}}}", f"{{type: file, path: {b_log}, format: klog}}"])
+# a good change: a second output (and a metrics listener, which needs a restart: said)
+w.write_config([f"{{type: file, path: {a_log}}}", f"{{type: file, path: {b_log}, format: klog}}"],
+               extra='metrics: {listen: "127.0.0.1:7599"}\n')
 r = reload_cmd()
+check("metrics.listen changed to '127.0.0.1:7599'; restart netlogd" in w.stderr(),
+      f"a changed metrics.listen is not reported: {w.stderr()}")
 check(r.returncode == 0, f"--reload of a good config: exit {r.returncode}: {r.stderr}")
 m1 = next_notice("RELOADING=1")
 check("MONOTONIC_USEC=" in m1, f"RELOADING=1 without MONOTONIC_USEC: {m1!r}")
