@@ -15,16 +15,14 @@ import socket
 import subprocess
 
 import netns
-from daemon_world import C1_HANDLE, C1_IP, GROUP, Cell, read_lines
+from daemon_world import Cell, read_lines
 from fault_lib import send
 from netns import check, log, require_root, wait_for
 
 require_root("test_daemon_reload_sync")
 
 w = Cell()
-w.cell.run(f"iptables -A FORWARD -s {C1_IP} -p udp --dport 9999 -j NFLOG --nflog-group {GROUP} "
-           f"--nflog-prefix 'OK_{C1_HANDLE}'")
-w.cell.run(f"iptables -A FORWARD -s {C1_IP} -p udp --dport 9999 -j DROP")
+w.log_and_drop()
 a_log, b_log = w.path("a.log"), w.path("b.log")
 cfg = w.write_config([f"{{type: file, path: {a_log}}}"])
 notify_path = w.path("notify.sock")

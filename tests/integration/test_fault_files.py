@@ -19,7 +19,7 @@ import threading
 import time
 
 import netns
-from daemon_world import C1_HANDLE, C1_IP, CONTAINERS, GROUP, Cell
+from daemon_world import C1_HANDLE, C1_IP, CONTAINERS, Cell
 from fault_lib import METRICS_PORT, json_lines, metrics_extra, send
 from netns import check, fail, log, require_root, wait_for
 
@@ -27,9 +27,7 @@ require_root("test_fault_files")
 
 w = Cell()
 w.write_store()
-w.cell.run(f"iptables -A FORWARD -s {C1_IP} -p udp --dport 9999 -j NFLOG --nflog-group {GROUP} "
-           f"--nflog-prefix 'OK_{C1_HANDLE}'")
-w.cell.run(f"iptables -A FORWARD -s {C1_IP} -p udp --dport 9999 -j DROP")
+w.log_and_drop()
 out = w.path("netlog.log")
 cfg = w.write_config([f"{{type: file, path: {out}}}"], extra=metrics_extra())
 good_cfg = open(cfg).read()

@@ -19,9 +19,7 @@ require_root("test_fault_forged")
 FORGED_PORT = 4444  # the real traffic goes to 9999
 w = Cell()
 w.write_store()
-w.cell.run(f"iptables -A FORWARD -s {C1_IP} -p udp --dport 9999 -j NFLOG --nflog-group {GROUP} "
-           f"--nflog-prefix 'OK_{C1_HANDLE}'")
-w.cell.run(f"iptables -A FORWARD -s {C1_IP} -p udp --dport 9999 -j DROP")
+w.log_and_drop()
 out = w.path("netlog.log")
 cfg = w.write_config([f"{{type: file, path: {out}}}"], extra=metrics_extra())
 w.start()

@@ -14,7 +14,7 @@ import subprocess
 import time
 
 import netns
-from daemon_world import C1_HANDLE, C1_IP, GROUP, Cell
+from daemon_world import Cell
 from fault_lib import json_lines, send
 from netns import check, log, require_root, wait_for
 
@@ -22,9 +22,7 @@ require_root("test_fault_stall")
 
 N = 30_000
 w = Cell()
-w.cell.run(f"iptables -A FORWARD -s {C1_IP} -p udp --dport 9999 -j NFLOG --nflog-group {GROUP} "
-           f"--nflog-prefix 'OK_{C1_HANDLE}'")
-w.cell.run(f"iptables -A FORWARD -s {C1_IP} -p udp --dport 9999 -j DROP")
+w.log_and_drop()
 out = w.path("netlog.log")
 sub = w.path("sub")
 os.mkdir(sub)

@@ -9,16 +9,14 @@ output's lines + dropped equal the events emitted."""
 import os
 import subprocess
 
-from daemon_world import C1_HANDLE, C1_IP, GROUP, Cell
+from daemon_world import Cell
 from fault_lib import send
 from netns import check, log, require_root, wait_for
 
 require_root("test_output_symlink")
 
 w = Cell()
-w.cell.run(f"iptables -A FORWARD -s {C1_IP} -p udp --dport 9999 -j NFLOG --nflog-group {GROUP} "
-           f"--nflog-prefix 'OK_{C1_HANDLE}'")
-w.cell.run(f"iptables -A FORWARD -s {C1_IP} -p udp --dport 9999 -j DROP")
+w.log_and_drop()
 os.chmod(w.dir, 0o755)
 jobdir = w.path("job")
 os.mkdir(jobdir)
