@@ -275,16 +275,10 @@ Result<Ruleset> iptables_save_parse(std::string_view text, Family family) {
             }
             line = trim(joined);
         }
-        const std::size_t here = lineno;
-        lineno = first_line; // errors name the rule's first line
-        struct Restore {
-            std::size_t &n, v;
-            ~Restore() { n = v; }
-        } restore{lineno, here};
-        auto where = [&](std::string_view what) {
+        auto where = [&](std::string_view what) { // a rule's first line
             return make_error(fmt::format("{}-save output, line {}: {}",
-                                          family == Family::ipv4 ? "iptables" : "ip6tables", lineno,
-                                          what));
+                                          family == Family::ipv4 ? "iptables" : "ip6tables",
+                                          first_line, what));
         };
         if (line.front() == '*') {
             table = std::string(line.substr(1));
