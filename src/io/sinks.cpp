@@ -136,7 +136,8 @@ bool Sink::drain_fd(int fd, int timeout_ms) {
     for (;;) {
         if (!buf_.empty()) write_all(fd);
         if (buf_.empty() || !blocked_) return true;
-        const auto left = (deadline - monotonic_ns()) / 1'000'000;
+        // A reader that takes nothing for half a second is not coming back in time.
+        const auto left = std::min<std::int64_t>((deadline - monotonic_ns()) / 1'000'000, 500);
         pollfd p{fd, POLLOUT, 0};
         if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0 ||
             (p.revents & (POLLERR | POLLHUP))) {

@@ -37,7 +37,8 @@ public:
     // checks, at most once a second, whether its path still names the open file; a
     // non-blocking sink writes what waits.
     virtual void tick(std::int64_t /*now_ns*/) {}
-    // At exit: write what waits for at most `timeout_ms`, then drop (and count) the rest.
+    // At exit: write what waits for at most `timeout_ms` (less if the reader takes nothing
+    // for half a second), then drop (and count) the rest.
     virtual void drain(int /*timeout_ms*/) { flush(); }
     // Lines buffered but not yet written or dropped (a non-blocking sink's backlog).
     std::uint64_t pending_lines() const;
