@@ -23,7 +23,6 @@ namespace netlog::io {
 
 namespace {
 
-constexpr std::uint16_t packet_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET;
 constexpr std::uint16_t config_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
 constexpr unsigned max_slots = 64;
 
@@ -33,12 +32,6 @@ bool has_net_admin() {
     if (syscall(SYS_capget, &hdr, data) != 0) return geteuid() == 0;
     return (data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32))) != 0;
 }
-
-// A sanity bound for sequence gaps: no kernel logs more than max_log_rate events a second
-// (line rate of small packets on the fastest links is under 150 M/s, NFLOG far below), and
-// any gap up to min_plausible_gap is taken as it is.
-constexpr double max_log_rate = 200e6;
-constexpr double min_plausible_gap = 1 << 20;
 
 std::int64_t monotonic_ns() {
     timespec ts{};
@@ -95,7 +88,7 @@ Result<std::unique_ptr<NflogSocket>> NflogSocket::open(const NflogSocketOptions 
 
     for (const auto g : o.groups) {
         if (auto e = s->configure(g, o); !e.message.empty()) return e;
-        s->seqs_.push_back({g, 0, false, monotonic_ns()}); // the kernel's sequence starts at 0
+        s->acct_.bind(g, monotonic_ns());
     }
     return s;
 }
@@ -156,7 +149,7 @@ Error NflogSocket::configure(std::uint16_t group, const NflogSocketOptions &o) {
             if (errno == EINTR || errno == EAGAIN) continue;
             if (errno == ENOBUFS) {
                 ++c_.enobufs;
-                for (auto &g : seqs_) g.after_enobufs = true;
+                acct_.overrun();
                 continue;
             }
             return make_error(fmt::format("NFLOG group {}: recv: {}", group, std::strerror(errno)));
@@ -191,65 +184,14 @@ Error NflogSocket::configure(std::uint16_t group, const NflogSocketOptions &o) {
 
 std::size_t NflogSocket::account(const std::uint8_t *data, std::size_t len, std::uint8_t *dst,
                                  Batch &batch, std::int64_t now_ns) {
-    const auto *m = reinterpret_cast<const nlmsghdr *>(data);
-    int left = static_cast<int>(len);
-    std::size_t kept = 0;
-    for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
-        const auto *at = reinterpret_cast<const std::uint8_t *>(m);
-        const std::size_t size = std::min<std::size_t>(NLMSG_ALIGN(m->nlmsg_len),
-                                                       static_cast<std::size_t>(left));
-        const auto keep = [&] {
-            if (dst + kept != at) std::memmove(dst + kept, at, size);
-            kept += size;
-        };
-        if (m->nlmsg_type != packet_type) {
-            ++c_.other;
-            keep();
-            continue;
-        }
-        std::uint16_t group = 0;
-        if (m->nlmsg_len >= NLMSG_HDRLEN + sizeof(nfgenmsg))
-            group = ntohs(static_cast<const nfgenmsg *>(mnl_nlmsg_get_payload(m))->res_id);
-        auto it = std::find_if(seqs_.begin(), seqs_.end(),
-                               [group](const GroupSeq &g) { return g.group == group; });
-        if (it == seqs_.end() && m->nlmsg_len >= NLMSG_HDRLEN + sizeof(nfgenmsg)) {
-            ++c_.unbound; // the kernel sends only the groups we bound
-            continue;
-        }
-        ++c_.received;
-        ++batch.events;
-        keep();
-        if (it == seqs_.end()) continue; // too short to name a group: a decode error later
-        bool found = false;
-        std::uint32_t seq = 0;
-        const auto *a = static_cast<const nlattr *>(mnl_nlmsg_get_payload_offset(m, sizeof(nfgenmsg)));
-        const auto *tail = static_cast<const char *>(mnl_nlmsg_get_payload_tail(m));
-        while (mnl_attr_ok(a, static_cast<int>(tail - reinterpret_cast<const char *>(a)))) {
-            if (mnl_attr_get_type(a) == NFULA_SEQ && mnl_attr_get_payload_len(a) >= 4) {
-                std::memcpy(&seq, mnl_attr_get_payload(a), 4);
-                seq = ntohl(seq);
-                found = true;
-                break;
-            }
-            a = mnl_attr_next(a);
-        }
-        if (!found) continue;
-        const std::uint32_t gap = seq - it->next; // modulo 2^32
-        // No kernel logs faster than max_log_rate: a longer jump since the group's last
-        // message is not lost events (a bug, or a message that is not what it says).
-        const double since_s = static_cast<double>(now_ns - it->last_ns) / 1e9;
-        const double plausible = std::max(min_plausible_gap, since_s * max_log_rate);
-        if (gap != 0 && gap < 0x80000000u && static_cast<double>(gap) > plausible) {
-            ++c_.implausible;
-        } else if (gap != 0 && gap < 0x80000000u) {
-            // After an overrun the socket reports ENOBUFS before the datagrams queued ahead
-            // of the dropped ones: the flag stays until the gap it explains shows up.
-            (it->after_enobufs ? c_.lost_enobufs : c_.lost_gap) += gap;
-            it->after_enobufs = false;
-        }
-        it->next = seq + 1;
-        it->last_ns = now_ns;
-    }
+    const std::size_t kept = acct_.filter(data, len, dst, batch.events, now_ns);
+    const auto &a = acct_.counters();
+    c_.received = a.received;
+    c_.lost_enobufs = a.lost_enobufs;
+    c_.lost_gap = a.lost_gap;
+    c_.other = a.other;
+    c_.unbound = a.unbound;
+    c_.implausible = a.implausible;
     return kept;
 }
 
@@ -288,7 +230,7 @@ bool NflogSocket::receive(Batch &batch) {
         if (errno == ENOBUFS) {
             // The kernel dropped batches for us; the sequence gap says how many events.
             ++c_.enobufs;
-            for (auto &g : seqs_) g.after_enobufs = true;
+            acct_.overrun();
             return true;
         }
         return false;

@@ -4,14 +4,14 @@
 // and never parses more than the netlink headers and the sequence attribute: counting
 // packet messages and sequence gaps (events the kernel could not deliver) happens here,
 // everything else in the pipeline thread. Only the kernel's messages (sender port id 0)
-// for the groups it bound are kept: another process in the namespace, root or not, can
-// send to our port id, and its messages are refused and counted (foreign), as are a
-// sequence jump larger than the kernel could have logged in the time since the group's
-// last message (implausible: not counted as lost events).
+// are kept: another process in the namespace (root, with CAP_NET_ADMIN) can send to our
+// port id, and its messages are refused and counted (foreign); so are messages for a
+// group not bound and implausible sequence jumps (NflogAccount).
 #pragma once
 
 #include <netlog/config.h>
 #include <netlog/nflog.h>
+#include <netlog/nflog_account.h>
 #include <netlog/result.h>
 
 #include <cstdint>
@@ -83,8 +83,8 @@ public:
 private:
     NflogSocket() = default;
     Error configure(std::uint16_t group, const NflogSocketOptions &o);
-    // Keeps the kernel's messages for our groups (moved to `dst`), counts them and their
-    // sequence gaps; returns the bytes kept.
+    // Keeps the kernel's messages for our groups (moved to `dst`) and counts them: the
+    // bytes kept.
     std::size_t account(const std::uint8_t *data, std::size_t len, std::uint8_t *dst,
                         Batch &batch, std::int64_t now_ns);
 
@@ -93,13 +93,7 @@ private:
     std::int64_t rcvbuf_ = 0;
     std::uint32_t seq_ = 0; // netlink request sequence
     NflogSocketCounters c_;
-    struct GroupSeq {
-        std::uint16_t group;
-        std::uint32_t next; // next expected NFULA_SEQ
-        bool after_enobufs;
-        std::int64_t last_ns = 0; // CLOCK_MONOTONIC of its last message (0: none yet)
-    };
-    std::vector<GroupSeq> seqs_;
+    NflogAccount acct_; // which messages count, sequence gaps (nflog_account.h)
     std::vector<std::vector<std::uint8_t>> pending_; // packets that arrived during setup
 };
 
