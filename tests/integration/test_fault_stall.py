@@ -5,11 +5,13 @@ the file output gets every event the kernel logged (identity against the rule co
 queue_full), the stdout output writes what the pipe takes, keeps a bounded backlog and
 drops and counts the rest (its lines + dropped = emitted), netlogd's RSS stays bounded,
 and SIGTERM exits within seconds. Then an output's directory is deleted: the next event is
-counted as dropped at once, not as written into the deleted file."""
+counted as dropped at once, not as written into the deleted file. Last, stdout a stream
+socket nobody reads (the journal's kind): the same independence."""
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -80,6 +82,24 @@ check(c["out2_lines"] == first and c["out2_dropped"] == 5,
       f"dropped; want {first} and 5")
 check(rss1 < rss0 + 64 * 1024, f"RSS grew from {rss0} to {rss1} KiB")
 check(took < 5, f"SIGTERM took {took:.1f} s")
+
+# stdout a stream socket nobody reads (as the journal's, under systemd): the same
+a_end, b_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+w.cell.run("iptables -Z FORWARD")
+out3 = w.path("third.log")
+w.write_config([f"{{type: file, path: {out3}}}", "{type: stdout, format: klog}"])
+proc = w.start(stdout=b_end.fileno())
+b_end.close()
+send(w, 5000, rate=5000)
+n3 = w.rule_packets("FORWARD")
+wait_for(lambda: count(out3) >= n3, timeout=30, what=f"the file output to get {n3} lines")
+check(w.stop(timeout=8) == 0, "netlogd did not exit 0")
+a_end.close()
+c3 = w.counters()
+check(c3["out0_lines"] == c3["emitted"] == n3 and c3["out1_lines"] + c3["out1_dropped"] == n3
+      and c3["out1_dropped"] > 0, f"stdout a socket nobody reads: {c3}, rule counter {n3}")
+log(f"ok: stdout a socket nobody reads: file {c3['out0_lines']}/{n3}, stdout "
+    f"{c3['out1_lines']} written + {c3['out1_dropped']} dropped")
 log(f"PASS: stdout stalled: file output {c['out0_lines']}/{matched} events, stdout "
     f"{c['out1_lines']} written + {c['out1_dropped']} dropped = {c['emitted']}; deleted "
     f"directory: 5 of 5 lines dropped and counted; SIGTERM {took:.2f} s")
