@@ -203,7 +203,7 @@ private:
     void process(const io::Batch &b);
     struct Staged;
     void reload_loop();
-    bool prepare_reload(std::vector<int> &waiters);
+    bool prepare_reload();
     void apply_staged();
     void reopen_all();
     void refresh_store();
@@ -509,7 +509,7 @@ void Daemon::reload_loop() {
         reload_waiters_.clear();
         lk.unlock();
         io::notify_reloading();
-        const bool ok = prepare_reload(waiters);
+        const bool ok = prepare_reload();
         io::notify_reloaded(ok ? "reloaded" : "reload failed: running the previous configuration");
         for (const int pidfd : waiters) { // `netlogd --reload`: the outcome
             siginfo_t info{};
@@ -532,7 +532,7 @@ void Daemon::reload_loop() {
 // SIGHUP: outputs are reopened whatever happens; config, rules and store are reloaded
 // when they are valid, else the running ones stay. Loader thread: reads l_ only while no
 // staged state is pending (the pipeline thread changes it only when swapping one in).
-bool Daemon::prepare_reload(std::vector<int> &) {
+bool Daemon::prepare_reload() {
     auto fresh = load_config(config_path_);
     auto refuse = [&](const std::string &why) {
         fmt::print(stderr, "netlogd: reload: {}; keeping the running configuration\n", why);
