@@ -241,12 +241,13 @@ TEST_CASE("every packet the real kernel logged gives the first value of each key
     ss << f.rdbuf();
     const auto golden = nlohmann::json::parse(ss.str());
     REQUIRE(golden["records"].size() >= 40);
+    const std::string in = golden["in"]; // outlives every event that views it
     for (const auto &r : golden["records"]) {
         const std::string name = r["name"];
         INFO(name);
         const std::string prefix = "OK_gold ";
         Logged l(from_hex(r["packet"]), prefix, r["mark"].get<std::uint32_t>(), Direction::egress,
-                 Verdict::allowed, golden["in"].get<std::string>(), "");
+                 Verdict::allowed, in, "");
         l.hw = from_hex(r["hwheader"]);
         l.msg.hwheader = l.hw;
         l.msg.outdev = 0;
@@ -362,7 +363,8 @@ TEST_CASE("the fields known without writing the kernel's line are the ones read 
         std::ifstream f(std::string(NETLOG_TEST_DATA) + file);
         std::stringstream ss;
         ss << f.rdbuf();
-        for (const auto &r : nlohmann::json::parse(ss.str())["records"])
+        const auto golden = nlohmann::json::parse(ss.str());
+        for (const auto &r : golden["records"])
             packets.emplace_back(from_hex(r["packet"]), from_hex(r["hwheader"]));
     }
     std::size_t from_nflog = 0;
