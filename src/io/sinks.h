@@ -31,6 +31,9 @@ public:
     // Called regularly (e.g. every batch); `now_ns` is CLOCK_MONOTONIC. The file sink
     // checks, at most once a second, whether its path still names the open file.
     virtual void tick(std::int64_t /*now_ns*/) {}
+    // At exit, after the last flush(): wait (bounded) until lines a writer thread still
+    // holds are written or dropped, so that counters() is final.
+    virtual void drain() {}
     const SinkCounters &counters() const { return c_; }
     const std::string &describe() const { return name_; }
 

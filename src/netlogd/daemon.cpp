@@ -9,6 +9,7 @@
 #include "nflog_socket.h"
 #include "ops.h"
 #include "rules_manager.h"
+#include "journal_sink.h"
 #include "sinks.h"
 #include "store_watcher.h"
 #include "syslog_sink.h"
@@ -124,6 +125,11 @@ Result<std::unique_ptr<io::Sink>> open_output(const OutputConfig &o, std::size_t
             return make_error(fmt::format("{}: key 'outputs[{}].address': {}", o.where, i,
                                           s.error().message));
         return std::unique_ptr<io::Sink>(std::make_unique<SyslogOutput>(std::move(*s)));
+    }
+    case OutputType::journal: {
+        io::JournalSettings js;
+        if (o.syslog.buffer) js.buffer_bytes = o.syslog.buffer;
+        return io::make_journal_sink(std::move(js));
     }
     }
     return make_error("unknown output type");
@@ -444,6 +450,7 @@ void Daemon::pipeline_loop() {
     }
     flush_summaries(monotonic_ns(), true); // no suppressed count is lost at exit
     for (auto &s : sinks_) s->flush();
+    for (auto &s : sinks_) s->drain(); // writer threads (journal) done: final counts
     publish_pipeline();
     worker_done_ = true;
 }
