@@ -138,8 +138,10 @@ void put_mac(Doc &d, std::string_view k, const std::uint8_t *m) {
     o.put('"');
 }
 
+// Absent when the capture ended before the address (an IPv6 header cut short).
 void put_endpoint(Doc &d, std::string_view k, const IpAddress &a, bool port, std::uint16_t p,
                   const std::uint8_t *mac) {
+    if (a.family == L3::none) return;
     d.open(k);
     d.ip("ip", a);
     if (port) d.num("port", p);
@@ -149,6 +151,10 @@ void put_endpoint(Doc &d, std::string_view k, const IpAddress &a, bool port, std
 
 void put_endpoint_text(text::Out &o, const Packet &p, const IpAddress &a, std::uint16_t port) {
     const bool v6 = a.family == L3::ipv6;
+    if (a.family == L3::none) {
+        o.put('?');
+        return;
+    }
     if (p.has_ports && v6) o.put('[');
     o.ip(a);
     if (p.has_ports) {
@@ -428,16 +434,22 @@ void format_ecs(const Event &ev, const EcsOptions &opt, std::string &str) {
         d.close();
     }
 
-    d.open("related");
-    d.key("ip");
-    out.put("[\"");
-    out.ip(p.src);
-    if (!(p.src == p.dst)) {
-        out.put("\",\"");
-        out.ip(p.dst);
+    if (p.src.family != L3::none || p.dst.family != L3::none) {
+        d.open("related");
+        d.key("ip");
+        out.put('[');
+        bool first = true;
+        for (const IpAddress *a : {&p.src, &p.dst}) {
+            if (a->family == L3::none || (a == &p.dst && p.src == p.dst)) continue;
+            if (!first) out.put(',');
+            first = false;
+            out.put('"');
+            out.ip(*a);
+            out.put('"');
+        }
+        out.put(']');
+        d.close();
     }
-    out.put("\"]");
-    d.close();
 
     put_container(d, ev.container);
     put_host(d, opt);
