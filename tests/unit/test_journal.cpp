@@ -210,3 +210,32 @@ TEST_CASE("the pipeline frames a journal output's lines, summaries included, in 
     CHECK(msg.back() == '}');
     CHECK(e[0].find("SYSLOG_IDENTIFIER")->second == "netlog-test");
 }
+
+TEST_CASE("a rate-limit summary in the journal says what was suppressed, for whom, how many") {
+    ClassDef cls;
+    cls.name = "asg-egress-denied";
+    Container c;
+    c.handle = "h1";
+    SuppressionEvent s;
+    s.cls = &cls;
+    s.container = &c;
+    s.ip = ip_from_text("10.255.15.7");
+    s.count = 17;
+    JournalOptions o;
+    o.enabled = true;
+    std::string out;
+    const auto at = journal_message_begin(out);
+    format_suppression_klog(s, out);
+    journal_message_end(out, at);
+    journal_summary_fields(s, o, out);
+    const auto e = read_entries(out);
+    REQUIRE(e.size() == 1);
+    CHECK(e[0].find("NETLOG_MESSAGE")->second == "egress-denied-suppressed");
+    CHECK(e[0].find("NETLOG_SUPPRESSED")->second == "17");
+    CHECK(e[0].find("NETLOG_SRC_IP")->second == "10.255.15.7");
+    CHECK(e[0].count("NETLOG_DST_IP") == 0);
+    CHECK(e[0].find("NETLOG_CONTAINER_ID")->second == "h1");
+    CHECK(e[0].find("NETLOG_CLASS")->second == "asg-egress-denied");
+    CHECK(e[0].find("PRIORITY")->second == "6");
+    CHECK(e[0].find("MESSAGE")->second.rfind("netlog: suppressed 17 asg-egress-denied events", 0) == 0);
+}
