@@ -392,7 +392,7 @@ void format_ecs(const Event &ev, const EcsOptions &opt, std::string &str) {
     d.close();
     put_event(d, ev.direction, ev.verdict, false);
     d.close();
-    if (ev.cls) {
+    if (ev.cls && !ev.cls->name.empty()) {
         d.open("rule");
         d.str("name", ev.cls->name);
         d.close();
@@ -404,12 +404,11 @@ void format_ecs(const Event &ev, const EcsOptions &opt, std::string &str) {
     put_endpoint(d, "destination", p.dst, ports, p.dst_port, eth.empty() ? nullptr : eth.data());
 
     d.open("network");
-    if (!p.protocol_unknown) {
-        d.str("transport", transport_name(p));
-    }
-    d.raw("type", p.l3 == L3::ipv4 ? "\"ipv4\"" : "\"ipv6\"");
+    const bool proto = !p.protocol_unknown && p.l3 != L3::none;
+    if (proto) d.str("transport", transport_name(p));
+    if (p.l3 != L3::none) d.raw("type", p.l3 == L3::ipv4 ? "\"ipv4\"" : "\"ipv6\"");
     d.raw("direction", ev.direction == Direction::ingress ? "\"ingress\"" : "\"egress\"");
-    if (!p.protocol_unknown) {
+    if (proto) {
         d.key("iana_number");
         out.put('"');
         out.uint(p.protocol);
@@ -480,7 +479,7 @@ void format_suppression_ecs(const SuppressionEvent &s, const EcsOptions &opt, st
     put_timestamp(d, "start", s.first);
     put_timestamp(d, "end", s.last);
     d.close();
-    if (s.cls) {
+    if (s.cls && !s.cls->name.empty()) {
         d.open("rule");
         d.str("name", s.cls->name);
         d.close();
