@@ -363,6 +363,9 @@ constexpr std::string_view level_names[] = {"emerg",   "alert",  "crit", "err",
 
 } // namespace
 
+// The one place the outputs read an event's LOG level and LOG prefix (ECS log.level and
+// netlog.prefix, journal PRIORITY and NETLOG_PREFIX): from the options tag of the NFLOG
+// prefix. Should Event carry the level and the stripped prefix itself, read them here.
 std::optional<std::uint8_t> event_log_level(const Event &ev) {
     if (!ev.msg || !prefix_has_tag_shape(ev.msg->prefix)) return std::nullopt;
     const char l = ev.msg->prefix[ev.msg->prefix.size() - 3];
