@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -140,7 +141,7 @@ class JournalSink final : public Sink {
 
     ~JournalSink() override {
         flush();
-        drain();
+        drain(1000);
         {
             std::lock_guard lk(sh_->mu);
             sh_->stop = true;
@@ -191,16 +192,25 @@ class JournalSink final : public Sink {
 
     void tick(std::int64_t) override { sync(); }
 
-    void drain() override {
+    // Waits for the writer at most `timeout_ms`, and less once journald has taken nothing
+    // for half a second; then what is left is dropped and counted.
+    void drain(int timeout_ms) override {
+        flush();
         std::unique_lock lk(sh_->mu);
+        const auto end = Clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
         auto last = sh_->progress.load();
-        auto deadline = Clock::now() + std::chrono::seconds(1);
+        auto stall = Clock::now() + std::chrono::milliseconds(500);
         while (!sh_->pending.empty() || sh_->busy) {
             sh_->idle.wait_for(lk, std::chrono::milliseconds(50));
+            const auto now = Clock::now();
             if (const auto p = sh_->progress.load(); p != last) {
                 last = p;
-                deadline = Clock::now() + std::chrono::seconds(1);
-            } else if (Clock::now() >= deadline) {
+                stall = now + std::chrono::milliseconds(500);
+            } else if (now >= stall || now >= end) {
+                sh_->abort = true;
+                break;
+            }
+            if (now >= end) {
                 sh_->abort = true;
                 break;
             }
@@ -213,7 +223,7 @@ class JournalSink final : public Sink {
                 pthread_kill(writer_.native_handle(), interrupt_signal());
                 sh_->idle.wait_for(lk, std::chrono::milliseconds(50));
             }
-            sh_->report("systemd-journald took nothing for a second at exit");
+            sh_->report("systemd-journald did not take the last entries at exit");
         }
         lk.unlock();
         sync();

@@ -6,8 +6,9 @@
 // buffer for it and returns at once. What does not fit is dropped and counted, as is an
 // entry journald's socket refuses, and every entry while the socket is not there (where
 // sd_journal_sendv itself would say nothing and return 0). At exit drain() waits for the
-// writer while it makes progress; a journal that makes none for a second costs the rest,
-// counted, and the writer's blocked call is interrupted (a signal, no SA_RESTART).
+// writer (bounded, and only while journald takes entries: half a second without progress
+// ends it); the rest is dropped and counted, and the writer's blocked call is interrupted
+// (a signal, no SA_RESTART).
 #pragma once
 
 #include "sinks.h"
