@@ -22,6 +22,8 @@ void json_escape(std::string_view s, std::string &out);
 //                                       comma-separated ("" if none); TCP with a header only
 //     length     "length":60            IPv4 total length / IPv6 payload length + 40
 //     ttl        "ttl":63               IPv4 TTL / IPv6 hop limit
+//     community_id "community_id":"1:..." the flow's Community ID v1 (community_id.h);
+//                                       absent when the packet does not give the flow
 //   data, after "packet":
 //     interfaces "in_interface":"s-010255015007","out_interface":"eth0"  ("" when none)
 //     class_name "class":"c2c-ingress-denied"   ("" when the prefix matched no class)
@@ -31,6 +33,7 @@ struct JsonOptions {
     std::string_view source = "network-log-forwarder";
     bool tcp_flags = false, length = false, ttl = false, interfaces = false;
     bool class_name = false, prefix = false, host = false;
+    bool community_id = false;
     std::string_view host_ip, host_guid;
 };
 

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstring>
+#include <netlog/community_id.h>
 #include <netlog/format.h>
 
 namespace netlog {
@@ -185,6 +186,14 @@ void put_packet(text::Out &out, const Event &ev, const JsonOptions &opt) {
     if (opt.ttl) {
         out.put(",\"ttl\":");
         out.uint(p.ttl);
+    }
+    if (opt.community_id) {
+        char id[community_id_size];
+        if (community_id(p, id) == community_id_size) {
+            out.put(",\"community_id\":\"");
+            out.put(std::string_view(id, community_id_size));
+            out.put('"');
+        }
     }
     out.put('}');
 }

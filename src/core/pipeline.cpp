@@ -18,11 +18,22 @@ OutputSpec output_spec(const Config &c, const OutputConfig &out) {
     s.json.class_name = out.extras.class_name;
     s.json.prefix = out.extras.prefix;
     s.json.host = out.extras.host;
+    s.json.community_id = out.extras.community_id;
     s.json.host_ip = c.host_ip;
     s.json.host_guid = c.host_guid;
     s.iptables_logger.time_style = out.timestamp;
     s.iptables_logger.host_ip = c.host_ip;
     s.iptables_logger.host_guid = c.host_guid;
+    s.ecs.host_ip = c.host_ip;
+    s.ecs.host_guid = c.host_guid;
+    if (out.type == OutputType::journal) {
+        s.journal.enabled = true;
+        if (!out.journal.identifier.empty()) s.journal.identifier = out.journal.identifier;
+        s.journal.priority = out.journal.priority;
+        s.journal.klog = out.format == OutputFormat::klog;
+        s.journal.host_ip = c.host_ip;
+        s.journal.host_guid = c.host_guid;
+    }
     return s;
 }
 
@@ -94,10 +105,17 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
 
 void Pipeline::format(const Event &ev, std::size_t i, std::string &out) const {
     const auto &o = opt_.outputs[i];
+    // A journal output: the line is the entry's MESSAGE, the event's fields follow.
+    const std::size_t message = o.journal.enabled ? journal_message_begin(out) : 0;
     switch (o.format) {
     case OutputFormat::json: format_json(ev, ev.cls ? o.json : fallback_json_[i], out); break;
     case OutputFormat::klog: format_klog(ev, out); break;
     case OutputFormat::iptables_logger: format_iptables_logger(ev, o.iptables_logger, out); break;
+    case OutputFormat::ecs: format_ecs(ev, o.ecs, out); break;
+    }
+    if (o.journal.enabled) {
+        journal_message_end(out, message);
+        journal_event_fields(ev, o.journal, out);
     }
 }
 

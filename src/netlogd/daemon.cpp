@@ -10,6 +10,7 @@
 #include "ops.h"
 #include "privileges.h"
 #include "rules_manager.h"
+#include "journal_sink.h"
 #include "safe_file.h"
 #include "sinks.h"
 #include "store_watcher.h"
@@ -152,6 +153,11 @@ Result<std::unique_ptr<io::Sink>> open_output(const OutputConfig &o, std::size_t
         const bool rule_levels = o.format == OutputFormat::klog && o.syslog.severity < 0;
         return std::unique_ptr<io::Sink>(
             std::make_unique<SyslogOutput>(std::move(*s), rule_levels));
+    }
+    case OutputType::journal: {
+        io::JournalSettings js;
+        if (o.syslog.buffer) js.buffer_bytes = o.syslog.buffer;
+        return io::make_journal_sink(std::move(js));
     }
     }
     return make_error("unknown output type");

@@ -102,10 +102,16 @@ OutputStage::OutputStage(const Config &c, const RulesFile &rules) : rules_(&rule
 
 void OutputStage::append_summary(const SuppressionEvent &e, std::size_t i, std::string &out) const {
     const auto &o = specs_[i];
+    const std::size_t message = o.journal.enabled ? journal_message_begin(out) : 0;
     switch (o.format) {
     case OutputFormat::json: format_suppression_json(e, o.json, out); break;
     case OutputFormat::iptables_logger: format_suppression_iptables_logger(e, o.iptables_logger, out); break;
     case OutputFormat::klog: format_suppression_klog(e, out); break;
+    case OutputFormat::ecs: format_suppression_ecs(e, o.ecs, out); break;
+    }
+    if (o.journal.enabled) {
+        journal_message_end(out, message);
+        journal_summary_fields(e, o.journal, out);
     }
 }
 

@@ -1,7 +1,7 @@
 // netlogd: NFLOG events to structured, enriched log lines.
 //   netlogd [-c FILE]                      run (default /etc/netlog/netlogd.yaml)
 //   netlogd --check-config [-c FILE]       validate and summarise
-//   netlogd --replay CAPTURE [-c FILE] [--format json|klog|iptables-logger]
+//   netlogd --replay CAPTURE [-c FILE] [--format json|klog|iptables-logger|ecs]
 //   netlogd --stats [-c FILE]              scrape the running daemon, print the identity
 //   netlogd --reload [-c FILE] [--pid PID] reload the running daemon, wait for the outcome
 #include "daemon.h"
@@ -73,8 +73,8 @@ int main(int argc, char **argv) {
     app.add_option("--replay", ro.capture,
                    "run the pipeline over a DLT_NFLOG capture (tcpdump -i nflog:N -w FILE), "
                    "lines to stdout");
-    app.add_option("--format", format, "replay output format: json (default), klog, iptables-logger")
-        ->check(CLI::IsMember({"json", "klog", "iptables-logger"}));
+    app.add_option("--format", format, "replay output format: json (default), klog, iptables-logger, ecs")
+        ->check(CLI::IsMember({"json", "klog", "iptables-logger", "ecs"}));
     app.add_option("--rules", ro.rules_path, "replay: rules file (default: the config's, else "
                                              "the built-in rules/cloudfoundry.yaml)");
     app.add_flag("--resolve-interfaces,!--no-resolve-interfaces", ro.resolve_interfaces,

@@ -129,7 +129,7 @@ TEST_CASE("each output type needs its own keys and only those") {
     CHECK(error_of("rules: r\noutputs:\n  - {type: syslog}\n")
               .find("key 'outputs[0].address': missing") != std::string::npos);
     CHECK(error_of("rules: r\noutputs:\n  - {type: pigeon}\n")
-              .find("key 'outputs[0].type': 'pigeon' is not file, stdout or syslog") !=
+              .find("key 'outputs[0].type': 'pigeon' is not file, stdout, syslog or journal") !=
           std::string::npos);
     CHECK(error_of("rules: r\noutputs:\n  - {format: json}\n")
               .find("key 'outputs[0].type': missing") != std::string::npos);
@@ -137,8 +137,8 @@ TEST_CASE("each output type needs its own keys and only those") {
 
 TEST_CASE("formats, timestamp styles and extras are checked") {
     CHECK(error_of("rules: r\noutputs:\n  - {type: stdout, format: xml}\n")
-              .find("netlogd.yaml:3:28: key 'outputs[0].format': 'xml' is not json, klog or "
-                    "iptables-logger") == 0);
+              .find("netlogd.yaml:3:28: key 'outputs[0].format': 'xml' is not json, klog, "
+                    "iptables-logger or ecs") == 0);
     CHECK(error_of("rules: r\noutputs:\n  - {type: stdout, timestamp: epoch}\n")
               .find("only the iptables-logger format has a timestamp style") != std::string::npos);
     CHECK(error_of("rules: r\noutputs:\n  - {type: stdout, format: klog, extras: [ttl]}\n")
