@@ -70,7 +70,7 @@ os.chmod(conf, 0o644)
 state = os.path.join(top, "logrotate.state")
 cfg = os.path.join(top, "netlogd.yaml")
 with open(cfg, "w") as f:
-    f.write(f"rules: {os.path.join(SRC, 'rules', 'cloudfoundry.yaml')}\n"
+    f.write(f"rules: {netns.readable_copy(os.path.join(SRC, 'rules', 'cloudfoundry.yaml'))}\n"
             f"outputs:\n- {{type: file, path: {out}, format: json}}\n"
             f"metrics: {{listen: \"127.0.0.1:7561\"}}\n")
 os.chmod(cfg, 0o644)

@@ -23,7 +23,7 @@ from netns import check, fail, log, require_root, wait_for
 
 require_root("test_privileges")
 
-NETLOGD = netns.binary("netlogd")
+NETLOGD = netns.readable_copy(netns.binary("netlogd"))  # run as nobody: any checkout
 SRC = netns.source_root()
 NOBODY = 65534
 

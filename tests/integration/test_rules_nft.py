@@ -279,8 +279,10 @@ def scenario(flavor, tmp):
                 and LOG_RE.match(l.strip())["p"] not in UNMATCHED)
 
     # without privilege: one line that says so, nothing changed
+    # (copies nobody can read: the checkout may be in a directory only root can enter)
     res = r.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                 "--bounding-set=-all", NETLOG_RULES, "install", "--rules", RULES, "--backend", "nft"], check=False)
+                 "--bounding-set=-all", netns.readable_copy(NETLOG_RULES), "install", "--rules",
+                 netns.readable_copy(RULES), "--backend", "nft"], check=False)
     err = res.stderr.strip().splitlines()
     check(res.returncode != 0 and len(err) == 1 and "root" in err[0] and "CAP_NET_ADMIN" in err[0],
           f"{flavor}: unprivileged install: want one line naming root/CAP_NET_ADMIN, got rc {res.returncode}: {res.stderr!r}")

@@ -55,7 +55,7 @@ check((st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, gid, 0o750),
 out = os.path.join(logdir, "netlog.log")
 cfg = os.path.join(root, "etc", "netlog", "netlogd.yaml")
 with open(cfg, "w") as f:
-    f.write(f"rules: {os.path.join(SRC, 'rules', 'cloudfoundry.yaml')}\n"
+    f.write(f"rules: {netns.readable_copy(os.path.join(SRC, 'rules', 'cloudfoundry.yaml'))}\n"
             f"outputs:\n- {{type: file, path: {out}, format: json}}\n")
 os.chmod(cfg, 0o644)
 log(f"netlog user {uid}:{gid} (sysusers.d), {logdir} {uid}:{gid} 0750 (tmpfiles.d)")

@@ -4,7 +4,7 @@
   hooks see forwarded (FORWARD), local (INPUT) and locally generated (OUTPUT) packets.
 - NflogCapture: `tcpdump -i nflog:G[,G...] -w FILE` in a namespace, started only once
   tcpdump says it is listening, stopped with SIGINT so the file is complete.
-- Kmsg: the kernel's own log records read from /dev/kmsg (the oracle for klog text).
+- the kernel's own log records (the oracle for klog text): kmsg.py.
 - tshark_packets: tshark's PDML dissection of a capture (the oracle for the JSON fields).
 - Traffic scripts run with /usr/bin/python3 (sockets, scapy) inside the namespaces.
 """
@@ -166,15 +166,13 @@ class NflogCapture:
 
         netns.wait_for(listening, timeout=10, what=f"tcpdump -i {spec} to start listening")
 
-    def stop(self, expected=None):
+    def stop(self, expected, timeout=30):
         """Stop once the file holds `expected` records (the kernel flushes an NFLOG batch
-        after up to 1 s; killing tcpdump earlier loses it), else after 1.5 s."""
-        if expected is None:
-            time.sleep(1.5)
-        else:
-            end = time.monotonic() + 5
-            while pcap_count(self.path) < expected and time.monotonic() < end:
-                time.sleep(0.05)
+        after up to 1 s; killing tcpdump earlier loses it), or after `timeout` s (the
+        caller compares the count)."""
+        end = time.monotonic() + timeout
+        while pcap_count(self.path) < expected and time.monotonic() < end:
+            time.sleep(0.05)
         self.proc.send_signal(signal.SIGINT)
         try:
             self.proc.wait(timeout=10)
@@ -211,6 +209,40 @@ def pcap_count(path):
     return n
 
 
+def pcap_nflog_records(path):
+    """[(group, family, prefix bytes)] of the DLT_NFLOG records of a pcap file, as far as
+    it is written: for waiting until a capture holds what a test sent (the test's checks
+    read the file with tshark, the independent decoder)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return []
+    if len(data) < 24:
+        return []
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    out, off = [], 24
+    while off + 16 <= len(data):
+        (incl,) = struct.unpack(endian + "I", data[off + 8:off + 12])
+        rec = data[off + 16:off + 16 + incl]
+        if len(rec) < incl:
+            break
+        off += 16 + incl
+        if len(rec) < 4:
+            continue
+        family, group = rec[0], struct.unpack(">H", rec[2:4])[0]
+        prefix, pos = b"", 4
+        while pos + 4 <= len(rec):  # TLVs: length and type in host order (little endian)
+            tlen, ttype = struct.unpack("<HH", rec[pos:pos + 4])
+            if tlen < 4:
+                break
+            if ttype == 10:  # NFULA_PREFIX, NUL-terminated
+                prefix = rec[pos + 4:pos + tlen].split(b"\0", 1)[0]
+            pos += (tlen + 3) & ~3
+        out.append((group, family, prefix))
+    return out
+
+
 def nflog_rule_packets(ns):
     """Packets the NFLOG rules of `ns` matched (iptables and ip6tables counters), by group:
     {group: count}. The exact number of records a complete capture must hold."""
@@ -225,67 +257,6 @@ def nflog_rule_packets(ns):
                     g = int(mo.group(1)) if mo else 0
                     res[g] = res.get(g, 0) + int(f[0])
     return res
-
-
-class Kmsg:
-    """The kernel log from now on, read by a background thread: /dev/kmsg is opened and
-    seeked to its end at construction, then drained continuously (the ring buffer is small
-    and other tests may flood it; a reader that waits would find its records overwritten).
-    Keeps the records whose text starts with `marker`. Each record is
-    "PRI,SEQ,TS,FLAGS[,...];TEXT\n" followed by optional " KEY=VAL" lines."""
-
-    def __init__(self, marker):
-        import threading
-        self.marker = marker
-        self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-        os.lseek(self.fd, 0, os.SEEK_END)
-        self.lost = 0      # EPIPE: records overwritten before we read them
-        self.seen = 0      # records read, ours or not
-        self._kept = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        netns.on_exit(self.close)
-
-    def _run(self):
-        import select
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN)
-        while not self._stop.is_set():
-            poller.poll(50)
-            while True:
-                try:
-                    rec = os.read(self.fd, 16384)
-                except BlockingIOError:
-                    break
-                except BrokenPipeError:
-                    self.lost += 1
-                    continue
-                if not rec:
-                    break
-                self.seen += 1
-                head, _, body = rec.decode("utf-8", errors="surrogateescape").partition(";")
-                if body.startswith(self.marker):
-                    with self._lock:
-                        self._kept.append((int(head.split(",")[1]), body.split("\n", 1)[0]))
-
-    def records(self):
-        """[(seq, text)] of our records so far, in kernel order."""
-        with self._lock:
-            return list(self._kept)
-
-    def close(self):
-        if self.fd is not None:
-            self._stop.set()
-            self._thread.join(timeout=2)
-            os.close(self.fd)
-            self.fd = None
-
-
-def kmsg_unescape(text):
-    """/dev/kmsg writes bytes < 0x20, >= 0x7f and backslash as \\xNN."""
-    return re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), text)
 
 
 # ---------------------------------------------------------------------------------------

@@ -19,11 +19,15 @@ test's): ProtectSystem=, ProtectHome=, PrivateTmp=, PrivateDevices=, the Protect
 kernel settings, MemoryMax=.
 
     argv(unit_text, uid, gid, cmd) -> the command line, to run inside `ip netns exec`.
+The user runs copies of this script and of cmd[0] that it can read, wherever the checkout
+is (netns.readable_copy).
 """
 import os
 import re
 import subprocess
 import sys
+
+import netns
 
 HERE = os.path.abspath(__file__)
 
@@ -88,7 +92,8 @@ def argv(unit_text, uid, gid, cmd):
         "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
         f"--inh-caps=-all,{caps}", f"--ambient-caps=-all,{caps}",
         f"--bounding-set=-all,{bounding}", "--no-new-privs",
-        "/usr/bin/python3", HERE, "--exec", d["UMask"][0], allow, *cmd,
+        "/usr/bin/python3", netns.readable_copy(HERE), "--exec", d["UMask"][0], allow,
+        netns.readable_copy(cmd[0]), *cmd[1:],
     ]
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
             'mount -t proc -o subset=pid,hidepid=invisible proc /proc && exec "$@"', "sh",
