@@ -126,7 +126,7 @@ def rotate(n):
     check((st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, gid, 0o640),
           f"rotation {n}: logrotate created {out} {st.st_uid}:{st.st_gid} {oct(st.st_mode)}")
     # netlogd checks its path once a second: wait until it has reopened (its counter)
-    wait_for(lambda: reopens() == n, timeout=5, what=f"netlogd to reopen after rotation {n}")
+    wait_for(lambda: reopens() == n, timeout=30, what=f"netlogd to reopen after rotation {n}")
 
 
 def reopens():

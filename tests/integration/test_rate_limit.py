@@ -66,7 +66,7 @@ def summaries(path):
     return [l for l in read_lines(path) if "suppressed" in l]
 
 
-wait_for(lambda: summaries(json_file), timeout=5, what="a suppression summary while running")
+wait_for(lambda: summaries(json_file), timeout=30, what="a suppression summary while running")
 log(f"summary while running: {summaries(json_file)[0]}")
 send(w.c["c1"], C1_IP, 9001, FLOOD)
 time.sleep(0.5)
