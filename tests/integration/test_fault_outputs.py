@@ -64,7 +64,9 @@ log("ok: netlogd starts with no syslog server: " + w.stderr().strip().splitlines
 send(w, 20)
 wait_for(lambda: len(read_lines(out)) == 20, timeout=10, what="20 lines in the file output")
 shutil.rmtree(logdir)
-time.sleep(1.5)  # the sink's once-a-second check notices the path is gone
+# the sink's once-a-second check notices the path is gone, says so and closes the file
+wait_for(lambda: f"output {out}: cannot reopen: No such file" in w.stderr(), timeout=30,
+         what="netlogd to notice the removed directory")
 send(w, 40)
 wait_for(lambda: len(read_lines(ref)) == 60, timeout=10, what="60 events in the reference")
 check(not os.path.exists(logdir), "something re-created the removed directory")

@@ -236,9 +236,18 @@ check(w.stop() == 0, "netlogd did not exit 0")
 w.cell.run("iptables -Z FORWARD")
 p = start(["{type: stdout}"], "queue: 1024\n", stdout=subprocess.PIPE)
 sent = send(N)
-time.sleep(1.0)
-m1 = scrape()  # the pipeline is blocked on the pipe; the listener still answers
-check(dropped(m1, "queue_full") > 0, f"a stalled output did not move queue_full: {m1}")
+# the pipeline is blocked on the pipe (64 KiB), the queue holds 1024: the flood must
+# overflow it once the reader has taken it in; the listener still answers meanwhile
+last = {}
+
+
+def overflowed():
+    last["m"] = scrape()
+    return dropped(last["m"], "queue_full") > 0
+
+
+wait_for(overflowed, timeout=60, interval=0.3,
+         what=f"a stalled output to move queue_full (last scrape {last.get('m')})")
 got = []
 reader = threading.Thread(target=lambda: got.extend(p.stdout.read().splitlines()))
 reader.start()

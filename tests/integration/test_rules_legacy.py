@@ -13,8 +13,10 @@ two "containers" and an "outside" namespace. Then:
   - bad input (missing rules file, bad regex, unknown backend, no privilege) is one line,
     exit non-zero, nothing changed;
   - policy-agent rewrites (new vpa-- chain, jump swapped at FORWARD 1, old chain deleted)
-    while `watch --interval 0.2` runs get companions within the interval; the latency and
-    the packets that passed unlogged meanwhile are measured and printed.
+    while `watch --interval 0.2` runs get their companions, and a steady stream through
+    the rewritten chain is logged again once they are there; the latency and the packets
+    that passed unlogged meanwhile are measured and printed (how fast depends on the
+    machine: printed, not asserted).
 """
 import os
 import re
@@ -26,6 +28,7 @@ import tempfile
 import time
 
 import netns
+import traffic
 from netns import check, fail, log
 
 netns.require_root("test_rules_legacy")
@@ -206,10 +209,16 @@ def capture_start(path):
     return p
 
 
-def capture_stop(p, path):
+def seen_in(recs):
+    """{(prefix, ip family)} of group 42's records (pcap_nflog_records)."""
+    return {(prefix.decode(errors="replace"), 4 if fam == 2 else 6) for g, fam, prefix in recs if g == 42}
+
+
+def capture_stop(p, path, want=None):
     # the companions queue up to 32 packets (--nflog-threshold 32); the kernel flushes a
-    # partial batch after its 1 s default timeout: wait for it
-    time.sleep(1.3)
+    # partial batch after its 1 s default timeout: wait until the capture holds every
+    # (prefix, family) in `want`, or (no want) until it has stopped growing
+    traffic.wait_capture(path, (lambda recs: want <= seen_in(recs)) if want else None)
     p.send_signal(signal.SIGINT)
     p.wait(timeout=10)
     out = netns.sh(["tshark", "-r", path, "-T", "fields", "-E", "separator=|",
@@ -239,8 +248,7 @@ pcap = os.path.join(tmp, "kinds.pcap")
 cap = capture_start(pcap)
 for ns, proto, dst, port, _, _ in KINDS:
     send(ns, proto, dst, port)
-time.sleep(0.3)
-events = capture_stop(cap, pcap)
+events = capture_stop(cap, pcap, {(k[4], k[5]) for k in KINDS})
 seen = {(e[2], 4 if e[1] == "2" else 6) for e in events if e[0] == "42"}
 missing = [k for k in KINDS if (k[4], k[5]) not in seen]
 if missing:
@@ -272,8 +280,8 @@ time.sleep(1.1)  # let the 1/s limit buckets refill
 cap = capture_start(pcap)
 for ns, proto, dst, port, _, _ in KINDS:
     send(ns, proto, dst, port)
-time.sleep(0.3)
-seen = {(e[2], 4 if e[1] == "2" else 6) for e in capture_stop(cap, pcap) if e[0] == "42"}
+seen = {(e[2], 4 if e[1] == "2" else 6) for e in capture_stop(cap, pcap, {(k[4], k[5]) for k in KINDS})
+        if e[0] == "42"}
 missing = [k[4] for k in KINDS if (k[4], k[5]) not in seen]
 check(not missing, f"replace mode: no NFLOG event for {missing}")
 r = nr("remove", "--backend", "legacy", "--mode", "replace")
@@ -350,19 +358,30 @@ REWRITES = 5
 sender = a.popen(["/usr/bin/python3", "-c", SENDER], stdout=subprocess.PIPE, text=True)
 latencies = []
 old = "vpa--1700000000000001"
-time.sleep(0.5)
+STREAM = ("OK_0002_e9e8959f-3828-4136-8 ", 4)
+
+
+def stream_logged():
+    return sum(1 for g, fam, prefix in traffic.pcap_nflog_records(pcap)
+               if g == 42 and (prefix.decode(errors="replace"), 4 if fam == 2 else 6) == STREAM)
+
+
+netns.wait_for(lambda: stream_logged() >= 10, timeout=30, what="the stream logged before the rewrites")
 for k in range(REWRITES):
     new = f"vpa--17000000000000{10 + k}"
     rewrite(old, new, 9000 + k)
     t_change = time.monotonic()
-    deadline = t_change + 5
+    deadline = t_change + 30  # a bound for a loaded machine, not a latency requirement
     while not covered(new):
         if time.monotonic() > deadline:
-            fail(f"rewrite {k + 1}: {new} not covered 5 s after the rewrite")
+            fail(f"rewrite {k + 1}: {new} not covered 30 s after the rewrite")
         time.sleep(0.01)
     latencies.append((time.monotonic() - t_change) * 1000)
     old = new
-    time.sleep(1.0)
+    # the stream goes on through the new chain: its companion logs it
+    n = stream_logged()
+    netns.wait_for(lambda: stream_logged() >= n + 10, timeout=30,
+                   what=f"the stream logged through {new} once covered")
 sender.send_signal(signal.SIGTERM)
 sent = int(sender.communicate(timeout=30)[0].strip())
 # a burst of rewrites faster than the poll interval: whatever watch applies lands whole
@@ -372,15 +391,14 @@ for k in range(20):
     rewrite(old, new, 9100 + k)
     old = new
     time.sleep(0.03)
-deadline = time.monotonic() + 10
+deadline = time.monotonic() + 30
 while not covered(old):
     if time.monotonic() > deadline:
-        fail(f"after a burst of 20 rewrites, {old} not covered within 10 s")
+        fail(f"after a burst of 20 rewrites, {old} not covered within 30 s")
     time.sleep(0.05)
 time.sleep(2 * INTERVAL)
 check_alongside(save(4), "ipv4 after 25 rewrites under watch")
 check_alongside(save(6), "ipv6 after 25 rewrites under watch")
-time.sleep(0.3)
 events = capture_stop(cap, pcap)
 logged = {e[3].replace(":", "") for e in events
           if e[0] == "42" and e[3].replace(":", "").endswith(b"netlogseq".hex())}
@@ -392,13 +410,10 @@ log("watch output:\n" + out + err)
 check(len(reconcile_lines) >= REWRITES + 1, f"watch reported {len(reconcile_lines)} reconciles for {REWRITES} rewrites")
 check(watch.returncode == 0, f"watch exited {watch.returncode}")
 check(covered(old), "the last chain lost its companions")
-# the checker polls the save every 10 ms; allow for a loaded 2-core machine
-check(max(latencies) < INTERVAL * 1000 + 1500, f"reconcile latencies too high: {latencies}")
 log(f"watch --interval {INTERVAL}: {REWRITES} rewrites covered after "
     f"min {min(latencies):.0f} / median {statistics.median(latencies):.0f} / max {max(latencies):.0f} ms "
     f"(measured from the rewrite's restore returning to the companions being in the save); "
     f"{sent} UDP packets sent through vpa-- during those 5 rewrites, {len(logged)} on NFLOG, "
     f"{unlogged} passed unlogged while a new chain was not yet covered")
-check(unlogged < sent / 2, f"most packets were unlogged: {unlogged} of {sent}")
 log(f"install (both families) took {install_ms:.0f} ms")
 print("PASS")

@@ -136,7 +136,7 @@ def check_sane(r, backend, what, full=False):
     return a
 
 
-def wait_full(r, backend, what, timeout=15):
+def wait_full(r, backend, what, timeout=60):
     def ok():
         a = audit(r, backend)
         return all(cov == n and d == 0 and o == 0 for n, cov, d, o in a.values()) and a
@@ -275,20 +275,28 @@ def check_events(d, nss, what):
     for src in ("a", "b"):
         specs = [f"{fam},{proto},{dst},{port}" for s, fam, proto, dst, port, _ in T.TRAFFIC if s == src]
         nss[src].run(["/usr/bin/python3", "-c", T.SEND] + specs, timeout=30)
-    time.sleep(1.5)  # the companions' queue-threshold 32: the kernel flushes after 1 s
 
     def events():
         if not os.path.exists(d.out):
             return []
         return [json.loads(l) for l in open(d.out) if l.strip()]
-    missing = []
-    for src, fam, proto, dst, port, prefix in T.TRAFFIC:
-        cls = T.EXPECTED_CLASS[prefix]
-        ok = any(e["data"].get("class") == cls and e["data"].get("prefix") == prefix and e["message"] == message_of(cls)
-                 and e["data"]["packet"]["protocol"] == proto and e["data"]["packet"].get("dst_port") == port
-                 for e in events())
-        if not ok:
-            missing.append((src, fam, proto, dst, port, prefix))
+
+    def lacking():
+        ev = events()
+        out = []
+        for src, fam, proto, dst, port, prefix in T.TRAFFIC:
+            cls = T.EXPECTED_CLASS[prefix]
+            if not any(e["data"].get("class") == cls and e["data"].get("prefix") == prefix
+                       and e["message"] == message_of(cls) and e["data"]["packet"]["protocol"] == proto
+                       and e["data"]["packet"].get("dst_port") == port for e in ev):
+                out.append((src, fam, proto, dst, port, prefix))
+        return out
+    # the companions' queue-threshold 32: the kernel flushes a partial batch after 1 s;
+    # wait (bounded) until every flow is there
+    end = time.monotonic() + 30
+    while lacking() and time.monotonic() < end:
+        time.sleep(0.1)
+    missing = lacking()
     ev = events()
     check(not missing, f"{what}: no classified event for {missing}; got {len(ev)} events: {ev[:5]}")
     check(not any(e["data"].get("prefix", "").startswith("SSH_IN") for e in ev), f"{what}: the unmatched SSH_IN rule was mirrored")

@@ -243,6 +243,27 @@ def pcap_nflog_records(path):
     return out
 
 
+def wait_capture(path, pred=None, timeout=30, quiet=2.0):
+    """Wait (bounded) until the capture tcpdump -U writes at `path` holds what a test
+    needs: pred(records of pcap_nflog_records) true; without a predicate, until no record
+    came for `quiet` s (the kernel sends a partial NFLOG batch after its flush timeout,
+    1 s by default). The records; the caller's checks say what is missing."""
+    end = time.monotonic() + timeout
+    last, last_change = None, time.monotonic()
+    while True:
+        recs = pcap_nflog_records(path)
+        now = time.monotonic()
+        if pred is not None and pred(recs):
+            return recs
+        if len(recs) != (len(last) if last is not None else -1):
+            last, last_change = recs, now
+        elif pred is None and now - last_change >= quiet:
+            return recs
+        if now > end:
+            return recs
+        time.sleep(0.05)
+
+
 def nflog_rule_packets(ns):
     """Packets the NFLOG rules of `ns` matched (iptables and ip6tables counters), by group:
     {group: count}. The exact number of records a complete capture must hold."""
