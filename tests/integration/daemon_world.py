@@ -92,7 +92,7 @@ class Cell:
         p = ns.popen([netns.binary("netlogd"), "-c", cfg], stdout=stdout, stderr=errf)
         if wait_ready:
             wait_for(lambda: "reading NFLOG" in self.stderr() or p.poll() is not None,
-                     timeout=10, what="netlogd to start")
+                     timeout=30, what="netlogd to start")
             if p.poll() is not None:
                 fail(f"netlogd exited at start ({p.returncode}): {self.stderr()}")
         self.proc = p

@@ -152,7 +152,7 @@ def Sysctl(key, value):
     return shared_sysctl.hold(key, value)
 
 
-def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
+def wait_for(pred, timeout=30.0, interval=0.05, what="condition"):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = pred()

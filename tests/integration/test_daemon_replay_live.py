@@ -30,7 +30,7 @@ capture = w.path("cap.pcap")
 dump = w.cell.popen(["tcpdump", "-Z", "root", "-U", "-i", f"nflog:{GROUP + 1}", "-w", capture],
                     stderr=subprocess.PIPE)
 wait_for(lambda: dump.stderr.readline().startswith(b"tcpdump: listening") or dump.poll() is not None,
-         timeout=10, what="tcpdump to listen")
+         timeout=30, what="tcpdump to listen")
 check(dump.poll() is None, "tcpdump failed to start")
 
 N = 0

@@ -88,7 +88,7 @@ def stderr():
     return open(errpath).read()
 
 
-wait_for(lambda: "netlogd: running" in stderr() or p.poll() is not None, timeout=15,
+wait_for(lambda: "netlogd: running" in stderr() or p.poll() is not None, timeout=30,
          what="netlogd to run")
 check(p.poll() is None, f"netlogd exited: {stderr()}")
 sent = 0
@@ -115,7 +115,7 @@ def total():
 
 
 def settle(what):
-    wait_for(lambda: total() == sent, timeout=10, what=f"{what}: {sent} lines (have {total()})")
+    wait_for(lambda: total() == sent, timeout=30, what=f"{what}: {sent} lines (have {total()})")
 
 
 def rotate(n):

@@ -159,7 +159,7 @@ def caps_of(pid):
 def start(outputs, extra="", stdout=subprocess.DEVNULL):
     w.write_config(outputs, extra=f"metrics: {{listen: \"127.0.0.1:{PORT}\"}}\n" + extra)
     p = w.start(stdout=stdout)
-    wait_for(lambda: "netlogd: running" in w.stderr() or p.poll() is not None, timeout=10,
+    wait_for(lambda: "netlogd: running" in w.stderr() or p.poll() is not None, timeout=30,
              what="netlogd to be running")
     check(p.poll() is None, f"netlogd exited: {w.stderr()}")
     return p

@@ -46,7 +46,7 @@ def start_rsyslog():
     pidfile = os.path.join(tmp, "rsyslogd.pid")
     rsyslog = ns.popen(["rsyslogd", "-n", "-f", conf, "-i", pidfile])
     netns.wait_for(lambda: os.path.exists(sock) and
-                   "5514" in ns.run("ss -ltn", check=False).stdout, 10, what="rsyslog to listen")
+                   "5514" in ns.run("ss -ltn", check=False).stdout, 30, what="rsyslog to listen")
 
 
 def stop_rsyslog():

@@ -164,7 +164,7 @@ class NflogCapture:
                            f"{self.err.decode(errors='replace').strip()}")
             return b"listening on" in self.err
 
-        netns.wait_for(listening, timeout=10, what=f"tcpdump -i {spec} to start listening")
+        netns.wait_for(listening, timeout=30, what=f"tcpdump -i {spec} to start listening")
 
     def stop(self, expected, timeout=30):
         """Stop once the file holds `expected` records (the kernel flushes an NFLOG batch
