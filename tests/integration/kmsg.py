@@ -54,12 +54,19 @@ def write(text):
         os.close(fd)
 
 
+def ring_size():
+    """The kernel log's ring buffer in bytes (syslog(2) SYSLOG_ACTION_SIZE_BUFFER)."""
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True).klogctl(10, None, 0)
+
+
 class Reader:
     """The kernel log from now on, read by a background thread: /dev/kmsg opened and
-    seeked to its end at construction, then drained continuously. Keeps the records
+    seeked to its end at construction, then drained continuously (from `start()` when
+    start=False: a reader that stalls for as long as the caller wants). Keeps the records
     whose text starts with `marker`."""
 
-    def __init__(self, marker):
+    def __init__(self, marker, start=True):
         self.marker = marker
         self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
         os.lseek(self.fd, 0, os.SEEK_END)
@@ -71,8 +78,12 @@ class Reader:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        if start:
+            self._thread.start()
         netns.on_exit(self.close)
+
+    def start(self):
+        self._thread.start()
 
     @property
     def overrun(self):
@@ -141,7 +152,8 @@ class Reader:
     def close(self):
         if self.fd is not None:
             self._stop.set()
-            self._thread.join(timeout=2)
+            if self._thread.is_alive():
+                self._thread.join(timeout=2)
             os.close(self.fd)
             self.fd = None
 
