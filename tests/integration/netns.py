@@ -202,6 +202,14 @@ def readable_copy(path):
     return dst
 
 
+def sanitized(name="netlogd"):
+    """Whether the built binary carries AddressSanitizer (the build-asan run of the suite):
+    its allocator keeps freed memory in quarantine and adds shadow memory, so resident-size
+    bounds say nothing there, and LeakSanitizer needs ptrace, which a seccomp filter denies."""
+    out = subprocess.run(["ldd", binary(name)], capture_output=True, text=True).stdout
+    return "libasan" in out
+
+
 def source_root():
     return os.environ.get("NETLOG_SOURCE_ROOT",
                           os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
