@@ -27,8 +27,6 @@ import re
 import subprocess
 import sys
 
-import netns
-
 HERE = os.path.abspath(__file__)
 
 
@@ -80,6 +78,7 @@ def allowed_syscalls(unit_text):
 
 
 def argv(unit_text, uid, gid, cmd):
+    import netns  # (not at the top: the copy run as the unit's user imports nothing of ours)
     d = directives(unit_text)
     caps = ",".join("+" + c.lower().removeprefix("cap_")
                     for c in d["AmbientCapabilities"][0].split())
