@@ -83,8 +83,9 @@ cell.run("ip addr add 10.255.15.1/32 peer 10.255.15.7 dev s-010255015007"
          " && sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1")
 ext.run("ip addr add 10.10.10.1/24 dev eth0 && ip route add 10.255.15.0/24 via 10.10.10.254"
         " && ip addr add fd00:e::1/64 dev eth0 nodad && ip -6 route add fd00::/16 via fd00:e::254")
-cell.run(f"iptables-legacy-restore < {DATA}/cloudfoundry.rules")
-cell.run(f"ip6tables-legacy-restore < {DATA}/cloudfoundry.rules6")
+# (-w: the xtables lock is one file for the whole host; other tests may hold it a moment)
+cell.run(f"iptables-legacy-restore -w 60 < {DATA}/cloudfoundry.rules")
+cell.run(f"ip6tables-legacy-restore -w 60 < {DATA}/cloudfoundry.rules6")
 
 
 def save(family=4):
@@ -165,7 +166,7 @@ install_ms = (time.monotonic() - t0) * 1000
 after_install = snapshot()
 check(check_alongside(save(4), "ipv4 after install") == 8, "ipv4: not 8 companions")
 check(check_alongside(save(6), "ipv6 after install") == 4, "ipv6: not 4 companions")
-s_rules = cell.run(["iptables-legacy", "-S"]).stdout
+s_rules = cell.run(["iptables-legacy", "-w", "60", "-S"]).stdout
 check(s_rules.count('"netlog:') == 8, "iptables-legacy -S does not show the 8 companions")
 check("-A INPUT -p udp -m udp --dport 5353 -j NFLOG --nflog-group 7" in s_rules, "foreign NFLOG rule touched")
 
@@ -252,7 +253,7 @@ events = capture_stop(cap, pcap, {(k[4], k[5]) for k in KINDS})
 seen = {(e[2], 4 if e[1] == "2" else 6) for e in events if e[0] == "42"}
 missing = [k for k in KINDS if (k[4], k[5]) not in seen]
 if missing:
-    log(cell.run("iptables-legacy -L -v -n -x; ip6tables-legacy -L -v -n -x", check=False).stdout)
+    log(cell.run("iptables-legacy -w 60 -L -v -n -x; ip6tables-legacy -w 60 -L -v -n -x", check=False).stdout)
 for ns, proto, dst, port, prefix, fam in KINDS:
     check((prefix, fam) in seen, f"no NFLOG event for {proto} {dst}:{port} with prefix '{prefix}' "
                                  f"(class {class_of(prefix)}); saw {sorted(seen)}")
@@ -324,7 +325,7 @@ def rewrite(old, new, port):
     """What the policy agent does: new chain, jump swapped at FORWARD 1, old chain deleted."""
     text = (f"*filter\n:{new} - [0:0]\n" + VPA.format(c=new, port=port) +
             f"-R FORWARD 1 -j {new}\n-F {old}\n-X {old}\nCOMMIT\n")
-    cell.run(["iptables-legacy-restore", "--noflush", "-w", "5"], input=text)
+    cell.run(["iptables-legacy-restore", "--noflush", "-w", "60"], input=text)
 
 
 def covered(chain):

@@ -212,8 +212,9 @@ def message_of(cls):
 
 
 def load_legacy(r):
-    r.run(f"iptables-legacy-restore < {DATA}/cloudfoundry.rules")
-    r.run(f"ip6tables-legacy-restore < {DATA}/cloudfoundry.rules6")
+    # (-w: the xtables lock is one file for the whole host; other tests may hold it a moment)
+    r.run(f"iptables-legacy-restore -w 60 < {DATA}/cloudfoundry.rules")
+    r.run(f"ip6tables-legacy-restore -w 60 < {DATA}/cloudfoundry.rules6")
 
 
 def load_nft(r):
@@ -226,7 +227,7 @@ def flush(r, backend):
         r.run("nft flush ruleset")
     else:
         for t in ("iptables-legacy", "ip6tables-legacy"):
-            r.run(f"{t} -F && {t} -X")
+            r.run(f"{t} -w 60 -F && {t} -w 60 -X")
 
 
 # ---- (a) netlogd manage_rules covers the CF ruleset, events arrive classified ---------------
@@ -419,7 +420,7 @@ def part_b(tmp, backend, trials=6):
     r = netns.Netns("kb")
     (load_nft if backend == "nft" else load_legacy)(r)
     restore = "iptables-nft-restore" if backend == "nft" else "iptables-legacy-restore"
-    r.run([restore, "--noflush"], input=big_ruleset(250, 4))
+    r.run([restore, "--noflush", "-w", "60"], input=big_ruleset(250, 4))
     n = audit(r, backend)
     log(f"{what}: {n[4][0]} IPv4 + {n[6][0]} IPv6 class-matched LOG rules")
     # how long a full start-up install takes: kill -9 moments are drawn in that window

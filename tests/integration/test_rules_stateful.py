@@ -188,7 +188,7 @@ def naive_ipt(s, tool):
             if m:
                 script.append(f"-I INPUT {n + 1} {m[1]} -j NFLOG --nflog-group 43 --nflog-prefix {m[2]}")
                 n += 1
-    s.run([f"iptables-{tool}-restore", "--noflush"], input="\n".join(script + ["COMMIT", ""]))
+    s.run([f"iptables-{tool}-restore", "--noflush", "-w", "60"], input="\n".join(script + ["COMMIT", ""]))
 
 
 def naive_nft(s):
@@ -227,7 +227,8 @@ def run(flavor, variant):
     c, s = world()
     tool = {"legacy": "legacy", "iptables-nft": "nft"}.get(flavor)
     if tool:
-        s.run([f"iptables-{tool}-restore"], input=IPT)
+        # (-w: the xtables lock is one file for the whole host; other tests may hold it)
+        s.run([f"iptables-{tool}-restore", "-w", "60"], input=IPT)
     else:
         s.run(["nft", "-f", "-"], input=NFT)
     backend = "legacy" if flavor == "legacy" else "nft"
