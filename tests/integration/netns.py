@@ -206,7 +206,8 @@ def sanitized(name="netlogd"):
     """Whether the built binary carries AddressSanitizer (the build-asan run of the suite):
     its allocator keeps freed memory in quarantine and adds shadow memory, so resident-size
     bounds say nothing there, and LeakSanitizer needs ptrace, which a seccomp filter denies."""
-    out = subprocess.run(["ldd", binary(name)], capture_output=True, text=True).stdout
+    path = name if os.sep in name else binary(name)
+    out = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
     return "libasan" in out
 
 

@@ -7,18 +7,19 @@
 Three runs: with the default settings (a 32 MiB socket buffer: expected to keep up);
 starved (64 KiB socket buffer, a queue of 64 events) with netlogd stopped (SIGSTOP) while
 the first part of the flood goes by, so that the socket overruns whatever the machine's
-speed: the losses must happen and be counted under their reason; and with a stalled output
-(stdout into a pipe nobody reads until the flood is over), which must cost queue drops
-only, never a single ENOBUFS. Before each stop the test waits until netlogd has accounted
+speed: the losses must happen and be counted under their reason; and with the pipeline
+thread stopped alone (ptrace) until the reader has overflowed the queue, which must cost
+queue drops only, never a single ENOBUFS. (A stalled output no longer stalls the
+pipeline: test_fault_stall.) Before each stop the test waits until netlogd has accounted
 for every event the rule counted (its counters, read with SIGUSR1), not for a fixed time."""
 import os
 import signal
 import subprocess
-import threading
 import time
 
 from daemon_world import C1_HANDLE, C1_IP, GROUP, OUT_IP, Cell, read_lines
-from netns import check, fail, log, require_root
+from fault_lib import StoppedThread
+from netns import check, fail, log, require_root, wait_for
 
 require_root("test_daemon_flood")
 
@@ -54,10 +55,9 @@ def send(n, gap=0.0):
 
 def run(label, extra, stalled=False, stop_reader=False):
     out_file = w.path(f"flood-{label}.log")
-    output = "{type: stdout}" if stalled else f"{{type: file, path: {out_file}}}"
-    w.write_config([output], extra=extra)
+    w.write_config([f"{{type: file, path: {out_file}}}"], extra=extra)
     w.cell.run("iptables -Z FORWARD")
-    p = w.start(stdout=subprocess.PIPE if stalled else subprocess.DEVNULL)
+    p = w.start(stdout=subprocess.DEVNULL)
     t0 = time.monotonic()
     if stop_reader:
         # a stopped reader and a 64 KiB socket buffer: the kernel must overrun it, and the
@@ -68,28 +68,25 @@ def run(label, extra, stalled=False, stop_reader=False):
         finally:
             os.kill(p.pid, signal.SIGCONT)
         sent += send(N - N // 3)
+    elif stalled:  # the pipeline thread stopped alone (ptrace) while the flood comes
+        with StoppedThread(p.pid, "nl-pipeline"):
+            sent = send(N)
+            # the queue overflows once the reader has taken the flood in, however long that
+            # takes on this machine: resume the pipeline only then
+            wait_for(lambda: w.live_counters()["queue_dropped"] > 0, timeout=60, interval=0.3,
+                     what=f"{label}: the reader to overflow the queue of a stopped pipeline")
     else:
         sent = send(N)
     dt = time.monotonic() - t0
     # a few paced events after the flood: their sequence numbers reveal a loss at its very
     # end, which netlogd could not know of otherwise
     sent += send(10, gap=0.01)
-    if not stalled:  # (stalled: the pipeline waits on the pipe until it is read below)
-        w.wait_settled(w.rule_packets("FORWARD"), what=f"{label}: netlogd to settle")
-    stalled_lines = []
-    if stalled:  # now read the pipe: netlogd's writer unblocks and drains its queue
-        reader = threading.Thread(target=lambda: stalled_lines.extend(p.stdout.read().splitlines()))
-        reader.start()
-        w.wait_settled(w.rule_packets("FORWARD"), what=f"{label}: netlogd to settle")
+    w.wait_settled(w.rule_packets("FORWARD"), what=f"{label}: netlogd to settle")
     rc = w.stop()
     check(rc == 0, f"{label}: netlogd exited {rc}")
     matched = w.rule_packets("FORWARD")
     c = w.counters()
-    if stalled:
-        reader.join(timeout=30)
-        lines = len(stalled_lines)
-    else:
-        lines = len(read_lines(out_file))
+    lines = len(read_lines(out_file))
     losses = (c["lost_enobufs"] + c["lost_gap"] + c["queue_dropped"] + c["decode_errors"]
               + c["unclassified_dropped"] + c["sink_dropped"])
     log(f"{label}: sent {sent} in {dt:.2f}s ({sent / dt:.0f}/s), rule matched {matched}, "
@@ -114,8 +111,8 @@ check(c["enobufs"] > 0 and c["lost_enobufs"] + c["lost_gap"] > 0,
 starved = (c, matched, lines)
 c, matched, lines = run("stalled", "", stalled=True)
 check(c["enobufs"] == 0 and c["lost_enobufs"] == 0,
-      f"a stalled output caused ENOBUFS: {c}")
-check(c["queue_dropped"] > 0, "the stalled output did not stall anything")
+      f"a stalled pipeline caused ENOBUFS: {c}")
+check(c["queue_dropped"] > 0, "the stopped pipeline did not stall anything")
 c, matched, lines = starved
 log(f"PASS: identity exact in all runs (starved: {lines}/{matched} written, "
     f"lost_enobufs={c['lost_enobufs']} lost_gap={c['lost_gap']} "
