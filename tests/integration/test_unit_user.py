@@ -155,7 +155,8 @@ log("refused: kept writing to the renamed file; reopened once possible: "
 # MAINPID set as systemd sets it; a config netlogd would refuse fails the reload
 exec_reload = unit_sandbox.directives(unit)["ExecReload"][0].split()
 check(exec_reload[1:3] == ["--reload", "-c"], f"ExecReload={' '.join(exec_reload)}")
-check(os.path.realpath(f"/proc/{p.pid}/exe") == os.path.realpath(netns.binary("netlogd")),
+# (unit_sandbox runs a copy the unit's user can read: the checkout may be in a 0700 directory)
+check(os.path.realpath(f"/proc/{p.pid}/exe") == os.path.realpath(netns.readable_copy(netns.binary("netlogd"))),
       "the sandboxed process is not netlogd itself")
 reload_argv = unit_sandbox.argv(unit, uid, gid, [netns.binary("netlogd"), "--reload", "-c", cfg])
 os.environ["MAINPID"] = str(p.pid)
