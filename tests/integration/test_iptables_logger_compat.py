@@ -162,7 +162,7 @@ for n, case in enumerate(CASES):
     before = time.time()
     send(case)
     wait_for(lambda: len(read_lines(rfc_file)) > n and len(read_lines(epoch_file)) > n,
-             timeout=5, what=f"the {case[0]} line in both outputs")
+             timeout=30, what=f"the {case[0]} line in both outputs")
     time.sleep(0.2)
     rl, el = read_lines(rfc_file), read_lines(epoch_file)
     check(len(rl) == n + 1 and len(el) == n + 1,

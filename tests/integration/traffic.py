@@ -4,7 +4,7 @@
   hooks see forwarded (FORWARD), local (INPUT) and locally generated (OUTPUT) packets.
 - NflogCapture: `tcpdump -i nflog:G[,G...] -w FILE` in a namespace, started only once
   tcpdump says it is listening, stopped with SIGINT so the file is complete.
-- Kmsg: the kernel's own log records read from /dev/kmsg (the oracle for klog text).
+- the kernel's own log records (the oracle for klog text): kmsg.py.
 - tshark_packets: tshark's PDML dissection of a capture (the oracle for the JSON fields).
 - Traffic scripts run with /usr/bin/python3 (sockets, scapy) inside the namespaces.
 """
@@ -168,17 +168,15 @@ class NflogCapture:
                            f"{self.err.decode(errors='replace').strip()}")
             return b"listening on" in self.err
 
-        netns.wait_for(listening, timeout=10, what=f"tcpdump -i {spec} to start listening")
+        netns.wait_for(listening, timeout=30, what=f"tcpdump -i {spec} to start listening")
 
-    def stop(self, expected=None):
+    def stop(self, expected, timeout=30):
         """Stop once the file holds `expected` records (the kernel flushes an NFLOG batch
-        after up to 1 s; killing tcpdump earlier loses it), else after 1.5 s."""
-        if expected is None:
-            time.sleep(1.5)
-        else:
-            end = time.monotonic() + 5
-            while pcap_count(self.path) < expected and time.monotonic() < end:
-                time.sleep(0.05)
+        after up to 1 s; killing tcpdump earlier loses it), or after `timeout` s (the
+        caller compares the count)."""
+        end = time.monotonic() + timeout
+        while pcap_count(self.path) < expected and time.monotonic() < end:
+            time.sleep(0.05)
         self.proc.send_signal(signal.SIGINT)
         try:
             self.proc.wait(timeout=10)
@@ -213,6 +211,61 @@ def pcap_count(path):
         n += 1
         off += 16 + incl
     return n
+
+
+def pcap_nflog_records(path):
+    """[(group, family, prefix bytes)] of the DLT_NFLOG records of a pcap file, as far as
+    it is written: for waiting until a capture holds what a test sent (the test's checks
+    read the file with tshark, the independent decoder)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return []
+    if len(data) < 24:
+        return []
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    out, off = [], 24
+    while off + 16 <= len(data):
+        (incl,) = struct.unpack(endian + "I", data[off + 8:off + 12])
+        rec = data[off + 16:off + 16 + incl]
+        if len(rec) < incl:
+            break
+        off += 16 + incl
+        if len(rec) < 4:
+            continue
+        family, group = rec[0], struct.unpack(">H", rec[2:4])[0]
+        prefix, pos = b"", 4
+        while pos + 4 <= len(rec):  # TLVs: length and type in host order (little endian)
+            tlen, ttype = struct.unpack("<HH", rec[pos:pos + 4])
+            if tlen < 4:
+                break
+            if ttype == 10:  # NFULA_PREFIX, NUL-terminated
+                prefix = rec[pos + 4:pos + tlen].split(b"\0", 1)[0]
+            pos += (tlen + 3) & ~3
+        out.append((group, family, prefix))
+    return out
+
+
+def wait_capture(path, pred=None, timeout=30, quiet=2.0):
+    """Wait (bounded) until the capture tcpdump -U writes at `path` holds what a test
+    needs: pred(records of pcap_nflog_records) true; without a predicate, until no record
+    came for `quiet` s (the kernel sends a partial NFLOG batch after its flush timeout,
+    1 s by default). The records; the caller's checks say what is missing."""
+    end = time.monotonic() + timeout
+    last, last_change = None, time.monotonic()
+    while True:
+        recs = pcap_nflog_records(path)
+        now = time.monotonic()
+        if pred is not None and pred(recs):
+            return recs
+        if len(recs) != (len(last) if last is not None else -1):
+            last, last_change = recs, now
+        elif pred is None and now - last_change >= quiet:
+            return recs
+        if now > end:
+            return recs
+        time.sleep(0.05)
 
 
 def nflog_rule_packets(ns):
