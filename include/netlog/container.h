@@ -1,6 +1,7 @@
-// The container index: Cloud Foundry's metadata store (store.json) as hash maps by
-// IP and by handle. Built from the file's text (pure); the io layer does the reading
-// (src/io/store_watcher.h). Every lookup is a hash lookup: nothing scans per event.
+// The container index: hash maps by IP and by handle. Built from Cloud Foundry's metadata
+// store (store.json text, read by src/io/store_watcher.h) or from the containers a Docker
+// or Podman daemon reports (engine_index.h). Pure; every lookup is a hash lookup: nothing
+// scans per event.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace netlog {
@@ -21,7 +23,14 @@ struct Container {
     IpAddress ip{};                // family none: the entry had no parseable "ip"
     // The seed JSON's container object for these fields (container_json in format.h),
     // rendered once by ContainerIndex::parse; empty: format_json renders it per event.
+    // A Docker/Podman container's object is engine_container_json's (engine_index.h).
     std::string json;
+    // Docker/Podman (the CF store has none of these): the name without its leading '/',
+    // the image reference it was created from, the labels the config selects (key, value)
+    // and every address after `ip` (each network's IPv4 and IPv6).
+    std::string name, image;
+    std::vector<std::pair<std::string, std::string>> labels;
+    std::vector<IpAddress> more_ips;
 };
 
 struct IpAddressHash {
@@ -83,6 +92,11 @@ class ContainerIndex {
     // half-written or corrupt text, or a top level that is not an object, is an error
     // naming the byte where parsing stopped.
     static Result<ContainerIndex> parse(std::string_view store_json, StoreReport *report = nullptr);
+
+    // Index `containers` as they are (their `json` already rendered): by handle, and by
+    // `ip` and `more_ips`. An IP two containers claim is left out, as parse() does.
+    static ContainerIndex from_containers(std::vector<Container> containers,
+                                          StoreReport *report = nullptr);
 
   private:
     const Container *handle_or_cut(std::string_view name, std::size_t cut_length) const;

@@ -10,6 +10,7 @@
 #include "store_lenient.h"
 
 #include <memory>
+#include <tuple>
 
 namespace netlog {
 
@@ -339,7 +340,12 @@ void ContainerIndex::build_maps(StoreReport &report) {
     by_cut_handle_.reserve(n);
     by_cut_app_.reserve(n);
 
-    std::vector<std::size_t> ambiguous_ips;
+    std::vector<IpAddress> ambiguous_ips;
+    const auto index_ip = [&](const IpAddress &ip, std::size_t i) {
+        if (ip.family == L3::none) return;
+        auto [it, fresh] = by_ip_.emplace(ip, i);
+        if (!fresh && it->second != i) ambiguous_ips.push_back(ip);
+    };
     std::unordered_map<std::string_view, bool> shared_apps; // app guid -> instances agree
     for (std::size_t i = 0; i < n; ++i) {
         const Container &c = containers_[i];
@@ -351,10 +357,8 @@ void ContainerIndex::build_maps(StoreReport &report) {
                                                    printable(c.handle));
             continue;
         }
-        if (c.ip.family != L3::none) {
-            auto [it, fresh] = by_ip_.emplace(c.ip, i);
-            if (!fresh) ambiguous_ips.push_back(it->second);
-        }
+        index_ip(c.ip, i);
+        for (const auto &ip : c.more_ips) index_ip(ip, i);
         if (c.handle.size() > kCutAfterDenyC2c) {
             auto [it, fresh] =
                 by_cut_handle_.emplace(std::string_view(c.handle).substr(0, kCutAfterDenyC2c), &c);
@@ -385,16 +389,20 @@ void ContainerIndex::build_maps(StoreReport &report) {
     }
     // An IP claimed by several entries (a stale entry left behind) belongs to none of them:
     // better "" than another app's guids.
-    std::sort(ambiguous_ips.begin(), ambiguous_ips.end());
+    const auto ip_less = [](const IpAddress &a, const IpAddress &b) {
+        return std::tie(a.family, a.bytes) < std::tie(b.family, b.bytes);
+    };
+    std::sort(ambiguous_ips.begin(), ambiguous_ips.end(), ip_less);
     ambiguous_ips.erase(std::unique(ambiguous_ips.begin(), ambiguous_ips.end()),
                         ambiguous_ips.end());
-    for (std::size_t i : ambiguous_ips) {
-        by_ip_.erase(containers_[i].ip);
-        ++report.duplicate_ips;
+    for (const auto &ip : ambiguous_ips) {
+        auto it = by_ip_.find(ip);
         if (report.first_warning.empty())
             report.first_warning = fmt::format("IP of \"{}\" is claimed by several entries; "
                                                "left out of the IP index",
-                                               printable(containers_[i].handle));
+                                               printable(containers_[it->second].handle));
+        by_ip_.erase(it);
+        ++report.duplicate_ips;
     }
     // Apps with several instances: an app-level entry (no handle), or nothing if they disagree.
     apps_.reserve(shared_apps.size()); // by_app_ points into apps_: it must never reallocate
@@ -414,6 +422,17 @@ void ContainerIndex::build_maps(StoreReport &report) {
         auto [it, fresh] = by_cut_app_.emplace(app.substr(0, kCutAfterOkTag), target);
         if (!fresh) it->second = nullptr;
     }
+}
+
+ContainerIndex ContainerIndex::from_containers(std::vector<Container> containers,
+                                              StoreReport *report_out) {
+    ContainerIndex index;
+    index.containers_ = std::move(containers);
+    StoreReport report;
+    report.entries = index.containers_.size();
+    index.build_maps(report);
+    if (report_out) *report_out = std::move(report);
+    return index;
 }
 
 const Container *ContainerIndex::by_ip(const IpAddress &ip) const {
