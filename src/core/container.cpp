@@ -410,8 +410,11 @@ void ContainerIndex::build_maps(StoreReport &report) {
         auto it = by_app_.find(app);
         if (agree) {
             const Container &first = *it->second;
-            apps_.push_back(Container{"", first.app_guid, first.space_guid, first.organization_guid,
-                                      IpAddress{}, {}});
+            Container app;
+            app.app_guid = first.app_guid;
+            app.space_guid = first.space_guid;
+            app.organization_guid = first.organization_guid;
+            apps_.push_back(std::move(app));
             it->second = &apps_.back();
         } else {
             it->second = nullptr;

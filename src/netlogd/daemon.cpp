@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include "batch_queue.h"
+#include "engine_source.h"
 #include "ifnames.h"
 #include "limit.h"
 #include "load.h"
@@ -193,6 +194,7 @@ private:
     void process(const io::Batch &b);
     void reload();
     void refresh_store();
+    void open_engine();
     std::unique_ptr<Pipeline> make_pipeline();
     void publish_reader();
     void publish_pipeline();
@@ -204,6 +206,7 @@ private:
     BatchQueue queue_;
     std::unique_ptr<io::NflogSocket> sock_;
     std::unique_ptr<StoreWatcher> store_;
+    std::unique_ptr<io::EngineSource> engine_; // metadata.source docker | podman
     std::shared_ptr<const ContainerIndex> index_;
     std::uint64_t store_gen_ = 0;
     std::vector<std::unique_ptr<io::Sink>> sinks_;
@@ -250,6 +253,7 @@ bool Daemon::start() {
         index_ = store_->current();
         store_gen_ = store_->generation();
     }
+    open_engine();
     std::vector<std::unique_ptr<io::Sink>> opened(l_.config.outputs.size());
     if (auto err = preflight_outputs(l_.config); !err.empty()) {
         fmt::print(stderr, "netlogd: {}\n", err);
@@ -298,8 +302,9 @@ bool Daemon::start() {
                "netlogd: reading NFLOG group(s) {} ({} classes from {}), socket buffer {} bytes; "
                "store {}; outputs: {}\n",
                groups, l_.rules->classes.size(), l_.rules_source, sock_->receive_buffer(),
-               store_ ? fmt::format("{} ({} containers)", store_->path(), index_ ? index_->size() : 0)
-                      : std::string("none"),
+               store_    ? fmt::format("{} ({} containers)", store_->path(), index_ ? index_->size() : 0)
+               : engine_ ? engine_->describe()
+                         : std::string("none"),
                outs);
     return true;
 }
@@ -390,12 +395,26 @@ void Daemon::reader_loop() {
     queue_.wake();
 }
 
+// The Docker/Podman source of the config (none for other sources); its thread starts in
+// run() or at once after a reload. It never fails here: it connects in its own thread.
+void Daemon::open_engine() {
+    engine_.reset();
+    const auto kind = l_.config.metadata_source;
+    if (kind != MetadataSource::docker && kind != MetadataSource::podman) return;
+    io::EngineSource::Options eo;
+    eo.kind = kind;
+    eo.config = l_.config.engine;
+    engine_ = io::EngineSource::create(std::move(eo));
+    index_ = engine_->current();
+    store_gen_ = engine_->generation();
+}
+
 void Daemon::refresh_store() {
-    if (!store_) return;
-    const auto g = store_->generation();
+    if (!store_ && !engine_) return;
+    const auto g = store_ ? store_->generation() : engine_->generation();
     if (g == store_gen_) return;
     store_gen_ = g;
-    index_ = store_->current();
+    index_ = store_ ? store_->current() : engine_->current();
     pipeline_->set_containers(index_.get());
     stage_->set_containers(index_.get());
 }
@@ -457,6 +476,7 @@ void Daemon::reload() {
         for (auto &s : sinks_) s->reopen();
         names_.clear();
         if (store_) store_->request_reload();
+        if (engine_) engine_->request_reload();
     };
     if (!fresh) {
         fmt::print(stderr, "netlogd: reload: {}; keeping the running configuration\n",
@@ -508,6 +528,10 @@ void Daemon::reload() {
         if (s) s->flush(); // outputs that go away
 
     const bool store_changed = fresh->config.store_path != l_.config.store_path;
+    const auto &ne = fresh->config.engine, &oe = l_.config.engine;
+    const bool engine_changed = fresh->config.metadata_source != l_.config.metadata_source ||
+                                ne.socket != oe.socket || ne.labels != oe.labels ||
+                                ne.grace != oe.grace;
     Loaded old = std::move(l_);
     l_ = std::move(*fresh);
     if (store_changed) {
@@ -528,6 +552,14 @@ void Daemon::reload() {
         }
     } else if (store_) {
         store_->request_reload();
+    }
+    if (engine_changed) {
+        const bool had_engine = engine_ != nullptr;
+        open_engine(); // the old source's thread ends here
+        if (!engine_ && had_engine && !store_) index_.reset();
+        if (engine_) engine_->start();
+    } else if (engine_) {
+        engine_->request_reload();
     }
     names_.clear();
     auto p = make_pipeline();
@@ -593,6 +625,8 @@ void Daemon::publish_pipeline() {
     snap_.pipeline = pipeline_->counters();
     snap_.outputs = std::move(outs);
     snap_.containers = index_ ? index_->size() : 0;
+    if (engine_) snap_.metadata = engine_->health();
+    else snap_.metadata = {};
     snap_.rate_limit = stage_->counters();
 }
 
@@ -645,6 +679,7 @@ int Daemon::run() {
     }
     if (rules_) rules_->start(); // after the drop: the thread keeps only what is left
     if (store_) store_->start();
+    if (engine_) engine_->start();
     reader_ = std::thread([this] { reader_loop(); });
     worker_ = std::thread([this] { pipeline_loop(); });
     ops_->ready();
@@ -683,6 +718,7 @@ int Daemon::run() {
     }
     worker_.join();
     if (store_) store_->stop();
+    if (engine_) engine_->stop();
     fmt::print(stderr, "netlogd: exiting: {}\n", counters_line(snapshot()));
     sock_.reset();
     close(wake_fd_);
