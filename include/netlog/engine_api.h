@@ -49,7 +49,7 @@ enum class EngineEventKind : std::uint8_t {
     ignored, // not about a container's addresses or fields (exec, kill, image, volume, ...)
     start,   // container start: look it up (inspect) and index it
     gone,    // container die / destroy (Podman: remove): gone, kept for the grace period
-    changed, // network connect/disconnect, rename: look the container up again
+    changed, // network connect/disconnect, rename, Podman's init: look the container up again
 };
 
 struct EngineEvent {

@@ -31,8 +31,9 @@ class EngineIndex {
     // A full list: what it holds is running; a running container missing from it is gone
     // from `now` (its addresses kept for the grace period).
     void apply_list(std::vector<EngineContainer> list, std::int64_t now);
-    // One container's inspection: running, it replaces what was known; not running (or
-    // without addresses while it was known with some), it is gone from `now`.
+    // One container's inspection: running or starting (not running yet, but with
+    // addresses), it replaces what was known; stopped (not running, no addresses), it is
+    // gone from `now`.
     void apply_inspect(EngineContainer c, std::int64_t now);
     // The container died, was removed, or the daemon no longer knows it.
     void mark_gone(std::string_view id, std::int64_t now);

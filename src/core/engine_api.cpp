@@ -248,7 +248,7 @@ Result<EngineEvent> engine_parse_event(std::string_view text) {
         if (action == "start") ev.kind = EngineEventKind::start;
         else if (action == "die" || action == "destroy" || action == "remove")
             ev.kind = EngineEventKind::gone;
-        else if (action == "rename")
+        else if (action == "rename" || action == "init") // Podman: init sets the network up
             ev.kind = EngineEventKind::changed;
     } else if (type == "network" && (action == "connect" || action == "disconnect")) {
         // Docker: Actor is the network, the container an attribute; Podman: Actor is the

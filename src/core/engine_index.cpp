@@ -64,8 +64,11 @@ void EngineIndex::apply_list(std::vector<EngineContainer> list, std::int64_t now
 
 void EngineIndex::apply_inspect(EngineContainer e, std::int64_t now) {
     auto it = records_.find(e.id);
-    if (!e.running) {
-        // Stopped: keep what was known (a stopped container's inspection has no addresses).
+    // A container that is not running yet but has addresses is starting: Docker attaches
+    // it to its networks (network connect) and Podman sets its network up (init) before its
+    // process runs, so that indexing it then names even its first packet. A stopped one has
+    // no addresses: keep what was known, for the grace period.
+    if (!e.running && e.ips.empty()) {
         if (it != records_.end()) set_gone(it->second, now);
         return;
     }
