@@ -131,6 +131,14 @@ std::size_t HttpResponseReader::feed(std::string_view data, std::string &body) {
                 end = lf;
                 end_len = 2;
             }
+            // Another protocol's server is told apart from the first bytes (it may never
+            // send an empty line, or close before one).
+            if (const auto n = std::min<std::size_t>(head_.size(), 7);
+                std::string_view(head_).substr(0, n) != std::string_view("HTTP/1.").substr(0, n)) {
+                const auto eol = head_.find_first_of("\r\n");
+                fail(fmt::format("not an HTTP/1.x response: '{}'", printable(head_.substr(0, eol))));
+                return used;
+            }
             if (end == std::string::npos) {
                 if (head_.size() > limits_.max_head_bytes) {
                     fail(fmt::format("response head longer than {} bytes", limits_.max_head_bytes));

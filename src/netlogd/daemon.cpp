@@ -300,11 +300,11 @@ bool Daemon::start() {
     for (const auto &o : sinks_) outs += fmt::format("{}{}", outs.empty() ? "" : ", ", o->describe());
     fmt::print(stderr,
                "netlogd: reading NFLOG group(s) {} ({} classes from {}), socket buffer {} bytes; "
-               "store {}; outputs: {}\n",
+               "{}; outputs: {}\n",
                groups, l_.rules->classes.size(), l_.rules_source, sock_->receive_buffer(),
-               store_    ? fmt::format("{} ({} containers)", store_->path(), index_ ? index_->size() : 0)
-               : engine_ ? engine_->describe()
-                         : std::string("none"),
+               store_    ? fmt::format("store {} ({} containers)", store_->path(), index_ ? index_->size() : 0)
+               : engine_ ? fmt::format("metadata from {}", engine_->describe())
+                         : std::string("store none"),
                outs);
     return true;
 }

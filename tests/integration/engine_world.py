@@ -183,10 +183,14 @@ class Engine:
         except Exception as e:
             log(f"cleanup: removing {self.kind} containers: {e}")
         self.stop_daemon()
+        self.stop_helpers()
         kill_cgroup(self.cgroup)
         if getattr(self, "holder", None) is not None:
             self.holder.kill()
             self.holder.wait()
+
+    def stop_helpers(self):
+        pass
 
     def stop_daemon(self, sig=signal.SIGTERM, timeout=30):
         if self.proc is None or self.proc.poll() is not None:
@@ -242,12 +246,44 @@ class Docker(Engine):
         with open(cfg, "w") as f:
             json.dump({}, f)
         d = self.dir
-        self._spawn(["dockerd", "--config-file", cfg, "--data-root", f"{d}/data",
+        self._containerd()
+        self._spawn(["dockerd", "--config-file", cfg, "--containerd", f"{d}/containerd.sock",
+                     "--data-root", f"{d}/data",
                      "--exec-root", f"{d}/exec", "--pidfile", f"{d}/docker.pid",
                      "-H", f"unix://{self.sock}", "--cgroup-parent", f"/{self.cgroup}",
                      "--storage-driver", "overlay2", "--iptables=true"]
                     + (["--live-restore"] if live_restore else []))
         self.wait_api()
+
+
+    def _containerd(self):
+        """containerd on its own (as Debian's units run it), so that dockerd can be killed and
+        restarted while containers live on (live-restore)."""
+        if getattr(self, "containerd", None) is not None and self.containerd.poll() is None:
+            return
+        d = self.dir
+        conf = os.path.join(d, "containerd.toml")
+        with open(conf, "w") as f:
+            f.write(f'version = 2\nroot = "{d}/containerd-root"\nstate = "{d}/containerd-state"\n'
+                    f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+                    f'[grpc]\n  address = "{d}/containerd.sock"\n'
+                    f'[ttrpc]\n  address = "{d}/containerd.sock.ttrpc"\n')
+        logf = open(os.path.join(d, "containerd.log"), "a")
+        self.containerd = subprocess.Popen(self.enter() + ["containerd", "--config", conf],
+                                           stdout=logf, stderr=logf, start_new_session=True)
+        wait_for(lambda: os.path.exists(f"{d}/containerd.sock") or self.containerd.poll() is not None,
+                 timeout=30, what="containerd's socket")
+        check(self.containerd.poll() is None, "containerd exited at start")
+
+    def stop_helpers(self):
+        c = getattr(self, "containerd", None)
+        if c is not None and c.poll() is None:
+            c.terminate()
+            try:
+                c.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                c.kill()
+                c.wait()
 
 
 class Podman(Engine):
