@@ -228,18 +228,23 @@ def bad_servers(tmp):
         def stderr():
             with open(err) as f:
                 return f.read()
-        wait_for(lambda: expect in stderr() or p.poll() is not None, timeout=20,
-                 what=f"netlogd's line for {mode} ({expect!r})")
-        check(p.poll() is None, f"netlogd exited on {mode}: {stderr()}")
-        # the pipeline does not wait for the source: an event goes out at once
+        wait_for(lambda: "reading NFLOG" in stderr() or p.poll() is not None, timeout=20,
+                 what="netlogd to start")
+        # the pipeline does not wait for the source: an event goes out while it fails
         t = time.monotonic()
         ns.run(["python3", "-c", "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
                 "s.bind(('10.203.0.1', 0)); s.sendto(b'x', ('10.203.0.9', 9999))"])
-        wait_for(lambda: os.path.exists(out) and os.path.getsize(out) > 0, timeout=5,
+        wait_for(lambda: os.path.exists(out) and os.path.getsize(out) > 0, timeout=10,
                  what=f"an event while the source is {mode}")
+        said = expect in stderr()
+        t_ev = time.monotonic() - t
         ev = json.loads(open(out).readline())
+        wait_for(lambda: expect in stderr() or p.poll() is not None, timeout=20,
+                 what=f"netlogd's line for {mode} ({expect!r})")
+        check(p.poll() is None, f"netlogd exited on {mode}: {stderr()}")
         log(f"5. {mode}: {next(l for l in stderr().splitlines() if expect in l)}")
-        log(f"   an event {time.monotonic() - t:.3f} s later, container {ev['data']['source']}")
+        log(f"   an event {t_ev:.3f} s after it was sent ({'after' if said else 'before'} "
+            f"that line), container {ev['data']['source']}")
         p.send_signal(signal.SIGTERM)
         check(p.wait(timeout=20) == 0, f"netlogd {mode} exit: {stderr()}")
         srv.kill()
