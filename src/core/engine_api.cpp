@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <memory>
 
 namespace netlog {
@@ -240,8 +241,10 @@ Result<EngineEvent> engine_parse_event(std::string_view text) {
             attrs = &*it;
     if (auto it = j.find("timeNano"); it != j.end() && it->is_number_integer())
         ev.time_ns = it->get<std::int64_t>();
-    else if (auto t = j.find("time"); t != j.end() && t->is_number_integer())
-        ev.time_ns = t->get<std::int64_t>() * 1'000'000'000;
+    else if (auto t = j.find("time"); t != j.end() && t->is_number_integer()) {
+        const auto secs = t->get<std::int64_t>(); // seconds; past year 2262 in ns: unknown
+        if (secs > 0 && secs < INT64_MAX / 1'000'000'000) ev.time_ns = secs * 1'000'000'000;
+    }
 
     if (type == "container") {
         ev.id = actor_id.empty() ? str(j, "id") : actor_id;
