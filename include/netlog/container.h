@@ -95,13 +95,15 @@ class ContainerIndex {
 
     // Index `containers` as they are (their `json` already rendered): by handle, and by
     // `ip` and `more_ips`. An IP two containers claim is left out, as parse() does.
+    // `by_prefix` false: no maps for by_prefix() (Cloud Foundry's prefixes name handles and
+    // app guids; a Docker/Podman host's do not), which it then always answers nullptr.
     static ContainerIndex from_containers(std::vector<Container> containers,
-                                          StoreReport *report = nullptr);
+                                          StoreReport *report = nullptr, bool by_prefix = true);
 
   private:
     const Container *handle_or_cut(std::string_view name, std::size_t cut_length) const;
     const Container *app(std::string_view app_guid, std::size_t cut_length) const;
-    void build_maps(StoreReport &report);
+    void build_maps(StoreReport &report, bool prefix_maps = true);
 
     std::vector<Container> containers_;
     std::vector<Container> apps_; // app-level entries for apps with several instances

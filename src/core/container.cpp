@@ -332,13 +332,15 @@ Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport 
     return index;
 }
 
-void ContainerIndex::build_maps(StoreReport &report) {
+void ContainerIndex::build_maps(StoreReport &report, bool prefix_maps) {
     const std::size_t n = containers_.size();
     by_handle_.reserve(n);
     by_ip_.reserve(n);
-    by_app_.reserve(n);
-    by_cut_handle_.reserve(n);
-    by_cut_app_.reserve(n);
+    if (prefix_maps) {
+        by_app_.reserve(n);
+        by_cut_handle_.reserve(n);
+        by_cut_app_.reserve(n);
+    }
 
     std::vector<IpAddress> ambiguous_ips;
     const auto index_ip = [&](const IpAddress &ip, std::size_t i) {
@@ -359,6 +361,7 @@ void ContainerIndex::build_maps(StoreReport &report) {
         }
         index_ip(c.ip, i);
         for (const auto &ip : c.more_ips) index_ip(ip, i);
+        if (!prefix_maps) continue;
         if (c.handle.size() > kCutAfterDenyC2c) {
             auto [it, fresh] =
                 by_cut_handle_.emplace(std::string_view(c.handle).substr(0, kCutAfterDenyC2c), &c);
@@ -428,12 +431,12 @@ void ContainerIndex::build_maps(StoreReport &report) {
 }
 
 ContainerIndex ContainerIndex::from_containers(std::vector<Container> containers,
-                                              StoreReport *report_out) {
+                                              StoreReport *report_out, bool by_prefix) {
     ContainerIndex index;
     index.containers_ = std::move(containers);
     StoreReport report;
     report.entries = index.containers_.size();
-    index.build_maps(report);
+    index.build_maps(report, by_prefix);
     if (report_out) *report_out = std::move(report);
     return index;
 }

@@ -133,7 +133,7 @@ ContainerIndex EngineIndex::build() const {
         claimed.insert(ips.begin(), ips.end());
         out.push_back(std::move(c));
     }
-    return ContainerIndex::from_containers(std::move(out));
+    return ContainerIndex::from_containers(std::move(out), nullptr, false);
 }
 
 } // namespace netlog

@@ -449,6 +449,7 @@ void Daemon::pipeline_loop() {
         flush_summaries(now, false);
         for (auto &s : sinks_) s->tick(now);
         if (reload_requested_.exchange(false)) reload();
+        refresh_store(); // a new index is taken up (and the old one freed) without traffic too
         publish_pipeline();
         if (ops_) ops_->pipeline_tick(store_.get(), l_.config);
         if (!b && reader_done_.load() && queue_.events() == 0) {

@@ -5,8 +5,9 @@ real dockerd and podman are in test_metadata_{docker,podman,faults}.py; this ser
 the bad-input cases and the scale measurement (bench/engine-scale).
 
   fake_engine.py SOCKET MODE [N]
-    ok N       /version 1.41, a list of N running containers (10.203.0.0/16, one label
-               each), /events held open (chunked, no events), /containers/<id>/json
+    ok N       /version 1.41, a list of N running containers (10.203.0.0/16, two labels
+               each), /events held open (chunked; with FAKE_ENGINE_START_AFTER=S, the start
+               of container N after S seconds), /containers/<id>/json
     old        /version says ApiVersion 1.12
     garbage    every request gets "SSH-2.0-OpenSSH_9.2\\r\\n..." and the connection is closed
     hang       connections are accepted and never answered
@@ -16,6 +17,7 @@ import os
 import socket
 import sys
 import threading
+import time
 
 
 def container(i):
@@ -61,13 +63,22 @@ def serve(conn, mode, listing, n):
         elif path.startswith("/events"):
             conn.sendall(b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\n"
                          b"Transfer-Encoding: chunked\r\n\r\n")
+            if os.environ.get("FAKE_ENGINE_START_AFTER"):
+                # one container more, started a moment after the stream opened (scale bench)
+                time.sleep(float(os.environ["FAKE_ENGINE_START_AFTER"]))
+                c = container(n)
+                ev = json.dumps({"status": "start", "id": c["Id"], "Type": "container",
+                                 "Action": "start", "Actor": {"ID": c["Id"], "Attributes": {}},
+                                 "scope": "local", "time": int(time.time()),
+                                 "timeNano": time.time_ns()}).encode() + b"\n"
+                conn.sendall(b"%x\r\n%s\r\n" % (len(ev), ev))
             while conn.recv(4096):
                 pass
         elif path.startswith("/containers/json"):
             respond(conn, 200, listing)
         elif path.startswith("/containers/"):
             i = int(path.split("/")[2], 16)
-            c = container(i) if i < n else None
+            c = container(i) if i <= n else None
             if c is None:
                 respond(conn, 404, b'{"message":"No such container"}')
             else:
