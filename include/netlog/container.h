@@ -5,11 +5,13 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <netlog/packet.h>
 #include <netlog/result.h>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -69,6 +71,15 @@ class ContainerIndex {
     const Container *by_ip(const IpAddress &ip) const;
     const Container *by_handle(std::string_view handle) const;
 
+    // An index of the few containers that changed since `base` was built, over it: a lookup
+    // tries these first, then `base` unless the address or handle is `masked` (it left its
+    // container, or the container is gone for good). Two hash lookups instead of a rebuild
+    // of every container for each change (engine_index.h). `total`: what size() says.
+    static ContainerIndex overlay(std::shared_ptr<const ContainerIndex> base,
+                                  std::vector<Container> changed, std::vector<IpAddress> masked_ips,
+                                  std::vector<std::string> masked_handles, std::size_t total);
+    const ContainerIndex *base() const { return base_.get(); }
+
     // The container an NFLOG prefix names, for events whose IP is not in the store.
     // Trailing spaces are ignored. Recognised, in the classifier's order:
     //   DENY_C2C_<handle>, DENY_ORL_<handle>, DENY_<handle>, OK_<tag>_<app guid>
@@ -82,7 +93,7 @@ class ContainerIndex {
     // on space or org). Anything else, or an ambiguous or unknown name: nullptr.
     const Container *by_prefix(std::string_view prefix) const;
 
-    std::size_t size() const { return containers_.size(); }
+    std::size_t size() const { return base_ ? total_ : containers_.size(); }
     const std::vector<Container> &containers() const { return containers_; }
 
     // Build from store.json text: an object keyed by handle, each entry
@@ -107,6 +118,12 @@ class ContainerIndex {
 
     std::vector<Container> containers_;
     std::vector<Container> apps_; // app-level entries for apps with several instances
+    // overlay(): the index below, and what of it no longer holds
+    std::shared_ptr<const ContainerIndex> base_;
+    std::unordered_set<IpAddress, IpAddressHash> masked_ips_;
+    std::vector<std::string> masked_handle_text_;
+    std::unordered_set<std::string_view> masked_handles_;
+    std::size_t total_ = 0;
     std::unordered_map<IpAddress, std::size_t, IpAddressHash> by_ip_;
     std::unordered_map<std::string_view, std::size_t> by_handle_;
     // Names cut by LOG's 28-char limit -> container, or nullptr when ambiguous: handles by

@@ -10,9 +10,11 @@
 #include <netlog/engine_api.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace netlog {
@@ -43,8 +45,12 @@ class EngineIndex {
     std::int64_t next_expiry() const;
 
     // The pipeline's index: running containers first, then gone ones (the most recently
-    // gone first) for the addresses no running container claims.
-    ContainerIndex build() const;
+    // gone first) for the addresses no running container claims. After a few changes it is
+    // an overlay of the changed containers over the last full index (ContainerIndex::
+    // overlay); after many (more than max(256, 1/8 of all)), or a list, a full one.
+    std::shared_ptr<const ContainerIndex> build();
+    // A full index of what is known now, whatever changed (build() gives the same answers).
+    ContainerIndex build_full() const;
 
     std::size_t running() const { return running_; }
     std::size_t gone() const { return records_.size() - running_; }
@@ -57,10 +63,14 @@ class EngineIndex {
     };
     static Container to_container(EngineContainer e);
     void set_gone(Record &r, std::int64_t now);
+    ContainerIndex build_overlay() const;
 
     std::int64_t grace_ns_;
     std::unordered_map<std::string, Record> records_;
     std::size_t running_ = 0;
+    std::shared_ptr<const ContainerIndex> base_; // the last full index
+    std::unordered_set<std::string> changed_;    // ids changed since base_ was built
+    bool full_ = true;                           // a list came: build a full index
 };
 
 } // namespace netlog

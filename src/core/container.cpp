@@ -441,14 +441,31 @@ ContainerIndex ContainerIndex::from_containers(std::vector<Container> containers
     return index;
 }
 
+ContainerIndex ContainerIndex::overlay(std::shared_ptr<const ContainerIndex> base,
+                                      std::vector<Container> changed,
+                                      std::vector<IpAddress> masked_ips,
+                                      std::vector<std::string> masked_handles, std::size_t total) {
+    ContainerIndex index = from_containers(std::move(changed), nullptr, false);
+    index.base_ = std::move(base);
+    index.masked_ips_.insert(masked_ips.begin(), masked_ips.end());
+    index.masked_handle_text_ = std::move(masked_handles);
+    for (const auto &h : index.masked_handle_text_) index.masked_handles_.insert(h);
+    index.total_ = total;
+    return index;
+}
+
 const Container *ContainerIndex::by_ip(const IpAddress &ip) const {
     auto it = by_ip_.find(ip);
-    return it == by_ip_.end() ? nullptr : &containers_[it->second];
+    if (it != by_ip_.end()) return &containers_[it->second];
+    if (!base_ || masked_ips_.count(ip)) return nullptr;
+    return base_->by_ip(ip);
 }
 
 const Container *ContainerIndex::by_handle(std::string_view handle) const {
     auto it = by_handle_.find(handle);
-    return it == by_handle_.end() ? nullptr : &containers_[it->second];
+    if (it != by_handle_.end()) return &containers_[it->second];
+    if (!base_ || masked_handles_.count(handle)) return nullptr;
+    return base_->by_handle(handle);
 }
 
 const Container *ContainerIndex::handle_or_cut(std::string_view name,

@@ -63,6 +63,7 @@ std::unique_ptr<EngineSource> EngineSource::create(Options options) {
 EngineSource::EngineSource(Options o) : opts_(std::move(o)) {
     name_ = std::string(to_string(opts_.kind));
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     st_ = std::make_unique<State>(static_cast<std::int64_t>(opts_.config.grace * 1e9));
     st_->labels.keys = opts_.config.labels;
     current_.store(std::make_shared<const ContainerIndex>());
@@ -73,11 +74,14 @@ EngineSource::EngineSource(Options o) : opts_(std::move(o)) {
 EngineSource::~EngineSource() {
     stop();
     if (wake_fd_ >= 0) close(wake_fd_);
+    if (stop_fd_ >= 0) close(stop_fd_);
 }
 
 void EngineSource::start() {
     if (thread_.joinable()) return;
     stop_ = false;
+    std::uint64_t v;
+    [[maybe_unused]] auto r = read(stop_fd_, &v, sizeof v); // a stop() before this one
     thread_ = std::thread([this] { run(); });
 }
 
@@ -86,6 +90,7 @@ void EngineSource::stop() {
     stop_ = true;
     std::uint64_t one = 1;
     [[maybe_unused]] auto r = write(wake_fd_, &one, sizeof one);
+    [[maybe_unused]] auto r2 = write(stop_fd_, &one, sizeof one);
     thread_.join();
 }
 
@@ -140,8 +145,7 @@ bool EngineSource::wait(std::int64_t ms) {
 }
 
 void EngineSource::publish(std::int64_t event_time_ns) {
-    auto idx = std::make_shared<const ContainerIndex>(st_->index.build());
-    current_.store(std::move(idx));
+    current_.store(st_->index.build());
     generation_.fetch_add(1, std::memory_order_release);
     std::lock_guard lk(mu_);
     health_.running = st_->index.running();
@@ -170,7 +174,7 @@ bool EngineSource::session() {
         fail(what);
         return false;
     };
-    auto v = unix_http_get(sock, "/version", opts_.request_timeout_ms, wake_fd_);
+    auto v = unix_http_get(sock, "/version", opts_.request_timeout_ms, stop_fd_);
     if (!v) return stop_ ? false : failed(v.error().message);
     if (v->status != 200)
         return failed(fmt::format("GET /version answered HTTP {}{}", v->status,
@@ -184,7 +188,7 @@ bool EngineSource::session() {
                                   "later (Docker 1.12, Podman 2.0)",
                                   ver->api_version, sock, engine_min_api_version));
 
-    auto events = UnixHttpStream::open(sock, events_target, opts_.request_timeout_ms, wake_fd_);
+    auto events = UnixHttpStream::open(sock, events_target, opts_.request_timeout_ms, stop_fd_);
     if (!events) return stop_ ? false : failed(events.error().message);
     if ((*events)->status() != 200) {
         std::string body;
@@ -192,7 +196,7 @@ bool EngineSource::session() {
         return failed(fmt::format("GET /events answered HTTP {} {}", (*events)->status(),
                                   engine_error_message(body)));
     }
-    auto list = unix_http_get(sock, "/containers/json", opts_.list_timeout_ms, wake_fd_);
+    auto list = unix_http_get(sock, "/containers/json", opts_.list_timeout_ms, stop_fd_);
     if (!list) return stop_ ? false : failed(list.error().message);
     if (list->status != 200)
         return failed(fmt::format("GET /containers/json answered HTTP {} {}", list->status,
@@ -234,7 +238,7 @@ bool EngineSource::session() {
             [[maybe_unused]] auto r = read(wake_fd_, &x, sizeof x);
         }
         if (reload_.exchange(false)) { // SIGHUP: the list again, on this connection's watch
-            auto again = unix_http_get(sock, "/containers/json", opts_.list_timeout_ms, wake_fd_);
+            auto again = unix_http_get(sock, "/containers/json", opts_.list_timeout_ms, stop_fd_);
             auto parsed = again && again->status == 200
                               ? engine_parse_list(again->body, st_->labels)
                               : Result<std::vector<EngineContainer>>(make_error(
@@ -282,7 +286,7 @@ bool EngineSource::session() {
         for (const auto &id : lookups) {
             if (!plain_id(id)) continue;
             auto r = unix_http_get(sock, fmt::format("/containers/{}/json", id),
-                                   opts_.request_timeout_ms, wake_fd_);
+                                   opts_.request_timeout_ms, stop_fd_);
             if (stop_) return true;
             {
                 std::lock_guard lk(mu_);

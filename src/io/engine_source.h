@@ -68,7 +68,8 @@ class EngineSource {
 
     Options opts_;
     std::string name_; // "docker" | "podman"
-    int wake_fd_ = -1;
+    int wake_fd_ = -1; // reload or stop: ends the wait for events or for a reconnect
+    int stop_fd_ = -1; // stop only: ends any request at once (a reload lets it finish)
     std::thread thread_;
     std::atomic<bool> stop_{false}, reload_{false};
 

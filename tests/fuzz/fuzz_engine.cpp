@@ -38,7 +38,7 @@ void check_index(const std::vector<netlog::EngineContainer> &cs) {
     idx.apply_list(cs, 1);
     if (!cs.empty()) idx.mark_gone(cs.front().id, 2);
     const auto built = idx.build();
-    for (const auto &c : built.containers()) {
+    for (const auto &c : built->containers()) {
         const auto j = nlohmann::json::parse(c.json, nullptr, false);
         require(j.is_object() && j.size() == 4 && j.contains("container_id") &&
                     j.contains("container_name") && j.contains("image") && j["labels"].is_object(),
@@ -46,14 +46,14 @@ void check_index(const std::vector<netlog::EngineContainer> &cs) {
     }
     // every address the index gives a container finds that container (or nobody, when two
     // running containers claim it)
-    for (const auto &c : built.containers()) {
+    for (const auto &c : built->containers()) {
         for (const auto *ip = &c.ip; ip; ip = nullptr)
             if (ip->family != netlog::L3::none) {
-                const auto *f = built.by_ip(*ip);
+                const auto *f = built->by_ip(*ip);
                 require(!f || f == &c, "an address finds another container");
             }
         for (const auto &ip : c.more_ips) {
-            const auto *f = built.by_ip(ip);
+            const auto *f = built->by_ip(ip);
             require(!f || f == &c, "an address finds another container");
         }
     }

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -79,6 +80,10 @@ EngineContainer ec(std::string id, std::vector<std::string> ips, bool running = 
 std::string name_at(const ContainerIndex &idx, const char *ip) {
     const auto *c = idx.by_ip(ip_from_text(ip));
     return c ? c->handle : "";
+}
+
+std::string name_at(const std::shared_ptr<const ContainerIndex> &idx, const char *ip) {
+    return name_at(*idx, ip);
 }
 
 } // namespace
@@ -251,7 +256,7 @@ TEST_CASE("the engine index: running containers by every address, gone ones for 
     CHECK(name_at(i1, "10.0.0.2") == "a");
     CHECK(name_at(i1, "fd00::2") == "a");
     CHECK(name_at(i1, "10.0.0.3") == "b");
-    CHECK(i1.by_ip(ip_from_text("10.0.0.2"))->json ==
+    CHECK(i1->by_ip(ip_from_text("10.0.0.2"))->json ==
           R"({"container_id":"a","container_name":"a-name","image":"img","labels":{}})");
     idx.mark_gone("a", 105);
     CHECK(idx.running() == 1);
@@ -339,4 +344,65 @@ TEST_CASE("metadata.source docker/podman: socket, labels, grace; store keeps mea
     bad("{store: /s, labels: [a]}", "key 'metadata.labels': only for source docker or podman");
     bad("{source: docker, grace: -1}", "key 'metadata.grace'");
     bad("{socket: /x.sock}", "key 'metadata.source': missing");
+}
+
+TEST_CASE("after a few changes the index is an overlay that answers as a full rebuild does") {
+    // A deterministic walk over 300 containers and 200 addresses, as a daemon hands them
+    // out (an address is free once its container stopped, then often reused): starts,
+    // moves, deaths, expiries; after each step every address and handle is looked up in
+    // both.
+    EngineIndex idx(50);
+    std::uint32_t x = 12345;
+    const auto rnd = [&](std::uint32_t n) {
+        x = x * 1103515245 + 12345;
+        return (x >> 8) % n;
+    };
+    const auto addr = [](std::uint32_t i) {
+        return "10.9." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+    };
+    std::map<std::uint32_t, std::uint32_t> holder; // address -> running container
+    const auto release = [&](std::uint32_t c) {
+        std::erase_if(holder, [&](const auto &kv) { return kv.second == c; });
+    };
+    const auto start = [&](std::uint32_t c) {
+        release(c);
+        std::vector<std::string> ips;
+        for (int k = 0; k < 2 && holder.size() < 200; ++k) {
+            std::uint32_t a = rnd(200);
+            while (holder.count(a)) a = (a + 1) % 200;
+            holder[a] = c;
+            ips.push_back(addr(a));
+        }
+        return ec("c" + std::to_string(c), ips);
+    };
+    std::vector<EngineContainer> first;
+    for (std::uint32_t i = 0; i < 60; ++i) first.push_back(start(i));
+    idx.apply_list(first, 1);
+    (void)idx.build();
+    std::size_t overlays = 0;
+    for (std::int64_t t = 2; t < 600; ++t) {
+        const auto c = rnd(300);
+        const auto id = "c" + std::to_string(c);
+        switch (rnd(4)) {
+        case 0: idx.apply_inspect(start(c), t); break;
+        case 1: release(c); idx.mark_gone(id, t); break;
+        case 2: release(c); idx.apply_inspect(ec(id, {}, false), t); break;
+        default: idx.expire(t); break;
+        }
+        const auto built = idx.build();
+        if (built->base()) ++overlays;
+        const auto full = idx.build_full();
+        for (std::uint32_t i = 0; i < 200; ++i) {
+            const auto ip = ip_from_text(addr(i));
+            const auto *a = built->by_ip(ip);
+            const auto *b = full.by_ip(ip);
+            CHECK_MESSAGE((a ? a->handle : "-") == (b ? b->handle : "-"), "t=" << t << " " << addr(i));
+        }
+        for (std::uint32_t i = 0; i < 300; ++i) {
+            const auto h = "c" + std::to_string(i);
+            CHECK_MESSAGE((built->by_handle(h) != nullptr) == (full.by_handle(h) != nullptr), h);
+        }
+        CHECK(built->size() == full.size());
+    }
+    CHECK(overlays > 200);
 }
