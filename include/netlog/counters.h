@@ -45,6 +45,9 @@ struct CountersSnapshot {
     std::uint64_t lost_enobufs = 0; // events lost in those overruns (sequence gaps)
     std::uint64_t lost_gap = 0;     // other sequence gaps
     std::uint64_t truncated = 0;    // datagrams cut by a too small receive slot
+    // NFLOG messages refused (not events): not the kernel's, for a group not bound; and
+    // implausible sequence jumps (not counted as lost)
+    std::uint64_t refused_foreign = 0, refused_unbound = 0, implausible_gaps = 0;
     std::uint64_t queue_dropped = 0;
     std::uint64_t queue_events = 0, queue_peak = 0; // events waiting now / at most
     // pipeline thread
@@ -77,6 +80,9 @@ inline std::string counters_line(const CountersSnapshot &s) {
     std::uint64_t sink_dropped = 0;
     for (const auto &o : s.outputs) sink_dropped += o.dropped;
     out += fmt::format(" sink_dropped={}", sink_dropped);
+    if (s.refused_foreign || s.refused_unbound || s.implausible_gaps)
+        out += fmt::format(" refused_foreign={} refused_unbound={} implausible_gaps={}",
+                           s.refused_foreign, s.refused_unbound, s.implausible_gaps);
     if (s.outputs.size() > 1) // each output's own account (outputs fail independently)
         for (std::size_t i = 0; i < s.outputs.size(); ++i)
             out += fmt::format(" out{}_lines={} out{}_dropped={}", i, s.outputs[i].lines, i,

@@ -88,6 +88,9 @@ struct MetricsSnapshot {
     std::uint64_t kernel_logged = 0;           // events the kernel sent, from NFLOG sequence numbers
     std::array<std::uint64_t, static_cast<std::size_t>(DropReason::count_)> dropped{};
     std::uint64_t enobufs_errors = 0;          // recv() ENOBUFS occurrences (not events)
+    // NFLOG messages refused (never events): from a sender other than the kernel, for a
+    // group not bound; sequence jumps no kernel could have made (not counted as lost).
+    std::uint64_t refused_foreign = 0, refused_unbound = 0, implausible_gaps = 0;
     std::uint64_t unclassified = 0;
     struct Output {
         std::string name, type, format;

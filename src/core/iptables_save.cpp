@@ -48,6 +48,16 @@ Result<std::vector<Token>> tokenize(std::string_view line) {
     return out;
 }
 
+// An odd number of unescaped double quotes: the quoted text goes on past this line.
+bool quotes_open(std::string_view line) {
+    bool open = false;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        if (line[i] == '\\') ++i;
+        else if (line[i] == '"') open = !open;
+    }
+    return open;
+}
+
 std::string join_raw(const std::vector<Token> &tokens, std::size_t from, std::size_t to,
                      std::size_t skip_from, std::size_t skip_to) {
     std::string out;
@@ -244,16 +254,31 @@ Result<Ruleset> iptables_save_parse(std::string_view text, Family family) {
     std::string table;
     std::unordered_map<std::string, std::size_t> chain_index; // in the current table
     std::size_t lineno = 0;
+    std::string joined;
     while (!text.empty()) {
         auto nl = text.find('\n');
         std::string_view line = trim(text.substr(0, nl));
         text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
         ++lineno;
         if (line.empty() || line.front() == '#') continue;
-        auto where = [&](std::string_view what) {
+        // iptables accepts a newline in a comment (-m comment --comment $'a\nb') and the save
+        // tools print it raw, inside the quotes: such a rule goes on over the next lines.
+        const std::size_t first_line = lineno;
+        if (line.front() == '-' && quotes_open(line)) {
+            joined.assign(line);
+            while (quotes_open(joined) && !text.empty() && lineno - first_line < 64) {
+                nl = text.find('\n');
+                joined += '\n';
+                joined += text.substr(0, nl);
+                text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+                ++lineno;
+            }
+            line = trim(joined);
+        }
+        auto where = [&](std::string_view what) { // a rule's first line
             return make_error(fmt::format("{}-save output, line {}: {}",
-                                          family == Family::ipv4 ? "iptables" : "ip6tables", lineno,
-                                          what));
+                                          family == Family::ipv4 ? "iptables" : "ip6tables",
+                                          first_line, what));
         };
         if (line.front() == '*') {
             table = std::string(line.substr(1));

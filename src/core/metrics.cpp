@@ -146,6 +146,14 @@ std::string metrics_render(const MetricsSnapshot &m) {
     o.family("netlog_netlink_enobufs_total", "counter",
              "recv() calls that failed with ENOBUFS (each loses one or more events).");
     o.sample("netlog_netlink_enobufs_total", m.enobufs_errors);
+    o.family("netlog_netlink_refused_total", "counter",
+             "NFLOG messages refused, never counted as events: not_kernel (sent by a process, "
+             "not the kernel), unbound_group (a group netlogd did not bind), "
+             "implausible_sequence (a sequence jump larger than the kernel could have logged: "
+             "not counted as lost).");
+    o.sample("netlog_netlink_refused_total", m.refused_foreign, "reason=\"not_kernel\"");
+    o.sample("netlog_netlink_refused_total", m.refused_unbound, "reason=\"unbound_group\"");
+    o.sample("netlog_netlink_refused_total", m.implausible_gaps, "reason=\"implausible_sequence\"");
 
     o.family("netlog_events_suppressed_total", "counter",
              "Events suppressed by the rate limit, by class (each appears in a summary event).");
@@ -348,7 +356,13 @@ std::string metrics_identity(const MetricsSnapshot &m) {
         w("  + dropped {:<20} {:>12}\n", to_string(r), m.dropped[i]);
     }
     w("  + in flight (queue)            {:>12}\n", m.in_flight);
-    if (accounted == m.kernel_logged)
+    if (m.refused_foreign || m.refused_unbound)
+        w("refused NFLOG messages (not events): {} not from the kernel, {} for a group not "
+          "bound\n", m.refused_foreign, m.refused_unbound);
+    if (m.implausible_gaps)
+        w("IDENTITY UNVERIFIABLE: {} sequence jumps larger than the kernel could have logged; "
+          "the kernel's count is not known\n", m.implausible_gaps);
+    else if (accounted == m.kernel_logged)
         w("identity holds: every event the kernel logged is emitted or counted\n");
     else
         w("IDENTITY BROKEN: {} events unaccounted for (a snapshot taken while events flow can "
@@ -473,6 +487,12 @@ bool metrics_parse(std::string_view text, MetricsSnapshot &m, std::string &error
             for (std::size_t i = 0; i < m.dropped.size(); ++i)
                 if (to_string(static_cast<DropReason>(i)) == s.label("reason")) m.dropped[i] = u;
         } else if (n == "netlog_netlink_enobufs_total") m.enobufs_errors = u;
+        else if (n == "netlog_netlink_refused_total") {
+            const auto r = s.label("reason");
+            (r == "not_kernel"      ? m.refused_foreign
+             : r == "unbound_group" ? m.refused_unbound
+                                    : m.implausible_gaps) = u;
+        }
         else if (n == "netlog_events_suppressed_total") {
             m.classes.push_back({std::string(s.label("class")), 0, u});
             m.suppressed += u;

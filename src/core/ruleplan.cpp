@@ -155,6 +155,15 @@ Plan plan_install(const Ruleset &current, const RulesFile &rules, const PlanOpti
                     continue;
                 }
                 used.mark(c);
+                // A newline in its comment (iptables takes one; the save tools print it raw):
+                // the rule can be read, but no restore line could name it or its matches.
+                if (std::any_of(rule.text.begin(), rule.text.end(),
+                                [](char ch) { return ch == '\n' || ch == '\r'; })) {
+                    plan.not_covered.push_back(RuleNote{
+                        rule, "its text holds a line break (in a comment?), which "
+                              "iptables-restore cannot take: change the rule's comment"});
+                    continue;
+                }
                 std::string lost;
                 Companion want = companion_for(*c, rules, options_of(rule), rule.comment,
                                                options.prefix_max, lost);

@@ -175,9 +175,9 @@ void MetricsServer::loop() {
         if (path == "/metrics") {
             respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", o_.metrics(), req.head);
         } else if (path == "/healthz") {
-            const bool ok = o_.healthy();
-            respond(c, ok ? 200 : 503, "text/plain; charset=utf-8", ok ? "ok\n" : "not ready\n",
-                    req.head);
+            const auto why = o_.health();
+            respond(c, why.empty() ? 200 : 503, "text/plain; charset=utf-8",
+                    why.empty() ? std::string("ok\n") : why + "\n", req.head);
         } else {
             respond(c, 404, "text/plain; charset=utf-8",
                     "404 Not Found: this is netlogd's metrics listener (/metrics, /healthz)\n",

@@ -26,7 +26,7 @@ namespace netlog::io {
 struct MetricsServerOptions {
     std::string listen; // "HOST:PORT" ("127.0.0.1:7561", "[::1]:7561"); port 0: any
     std::function<std::string()> metrics;
-    std::function<bool()> healthy;
+    std::function<std::string()> health; // "" healthy (200 "ok"); else why (503, the text)
     HttpLimits limits;
     std::size_t max_connections = 32;
     int head_timeout_ms = 5000;

@@ -23,7 +23,6 @@ namespace netlog::io {
 
 namespace {
 
-constexpr std::uint16_t packet_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET;
 constexpr std::uint16_t config_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
 constexpr unsigned max_slots = 64;
 
@@ -32,6 +31,20 @@ bool has_net_admin() {
     __user_cap_data_struct data[2] = {};
     if (syscall(SYS_capget, &hdr, data) != 0) return geteuid() == 0;
     return (data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32))) != 0;
+}
+
+std::int64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::size_t count_messages(const std::uint8_t *data, std::size_t len) {
+    const auto *m = reinterpret_cast<const nlmsghdr *>(data);
+    int left = static_cast<int>(len);
+    std::size_t n = 0;
+    for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) ++n;
+    return std::max<std::size_t>(n, 1);
 }
 
 Timestamp realtime_now() {
@@ -75,7 +88,7 @@ Result<std::unique_ptr<NflogSocket>> NflogSocket::open(const NflogSocketOptions 
 
     for (const auto g : o.groups) {
         if (auto e = s->configure(g, o); !e.message.empty()) return e;
-        s->seqs_.push_back({g, 0, false});
+        s->acct_.bind(g, monotonic_ns());
     }
     return s;
 }
@@ -124,12 +137,19 @@ Error NflogSocket::configure(std::uint16_t group, const NflogSocketOptions &o) {
             if (errno == EINTR) continue;
             return make_error(fmt::format("NFLOG group {}: poll: {}", group, std::strerror(errno)));
         }
-        const auto n = recv(fd(), rx.data(), rx.size(), 0);
+        sockaddr_nl from{};
+        socklen_t fromlen = sizeof from;
+        const auto n = recvfrom(fd(), rx.data(), rx.size(), 0, reinterpret_cast<sockaddr *>(&from),
+                                &fromlen);
+        if (n >= 0 && (fromlen < sizeof from || from.nl_pid != 0)) {
+            c_.foreign += count_messages(rx.data(), static_cast<std::size_t>(n));
+            continue; // not the kernel: neither an answer nor an event
+        }
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN) continue;
             if (errno == ENOBUFS) {
                 ++c_.enobufs;
-                for (auto &g : seqs_) g.after_enobufs = true;
+                acct_.overrun();
                 continue;
             }
             return make_error(fmt::format("NFLOG group {}: recv: {}", group, std::strerror(errno)));
@@ -162,58 +182,28 @@ Error NflogSocket::configure(std::uint16_t group, const NflogSocketOptions &o) {
     }
 }
 
-void NflogSocket::account(const std::uint8_t *data, std::size_t len, Batch &batch) {
-    const auto *m = reinterpret_cast<const nlmsghdr *>(data);
-    int left = static_cast<int>(len);
-    for (; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
-        if (m->nlmsg_type != packet_type) {
-            ++c_.other;
-            continue;
-        }
-        ++c_.received;
-        ++batch.events;
-        if (m->nlmsg_len < NLMSG_HDRLEN + sizeof(nfgenmsg)) continue;
-        const auto *nfg = static_cast<const nfgenmsg *>(mnl_nlmsg_get_payload(m));
-        const std::uint16_t group = ntohs(nfg->res_id);
-        bool found = false;
-        std::uint32_t seq = 0;
-        const auto *a = static_cast<const nlattr *>(mnl_nlmsg_get_payload_offset(m, sizeof(nfgenmsg)));
-        const auto *tail = static_cast<const char *>(mnl_nlmsg_get_payload_tail(m));
-        while (mnl_attr_ok(a, static_cast<int>(tail - reinterpret_cast<const char *>(a)))) {
-            if (mnl_attr_get_type(a) == NFULA_SEQ && mnl_attr_get_payload_len(a) >= 4) {
-                std::memcpy(&seq, mnl_attr_get_payload(a), 4);
-                seq = ntohl(seq);
-                found = true;
-                break;
-            }
-            a = mnl_attr_next(a);
-        }
-        if (!found) continue;
-        auto it = std::find_if(seqs_.begin(), seqs_.end(),
-                               [group](const GroupSeq &g) { return g.group == group; });
-        if (it == seqs_.end()) {
-            seqs_.push_back({group, seq, false});
-            it = seqs_.end() - 1;
-        }
-        const std::uint32_t gap = seq - it->next; // modulo 2^32
-        // After an overrun the socket reports ENOBUFS before the datagrams queued ahead
-        // of the dropped ones: the flag stays until the gap it explains shows up.
-        if (gap != 0 && gap < 0x80000000u) {
-            (it->after_enobufs ? c_.lost_enobufs : c_.lost_gap) += gap;
-            it->after_enobufs = false;
-        }
-        it->next = seq + 1;
-    }
+std::size_t NflogSocket::account(const std::uint8_t *data, std::size_t len, std::uint8_t *dst,
+                                 Batch &batch, std::int64_t now_ns) {
+    const std::size_t kept = acct_.filter(data, len, dst, batch.events, now_ns);
+    const auto &a = acct_.counters();
+    c_.received = a.received;
+    c_.lost_enobufs = a.lost_enobufs;
+    c_.lost_gap = a.lost_gap;
+    c_.other = a.other;
+    c_.unbound = a.unbound;
+    c_.implausible = a.implausible;
+    return kept;
 }
 
 bool NflogSocket::receive(Batch &batch) {
+    const auto now = monotonic_ns();
     while (!pending_.empty()) {
         auto &d = pending_.front();
         if (batch.capacity - batch.size < d.size()) return true;
         if (batch.empty()) batch.received = realtime_now();
-        std::memcpy(batch.buf.get() + batch.size, d.data(), d.size());
-        account(batch.buf.get() + batch.size, d.size(), batch);
-        batch.size += d.size();
+        std::uint8_t *at = batch.buf.get() + batch.size;
+        std::memcpy(at, d.data(), d.size());
+        batch.size += account(at, d.size(), at, batch, now);
         ++c_.datagrams;
         pending_.erase(pending_.begin());
     }
@@ -223,12 +213,15 @@ bool NflogSocket::receive(Batch &batch) {
     if (slots == 0) return true;
     iovec iov[max_slots];
     mmsghdr msgs[max_slots];
+    sockaddr_nl from[max_slots];
     std::uint8_t *base = batch.buf.get() + batch.size;
     for (unsigned i = 0; i < slots; ++i) {
         iov[i] = {base + i * slot_, slot_};
         msgs[i] = {};
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof from[i];
     }
     const int n = recvmmsg(fd(), msgs, slots, MSG_DONTWAIT, nullptr);
     if (n < 0) {
@@ -237,7 +230,7 @@ bool NflogSocket::receive(Batch &batch) {
         if (errno == ENOBUFS) {
             // The kernel dropped batches for us; the sequence gap says how many events.
             ++c_.enobufs;
-            for (auto &g : seqs_) g.after_enobufs = true;
+            acct_.overrun();
             return true;
         }
         return false;
@@ -249,6 +242,11 @@ bool NflogSocket::receive(Batch &batch) {
     std::uint8_t *dst = base;
     for (int i = 0; i < n; ++i) {
         std::size_t len = msgs[i].msg_len;
+        if (msgs[i].msg_hdr.msg_namelen < sizeof(sockaddr_nl) || from[i].nl_pid != 0) {
+            c_.foreign += count_messages(static_cast<const std::uint8_t *>(iov[i].iov_base),
+                                         std::min(len, slot_));
+            continue; // another process wrote to our port id: not the kernel's account
+        }
         if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
             ++c_.truncated; // its missing messages show up as a sequence gap
             len = std::min(len, slot_);
@@ -262,9 +260,7 @@ bool NflogSocket::receive(Batch &batch) {
             whole = static_cast<std::size_t>(reinterpret_cast<const std::uint8_t *>(m) - src) +
                     NLMSG_ALIGN(m->nlmsg_len);
         whole = std::min(whole, len);
-        if (dst != src) std::memmove(dst, src, whole);
-        account(dst, whole, batch);
-        dst += whole;
+        dst += account(src, whole, dst, batch, now);
         ++c_.datagrams;
     }
     batch.size = static_cast<std::size_t>(dst - batch.buf.get());

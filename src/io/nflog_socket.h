@@ -3,11 +3,15 @@
 // sends, many datagrams per recvmmsg(2), into contiguous batch buffers. It never blocks
 // and never parses more than the netlink headers and the sequence attribute: counting
 // packet messages and sequence gaps (events the kernel could not deliver) happens here,
-// everything else in the pipeline thread.
+// everything else in the pipeline thread. Only the kernel's messages (sender port id 0)
+// are kept: another process in the namespace (root, with CAP_NET_ADMIN) can send to our
+// port id, and its messages are refused and counted (foreign); so are messages for a
+// group not bound and implausible sequence jumps (NflogAccount).
 #pragma once
 
 #include <netlog/config.h>
 #include <netlog/nflog.h>
+#include <netlog/nflog_account.h>
 #include <netlog/result.h>
 
 #include <cstdint>
@@ -44,6 +48,11 @@ struct NflogSocketCounters {
     std::uint64_t lost_gap = 0;     // events missing from the sequence otherwise
     std::uint64_t truncated = 0;    // datagrams larger than a receive slot (MSG_TRUNC)
     std::uint64_t other = 0;        // non-packet messages (errors, done) seen
+    // Refused, never emitted nor counted as events the kernel logged: the account is the
+    // kernel's alone.
+    std::uint64_t foreign = 0;      // messages from a sender other than the kernel (port id != 0)
+    std::uint64_t unbound = 0;      // packet messages for a group this socket did not bind
+    std::uint64_t implausible = 0;  // sequence jumps no kernel could have made (not counted as lost)
 };
 
 struct NflogSocketOptions {
@@ -74,19 +83,17 @@ public:
 private:
     NflogSocket() = default;
     Error configure(std::uint16_t group, const NflogSocketOptions &o);
-    void account(const std::uint8_t *data, std::size_t len, Batch &batch);
+    // Keeps the kernel's messages for our groups (moved to `dst`) and counts them: the
+    // bytes kept.
+    std::size_t account(const std::uint8_t *data, std::size_t len, std::uint8_t *dst,
+                        Batch &batch, std::int64_t now_ns);
 
     mnl_socket *nl_ = nullptr;
     std::size_t slot_ = 0;
     std::int64_t rcvbuf_ = 0;
     std::uint32_t seq_ = 0; // netlink request sequence
     NflogSocketCounters c_;
-    struct GroupSeq {
-        std::uint16_t group;
-        std::uint32_t next; // next expected NFULA_SEQ
-        bool after_enobufs;
-    };
-    std::vector<GroupSeq> seqs_;
+    NflogAccount acct_; // which messages count, sequence gaps (nflog_account.h)
     std::vector<std::vector<std::uint8_t>> pending_; // packets that arrived during setup
 };
 

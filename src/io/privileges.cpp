@@ -1,6 +1,8 @@
 // Capabilities (libcap-ng), user switch, no-new-privs, sd_notify.
 #include "privileges.h"
 
+#include <ctime>
+
 #include <fmt/format.h>
 
 #include <cap-ng.h>
@@ -76,6 +78,16 @@ void notify_status(std::string_view status) {
     sd_notifyf(0, "STATUS=%.*s", static_cast<int>(status.size()), status.data());
 }
 void notify_stopping() { sd_notify(0, "STOPPING=1"); }
+void notify_reloading() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               static_cast<unsigned long long>(ts.tv_sec) * 1000000ULL +
+                   static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL);
+}
+void notify_reloaded(std::string_view status) {
+    sd_notifyf(0, "READY=1\nSTATUS=%.*s", static_cast<int>(status.size()), status.data());
+}
 std::uint64_t watchdog_usec() {
     std::uint64_t usec = 0;
     return sd_watchdog_enabled(0, &usec) > 0 ? usec : 0;

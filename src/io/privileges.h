@@ -29,6 +29,10 @@ std::string capability_summary();
 void notify_ready();
 void notify_status(std::string_view status);
 void notify_stopping();
+// A reload begins (RELOADING=1 with MONOTONIC_USEC, as Type=notify-reload expects) / ends
+// (READY=1, and STATUS= saying how it went).
+void notify_reloading();
+void notify_reloaded(std::string_view status);
 // Watchdog interval in µs (0: off). Call notify_watchdog() at half of it.
 std::uint64_t watchdog_usec();
 void notify_watchdog();

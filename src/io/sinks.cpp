@@ -1,7 +1,11 @@
 // File and stdout sinks.
 #include "sinks.h"
 
+#include "safe_file.h"
+
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,17 +52,27 @@ void Sink::report(std::string_view what, int err) {
                what, std::strerror(err));
 }
 
+std::uint64_t Sink::pending_lines() const {
+    return blocked_ ? count_lines(buf_.data(), buf_.size()) : 0;
+}
+
 bool Sink::write_all(int fd) {
     std::size_t off = 0;
-    bool ok = true;
+    bool ok = true, again = false;
     while (off < buf_.size()) {
         if (fd < 0) {
             ok = false;
             break;
         }
-        const auto n = ::write(fd, buf_.data() + off, buf_.size() - off);
+        const auto n = socket_ ? ::send(fd, buf_.data() + off, buf_.size() - off,
+                                        MSG_DONTWAIT | MSG_NOSIGNAL)
+                               : ::write(fd, buf_.data() + off, buf_.size() - off);
         if (n < 0) {
             if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                again = true; // a reader that does not keep up: the rest waits
+                break;
+            }
             ++c_.errors;
             report("write failed", errno);
             ok = false;
@@ -66,14 +80,21 @@ bool Sink::write_all(int fd) {
         }
         off += static_cast<std::size_t>(n);
     }
-    // Lines wholly written count as written; a line cut by a short write (a full disk)
-    // counts as dropped, and its written part is taken back out of the file (truncating
-    // works on a full disk) so that no broken line stays there and the next line starts
-    // clean. Where that is not possible (a pipe, or the file grew meanwhile), the cut line
-    // is ended with a newline instead.
-    const auto full = count_lines(buf_.data(), off);
-    c_.lines += full;
+    // Lines wholly written count as written (a line begun by an earlier call counts when
+    // its newline goes out).
+    c_.lines += count_lines(buf_.data(), off);
     c_.bytes += off;
+    if (again) {
+        blocked_ = true;
+        buf_.erase(0, off);
+        trim_pending();
+        return true;
+    }
+    blocked_ = false;
+    // A line cut by a short write (a full disk) counts as dropped, and its written part is
+    // taken back out of the file (truncating works on a full disk) so that no broken line
+    // stays there and the next line starts clean. Where that is not possible (a pipe, or
+    // the file grew meanwhile), the cut line is ended with a newline instead.
     c_.dropped += count_lines(buf_.data() + off, buf_.size() - off);
     if (!ok && off > 0 && buf_[off - 1] != '\n' && fd >= 0) {
         const auto nl = std::string_view(buf_.data(), off).rfind('\n');
@@ -91,6 +112,43 @@ bool Sink::write_all(int fd) {
     return ok;
 }
 
+void Sink::trim_pending() {
+    if (buf_.size() <= max_pending) return;
+    // Keep whole lines up to the cap (and always the first, which may be half written:
+    // its rest must follow what went out); drop the newest past it.
+    auto keep = buf_.rfind('\n', max_pending - 1);
+    if (keep == std::string::npos) keep = buf_.find('\n');
+    if (keep == std::string::npos || keep + 1 >= buf_.size()) return;
+    c_.dropped += count_lines(buf_.data() + keep + 1, buf_.size() - keep - 1);
+    buf_.resize(keep + 1);
+    const auto now = monotonic_ns();
+    if (now - last_report_ns_ >= 1'000'000'000) {
+        last_report_ns_ = now;
+        fmt::print(stderr, "netlogd: output {}: its reader does not keep up ({} waiting); lines "
+                           "past that are dropped and counted for this output only\n",
+                   name_, max_pending >= (1u << 20) ? fmt::format("{} MiB", max_pending >> 20)
+                                                    : fmt::format("{} bytes", max_pending));
+    }
+}
+
+bool Sink::drain_fd(int fd, int timeout_ms) {
+    const auto deadline = monotonic_ns() + std::int64_t{timeout_ms} * 1'000'000;
+    for (;;) {
+        if (!buf_.empty()) write_all(fd);
+        if (buf_.empty() || !blocked_) return true;
+        // A reader that takes nothing for half a second is not coming back in time.
+        const auto left = std::min<std::int64_t>((deadline - monotonic_ns()) / 1'000'000, 500);
+        pollfd p{fd, POLLOUT, 0};
+        if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0 ||
+            (p.revents & (POLLERR | POLLHUP))) {
+            c_.dropped += count_lines(buf_.data(), buf_.size());
+            buf_.clear();
+            blocked_ = false;
+            return false;
+        }
+    }
+}
+
 namespace {
 
 class FileSink final : public Sink {
@@ -101,11 +159,12 @@ public:
         if (fd_ >= 0) ::close(fd_);
     }
 
-    // Opens the path; on success the new descriptor replaces the old one. On failure the
-    // old descriptor (if any) stays: lines keep going to the file it names.
+    // Opens the path (a regular file, no link followed, never blocking: safe_file.h); on
+    // success the new descriptor replaces the old one. On failure the old descriptor (if
+    // any) stays, and `why_` says what went wrong.
     int open_file() {
-        const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (fd < 0) return errno;
+        const int fd = io::open_append(path_, 0640, why_);
+        if (fd < 0) return why_.err;
         struct stat st{};
         if (::fstat(fd, &st) == 0) {
             dev_ = st.st_dev;
@@ -115,9 +174,14 @@ public:
         fd_ = fd;
         return 0;
     }
+    const OpenFailure &why() const { return why_; }
 
     bool flush() override {
         if (buf_.empty()) return true;
+        // A file whose last name went away (deleted, or its directory removed) would take
+        // the lines unseen: noticed here, at the write, not at the next tick.
+        struct stat st{};
+        if (fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_nlink == 0) reopen_now();
         if (fd_ < 0) {
             // The last open failed: try again now rather than dropping.
             if (open_file() != 0) {
@@ -137,27 +201,51 @@ public:
 
     void reopen() override {
         flush();
+        reopen_now();
+    }
+
+    void tick(std::int64_t now_ns) override {
+        if (now_ns - last_check_ns_ < 1'000'000'000) return;
+        last_check_ns_ = now_ns;
+        struct stat st{};
+        // Renamed away (logrotate create), deleted, or replaced (by a link, too: lstat):
+        // the path no longer names our file. copytruncate keeps the inode; O_APPEND then
+        // writes at the new end.
+        if (fd_ < 0 || ::lstat(path_.c_str(), &st) != 0 || st.st_ino != ino_ ||
+            st.st_dev != dev_)
+            reopen_now();
+    }
+
+private:
+    void reopen_now() {
         if (const int err = open_file(); err != 0) {
             // Keep writing to the file we have while it still has a name (renamed away by
             // a rotation, most often) rather than dropping every line until the path can
             // be opened; tick() tries again every second. A file deleted meanwhile (no name
             // left) would swallow the lines unseen: then close it, and drop and count them.
+            // So does a path that is now something else than a regular file (a link, a
+            // FIFO, a device: refused, safe_file.h): whoever put it there does not get to
+            // redirect or stall the lines.
+            const bool refused = err == ELOOP || err == EINVAL || err == ENXIO || err == EISDIR ||
+                                 why_.message.find("not a regular file") != std::string::npos;
             struct stat st{};
-            const bool named = fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_nlink > 0;
+            const bool named = !refused && fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_nlink > 0;
             if (!named && fd_ >= 0) {
                 ::close(fd_);
                 fd_ = -1;
             }
-            if (!reopen_failing_) {
-                ++c_.errors;
+            ++c_.errors;
+            if (!reopen_failing_ || why_.message != last_why_)
                 fmt::print(stderr,
-                           "netlogd: output {}: cannot reopen: {}; {} (retrying every second: "
-                           "check that netlogd's user may create files in the directory)\n",
-                           name_, std::strerror(err),
+                           "netlogd: output {}: cannot reopen: {}; {} ({})\n", name_,
+                           why_.message,
                            named ? "lines go on to the file it had open (renamed: not at this "
                                    "path)"
-                                 : "lines are dropped and counted until it can be opened");
-            }
+                                 : "lines are dropped and counted until it can be opened",
+                           refused ? "retrying every second: a regular file must be at this path"
+                                   : "retrying every second: check that netlogd's user may "
+                                     "create files in the directory");
+            last_why_ = why_.message;
             reopen_failing_ = true;
             return;
         }
@@ -168,31 +256,61 @@ public:
         ++c_.reopens;
     }
 
-    void tick(std::int64_t now_ns) override {
-        if (now_ns - last_check_ns_ < 1'000'000'000) return;
-        last_check_ns_ = now_ns;
-        struct stat st{};
-        // Renamed away (logrotate create), deleted, or replaced: the path no longer names
-        // our file. copytruncate keeps the inode; O_APPEND then writes at the new end.
-        if (fd_ < 0 || ::stat(path_.c_str(), &st) != 0 || st.st_ino != ino_ ||
-            st.st_dev != dev_)
-            reopen();
-    }
-
-private:
     std::string path_;
     int fd_ = -1;
     dev_t dev_ = 0;
     ino_t ino_ = 0;
     std::int64_t last_check_ns_ = 0;
     bool reopen_failing_ = false;
+    OpenFailure why_;
+    std::string last_why_;
 };
 
 class StdoutSink final : public Sink {
 public:
-    StdoutSink() { name_ = "stdout"; }
-    ~StdoutSink() override { flush(); }
-    bool flush() override { return buf_.empty() || write_all(STDOUT_FILENO); }
+    explicit StdoutSink(bool nonblocking) {
+        name_ = "stdout";
+        if (!nonblocking) return;
+        struct stat st{};
+        if (::fstat(STDOUT_FILENO, &st) != 0) return;
+        if (S_ISSOCK(st.st_mode)) {
+            socket_ = true; // the journal's stream: send(MSG_DONTWAIT), per call
+        } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+            // A description of our own (O_NONBLOCK on fd 1 would change it for whoever
+            // shares it): opening /proc/self/fd/1 of a pipe or a terminal gives one.
+            const int fd = ::open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+            if (fd >= 0) own_ = fd;
+        }
+    }
+    ~StdoutSink() override {
+        flush();
+        if (own_ >= 0) ::close(own_);
+    }
+    bool flush() override {
+        if (buf_.empty()) return true;
+        if (blocked_) {
+            // The reader is behind: try it again at most every 5 ms, else only bound what waits.
+            const auto now = monotonic_ns();
+            if (now - last_try_ns_ < 5'000'000) {
+                trim_pending();
+                return true;
+            }
+            last_try_ns_ = now;
+        }
+        return write_all(fd());
+    }
+    void tick(std::int64_t now_ns) override {
+        if (blocked_ && now_ns - last_try_ns_ >= 5'000'000) {
+            last_try_ns_ = now_ns;
+            write_all(fd());
+        }
+    }
+    void drain(int timeout_ms) override { drain_fd(fd(), timeout_ms); }
+
+private:
+    int fd() const { return own_ >= 0 ? own_ : STDOUT_FILENO; }
+    int own_ = -1;
+    std::int64_t last_try_ns_ = 0;
 };
 
 } // namespace
@@ -200,14 +318,15 @@ public:
 std::unique_ptr<Sink> make_file_sink(const std::string &path, std::string &error) {
     auto s = std::make_unique<FileSink>(path);
     if (const int err = s->open_file(); err != 0) {
-        error = fmt::format("output {}: cannot open for appending: {}{}", path,
-                            std::strerror(err),
+        error = fmt::format("output {}: cannot open for appending: {}{}", path, s->why().message,
                             err == ENOENT ? " (create its directory first)" : "");
         return nullptr;
     }
     return s;
 }
 
-std::unique_ptr<Sink> make_stdout_sink() { return std::make_unique<StdoutSink>(); }
+std::unique_ptr<Sink> make_stdout_sink(bool nonblocking) {
+    return std::make_unique<StdoutSink>(nonblocking);
+}
 
 } // namespace netlog::io

@@ -2,6 +2,11 @@
 // own when the path is renamed or deleted, so logrotate's `create` and `copytruncate`
 // both work) or stdout. The pipeline appends whole lines to buffer(); flush() writes
 // them in one go. A failing sink drops and counts its lines; it never retries forever.
+// No sink can stall the pipeline: a file output is a regular file (opened without
+// blocking or following a link, safe_file.h), and stdout, when it is a pipe, a FIFO, a
+// terminal or a socket, is written without blocking: what its reader does not take waits
+// in the sink (at most max_pending bytes), and lines past that are dropped and counted
+// for that output alone.
 #pragma once
 
 #include <cstdint>
@@ -29,24 +34,43 @@ public:
     // SIGHUP: reopen the destination (flushes first).
     virtual void reopen() {}
     // Called regularly (e.g. every batch); `now_ns` is CLOCK_MONOTONIC. The file sink
-    // checks, at most once a second, whether its path still names the open file.
+    // checks, at most once a second, whether its path still names the open file; a
+    // non-blocking sink writes what waits.
     virtual void tick(std::int64_t /*now_ns*/) {}
+    // At exit: write what waits for at most `timeout_ms` (less if the reader takes nothing
+    // for half a second), then drop (and count) the rest.
+    virtual void drain(int /*timeout_ms*/) { flush(); }
+    // Lines buffered but not yet written or dropped (a non-blocking sink's backlog).
+    std::uint64_t pending_lines() const;
     const SinkCounters &counters() const { return c_; }
     const std::string &describe() const { return name_; }
 
 protected:
-    // write(2) all of buf_ to fd, counting lines written and dropped; clears buf_.
+    // write(2) all of buf_ to fd, counting lines written and dropped; clears buf_. A
+    // non-blocking fd (EAGAIN) keeps what it could not take in buf_, up to max_pending
+    // bytes; whole lines past that are dropped and counted.
     bool write_all(int fd);
+    // drain(): write_all() and wait for POLLOUT until done or `timeout_ms`; the rest is
+    // dropped and counted. False if something was dropped.
+    bool drain_fd(int fd, int timeout_ms);
+    void trim_pending();
     void report(std::string_view what, int err);
 
     std::string buf_;
     SinkCounters c_;
     std::string name_;
     std::int64_t last_report_ns_ = 0;
+    bool blocked_ = false;       // the last write met a full pipe (EAGAIN)
+    bool socket_ = false;        // send(MSG_DONTWAIT) instead of write
 };
 
-// Opens (creating with mode 0640) `path` for appending. Error text for the user on failure.
+constexpr std::size_t max_pending = 4u << 20; // a non-blocking sink's backlog, bytes
+
+// Opens (creating with mode 0640) `path` for appending: a regular file, no link followed.
+// Error text for the user on failure.
 std::unique_ptr<Sink> make_file_sink(const std::string &path, std::string &error);
-std::unique_ptr<Sink> make_stdout_sink();
+// `nonblocking`: the daemon's stdout (a stalled reader costs only this output's lines);
+// --replay writes blocking (its reader sets the pace).
+std::unique_ptr<Sink> make_stdout_sink(bool nonblocking = false);
 
 } // namespace netlog::io

@@ -1,6 +1,8 @@
 // store.json -> ContainerIndex, reloaded on inotify events, read under the writer's flock.
 #include "store_watcher.h"
 
+#include "safe_file.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -49,14 +51,29 @@ std::string errno_text(int err) {
     return std::strerror(err);
 }
 
+// What a writer put in a file, fit for one log line: control bytes and bytes past ASCII
+// as \xNN (a version text must not forge a line of netlogd's log).
+std::string printable(std::string_view in) {
+    std::string out;
+    for (unsigned char c : in) {
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            out += static_cast<char>(c);
+        else
+            out += fmt::format("\\x{:02x}", c);
+    }
+    return out;
+}
+
 // Shared flock on the writer's lock file, waited for at most `wait`. No lock file: no lock.
 // Returns the held fd (or -1: read without the lock; `note` says why when it matters).
 Fd lock_shared(const std::string &lock_path, std::chrono::milliseconds wait, std::string &note) {
-    Fd fd(::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st {};
+    io::OpenFailure why;
+    Fd fd(io::open_regular(lock_path, true, st, why));
     if (fd.get() < 0) {
-        if (errno != ENOENT)
+        if (why.err != ENOENT)
             note = fmt::format("cannot open {} ({}), read without the lock", lock_path,
-                               errno_text(errno));
+                               printable(why.message));
         return Fd();
     }
     const auto deadline = Clock::now() + wait;
@@ -82,39 +99,31 @@ struct Snapshot {
     bool exists = false;
 };
 
-// The whole file, or an error (`missing` set when it does not exist).
-Result<std::string> read_file(const std::string &path, struct stat *st, bool *missing) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) {
-        *missing = errno == ENOENT;
-        return make_error(fmt::format("cannot open: {}", errno_text(errno)));
+// The whole file, or an error (`missing` set when it does not exist). Non-blocking, no
+// link followed, a regular file of at most max_store_bytes: a FIFO, /dev/zero or a huge
+// sparse file in its place is refused at once.
+Result<std::string> read_file(const std::string &path, std::size_t cap, struct stat *st,
+                              bool *missing) {
+    io::OpenFailure why;
+    auto text = io::read_regular(path, cap, true, st, &why);
+    if (!text) {
+        *missing = why.err == ENOENT;
+        return make_error(why.err == ENOENT || why.err == EACCES
+                              ? fmt::format("cannot open: {}", why.message)
+                              : why.message);
     }
-    if (::fstat(fd.get(), st) != 0)
-        return make_error(fmt::format("cannot stat: {}", errno_text(errno)));
-    std::string text;
-    text.resize(static_cast<std::size_t>(std::max<off_t>(st->st_size, 0)) + 1);
-    std::size_t got = 0;
-    for (;;) {
-        if (got == text.size()) text.resize(text.size() * 2);
-        ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return make_error(fmt::format("cannot read: {}", errno_text(errno)));
-        if (n == 0) break;
-        got += static_cast<std::size_t>(n);
-    }
-    text.resize(got);
     return text;
 }
 
 std::string read_version(const std::string &path) {
     struct stat st {};
     bool missing = false;
-    auto r = read_file(path, &st, &missing);
+    auto r = read_file(path, StoreWatcher::max_version_bytes, &st, &missing);
     if (!r.ok()) return {};
     std::string v = std::move(r).value();
     while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back())))
         v.pop_back();
-    return v.size() > 64 ? v.substr(0, 64) : v;
+    return printable(v.size() > 64 ? v.substr(0, 64) : v);
 }
 
 // The store's text under the lock, with its version and identity.
@@ -125,7 +134,7 @@ Result<Snapshot> snapshot(const std::string &path, const std::string &lock_path,
     Snapshot s;
     struct stat st {};
     bool missing = false;
-    auto text = read_file(path, &st, &missing);
+    auto text = read_file(path, StoreWatcher::max_store_bytes, &st, &missing);
     s.version = read_version(version_path);
     if (!text.ok()) {
         if (missing)
@@ -237,6 +246,7 @@ StoreWatcher::Stats StoreWatcher::stats() const {
     s.reloads_failed = reloads_failed_.load();
     s.last_load_us = last_load_us_.load();
     s.containers = current()->size();
+    if (auto p = problem_.load()) s.problem = *p;
     return s;
 }
 
@@ -254,8 +264,9 @@ void StoreWatcher::log(StoreLogLevel level, std::string_view line) const {
     [[maybe_unused]] auto n = ::write(STDERR_FILENO, out.data(), out.size());
 }
 
-void StoreWatcher::fail(const std::string &what) {
+void StoreWatcher::fail(const std::string &what, bool problem) {
     reloads_failed_.fetch_add(1);
+    problem_.store(problem ? std::make_shared<const std::string>(what) : nullptr);
     std::string key = failure_key(what);
     if (key == last_failure_key_) return;
     last_failure_key_ = std::move(key);
@@ -268,7 +279,7 @@ void StoreWatcher::refresh(bool force) {
     // Cheap check first: has anything changed since the last attempt?
     struct stat st {};
     FileSig sig;
-    if (::stat(path_.c_str(), &st) == 0) {
+    if (::lstat(path_.c_str(), &st) == 0) {
         sig.exists = true;
         sig.ino = static_cast<std::uint64_t>(st.st_ino);
         sig.size = static_cast<std::uint64_t>(st.st_size);
@@ -285,7 +296,7 @@ void StoreWatcher::refresh(bool force) {
     std::string note;
     auto snap = snapshot(path_, lock_path_, version_path_, opts_.lock_wait, note);
     if (!snap.ok()) {
-        fail(snap.error().message);
+        fail(snap.error().message, sig.exists);
         return;
     }
     // What was read is what we have seen (the file may have changed since the stat above).
@@ -306,6 +317,7 @@ void StoreWatcher::refresh(bool force) {
     reloads_ok_.fetch_add(1);
     last_load_us_.store(static_cast<std::uint64_t>(us.count()));
     last_failure_key_.clear();
+    problem_.store(nullptr);
 
     std::string line = fmt::format(
         "store {}: {} containers (version {}) loaded in {:.1f} ms", path_, fresh->size(),

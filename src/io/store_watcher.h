@@ -21,7 +21,9 @@
 // new index with an atomic shared_ptr store. current() is an atomic load, never null.
 // A missing, empty, half-written or corrupt store keeps the last good index and logs one
 // error line per distinct failure (the same failure again is not repeated until a load
-// succeeds).
+// succeeds). Every file is opened without blocking and without following a link, and must
+// be a regular file of bounded size (safe_file.h): a FIFO, a device or a huge file in
+// place of the store, its version or its lock never stalls the watcher or bloats it.
 #pragma once
 
 #include <atomic>
@@ -51,10 +53,18 @@ class StoreWatcher {
         std::function<void(const std::shared_ptr<const ContainerIndex> &)> on_load;
     };
 
+    // The store is a regular file of at most this many bytes, its version file at most
+    // max_version_bytes (netlogd.yaml(5)); anything else is refused, the index kept.
+    static constexpr std::size_t max_store_bytes = std::size_t{512} << 20;
+    static constexpr std::size_t max_version_bytes = 4096;
+
     struct Stats {
         std::uint64_t reloads_ok = 0, reloads_failed = 0;
         std::uint64_t last_load_us = 0; // read + parse + index of the last successful load
         std::size_t containers = 0;
+        // Why the last load failed, while it did ("" once a load succeeds; a store that does
+        // not exist yet is not a problem): the health check reports it.
+        std::string problem;
     };
 
     // Opens the inotify watch and loads the store once (a bad store is logged and leaves an
@@ -87,7 +97,7 @@ class StoreWatcher {
     void refresh(bool force);
     bool add_watch();
     void log(StoreLogLevel level, std::string_view line) const;
-    void fail(const std::string &what);
+    void fail(const std::string &what, bool problem = true);
 
     Options opts_;
     std::string path_, dir_, name_, version_name_, lock_path_, version_path_;
@@ -98,6 +108,7 @@ class StoreWatcher {
     std::atomic<std::shared_ptr<const ContainerIndex>> current_;
     std::atomic<std::uint64_t> generation_{0};
     std::atomic<std::uint64_t> reloads_ok_{0}, reloads_failed_{0}, last_load_us_{0};
+    std::atomic<std::shared_ptr<const std::string>> problem_;
 
     // watcher thread only
     std::string loaded_version_;

@@ -1,6 +1,7 @@
 // Options -> Context: the rules file, the mode, the families and the backends.
 #include "commands.h"
 #include "rules_watch.h"
+#include "safe_file.h"
 
 #include <cerrno>
 #include <cstring>
@@ -36,14 +37,13 @@ bool inet_seen_before(const Context &ctx, Family f, const FwRule &r) {
 namespace {
 
 Result<RulesFile> rules_load(const std::string &path) {
-    std::ifstream f(path);
-    if (!f)
-        return make_error(
-            fmt::format("cannot read the rules file {}: {} (give another with --rules FILE)", path,
-                        std::strerror(errno)));
-    std::stringstream ss;
-    ss << f.rdbuf();
-    auto rules = rules_parse(ss.str(), path);
+    // A FIFO or a device in place of the file is refused, never waited on or read forever.
+    auto text = io::read_regular(path, 4u << 20, false);
+    if (!text)
+        return make_error(fmt::format(
+            "cannot read the rules file {}: {} (give another with --rules FILE)", path,
+            text.error().message));
+    auto rules = rules_parse(*text, path);
     if (!rules) return rules.error();
     if (rules->classes.empty())
         return make_error(

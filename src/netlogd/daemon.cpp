@@ -9,7 +9,9 @@
 #include "metrics_server.h"
 #include "nflog_socket.h"
 #include "ops.h"
+#include "privileges.h"
 #include "rules_manager.h"
+#include "safe_file.h"
 #include "sinks.h"
 #include "store_watcher.h"
 #include "syslog_sink.h"
@@ -28,8 +30,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/syscall.h>
+
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -108,7 +113,7 @@ std::string output_key(const OutputConfig &o) {
 // Output `i` of the config; a refusal names the entry's FILE:LINE:COL and key.
 Result<std::unique_ptr<io::Sink>> open_output(const OutputConfig &o, std::size_t i) {
     switch (o.type) {
-    case OutputType::stdout_: return io::make_stdout_sink();
+    case OutputType::stdout_: return io::make_stdout_sink(true);
     case OutputType::file: {
         std::string err;
         auto s = io::make_file_sink(o.path, err);
@@ -156,7 +161,12 @@ std::string preflight_outputs(const Config &c) {
             if (auto a = io::syslog_parse_address(o.address); !a)
                 return fmt::format("{}: key 'outputs[{}].address': {}", o.where, i,
                                    a.error().message);
-        } else if (o.type == OutputType::file && access(o.path.c_str(), F_OK) != 0) {
+        } else if (struct stat st {}; o.type == OutputType::file && lstat(o.path.c_str(), &st) == 0) {
+            if (!S_ISREG(st.st_mode)) // a directory, a FIFO, a link: refused (safe_file.h)
+                return fmt::format("{}: key 'outputs[{}].path': output {} is {}, not a regular "
+                                   "file: give the path of a file (netlogd creates it)",
+                                   o.where, i, o.path, io::file_kind(st.st_mode));
+        } else if (o.type == OutputType::file) {
             const auto slash = o.path.rfind('/');
             const std::string dir = slash == std::string::npos ? "."
                                     : slash == 0               ? "/"
@@ -192,10 +202,15 @@ private:
     void handoff(std::unique_ptr<io::Batch> &cur);
     void pack(const io::Batch &rx, std::unique_ptr<io::Batch> &cur);
     void process(const io::Batch &b);
-    void reload();
+    struct Staged;
+    void reload_loop();
+    bool prepare_reload();
+    void apply_staged();
+    void reopen_all();
     void refresh_store();
-    void open_engine();
-    std::unique_ptr<Pipeline> make_pipeline();
+    static std::unique_ptr<io::EngineSource> open_engine(const Config &c);
+    void use_engine(std::unique_ptr<io::EngineSource> e);
+    std::unique_ptr<Pipeline> make_pipeline(const Loaded &l);
     void publish_reader();
     void publish_pipeline();
     void flush_summaries(std::int64_t now, bool all);
@@ -216,9 +231,21 @@ private:
     Event ev_;
 
     int wake_fd_ = -1;
-    std::atomic<bool> stopping_{false}, reader_done_{false}, reload_requested_{false};
+    std::atomic<bool> stopping_{false}, reader_done_{false};
     std::atomic<bool> worker_done_{false};
     std::thread reader_, worker_;
+
+    // SIGHUP: the config is read, checked and its new outputs opened on the loader thread
+    // (reload_loop), never on the pipeline's; the pipeline thread only swaps the prepared
+    // state in (apply_staged) between batches. A config path that is a FIFO or a device is
+    // refused at once (load.h) and cannot hold the pipeline or SIGTERM.
+    std::thread loader_;
+    std::mutex reload_mu_;
+    std::condition_variable reload_cv_;
+    bool reload_wanted_ = false, loader_stop_ = false; // reload_mu_
+    std::vector<int> reload_waiters_; // reload_mu_: pidfds of `netlogd --reload` callers
+    std::unique_ptr<Staged> staged_;  // reload_mu_: prepared, not yet swapped in
+    std::atomic<bool> staged_ready_{false}, reopen_wanted_{false}, loader_done_{false};
     std::uint64_t queue_dropped_ = 0; // reader thread
 
     mutable std::mutex snap_mu_;
@@ -227,14 +254,11 @@ private:
     std::unique_ptr<Ops> ops_; // metrics, privileges, sd_notify (ops.h); last: goes first
 };
 
-std::unique_ptr<Pipeline> Daemon::make_pipeline() {
+std::unique_ptr<Pipeline> Daemon::make_pipeline(const Loaded &l) {
     PipelineOptions po;
-    po.unclassified = l_.config.unclassified;
-    for (const auto &o : l_.config.outputs) po.outputs.push_back(output_spec(l_.config, o));
-    auto p = std::make_unique<Pipeline>(*l_.rules, std::move(po));
-    p->set_interfaces(&names_);
-    p->set_containers(index_.get());
-    return p;
+    po.unclassified = l.config.unclassified;
+    for (const auto &o : l.config.outputs) po.outputs.push_back(output_spec(l.config, o));
+    return std::make_unique<Pipeline>(*l.rules, std::move(po));
 }
 
 bool Daemon::start() {
@@ -253,12 +277,24 @@ bool Daemon::start() {
         index_ = store_->current();
         store_gen_ = store_->generation();
     }
-    open_engine();
+    use_engine(open_engine(l_.config));
     std::vector<std::unique_ptr<io::Sink>> opened(l_.config.outputs.size());
     if (auto err = preflight_outputs(l_.config); !err.empty()) {
         fmt::print(stderr, "netlogd: {}\n", err);
         return false;
     }
+    // The groups before the outputs: a group another process holds refuses the start
+    // before any output file exists. What the kernel logs meanwhile waits in the socket.
+    io::NflogSocketOptions so;
+    so.groups = l_.rules->groups();
+    so.config = l_.config.nflog;
+    so.rules_source = l_.rules_source;
+    auto s = io::NflogSocket::open(so);
+    if (!s) {
+        fmt::print(stderr, "netlogd: {}\n", s.error().message);
+        return false;
+    }
+    sock_ = std::move(*s);
     for (const bool files : {false, true}) // syslog and stdout first, then files
         for (std::size_t i = 0; i < opened.size(); ++i) {
             const auto &o = l_.config.outputs[i];
@@ -271,7 +307,9 @@ bool Daemon::start() {
             opened[i] = std::move(*s);
         }
     for (auto &s : opened) sinks_.push_back(std::move(s));
-    pipeline_ = make_pipeline();
+    pipeline_ = make_pipeline(l_);
+    pipeline_->set_interfaces(&names_);
+    pipeline_->set_containers(index_.get());
     if (auto st = OutputStage::make(l_.config, *l_.rules)) {
         stage_ = std::move(*st);
         stage_->set_containers(index_.get());
@@ -279,17 +317,6 @@ bool Daemon::start() {
         fmt::print(stderr, "netlogd: {}\n", st.error().message);
         return false;
     }
-
-    io::NflogSocketOptions so;
-    so.groups = l_.rules->groups();
-    so.config = l_.config.nflog;
-    so.rules_source = l_.rules_source;
-    auto s = io::NflogSocket::open(so);
-    if (!s) {
-        fmt::print(stderr, "netlogd: {}\n", s.error().message);
-        return false;
-    }
-    sock_ = std::move(*s);
     // Queue chunks hold at least one whole datagram.
     queue_.set_batch_bytes(std::max(BatchQueue::chunk_bytes, sock_->slot_size()));
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -300,11 +327,11 @@ bool Daemon::start() {
     for (const auto &o : sinks_) outs += fmt::format("{}{}", outs.empty() ? "" : ", ", o->describe());
     fmt::print(stderr,
                "netlogd: reading NFLOG group(s) {} ({} classes from {}), socket buffer {} bytes; "
-               "{}; outputs: {}\n",
+               "store {}; outputs: {}\n",
                groups, l_.rules->classes.size(), l_.rules_source, sock_->receive_buffer(),
-               store_    ? fmt::format("store {} ({} containers)", store_->path(), index_ ? index_->size() : 0)
-               : engine_ ? fmt::format("metadata from {}", engine_->describe())
-                         : std::string("store none"),
+               store_    ? fmt::format("{} ({} containers)", store_->path(), index_ ? index_->size() : 0)
+               : engine_ ? fmt::format("from {}", engine_->describe())
+                      : std::string("none"),
                outs);
     return true;
 }
@@ -395,16 +422,20 @@ void Daemon::reader_loop() {
     queue_.wake();
 }
 
-// The Docker/Podman source of the config (none for other sources); its thread starts in
-// run() or at once after a reload. It never fails here: it connects in its own thread.
-void Daemon::open_engine() {
-    engine_.reset();
-    const auto kind = l_.config.metadata_source;
-    if (kind != MetadataSource::docker && kind != MetadataSource::podman) return;
+// The Docker/Podman source of config `c`, not started; null for other sources. It never
+// fails here: it connects in its own thread.
+std::unique_ptr<io::EngineSource> Daemon::open_engine(const Config &c) {
+    if (c.metadata_source != MetadataSource::docker && c.metadata_source != MetadataSource::podman)
+        return nullptr;
     io::EngineSource::Options eo;
-    eo.kind = kind;
-    eo.config = l_.config.engine;
-    engine_ = io::EngineSource::create(std::move(eo));
+    eo.kind = c.metadata_source;
+    eo.config = c.engine;
+    return io::EngineSource::create(std::move(eo));
+}
+
+void Daemon::use_engine(std::unique_ptr<io::EngineSource> e) {
+    engine_ = std::move(e);
+    if (!engine_) return;
     index_ = engine_->current();
     store_gen_ = engine_->generation();
 }
@@ -448,7 +479,8 @@ void Daemon::pipeline_loop() {
         const auto now = monotonic_ns();
         flush_summaries(now, false);
         for (auto &s : sinks_) s->tick(now);
-        if (reload_requested_.exchange(false)) reload();
+        if (staged_ready_.load(std::memory_order_acquire)) apply_staged();
+        if (reopen_wanted_.exchange(false)) reopen_all();
         refresh_store(); // a new index is taken up (and the old one freed) without traffic too
         publish_pipeline();
         if (ops_) ops_->pipeline_tick(store_.get(), l_.config);
@@ -463,131 +495,213 @@ void Daemon::pipeline_loop() {
         }
     }
     flush_summaries(monotonic_ns(), true); // no suppressed count is lost at exit
-    for (auto &s : sinks_) s->flush();
+    // A reader that does not keep up gets a bounded time to take its backlog; what it
+    // leaves is dropped and counted for that output.
+    const auto drain_until = monotonic_ns() + 2'000'000'000;
+    for (auto &s : sinks_)
+        s->drain(static_cast<int>(std::max<std::int64_t>(0, drain_until - monotonic_ns()) / 1'000'000));
     publish_pipeline();
     worker_done_ = true;
+    reload_cv_.notify_all(); // a reload waiting to be swapped in is not
 }
 
-void Daemon::reload() {
-    // SIGHUP: outputs are reopened whatever happens; config, rules and store are reloaded
-    // when they are valid, else the running ones stay.
-    flush_summaries(monotonic_ns(), true); // open suppression windows end here
-    auto fresh = load_config(config_path_);
-    auto reopen_all = [&] {
-        for (auto &s : sinks_) s->reopen();
-        names_.clear();
-        if (store_) store_->request_reload();
-        if (engine_) engine_->request_reload();
-    };
-    if (!fresh) {
-        fmt::print(stderr, "netlogd: reload: {}; keeping the running configuration\n",
-                   fresh.error().message);
-        std::lock_guard lk(snap_mu_);
-        ++snap_.reload_failures;
-        reopen_all();
-        return;
+// A reload prepared by the loader thread, swapped in by the pipeline thread.
+struct Daemon::Staged {
+    Loaded l;
+    std::vector<int> keep; // per new output: the running sink it keeps, or -1
+    std::vector<std::unique_ptr<io::Sink>> opened; // the new outputs (null where kept)
+    bool store_changed = false;
+    std::unique_ptr<StoreWatcher> store; // when the store path changed (may stay null)
+    std::unique_ptr<Pipeline> pipeline;
+    std::unique_ptr<OutputStage> stage;
+    std::unique_ptr<StoreWatcher> old_store; // handed back, to be stopped off the pipeline
+    bool engine_changed = false;
+    std::unique_ptr<io::EngineSource> engine, old_engine; // the same for a Docker/Podman source
+    bool applied = false;
+};
+
+void Daemon::reopen_all() {
+    for (auto &s : sinks_) s->reopen();
+    names_.clear();
+    if (store_) store_->request_reload();
+    if (engine_) engine_->request_reload();
+}
+
+void Daemon::reload_loop() {
+    std::unique_lock lk(reload_mu_);
+    for (;;) {
+        reload_cv_.wait(lk, [&] { return reload_wanted_ || loader_stop_; });
+        if (loader_stop_) break;
+        reload_wanted_ = false;
+        std::vector<int> waiters = std::move(reload_waiters_);
+        reload_waiters_.clear();
+        lk.unlock();
+        io::notify_reloading();
+        const bool ok = prepare_reload();
+        io::notify_reloaded(ok ? "reloaded" : "reload failed: running the previous configuration");
+        for (const int pidfd : waiters) { // `netlogd --reload`: the outcome
+            siginfo_t info{};
+            info.si_signo = reload_reply_signal;
+            info.si_code = SI_QUEUE;
+            info.si_pid = getpid();
+            info.si_uid = getuid();
+            info.si_value.sival_int = ok ? 0 : 1;
+            [[maybe_unused]] auto r =
+                syscall(SYS_pidfd_send_signal, pidfd, reload_reply_signal, &info, 0);
+            close(pidfd);
+        }
+        lk.lock();
     }
+    for (const int pidfd : reload_waiters_) close(pidfd);
+    reload_waiters_.clear();
+    loader_done_ = true;
+}
+
+// SIGHUP: outputs are reopened whatever happens; config, rules and store are reloaded
+// when they are valid, else the running ones stay. Loader thread: reads l_ only while no
+// staged state is pending (the pipeline thread changes it only when swapping one in).
+bool Daemon::prepare_reload() {
+    auto fresh = load_config(config_path_);
+    auto refuse = [&](const std::string &why) {
+        fmt::print(stderr, "netlogd: reload: {}; keeping the running configuration\n", why);
+        {
+            std::lock_guard lk(snap_mu_);
+            ++snap_.reload_failures;
+        }
+        reopen_wanted_ = true;
+        queue_.wake();
+        return false;
+    };
+    if (!fresh) return refuse(fresh.error().message);
     if (fresh->rules->groups() != l_.rules->groups())
         fmt::print(stderr, "netlogd: reload: the NFLOG groups changed; restart netlogd to bind "
                            "the new ones (still reading the old ones)\n");
+    if (fresh->config.metrics_listen != l_.config.metrics_listen)
+        fmt::print(stderr, "netlogd: reload: metrics.listen changed to '{}'; restart netlogd for "
+                           "it to take effect ({})\n",
+                   fresh->config.metrics_listen,
+                   l_.config.metrics_listen.empty()
+                       ? std::string("no listener until then")
+                       : fmt::format("still listening on {}", l_.config.metrics_listen));
 
     // Outputs: keep (and reopen) those that stay, open the new ones first; if one cannot
     // be opened, nothing changes.
+    auto st = std::make_unique<Staged>();
     const auto &want = fresh->config.outputs;
-    std::vector<int> keep(want.size(), -1);
-    std::vector<bool> taken(sinks_.size(), false);
-    std::vector<std::unique_ptr<io::Sink>> opened(want.size());
+    st->keep.assign(want.size(), -1);
+    st->opened.resize(want.size());
+    std::vector<bool> taken(l_.config.outputs.size(), false);
     for (std::size_t i = 0; i < want.size(); ++i) {
-        for (std::size_t j = 0; j < sinks_.size(); ++j)
+        for (std::size_t j = 0; j < l_.config.outputs.size(); ++j)
             if (!taken[j] && output_key(l_.config.outputs[j]) == output_key(want[i])) {
                 taken[j] = true;
-                keep[i] = static_cast<int>(j);
+                st->keep[i] = static_cast<int>(j);
                 break;
             }
-        if (keep[i] >= 0) continue;
+        if (st->keep[i] >= 0) continue;
         auto s = open_output(want[i], i);
-        if (!s) {
-            fmt::print(stderr, "netlogd: reload: {}; keeping the running configuration\n",
-                       s.error().message);
-            std::lock_guard lk(snap_mu_);
-            ++snap_.reload_failures;
-            reopen_all();
-            return;
-        }
-        opened[i] = std::move(*s);
+        if (!s) return refuse(s.error().message);
+        st->opened[i] = std::move(*s);
     }
-    std::vector<std::unique_ptr<io::Sink>> next(want.size());
-    for (std::size_t i = 0; i < want.size(); ++i) {
-        if (keep[i] >= 0) {
-            next[i] = std::move(sinks_[static_cast<std::size_t>(keep[i])]);
+    st->store_changed = fresh->config.store_path != l_.config.store_path;
+    if (st->store_changed && !fresh->config.store_path.empty()) {
+        StoreWatcher::Options so;
+        so.path = fresh->config.store_path;
+        if (auto w = StoreWatcher::open(std::move(so))) {
+            st->store = std::move(*w);
+            st->store->start();
+        } else {
+            fmt::print(stderr, "netlogd: reload: {}; events are not enriched\n", w.error().message);
+        }
+    }
+    {
+        const auto &ne = fresh->config.engine, &oe = l_.config.engine;
+        st->engine_changed = fresh->config.metadata_source != l_.config.metadata_source ||
+                             ne.socket != oe.socket || ne.labels != oe.labels || ne.grace != oe.grace;
+        if (st->engine_changed && (st->engine = open_engine(fresh->config))) st->engine->start();
+    }
+    if (auto os = OutputStage::make(fresh->config, *fresh->rules)) {
+        st->stage = std::move(*os);
+    } else { // an unknown class in rate_limit.classes: the outputs' formats still change
+        fmt::print(stderr, "netlogd: reload: {}; rate limiting off until fixed\n", os.error().message);
+        Config plain = fresh->config;
+        plain.rate_limit.reset();
+        st->stage = std::move(*OutputStage::make(plain, *fresh->rules));
+    }
+    st->pipeline = make_pipeline(*fresh);
+    st->l = std::move(*fresh);
+
+    // Hand it over, wait until the pipeline thread has swapped it in.
+    std::unique_lock lk(reload_mu_);
+    staged_ = std::move(st);
+    staged_ready_.store(true, std::memory_order_release);
+    queue_.wake();
+    reload_cv_.wait(lk, [&] { return staged_->applied || loader_stop_ || worker_done_.load(); });
+    auto done = std::move(staged_);
+    staged_ready_ = false;
+    lk.unlock();
+    done->old_store.reset(); // stops the old watcher's thread here, not on the pipeline's
+    done->old_engine.reset();
+    if (!done->applied) return false;
+    {
+        std::lock_guard slk(snap_mu_);
+        ++snap_.reloads;
+    }
+    fmt::print(stderr, "netlogd: reloaded {} ({} classes, {} outputs)\n", config_path_,
+               l_.rules->classes.size(), l_.config.outputs.size());
+    if (rules_ || l_.config.manage_rules)
+        fmt::print(stderr, "netlogd: reload: manage_rules keeps its settings and classes until "
+                           "netlogd restarts\n");
+    return true;
+}
+
+// Pipeline thread, between batches: swap in what prepare_reload() staged. Nothing here
+// reads a file; reopening the outputs kept is a non-blocking open of a regular file.
+void Daemon::apply_staged() {
+    std::lock_guard lk(reload_mu_);
+    if (!staged_ || staged_->applied) return;
+    auto &st = *staged_;
+    flush_summaries(monotonic_ns(), true); // open suppression windows end here
+    std::vector<std::unique_ptr<io::Sink>> next(st.keep.size());
+    for (std::size_t i = 0; i < next.size(); ++i) {
+        if (st.keep[i] >= 0) {
+            next[i] = std::move(sinks_[static_cast<std::size_t>(st.keep[i])]);
             next[i]->reopen();
         } else {
-            next[i] = std::move(opened[i]);
+            next[i] = std::move(st.opened[i]);
         }
     }
     for (auto &s : sinks_)
         if (s) s->flush(); // outputs that go away
-
-    const bool store_changed = fresh->config.store_path != l_.config.store_path;
-    const auto &ne = fresh->config.engine, &oe = l_.config.engine;
-    const bool engine_changed = fresh->config.metadata_source != l_.config.metadata_source ||
-                                ne.socket != oe.socket || ne.labels != oe.labels ||
-                                ne.grace != oe.grace;
     Loaded old = std::move(l_);
-    l_ = std::move(*fresh);
-    if (store_changed) {
-        store_.reset();
-        index_.reset();
-        if (!l_.config.store_path.empty()) {
-            StoreWatcher::Options so;
-            so.path = l_.config.store_path;
-            if (auto w = StoreWatcher::open(std::move(so))) {
-                store_ = std::move(*w);
-                store_->start();
-                index_ = store_->current();
-                store_gen_ = store_->generation();
-            } else {
-                fmt::print(stderr, "netlogd: reload: {}; events are not enriched\n",
-                           w.error().message);
-            }
-        }
+    l_ = std::move(st.l);
+    if (st.store_changed) {
+        st.old_store = std::move(store_);
+        store_ = std::move(st.store);
+        index_ = store_ ? store_->current() : nullptr;
+        store_gen_ = store_ ? store_->generation() : 0;
     } else if (store_) {
         store_->request_reload();
     }
-    if (engine_changed) {
-        const bool had_engine = engine_ != nullptr;
-        open_engine(); // the old source's thread ends here
-        if (!engine_ && had_engine && !store_) index_.reset();
-        if (engine_) engine_->start();
+    if (st.engine_changed) {
+        st.old_engine = std::move(engine_);
+        if (!store_) index_.reset();
+        use_engine(std::move(st.engine));
     } else if (engine_) {
         engine_->request_reload();
     }
     names_.clear();
-    auto p = make_pipeline();
-    p->set_counters(pipeline_->counters());
-    pipeline_ = std::move(p);
+    st.pipeline->set_counters(pipeline_->counters());
+    st.pipeline->set_interfaces(&names_);
+    st.pipeline->set_containers(index_.get());
+    pipeline_ = std::move(st.pipeline);
     sinks_ = std::move(next);
-    if (auto st = OutputStage::make(l_.config, *l_.rules)) {
-        (*st)->add_counters(stage_->counters());
-        stage_ = std::move(*st);
-    } else { // an unknown class in rate_limit.classes: the outputs' formats still change
-        fmt::print(stderr, "netlogd: reload: {}; rate limiting off until fixed\n", st.error().message);
-        Config plain = l_.config;
-        plain.rate_limit.reset();
-        auto p2 = OutputStage::make(plain, *l_.rules);
-        (*p2)->add_counters(stage_->counters());
-        stage_ = std::move(*p2);
-    }
+    st.stage->add_counters(stage_->counters());
+    stage_ = std::move(st.stage);
     stage_->set_containers(index_.get());
-    {
-        std::lock_guard lk(snap_mu_);
-        ++snap_.reloads;
-    }
-    fmt::print(stderr, "netlogd: reloaded {} ({} classes, {} outputs)\n", config_path_,
-               l_.rules->classes.size(), sinks_.size());
-    if (rules_ || l_.config.manage_rules)
-        fmt::print(stderr, "netlogd: reload: manage_rules keeps its settings and classes until "
-                           "netlogd restarts\n");
+    st.applied = true;
+    staged_ready_ = false;
+    reload_cv_.notify_all();
 }
 
 // Close due suppression windows (all of them at exit/reload) and write their summaries.
@@ -610,6 +724,9 @@ void Daemon::publish_reader() {
     snap_.lost_enobufs = c.lost_enobufs;
     snap_.lost_gap = c.lost_gap;
     snap_.truncated = c.truncated;
+    snap_.refused_foreign = c.foreign;
+    snap_.refused_unbound = c.unbound;
+    snap_.implausible_gaps = c.implausible;
     snap_.queue_dropped = queue_dropped_;
     snap_.queue_events = depth;
     snap_.queue_peak = peak;
@@ -626,8 +743,7 @@ void Daemon::publish_pipeline() {
     snap_.pipeline = pipeline_->counters();
     snap_.outputs = std::move(outs);
     snap_.containers = index_ ? index_->size() : 0;
-    if (engine_) snap_.metadata = engine_->health();
-    else snap_.metadata = {};
+    snap_.metadata = engine_ ? engine_->health() : MetadataSourceView{};
     snap_.rate_limit = stage_->counters();
 }
 
@@ -681,16 +797,35 @@ int Daemon::run() {
     if (rules_) rules_->start(); // after the drop: the thread keeps only what is left
     if (store_) store_->start();
     if (engine_) engine_->start();
-    reader_ = std::thread([this] { reader_loop(); });
-    worker_ = std::thread([this] { pipeline_loop(); });
+    // Named (top -H, /proc/PID/task/*/comm): tests stop one thread alone by its name.
+    reader_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "nl-reader");
+        reader_loop();
+    });
+    worker_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "nl-pipeline");
+        pipeline_loop();
+    });
+    loader_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "nl-reload");
+        reload_loop();
+    });
     ops_->ready();
 
     for (;;) {
-        const int sig = sigwaitinfo(&set, nullptr);
+        siginfo_t info{};
+        const int sig = sigwaitinfo(&set, &info);
         if (sig < 0) continue;
         if (sig == SIGHUP) {
-            reload_requested_ = true;
-            queue_.wake();
+            std::lock_guard lk(reload_mu_);
+            if (info.si_code == SI_QUEUE && info.si_value.sival_int == reload_token) {
+                // `netlogd --reload` waits for the outcome: keep a handle on that process
+                // (a pidfd: its pid cannot be reused by another meanwhile).
+                const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, info.si_pid, 0));
+                if (pidfd >= 0) reload_waiters_.push_back(pidfd);
+            }
+            reload_wanted_ = true;
+            reload_cv_.notify_all();
         } else if (sig == SIGUSR1) {
             fmt::print(stderr, "netlogd: {}\n", counters_line(snapshot()));
         } else {
@@ -706,18 +841,26 @@ int Daemon::run() {
     std::uint64_t one = 1;
     [[maybe_unused]] auto r = write(wake_fd_, &one, sizeof one);
     reader_.join();
-    // Drain, but not forever: an output that stays blocked (a pipe nobody reads) must not
-    // keep netlogd from exiting.
-    for (int i = 0; i < 100 && !worker_done_.load(); ++i) usleep(100'000);
-    if (!worker_done_.load()) {
+    {
+        std::lock_guard lk(reload_mu_);
+        loader_stop_ = true;
+    }
+    reload_cv_.notify_all();
+    // Drain, but not forever: nothing should block the pipeline or the loader any more
+    // (outputs and files are non-blocking), but a bug there must not keep netlogd alive.
+    for (int i = 0; i < 100 && !(worker_done_.load() && loader_done_.load()); ++i)
+        usleep(100'000);
+    if (!worker_done_.load() || !loader_done_.load()) {
         auto s = snapshot();
-        fmt::print(stderr, "netlogd: an output is still blocked after 10 s; exiting without "
-                           "draining {} queued events\n", queue_.events());
+        fmt::print(stderr, "netlogd: {} still busy after 10 s; exiting without draining {} "
+                           "queued events\n",
+                   worker_done_.load() ? "the reload" : "the pipeline", queue_.events());
         fmt::print(stderr, "netlogd: exiting: {}\n", counters_line(s));
         std::fflush(stderr);
         _exit(rc);
     }
     worker_.join();
+    loader_.join();
     if (store_) store_->stop();
     if (engine_) engine_->stop();
     fmt::print(stderr, "netlogd: exiting: {}\n", counters_line(snapshot()));

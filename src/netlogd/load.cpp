@@ -1,13 +1,13 @@
 // Config and rules from files; the built-in rules from the build (default_rules.inc).
 #include "load.h"
 
+#include "safe_file.h"
+
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <unistd.h>
 
 namespace netlog::daemon {
@@ -36,7 +36,9 @@ std::string unreadable_advice(int err, std::string_view what) {
                            "readable by it; for the shipped unit's user netlog: "
                            "chgrp netlog FILE && chmod 0640 FILE)",
                            geteuid());
-    case EISDIR: return " (give the path of a file, not a directory)";
+    case EISDIR:
+    case EINVAL: return " (give the path of a regular file)";
+    case EFBIG: return " (is it the right file?)";
     default: return {};
     }
 }
@@ -44,17 +46,15 @@ std::string unreadable_advice(int err, std::string_view what) {
 } // namespace
 
 Result<std::string> read_text(const std::string &path, std::string_view what) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        const int err = errno;
-        return make_error(fmt::format("cannot read {} {}: {}{}", what, path, std::strerror(err),
-                                      unreadable_advice(err, what)));
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad())
-        return make_error(fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
-    return ss.str();
+    // Non-blocking and capped: a FIFO, /dev/zero or a huge file in place of the config is
+    // refused at once, never waited on or read into memory. A link is followed (the
+    // config's and rules' paths are the administrator's), but must lead to a regular file.
+    io::OpenFailure why;
+    auto text = io::read_regular(path, max_config_bytes, false, nullptr, &why);
+    if (!text)
+        return make_error(fmt::format("cannot read {} {}: {}{}", what, path, why.message,
+                                      unreadable_advice(why.err, what)));
+    return text;
 }
 
 std::string config_key_where(const std::string &config_path, std::string_view dotted) {

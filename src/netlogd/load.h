@@ -11,6 +11,9 @@
 
 namespace netlog::daemon {
 
+// A config or rules file: a regular file of at most max_config_bytes, read without
+// blocking; the error says what the path is and what to do.
+constexpr std::size_t max_config_bytes = 4u << 20;
 Result<std::string> read_text(const std::string &path, std::string_view what);
 
 struct Loaded {

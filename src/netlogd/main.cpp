@@ -3,6 +3,7 @@
 //   netlogd --check-config [-c FILE]       validate and summarise
 //   netlogd --replay CAPTURE [-c FILE] [--format json|klog|iptables-logger]
 //   netlogd --stats [-c FILE]              scrape the running daemon, print the identity
+//   netlogd --reload [-c FILE] [--pid PID] reload the running daemon, wait for the outcome
 #include "daemon.h"
 #include "load.h"
 #include "ops.h"
@@ -12,6 +13,8 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+
+#include <cstdlib>
 
 namespace {
 
@@ -50,6 +53,12 @@ int main(int argc, char **argv) {
     std::string format;
     app.add_option("-c,--config", config, fmt::format("config file (default {})", default_config));
     app.add_flag("--check-config", check, "validate the config and its rules file, print a summary");
+    bool reload = false;
+    std::string reload_pid;
+    app.add_flag("--reload", reload, "ask the running netlogd to reload its config and wait for "
+                                     "the outcome (exit 1 if it refused it); for ExecReload");
+    app.add_option("--pid", reload_pid, "--reload: netlogd's pid (default: $MAINPID, as systemd "
+                                        "sets it for ExecReload)");
     bool stats = false;
     app.add_flag("--stats", stats, "ask the running netlogd (its metrics.listen) for its counters "
                                    "and print the accounting identity");
@@ -77,6 +86,10 @@ int main(int argc, char **argv) {
     }
     if (check) return check_config(config.empty() ? default_config : config);
     if (stats) return netlog::daemon::stats_command(config.empty() ? default_config : config);
+    if (reload) {
+        if (reload_pid.empty() && std::getenv("MAINPID")) reload_pid = std::getenv("MAINPID");
+        return netlog::daemon::reload_command(config.empty() ? default_config : config, reload_pid);
+    }
     if (!ro.capture.empty()) {
         ro.config_path = config;
         if (!format.empty()) ro.format = netlog::output_format_parse(format);

@@ -45,6 +45,9 @@ MetricsSnapshot metrics_from_counters(const CountersSnapshot &c) {
     m.received = c.received;
     m.kernel_logged = c.received + c.lost_enobufs + c.lost_gap;
     m.enobufs_errors = c.enobufs;
+    m.refused_foreign = c.refused_foreign;
+    m.refused_unbound = c.refused_unbound;
+    m.implausible_gaps = c.implausible_gaps;
     m.dropped[reason(DropReason::kernel_enobufs)] = c.lost_enobufs;
     m.dropped[reason(DropReason::seq_gap)] = c.lost_gap;
     m.dropped[reason(DropReason::queue_full)] = c.queue_dropped;
@@ -116,7 +119,7 @@ Result<std::unique_ptr<Ops>> Ops::start(Options options) {
         io::MetricsServerOptions so;
         so.listen = self->o_.metrics_listen;
         so.metrics = [self] { return metrics_render(self->metrics()); };
-        so.healthy = [self] { return self->healthy(); };
+        so.health = [self] { return self->health(); };
         auto s = io::MetricsServer::start(std::move(so));
         if (!s) return make_error(s.error().message);
         ops->server_ = std::move(*s);
@@ -159,9 +162,16 @@ void Ops::stopping() {
     io::notify_stopping();
 }
 
-bool Ops::healthy() const {
-    // Ready, and the pipeline thread went round its loop in the last 10 s.
-    return ready_ && mono_ns() - last_tick_ns_.load(std::memory_order_relaxed) < 10'000'000'000;
+std::string Ops::health() const {
+    // Ready, the pipeline thread went round its loop in the last 10 s, and the store (when
+    // there is one) loaded the last time it was read.
+    if (!ready_) return "not ready";
+    if (mono_ns() - last_tick_ns_.load(std::memory_order_relaxed) >= 10'000'000'000)
+        return "not ready: the pipeline thread is stuck";
+    std::lock_guard lk(mu_);
+    if (!store_.problem.empty())
+        return fmt::format("store not loaded: {} (enriching with the previous index)", store_.problem);
+    return {};
 }
 
 int Ops::metrics_port() const { return server_ ? server_->port() : 0; }
@@ -264,7 +274,10 @@ int stats_command(const std::string &config_path) {
     std::uint64_t drops = 0;
     for (std::size_t i = 0; i < m.dropped.size(); ++i)
         if (static_cast<DropReason>(i) != DropReason::sink) drops += m.dropped[i];
-    return m.kernel_logged == m.emitted + m.suppressed + drops + m.in_flight ? 0 : 3;
+    return m.implausible_gaps == 0 &&
+                   m.kernel_logged == m.emitted + m.suppressed + drops + m.in_flight
+               ? 0
+               : 3;
 }
 
 } // namespace netlog::daemon

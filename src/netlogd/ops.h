@@ -59,7 +59,7 @@ public:
 
     // The full snapshot, kernel view included (reads /proc: call off the hot path).
     MetricsSnapshot metrics() const;
-    bool healthy() const;
+    std::string health() const; // "" healthy, else why (/healthz answers 503 with it)
     int metrics_port() const;
 
 private:

@@ -62,6 +62,13 @@ class Cell:
     def path(self, name):
         return os.path.join(self.dir, name)
 
+    def log_and_drop(self, port=9999, prefix=f"OK_{C1_HANDLE}"):
+        """c1's UDP traffic to `port` is logged to NFLOG group GROUP with `prefix`, then
+        dropped: the rule whose counter the accounting identity is checked against."""
+        self.cell.run(f"iptables -A FORWARD -s {C1_IP} -p udp --dport {port} -j NFLOG "
+                      f"--nflog-group {GROUP} --nflog-prefix '{prefix}'")
+        self.cell.run(f"iptables -A FORWARD -s {C1_IP} -p udp --dport {port} -j DROP")
+
     def write_store(self, containers=CONTAINERS):
         store = {h: {"handle": h, "ip": ip,
                      "metadata": {"app_id": app, "space_id": space, "org_id": org,

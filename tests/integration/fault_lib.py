@@ -1,7 +1,9 @@
 """Shared by the test_fault_*.py tests: traffic from a container of a daemon_world.Cell,
 `netlogd --stats` against the running daemon, and a strict reader of JSON-lines outputs."""
 import json
+import os
 import re
+import time
 
 import netns
 from daemon_world import OUT_IP
@@ -61,3 +63,41 @@ def json_lines(path):
         except ValueError:
             fail(f"{path}:{n}: not a JSON line: {line[:160]!r}")
     return out
+
+
+class StoppedThread:
+    """Stops one thread of a process (found by its name in /proc/PID/task/*/comm) while the
+    others run: ptrace(PTRACE_SEIZE) + PTRACE_INTERRUPT, PTRACE_DETACH to resume. A stall
+    forced this way does not depend on the machine's speed. Use as a context manager."""
+
+    def __init__(self, pid, name):
+        import ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        self.tid = None
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/comm") as f:
+                if f.read().strip() == name:
+                    self.tid = int(t)
+        check(self.tid, f"no thread named {name} in pid {pid}")
+
+    def __enter__(self):
+        import ctypes
+        # Stopped where it waits (in futex(2): a condition variable, no lock held), not in
+        # the middle of its work, where it might hold a lock another thread then waits for.
+        for _ in range(200):
+            if self.libc.ptrace(0x4206, self.tid, None, None) != 0:  # PTRACE_SEIZE
+                fail(f"PTRACE_SEIZE {self.tid}: errno {ctypes.get_errno()}")
+            if self.libc.ptrace(0x4207, self.tid, None, None) != 0:  # PTRACE_INTERRUPT
+                fail(f"PTRACE_INTERRUPT {self.tid}: errno {ctypes.get_errno()}")
+            os.waitpid(self.tid, 0x40000000)  # __WALL: the thread is stopped
+            with open(f"/proc/{self.tid}/syscall") as f:
+                if f.read().split()[0] == "202":  # futex
+                    return self
+            self.libc.ptrace(17, self.tid, None, None)  # PTRACE_DETACH
+            time.sleep(0.01)
+        fail(f"thread {self.tid} was never found waiting")
+
+    def __exit__(self, *exc):
+        self.libc.ptrace(17, self.tid, None, None)  # PTRACE_DETACH: it runs again
+        return False

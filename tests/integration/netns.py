@@ -180,6 +180,15 @@ def binary(name):
     return p
 
 
+def sanitized(name="netlogd"):
+    """Whether the built binary carries AddressSanitizer (the build-asan run of the suite):
+    its allocator keeps freed memory in quarantine and adds shadow memory, so resident-size
+    bounds say nothing there, and LeakSanitizer needs ptrace, which a seccomp filter denies."""
+    path = name if os.sep in name else binary(name)
+    out = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
+    return "libasan" in out
+
+
 def source_root():
     return os.environ.get("NETLOG_SOURCE_ROOT",
                           os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))

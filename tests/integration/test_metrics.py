@@ -15,7 +15,8 @@ netlogd's own parser):
            addresses; `netlogd --stats` prints the identity; the daemon holds no capability.
   enobufs  a 64 KiB socket buffer and netlogd stopped (SIGSTOP) during a burst: the kernel
            overruns the socket: kernel_enobufs moves, the identity still holds.
-  stalled  stdout into a pipe nobody reads during a flood: queue_full moves, ENOBUFS does not.
+  stalled  the pipeline thread stopped (ptrace) during a flood: queue_full moves, ENOBUFS
+           does not.
   replay   a capture with one record corrupted (IP version 7 where NFLOG says IPv4: a
            garbage header): exactly one more decode error, one fewer event emitted.
 """
@@ -25,11 +26,11 @@ import shutil
 import signal
 import struct
 import subprocess
-import threading
 import time
 
 import netns
 from daemon_world import C1_HANDLE, C1_IP, GROUP, OUT_IP, Cell, read_lines
+from fault_lib import StoppedThread
 from netns import check, fail, log, require_root, wait_for
 
 require_root("test_metrics")
@@ -232,24 +233,25 @@ log(f"enobufs: kernel_enobufs {dropped(m1, 'kernel_enobufs'):.0f}, seq_gap "
     f"kernel socket drops {m1['netlog_kernel_socket_drops_total']:.0f}")
 check(w.stop() == 0, "netlogd did not exit 0")
 
-# --- stalled: an output nobody reads -----------------------------------------------------
+# --- stalled: the pipeline thread stopped --------------------------------------------------
+# (A stalled output no longer stalls the pipeline: test_fault_stall. The pipeline thread is
+# stopped alone here, with ptrace, while the reader thread goes on.)
 w.cell.run("iptables -Z FORWARD")
-p = start(["{type: stdout}"], "queue: 1024\n", stdout=subprocess.PIPE)
-sent = send(N)
-time.sleep(1.0)
-m1 = scrape()  # the pipeline is blocked on the pipe; the listener still answers
-check(dropped(m1, "queue_full") > 0, f"a stalled output did not move queue_full: {m1}")
-got = []
-reader = threading.Thread(target=lambda: got.extend(p.stdout.read().splitlines()))
-reader.start()
+stalled_out = w.path("stalled.log")
+p = start([f"{{type: file, path: {stalled_out}}}"], "queue: 1024\n")
+with StoppedThread(p.pid, "nl-pipeline"):
+    sent = send(N)
+    time.sleep(1.0)
+    m1 = scrape()  # the pipeline is stopped; the reader and the listener still answer
+check(dropped(m1, "queue_full") > 0, f"a stalled pipeline did not move queue_full: {m1}")
 m2, rule = drained(0)
 identity("stalled", m2, rule)
 check(dropped(m2, "kernel_enobufs") == 0 and m2["netlog_netlink_enobufs_total"] == 0,
-      "a stalled output caused ENOBUFS")
+      "a stalled pipeline caused ENOBUFS")
 check(w.stop() == 0, "netlogd did not exit 0")
-reader.join(timeout=30)
+got = read_lines(stalled_out)
 check(len(got) == m2["netlog_events_emitted_total"],
-      f"stalled: {len(got)} lines read, emitted {m2['netlog_events_emitted_total']}")
+      f"stalled: {len(got)} lines written, emitted {m2['netlog_events_emitted_total']}")
 log(f"stalled: queue_full {dropped(m2, 'queue_full'):.0f}, lines {len(got)}")
 
 # --- replay: one corrupted record --------------------------------------------------------

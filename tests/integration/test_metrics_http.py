@@ -165,8 +165,13 @@ log(f"families: {len(declared)} declared, {len(fams)} seen by prometheus_client,
 # --- after ------------------------------------------------------------------------------
 rss1, hwm1 = mem()
 log(f"after: RSS {rss0} -> {rss1} KiB, peak {hwm0} -> {hwm1} KiB")
-check(hwm1 - hwm0 < 2048, f"peak RSS grew by {hwm1 - hwm0} KiB under abuse")
-check(rss1 - rss0 < 1024, f"RSS did not come back: {rss0} -> {rss1} KiB")
+if netns.sanitized():
+    # ASan's quarantine holds freed chunks and its shadow grows with every touched page:
+    # the bounds are checked by the normal build's run of this test.
+    log("after: RSS bounds not checked under AddressSanitizer (quarantine and shadow memory)")
+else:
+    check(hwm1 - hwm0 < 2048, f"peak RSS grew by {hwm1 - hwm0} KiB under abuse")
+    check(rss1 - rss0 < 1024, f"RSS did not come back: {rss0} -> {rss1} KiB")
 text, s = metrics()
 check(value(s, "netlog_http_connections_refused_total") >= 8, "refusals not counted")
 check(value(s, "netlog_http_connections_timed_out_total") >= 12, "slow clients not counted")

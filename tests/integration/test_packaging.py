@@ -109,7 +109,7 @@ with tempfile.TemporaryDirectory(prefix="netlog-install-") as dest:
             k, _, v = line.partition("=")
             directives.setdefault(k.strip(), []).append(v.strip())
     need = {"Type": "notify", "ProtectSystem": "strict", "NoNewPrivileges": "yes",
-            "Restart": "on-failure", "ExecReload": "/bin/kill -HUP $MAINPID",
+            "Restart": "on-failure", "ExecReload": f"{sbindir}/netlogd --reload -c {sysconf}/netlog/netlogd.yaml",
             "User": "netlog", "Group": "netlog", "AmbientCapabilities": "CAP_NET_ADMIN",
             "CapabilityBoundingSet": "CAP_NET_ADMIN", "LogsDirectory": "netlog",
             "LogsDirectoryMode": "0750", "ProtectKernelTunables": "yes", "PrivateMounts": "yes",

@@ -18,6 +18,8 @@ one json file output in /var/log/netlog (under the throwaway root).
             the path, says so once, and keeps writing to the file it has (renamed): 50
             events, 50 lines there, none dropped; then the directory writable again: it
             says it reopened, and 50 more events land in a new file at the path
+  reload    the unit's ExecReload (netlogd --reload, MAINPID set) under the same sandbox:
+            exit 0; with a config netlogd refuses, exit 1
   exit      SIGTERM: exit 0, sink_dropped=0; 200 events, 200 lines over the files
 """
 import glob
@@ -148,6 +150,27 @@ settle("after refused")
 check(lines(out) == 50, f"after the reopen {lines(out)} lines at the path, want 50")
 log("refused: kept writing to the renamed file; reopened once possible: "
     + next(l for l in stderr().splitlines() if "reopened;" in l))
+
+# reload as the unit does: its ExecReload (netlogd --reload) under the same sandbox, with
+# MAINPID set as systemd sets it; a config netlogd would refuse fails the reload
+exec_reload = unit_sandbox.directives(unit)["ExecReload"][0].split()
+check(exec_reload[1:3] == ["--reload", "-c"], f"ExecReload={' '.join(exec_reload)}")
+check(os.path.realpath(f"/proc/{p.pid}/exe") == os.path.realpath(netns.binary("netlogd")),
+      "the sandboxed process is not netlogd itself")
+reload_argv = unit_sandbox.argv(unit, uid, gid, [netns.binary("netlogd"), "--reload", "-c", cfg])
+os.environ["MAINPID"] = str(p.pid)
+r = w.cell.run(reload_argv, check=False, timeout=90)
+check(r.returncode == 0 and "reloaded" in r.stderr, f"ExecReload: exit {r.returncode}: {r.stderr}")
+good_cfg = open(cfg).read()
+with open(cfg, "a") as f:
+    f.write("queue: -1\n")
+r2 = w.cell.run(reload_argv, check=False, timeout=90)
+check(r2.returncode == 1, f"ExecReload with a bad config: exit {r2.returncode}: {r2.stderr}")
+with open(cfg, "w") as f:
+    f.write(good_cfg)
+del os.environ["MAINPID"]
+log(f"reload: ExecReload under the sandbox: exit 0 ({r.stderr.strip()}); with a bad config "
+    f"exit 1 ({r2.stderr.strip()})")
 
 p.send_signal(15)
 rc = p.wait(timeout=15)

@@ -2,7 +2,9 @@
 // Fixtures: tests/data/rulesets/*.iptables-save, captured from the real iptables-legacy-save
 // v1.8.9 after loading the hand-written *.rules files (built from
 // ../shared/facts/cloudfoundry.md §1) into a fresh network namespace.
+#include <netlog/classes.h>
 #include <netlog/iptables_save.h>
+#include <netlog/ruleplan.h>
 
 #include <doctest/doctest.h>
 
@@ -325,4 +327,38 @@ TEST_CASE("alongside, a rule with a side effect is named and left alone; replace
     std::string in = iptables_restore_input(r, Family::ipv4, "filter", nullptr, &line_step);
     CHECK(std::count(in.begin(), in.end(), '\n') == static_cast<long>(line_step.size()));
     CHECK(line_step == std::vector<long>{-1, 1, 1, 0, 0, -1});
+}
+
+TEST_CASE("a comment with a newline (iptables accepts it, the save tools print it raw) is read "
+          "as one rule, and the rules after it are read too") {
+    // iptables-legacy-save v1.8.9 after
+    //   iptables-legacy -A OUTPUT -p udp --dport 53 -m comment --comment $'a\nb' -j LOG ...
+    //   iptables-legacy -A OUTPUT -p tcp -j LOG --log-prefix "OK_y "
+    // in a fresh network namespace.
+    const std::string text = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n"
+                             ":OUTPUT ACCEPT [0:0]\n"
+                             "-A OUTPUT -p udp -m udp --dport 53 -m comment --comment \"a\n"
+                             "b\" -j LOG --log-prefix \"DENY_x \"\n"
+                             "-A OUTPUT -p tcp -j LOG --log-prefix \"OK_y \"\nCOMMIT\n";
+    auto rs = iptables_save_parse(text, Family::ipv4);
+    REQUIRE_MESSAGE(rs.ok(), (rs.ok() ? "" : rs.error().message));
+    auto logs = rules_of_kind(*rs, RuleKind::log);
+    REQUIRE(logs.size() == 2);
+    CHECK(logs[0]->log_prefix == "DENY_x ");
+    CHECK(logs[0]->text.find("--comment \"a\nb\"") != std::string::npos);
+    CHECK(logs[1]->log_prefix == "OK_y ");
+    CHECK(logs[1]->handle == 2);
+
+    // Planned: the readable rule gets its companion, the other is named and skipped.
+    auto rules = rules_parse("nflog: {group: 42}\nclasses:\n"
+                             "  - {name: d, log_prefix: '^DENY_', direction: egress, verdict: denied}\n"
+                             "  - {name: o, log_prefix: '^OK_', direction: egress, verdict: allowed}\n",
+                             "test.yaml");
+    REQUIRE(rules.ok());
+    const Plan plan = plan_install(*rs, *rules, PlanMode::alongside);
+    REQUIRE(plan.steps.size() == 1);
+    CHECK(plan.steps[0].rule.log_prefix == "OK_y ");
+    REQUIRE(plan.not_covered.size() == 1);
+    CHECK(plan.not_covered[0].rule.log_prefix == "DENY_x ");
+    CHECK(plan.not_covered[0].reason.find("line break") != std::string::npos);
 }
