@@ -204,6 +204,7 @@ bool EngineSource::session() {
     auto containers = engine_parse_list(list->body, st_->labels);
     if (!containers) return failed(containers.error().message);
     const auto listed = containers->size();
+    list->body = {};
     st_->index.apply_list(std::move(*containers), mono_ns());
     st_->index.expire(mono_ns());
     publish();
