@@ -79,6 +79,10 @@ def run_scenario(engine_cls, chain, prefix, v6_chain):
              nl.metric("netlog_metadata_containers", "running") == 3,
              timeout=30, what=f"netlogd to list the 3 {kind} containers")
 
+    st = eng.ns.run([netns.binary("netlogd"), "--stats", "-c", nl.conf], check=False)
+    check(f"metadata: {kind} up; 3 running + 0 gone containers" in st.stdout,
+          f"netlogd --stats does not show the source: {st.stdout}{st.stderr}")
+
     # 1. refused and allowed traffic across networks, IPv4 and IPv6
     r = eng.cli("exec", "db", "nc", "-w", "3", web4, "8080", check=False, input="")
     check(r.returncode != 0, f"db -> web:8080 was not refused: {r.stdout} {r.stderr}")

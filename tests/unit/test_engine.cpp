@@ -6,6 +6,7 @@
 #include <netlog/engine_index.h>
 #include <netlog/format.h>
 #include <netlog/http_response.h>
+#include <netlog/metrics.h>
 
 #include <cstdio>
 #include <cstring>
@@ -405,4 +406,36 @@ TEST_CASE("after a few changes the index is an overlay that answers as a full re
         CHECK(built->size() == full.size());
     }
     CHECK(overlays > 200);
+}
+
+TEST_CASE("the source's health goes through the metrics text and back (netlogd --stats)") {
+    MetricsSnapshot m;
+    m.metadata.source = "podman";
+    m.metadata.up = true;
+    m.metadata.connects = 3;
+    m.metadata.disconnects = 2;
+    m.metadata.failures = 7;
+    m.metadata.events = 1234;
+    m.metadata.lookups = 99;
+    m.metadata.running = 20000;
+    m.metadata.gone = 5;
+    m.metadata.last_event_lag = 0.0125;
+    const auto text = metrics_render(m);
+    CHECK(text.find("netlog_metadata_containers{source=\"podman\",state=\"gone\"} 5\n") !=
+          std::string::npos);
+    MetricsSnapshot back;
+    std::string err;
+    REQUIRE_MESSAGE(metrics_parse(text, back, err), err);
+    CHECK(back.metadata.source == "podman");
+    CHECK(back.metadata.up);
+    CHECK(back.metadata.connects == 3);
+    CHECK(back.metadata.disconnects == 2);
+    CHECK(back.metadata.failures == 7);
+    CHECK(back.metadata.events == 1234);
+    CHECK(back.metadata.lookups == 99);
+    CHECK(back.metadata.running == 20000);
+    CHECK(back.metadata.gone == 5);
+    CHECK(back.metadata.last_event_lag == doctest::Approx(0.0125));
+    const MetricsSnapshot none;
+    CHECK(metrics_render(none).find("netlog_metadata_") == std::string::npos);
 }
