@@ -117,10 +117,27 @@ struct ManageRulesConfig {
     double interval = 1.0; // seconds: legacy poll period, nft wait timeout
 };
 
+// Where container metadata comes from (`metadata.source`).
+enum class MetadataSource : std::uint8_t { none, cf_store, docker, podman };
+std::string_view to_string(MetadataSource s); // "none", "cf-store", "docker", "podman"
+
+// `metadata: {source: docker|podman, socket, labels, grace}`: the daemon's API socket.
+struct EngineSourceConfig {
+    std::string socket;              // a unix socket's path (from "unix:///path" or "/path")
+    std::vector<std::string> labels; // the label keys the json output carries
+    double grace = 60;               // seconds a gone container stays known
+};
+
+// The socket each runtime listens on by default (rootful).
+inline constexpr const char *default_docker_socket = "/var/run/docker.sock";
+inline constexpr const char *default_podman_socket = "/run/podman/podman.sock";
+
 struct Config {
     std::string source_name; // the file it came from
     std::string rules_path;  // as written; relative paths are relative to the config file
-    std::string store_path;  // empty: no enrichment
+    MetadataSource metadata_source = MetadataSource::none;
+    std::string store_path;  // cf-store: store.json (given alone, `store` means cf-store)
+    EngineSourceConfig engine; // docker, podman
     std::string host_ip, host_guid;
     std::string source = "network-log-forwarder";
     NflogSocketConfig nflog;

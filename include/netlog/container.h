@@ -1,14 +1,18 @@
-// The container index: Cloud Foundry's metadata store (store.json) as hash maps by
-// IP and by handle. Built from the file's text (pure); the io layer does the reading
-// (src/io/store_watcher.h). Every lookup is a hash lookup: nothing scans per event.
+// The container index: hash maps by IP and by handle. Built from Cloud Foundry's metadata
+// store (store.json text, read by src/io/store_watcher.h) or from the containers a Docker
+// or Podman daemon reports (engine_index.h). Pure; every lookup is a hash lookup: nothing
+// scans per event.
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <netlog/packet.h>
 #include <netlog/result.h>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace netlog {
@@ -21,10 +25,17 @@ struct Container {
     IpAddress ip{};                // family none: the entry had no parseable "ip"
     // The seed JSON's container object for these fields (container_json in format.h),
     // rendered once by ContainerIndex::parse; empty: format_json renders it per event.
+    // A Docker/Podman container's object is engine_container_json's (engine_index.h).
     std::string json;
     // The same for the iptables-logger format (iptables_logger_container_json in format.h,
     // Go's escaping: the four fields without the host's or the closing brace).
     std::string iptables_logger_json;
+    // Docker/Podman (the CF store has none of these): the name without its leading '/',
+    // the image reference it was created from, the labels the config selects (key, value)
+    // and every address after `ip` (each network's IPv4 and IPv6).
+    std::string name, image;
+    std::vector<std::pair<std::string, std::string>> labels;
+    std::vector<IpAddress> more_ips;
 };
 
 struct IpAddressHash {
@@ -63,6 +74,15 @@ class ContainerIndex {
     const Container *by_ip(const IpAddress &ip) const;
     const Container *by_handle(std::string_view handle) const;
 
+    // An index of the few containers that changed since `base` was built, over it: a lookup
+    // tries these first, then `base` unless the address or handle is `masked` (it left its
+    // container, or the container is gone for good). Two hash lookups instead of a rebuild
+    // of every container for each change (engine_index.h). `total`: what size() says.
+    static ContainerIndex overlay(std::shared_ptr<const ContainerIndex> base,
+                                  std::vector<Container> changed, std::vector<IpAddress> masked_ips,
+                                  std::vector<std::string> masked_handles, std::size_t total);
+    const ContainerIndex *base() const { return base_.get(); }
+
     // The container an NFLOG prefix names, for events whose IP is not in the store.
     // Trailing spaces are ignored. Recognised, in the classifier's order:
     //   DENY_C2C_<handle>, DENY_ORL_<handle>, DENY_<handle>, OK_<tag>_<app guid>
@@ -76,7 +96,7 @@ class ContainerIndex {
     // on space or org). Anything else, or an ambiguous or unknown name: nullptr.
     const Container *by_prefix(std::string_view prefix) const;
 
-    std::size_t size() const { return containers_.size(); }
+    std::size_t size() const { return base_ ? total_ : containers_.size(); }
     const std::vector<Container> &containers() const { return containers_; }
 
     // Build from store.json text: an object keyed by handle, each entry
@@ -87,13 +107,26 @@ class ContainerIndex {
     // naming the byte where parsing stopped.
     static Result<ContainerIndex> parse(std::string_view store_json, StoreReport *report = nullptr);
 
+    // Index `containers` as they are (their `json` already rendered): by handle, and by
+    // `ip` and `more_ips`. An IP two containers claim is left out, as parse() does.
+    // `by_prefix` false: no maps for by_prefix() (Cloud Foundry's prefixes name handles and
+    // app guids; a Docker/Podman host's do not), which it then always answers nullptr.
+    static ContainerIndex from_containers(std::vector<Container> containers,
+                                          StoreReport *report = nullptr, bool by_prefix = true);
+
   private:
     const Container *handle_or_cut(std::string_view name, std::size_t cut_length) const;
     const Container *app(std::string_view app_guid, std::size_t cut_length) const;
-    void build_maps(StoreReport &report);
+    void build_maps(StoreReport &report, bool prefix_maps = true);
 
     std::vector<Container> containers_;
     std::vector<Container> apps_; // app-level entries for apps with several instances
+    // overlay(): the index below, and what of it no longer holds
+    std::shared_ptr<const ContainerIndex> base_;
+    std::unordered_set<IpAddress, IpAddressHash> masked_ips_;
+    std::vector<std::string> masked_handle_text_;
+    std::unordered_set<std::string_view> masked_handles_;
+    std::size_t total_ = 0;
     std::unordered_map<IpAddress, std::size_t, IpAddressHash> by_ip_;
     std::unordered_map<std::string_view, std::size_t> by_handle_;
     // Names cut by LOG's 28-char limit -> container, or nullptr when ambiguous: handles by

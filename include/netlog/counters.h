@@ -9,6 +9,7 @@
 //                      + decode_errors + unclassified_dropped (+ events still in flight).
 #pragma once
 
+#include <netlog/metrics.h>
 #include <netlog/pipeline.h>
 
 #include <fmt/format.h>
@@ -54,6 +55,7 @@ struct CountersSnapshot {
     std::vector<OutputCounters> outputs;
     std::uint64_t reloads = 0, reload_failures = 0;
     std::size_t containers = 0;
+    MetadataSourceView metadata;  // Docker/Podman source (source "" otherwise)
     RateLimitCounters rate_limit; // pipeline thread
 
     // Events written to the outputs: built by the pipeline and not suppressed.

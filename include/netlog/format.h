@@ -35,6 +35,9 @@ struct JsonOptions {
     bool class_name = false, prefix = false, host = false;
     bool community_id = false;
     std::string_view host_ip, host_guid;
+    // The container object of an event whose container is unknown; empty: the CF store's
+    // (four "" keys). Docker/Podman sources: engine_unknown_container_json.
+    std::string_view unknown_container;
 };
 
 // The seed JSON's container object of `c`: {"container_id":..,"app_guid":..,"space_guid":..,

@@ -72,6 +72,17 @@ bool process_parse_stat(std::string_view self_stat, double boot_time, long ticks
 // The soft "Max open files" of /proc/self/limits; 0 when absent ("unlimited" included).
 std::uint64_t process_parse_max_fds(std::string_view limits);
 
+// A Docker/Podman metadata source's health (src/io/engine_source.h); `source` "" when
+// the metadata comes from elsewhere (or nowhere).
+struct MetadataSourceView {
+    std::string source; // "docker" | "podman"
+    std::string socket, daemon, last_error; // for logs and --stats; not metrics
+    bool up = false;    // connected, listed, following the events
+    std::uint64_t connects = 0, disconnects = 0, failures = 0, events = 0, lookups = 0;
+    std::uint64_t running = 0, gone = 0; // containers indexed: running, gone (grace period)
+    double last_event_lag = 0; // seconds from the daemon's event time to the new index
+};
+
 struct MetricsSnapshot {
     std::uint64_t received = 0;                // NFLOG packet messages read from the socket
     std::uint64_t kernel_logged = 0;           // events the kernel sent, from NFLOG sequence numbers
@@ -94,6 +105,7 @@ struct MetricsSnapshot {
     std::vector<ClassCount> classes;
     std::uint64_t suppressed = 0, suppression_summaries = 0;
     std::uint64_t store_reloads_ok = 0, store_reloads_failed = 0, containers = 0;
+    MetadataSourceView metadata;
     std::uint64_t rule_reconciles = 0;
     std::uint64_t rules_not_covered = 0; // LOG rules without a companion, last check
     Histogram reconcile_latency;

@@ -2,6 +2,7 @@
 #include <netlog/config.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include "yaml_syntax.h"
@@ -38,6 +39,16 @@ std::string_view to_string(KernelPrefix k) {
     case KernelPrefix::host: return "as the host's rsyslog";
     case KernelPrefix::traditional: return "traditional";
     case KernelPrefix::rfc3339: return "rfc3339";
+    }
+    return "?";
+}
+
+std::string_view to_string(MetadataSource s) {
+    switch (s) {
+    case MetadataSource::none: return "none";
+    case MetadataSource::cf_store: return "cf-store";
+    case MetadataSource::docker: return "docker";
+    case MetadataSource::podman: return "podman";
     }
     return "?";
 }
@@ -86,7 +97,7 @@ const KeyTable key_tables[] = {
     {"",
      {"rules", "metadata", "host", "source", "nflog", "queue", "outputs", "rate_limit", "metrics",
       "unclassified", "user", "manage_rules"}},
-    {"metadata.", {"store"}},
+    {"metadata.", {"source", "store", "socket", "labels", "grace"}},
     {"host.", {"ip", "guid"}},
     {"rate_limit.", {"rate", "burst", "classes"}},
     {"metrics.", {"listen"}},
@@ -121,11 +132,7 @@ public:
         if (!rules) fail(src_, root, "rules", "missing: the path of the rules file is required");
         c.rules_path = nonempty(rules, "rules");
 
-        if (const auto m = root["metadata"]) {
-            map(m, "metadata");
-            keys(m, "metadata.");
-            if (m["store"]) c.store_path = nonempty(m["store"], "metadata.store");
-        }
+        if (const auto m = root["metadata"]) metadata(m, c);
         if (const auto h = root["host"]) {
             map(h, "host");
             keys(h, "host.");
@@ -229,6 +236,69 @@ private:
         }
         if (!(v > 0) || v > 1e9) fail(src_, n, key, fmt::format("{} must be > 0", n.Scalar()));
         return v;
+    }
+
+    // `metadata: {source, store, socket, labels, grace}`. `store` alone is the CF store
+    // (as before there was a `source`); docker and podman read the daemon's API socket.
+    void metadata(const YAML::Node &m, Config &c) {
+        map(m, "metadata");
+        keys(m, "metadata.");
+        std::string source = m["source"] ? text(m["source"], "metadata.source")
+                             : m["store"] ? "cf-store" : "";
+        if (source.empty() && m.size() == 0) return; // `metadata: {}`: no enrichment
+        if (source.empty())
+            fail(src_, m, "metadata.source",
+                 "missing: cf-store (with 'store'), docker or podman");
+        const auto only = [&](const char *key, const char *who) {
+            if (m[key])
+                fail(src_, m[key], fmt::format("metadata.{}", key),
+                     fmt::format("only for source {} (this one is {})", who, source));
+        };
+        if (source == "cf-store") {
+            c.metadata_source = MetadataSource::cf_store;
+            if (!m["store"])
+                fail(src_, m, "metadata.store", "missing: source cf-store reads the store file");
+            c.store_path = nonempty(m["store"], "metadata.store");
+            for (const char *k : {"socket", "labels", "grace"}) only(k, "docker or podman");
+            return;
+        }
+        if (source == "docker") c.metadata_source = MetadataSource::docker;
+        else if (source == "podman") c.metadata_source = MetadataSource::podman;
+        else fail(src_, m["source"], "metadata.source",
+                  fmt::format("'{}' is not cf-store, docker or podman", source));
+        only("store", "cf-store");
+        auto &e = c.engine;
+        e.socket = c.metadata_source == MetadataSource::docker ? default_docker_socket
+                                                               : default_podman_socket;
+        if (m["socket"]) {
+            auto sock = nonempty(m["socket"], "metadata.socket");
+            if (sock.starts_with("unix://")) sock.erase(0, 7);
+            if (sock.empty() || sock.front() != '/')
+                fail(src_, m["socket"], "metadata.socket",
+                     fmt::format("'{}' is not a unix socket (unix:///path/to/{}.sock); "
+                                 "netlogd reads the API only over a local socket",
+                                 m["socket"].Scalar(), source));
+            e.socket = std::move(sock);
+        }
+        if (const auto l = m["labels"]) {
+            if (!l.IsSequence()) fail(src_, l, "metadata.labels", "expected a list of label keys");
+            for (std::size_t i = 0; i < l.size(); ++i) {
+                auto k = nonempty(l[i], fmt::format("metadata.labels[{}]", i));
+                if (std::find(e.labels.begin(), e.labels.end(), k) == e.labels.end())
+                    e.labels.push_back(std::move(k));
+            }
+        }
+        if (const auto g = m["grace"]) {
+            if (!g.IsScalar()) fail(src_, g, "metadata.grace", "expected a number of seconds");
+            try {
+                e.grace = g.as<double>();
+            } catch (const YAML::Exception &) {
+                fail(src_, g, "metadata.grace", fmt::format("'{}' is not a number", g.Scalar()));
+            }
+            if (!(e.grace >= 0) || e.grace > 86400)
+                fail(src_, g, "metadata.grace",
+                     fmt::format("{} is out of range [0, 86400] (seconds)", g.Scalar()));
+        }
     }
 
     void nflog(const YAML::Node &n, NflogSocketConfig &s) {
@@ -518,8 +588,18 @@ Result<Config> config_parse(std::string_view yaml_text, std::string_view source_
 
 std::string config_summary(const Config &c) {
     std::string s = fmt::format("config {}: rules {}", c.source_name, c.rules_path);
-    s += c.store_path.empty() ? ", no container metadata"
-                              : fmt::format(", metadata store {}", c.store_path);
+    switch (c.metadata_source) {
+    case MetadataSource::none: s += ", no container metadata"; break;
+    case MetadataSource::cf_store: s += fmt::format(", metadata store {}", c.store_path); break;
+    case MetadataSource::docker:
+    case MetadataSource::podman:
+        s += fmt::format(", metadata from {} at unix://{} (labels: {}; grace {} s)",
+                         to_string(c.metadata_source), c.engine.socket,
+                         c.engine.labels.empty() ? std::string("none")
+                                                 : fmt::format("{}", fmt::join(c.engine.labels, ", ")),
+                         c.engine.grace);
+        break;
+    }
     if (!c.host_ip.empty() || !c.host_guid.empty())
         s += fmt::format(", host {} {}", c.host_ip, c.host_guid);
     s += fmt::format(", source \"{}\"", c.source);

@@ -10,6 +10,7 @@
 #include "store_lenient.h"
 
 #include <memory>
+#include <tuple>
 
 namespace netlog {
 
@@ -334,15 +335,22 @@ Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport 
     return index;
 }
 
-void ContainerIndex::build_maps(StoreReport &report) {
+void ContainerIndex::build_maps(StoreReport &report, bool prefix_maps) {
     const std::size_t n = containers_.size();
     by_handle_.reserve(n);
     by_ip_.reserve(n);
-    by_app_.reserve(n);
-    by_cut_handle_.reserve(n);
-    by_cut_app_.reserve(n);
+    if (prefix_maps) {
+        by_app_.reserve(n);
+        by_cut_handle_.reserve(n);
+        by_cut_app_.reserve(n);
+    }
 
-    std::vector<std::size_t> ambiguous_ips;
+    std::vector<IpAddress> ambiguous_ips;
+    const auto index_ip = [&](const IpAddress &ip, std::size_t i) {
+        if (ip.family == L3::none) return;
+        auto [it, fresh] = by_ip_.emplace(ip, i);
+        if (!fresh && it->second != i) ambiguous_ips.push_back(ip);
+    };
     std::unordered_map<std::string_view, bool> shared_apps; // app guid -> instances agree
     for (std::size_t i = 0; i < n; ++i) {
         const Container &c = containers_[i];
@@ -354,10 +362,9 @@ void ContainerIndex::build_maps(StoreReport &report) {
                                                    printable(c.handle));
             continue;
         }
-        if (c.ip.family != L3::none) {
-            auto [it, fresh] = by_ip_.emplace(c.ip, i);
-            if (!fresh) ambiguous_ips.push_back(it->second);
-        }
+        index_ip(c.ip, i);
+        for (const auto &ip : c.more_ips) index_ip(ip, i);
+        if (!prefix_maps) continue;
         if (c.handle.size() > kCutAfterDenyC2c) {
             auto [it, fresh] =
                 by_cut_handle_.emplace(std::string_view(c.handle).substr(0, kCutAfterDenyC2c), &c);
@@ -388,16 +395,20 @@ void ContainerIndex::build_maps(StoreReport &report) {
     }
     // An IP claimed by several entries (a stale entry left behind) belongs to none of them:
     // better "" than another app's guids.
-    std::sort(ambiguous_ips.begin(), ambiguous_ips.end());
+    const auto ip_less = [](const IpAddress &a, const IpAddress &b) {
+        return std::tie(a.family, a.bytes) < std::tie(b.family, b.bytes);
+    };
+    std::sort(ambiguous_ips.begin(), ambiguous_ips.end(), ip_less);
     ambiguous_ips.erase(std::unique(ambiguous_ips.begin(), ambiguous_ips.end()),
                         ambiguous_ips.end());
-    for (std::size_t i : ambiguous_ips) {
-        by_ip_.erase(containers_[i].ip);
-        ++report.duplicate_ips;
+    for (const auto &ip : ambiguous_ips) {
+        auto it = by_ip_.find(ip);
         if (report.first_warning.empty())
             report.first_warning = fmt::format("IP of \"{}\" is claimed by several entries; "
                                                "left out of the IP index",
-                                               printable(containers_[i].handle));
+                                               printable(containers_[it->second].handle));
+        by_ip_.erase(it);
+        ++report.duplicate_ips;
     }
     // Apps with several instances: an app-level entry (no handle), or nothing if they disagree.
     apps_.reserve(shared_apps.size()); // by_app_ points into apps_: it must never reallocate
@@ -405,8 +416,11 @@ void ContainerIndex::build_maps(StoreReport &report) {
         auto it = by_app_.find(app);
         if (agree) {
             const Container &first = *it->second;
-            apps_.push_back(Container{"", first.app_guid, first.space_guid, first.organization_guid,
-                                      IpAddress{}, {}, {}});
+            Container app;
+            app.app_guid = first.app_guid;
+            app.space_guid = first.space_guid;
+            app.organization_guid = first.organization_guid;
+            apps_.push_back(std::move(app));
             it->second = &apps_.back();
         } else {
             it->second = nullptr;
@@ -419,14 +433,42 @@ void ContainerIndex::build_maps(StoreReport &report) {
     }
 }
 
+ContainerIndex ContainerIndex::from_containers(std::vector<Container> containers,
+                                              StoreReport *report_out, bool by_prefix) {
+    ContainerIndex index;
+    index.containers_ = std::move(containers);
+    StoreReport report;
+    report.entries = index.containers_.size();
+    index.build_maps(report, by_prefix);
+    if (report_out) *report_out = std::move(report);
+    return index;
+}
+
+ContainerIndex ContainerIndex::overlay(std::shared_ptr<const ContainerIndex> base,
+                                      std::vector<Container> changed,
+                                      std::vector<IpAddress> masked_ips,
+                                      std::vector<std::string> masked_handles, std::size_t total) {
+    ContainerIndex index = from_containers(std::move(changed), nullptr, false);
+    index.base_ = std::move(base);
+    index.masked_ips_.insert(masked_ips.begin(), masked_ips.end());
+    index.masked_handle_text_ = std::move(masked_handles);
+    for (const auto &h : index.masked_handle_text_) index.masked_handles_.insert(h);
+    index.total_ = total;
+    return index;
+}
+
 const Container *ContainerIndex::by_ip(const IpAddress &ip) const {
     auto it = by_ip_.find(ip);
-    return it == by_ip_.end() ? nullptr : &containers_[it->second];
+    if (it != by_ip_.end()) return &containers_[it->second];
+    if (!base_ || masked_ips_.count(ip)) return nullptr;
+    return base_->by_ip(ip);
 }
 
 const Container *ContainerIndex::by_handle(std::string_view handle) const {
     auto it = by_handle_.find(handle);
-    return it == by_handle_.end() ? nullptr : &containers_[it->second];
+    if (it != by_handle_.end()) return &containers_[it->second];
+    if (!base_ || masked_handles_.count(handle)) return nullptr;
+    return base_->by_handle(handle);
 }
 
 const Container *ContainerIndex::handle_or_cut(std::string_view name,

@@ -321,7 +321,10 @@ void format_json(const Event &ev, const JsonOptions &opt, std::string &str) {
     out.put(to_string(ev.verdict));
     out.put("\",\"log_level\":1,\"data\":{");
     out.put(ev.direction == Direction::ingress ? "\"destination\":" : "\"source\":");
-    put_container(out, ev.container);
+    if (!ev.container && !opt.unknown_container.empty())
+        out.put(opt.unknown_container);
+    else
+        put_container(out, ev.container);
     out.put(",\"packet\":");
     put_packet(out, ev, opt);
     if (opt.interfaces) {

@@ -192,6 +192,35 @@ std::string metrics_render(const MetricsSnapshot &m) {
     o.family("netlog_containers", "gauge", "Containers in the current index.");
     o.sample("netlog_containers", m.containers);
 
+    if (!m.metadata.source.empty()) {
+        const auto &md = m.metadata;
+        const auto src = fmt::format("source=\"{}\"", label(md.source));
+        o.family("netlog_metadata_source_up", "gauge",
+                 "1 while the Docker/Podman source is connected and following events.");
+        o.sample("netlog_metadata_source_up", md.up ? 1 : 0, src);
+        o.family("netlog_metadata_source_connects_total", "counter",
+                 "Connections that listed the containers and followed the events.");
+        o.sample("netlog_metadata_source_connects_total", md.connects, src);
+        o.family("netlog_metadata_source_disconnects_total", "counter",
+                 "Connections that ended (daemon gone, events stream cut).");
+        o.sample("netlog_metadata_source_disconnects_total", md.disconnects, src);
+        o.family("netlog_metadata_source_failures_total", "counter",
+                 "Attempts to connect that failed (socket missing, refused, API too old).");
+        o.sample("netlog_metadata_source_failures_total", md.failures, src);
+        o.family("netlog_metadata_source_events_total", "counter", "Daemon events read.");
+        o.sample("netlog_metadata_source_events_total", md.events, src);
+        o.family("netlog_metadata_source_lookups_total", "counter",
+                 "Containers looked up after an event.");
+        o.sample("netlog_metadata_source_lookups_total", md.lookups, src);
+        o.family("netlog_metadata_containers", "gauge",
+                 "Containers the source indexes, running or gone (kept for the grace period).");
+        o.sample("netlog_metadata_containers", md.running, src + ",state=\"running\"");
+        o.sample("netlog_metadata_containers", md.gone, src + ",state=\"gone\"");
+        o.family("netlog_metadata_event_lag_seconds", "gauge",
+                 "From the daemon's time of the last indexed event to the index that has it.");
+        o.sample("netlog_metadata_event_lag_seconds", md.last_event_lag, src);
+    }
+
     o.family("netlog_rule_reconciles_total", "counter", "Rule reconciles that changed the ruleset.");
     o.sample("netlog_rule_reconciles_total", m.rule_reconciles);
     o.family("netlog_rules_not_covered", "gauge",
@@ -477,7 +506,19 @@ bool metrics_parse(std::string_view text, MetricsSnapshot &m, std::string &error
         else if (n == "netlog_store_reloads_total") {
             (s.label("result") == "ok" ? m.store_reloads_ok : m.store_reloads_failed) = u;
         } else if (n == "netlog_containers") m.containers = u;
-        else if (n == "netlog_rule_reconciles_total") m.rule_reconciles = u;
+        else if (n.starts_with("netlog_metadata_")) {
+            auto &md = m.metadata;
+            md.source = std::string(s.label("source"));
+            if (n == "netlog_metadata_source_up") md.up = u != 0;
+            else if (n == "netlog_metadata_source_connects_total") md.connects = u;
+            else if (n == "netlog_metadata_source_disconnects_total") md.disconnects = u;
+            else if (n == "netlog_metadata_source_failures_total") md.failures = u;
+            else if (n == "netlog_metadata_source_events_total") md.events = u;
+            else if (n == "netlog_metadata_source_lookups_total") md.lookups = u;
+            else if (n == "netlog_metadata_containers")
+                (s.label("state") == "gone" ? md.gone : md.running) = u;
+            else if (n == "netlog_metadata_event_lag_seconds") md.last_event_lag = d;
+        } else if (n == "netlog_rule_reconciles_total") m.rule_reconciles = u;
         else if (n == "netlog_rules_not_covered") m.rules_not_covered = u;
         else if (n == "netlog_rule_reconcile_latency_seconds_bucket") {
             double le = 0;

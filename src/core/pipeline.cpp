@@ -1,5 +1,6 @@
 // NflogMessage -> Event -> formatted lines. No syscalls, no allocation per event once the
 // output buffers and the classifier cache have grown.
+#include <netlog/engine_index.h>
 #include <netlog/pipeline.h>
 #include <netlog/packet.h>
 
@@ -21,6 +22,8 @@ OutputSpec output_spec(const Config &c, const OutputConfig &out) {
     s.json.community_id = out.extras.community_id;
     s.json.host_ip = c.host_ip;
     s.json.host_guid = c.host_guid;
+    if (c.metadata_source == MetadataSource::docker || c.metadata_source == MetadataSource::podman)
+        s.json.unknown_container = engine_unknown_container_json;
     s.iptables_logger.time_style = out.timestamp;
     s.iptables_logger.host_ip = c.host_ip;
     s.iptables_logger.host_guid = c.host_guid;

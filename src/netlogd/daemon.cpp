@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include "batch_queue.h"
+#include "engine_source.h"
 #include "ifnames.h"
 #include "limit.h"
 #include "load.h"
@@ -236,6 +237,8 @@ private:
     void apply_staged();
     void reopen_all();
     void refresh_store();
+    static std::unique_ptr<io::EngineSource> open_engine(const Config &c);
+    void use_engine(std::unique_ptr<io::EngineSource> e);
     std::unique_ptr<Pipeline> make_pipeline(const Loaded &l);
     void publish_reader();
     void publish_pipeline();
@@ -247,6 +250,7 @@ private:
     BatchQueue queue_;
     std::unique_ptr<io::NflogSocket> sock_;
     std::unique_ptr<StoreWatcher> store_;
+    std::unique_ptr<io::EngineSource> engine_; // metadata.source docker | podman
     std::shared_ptr<const ContainerIndex> index_;
     std::uint64_t store_gen_ = 0;
     std::vector<std::unique_ptr<io::Sink>> sinks_;
@@ -302,6 +306,7 @@ bool Daemon::start() {
         index_ = store_->current();
         store_gen_ = store_->generation();
     }
+    use_engine(open_engine(l_.config));
     std::vector<std::unique_ptr<io::Sink>> opened(l_.config.outputs.size());
     if (auto err = preflight_outputs(l_.config); !err.empty()) {
         fmt::print(stderr, "netlogd: {}\n", err);
@@ -353,7 +358,8 @@ bool Daemon::start() {
                "netlogd: reading NFLOG group(s) {} ({} classes from {}), socket buffer {} bytes; "
                "store {}; outputs: {}\n",
                groups, l_.rules->classes.size(), l_.rules_source, sock_->receive_buffer(),
-               store_ ? fmt::format("{} ({} containers)", store_->path(), index_ ? index_->size() : 0)
+               store_    ? fmt::format("{} ({} containers)", store_->path(), index_ ? index_->size() : 0)
+               : engine_ ? fmt::format("from {}", engine_->describe())
                       : std::string("none"),
                outs);
     if (!stage_->kernel_prefix_note().empty())
@@ -447,12 +453,30 @@ void Daemon::reader_loop() {
     queue_.wake();
 }
 
+// The Docker/Podman source of config `c`, not started; null for other sources. It never
+// fails here: it connects in its own thread.
+std::unique_ptr<io::EngineSource> Daemon::open_engine(const Config &c) {
+    if (c.metadata_source != MetadataSource::docker && c.metadata_source != MetadataSource::podman)
+        return nullptr;
+    io::EngineSource::Options eo;
+    eo.kind = c.metadata_source;
+    eo.config = c.engine;
+    return io::EngineSource::create(std::move(eo));
+}
+
+void Daemon::use_engine(std::unique_ptr<io::EngineSource> e) {
+    engine_ = std::move(e);
+    if (!engine_) return;
+    index_ = engine_->current();
+    store_gen_ = engine_->generation();
+}
+
 void Daemon::refresh_store() {
-    if (!store_) return;
-    const auto g = store_->generation();
+    if (!store_ && !engine_) return;
+    const auto g = store_ ? store_->generation() : engine_->generation();
     if (g == store_gen_) return;
     store_gen_ = g;
-    index_ = store_->current();
+    index_ = store_ ? store_->current() : engine_->current();
     pipeline_->set_containers(index_.get());
     stage_->set_containers(index_.get());
 }
@@ -489,6 +513,7 @@ void Daemon::pipeline_loop() {
         for (auto &s : sinks_) s->tick(now);
         if (staged_ready_.load(std::memory_order_acquire)) apply_staged();
         if (reopen_wanted_.exchange(false)) reopen_all();
+        refresh_store(); // a new index is taken up (and the old one freed) without traffic too
         publish_pipeline();
         if (ops_) ops_->pipeline_tick(store_.get(), l_.config);
         if (!b && reader_done_.load() && queue_.events() == 0) {
@@ -522,6 +547,8 @@ struct Daemon::Staged {
     std::unique_ptr<Pipeline> pipeline;
     std::unique_ptr<OutputStage> stage;
     std::unique_ptr<StoreWatcher> old_store; // handed back, to be stopped off the pipeline
+    bool engine_changed = false;
+    std::unique_ptr<io::EngineSource> engine, old_engine; // the same for a Docker/Podman source
     bool applied = false;
 };
 
@@ -529,6 +556,7 @@ void Daemon::reopen_all() {
     for (auto &s : sinks_) s->reopen();
     names_.clear();
     if (store_) store_->request_reload();
+    if (engine_) engine_->request_reload();
 }
 
 void Daemon::reload_loop() {
@@ -618,6 +646,12 @@ bool Daemon::prepare_reload() {
             fmt::print(stderr, "netlogd: reload: {}; events are not enriched\n", w.error().message);
         }
     }
+    {
+        const auto &ne = fresh->config.engine, &oe = l_.config.engine;
+        st->engine_changed = fresh->config.metadata_source != l_.config.metadata_source ||
+                             ne.socket != oe.socket || ne.labels != oe.labels || ne.grace != oe.grace;
+        if (st->engine_changed && (st->engine = open_engine(fresh->config))) st->engine->start();
+    }
     if (auto os = OutputStage::make(fresh->config, *fresh->rules)) {
         st->stage = std::move(*os);
     } else { // an unknown class in rate_limit.classes: the outputs' formats still change
@@ -639,6 +673,7 @@ bool Daemon::prepare_reload() {
     staged_ready_ = false;
     lk.unlock();
     done->old_store.reset(); // stops the old watcher's thread here, not on the pipeline's
+    done->old_engine.reset();
     if (!done->applied) return false;
     {
         std::lock_guard slk(snap_mu_);
@@ -679,6 +714,13 @@ void Daemon::apply_staged() {
         store_gen_ = store_ ? store_->generation() : 0;
     } else if (store_) {
         store_->request_reload();
+    }
+    if (st.engine_changed) {
+        st.old_engine = std::move(engine_);
+        if (!store_) index_.reset();
+        use_engine(std::move(st.engine));
+    } else if (engine_) {
+        engine_->request_reload();
     }
     names_.clear();
     st.pipeline->set_counters(pipeline_->counters());
@@ -733,6 +775,7 @@ void Daemon::publish_pipeline() {
     snap_.pipeline = pipeline_->counters();
     snap_.outputs = std::move(outs);
     snap_.containers = index_ ? index_->size() : 0;
+    snap_.metadata = engine_ ? engine_->health() : MetadataSourceView{};
     snap_.rate_limit = stage_->counters();
 }
 
@@ -785,6 +828,7 @@ int Daemon::run() {
     }
     if (rules_) rules_->start(); // after the drop: the thread keeps only what is left
     if (store_) store_->start();
+    if (engine_) engine_->start();
     // Named (top -H, /proc/PID/task/*/comm): tests stop one thread alone by its name.
     reader_ = std::thread([this] {
         pthread_setname_np(pthread_self(), "nl-reader");
@@ -850,6 +894,7 @@ int Daemon::run() {
     worker_.join();
     loader_.join();
     if (store_) store_->stop();
+    if (engine_) engine_->stop();
     fmt::print(stderr, "netlogd: exiting: {}\n", counters_line(snapshot()));
     sock_.reset();
     close(wake_fd_);

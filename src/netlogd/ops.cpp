@@ -84,6 +84,7 @@ MetricsSnapshot metrics_from_counters(const CountersSnapshot &c) {
     m.in_flight = c.received > settled ? c.received - settled : 0;
     m.queue_depth = c.queue_events;
     m.containers = c.containers;
+    m.metadata = c.metadata;
     return m;
 }
 
@@ -263,6 +264,13 @@ int stats_command(const std::string &config_path) {
                "socket drops {}\n",
                m.queue_depth, m.queue_capacity, m.store_reloads_ok, m.store_reloads_failed,
                m.containers, m.kernel_socket.drops);
+    if (const auto &md = m.metadata; !md.source.empty())
+        fmt::print("metadata: {} {}; {} running + {} gone containers; {} connects, {} disconnects, "
+                   "{} failed attempts; {} events, {} lookups; last event indexed {:.3f} s after "
+                   "the daemon's time\n",
+                   md.source, md.up ? "up" : "DOWN (keeping the last index)", md.running, md.gone,
+                   md.connects, md.disconnects, md.failures, md.events, md.lookups,
+                   md.last_event_lag);
     std::uint64_t drops = 0;
     for (std::size_t i = 0; i < m.dropped.size(); ++i)
         if (static_cast<DropReason>(i) != DropReason::sink) drops += m.dropped[i];

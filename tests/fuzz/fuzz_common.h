@@ -23,7 +23,7 @@ inline void require(bool ok, const char *what, const std::string &line) {
 
 inline void check_outputs(const NflogMessage &msg) {
     static std::string out;
-    static const Container container{"handle-\"quoted\"\\", "app\x01guid", "space\xff", "org", {}, {}, {}};
+    static const Container container{"handle-\"quoted\"\\", "app\x01guid", "space\xff", "org", {}, {}, {}, {}, {}, {}, {}};
     ClassDef cls;
     cls.name = std::string(msg.prefix);
 

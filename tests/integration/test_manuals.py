@@ -67,7 +67,9 @@ compare("config keys", known, documented, "config_known_keys()", "netlogd.yaml(5
 
 # The example: settings commented out as "#key: ..." / "#- {...}" (no space after '#').
 example = read(EXAMPLE)
-uncommented = re.sub(r"^#(?=[^\s#])", "", example, flags=re.M)
+# `#|` lines are an alternative to the setting before them (metadata from Docker instead
+# of the CF store): a second variant has them in its place, and must pass as well.
+uncommented = re.sub(r"^#(?=[^\s#|])", "", example, flags=re.M)
 with tempfile.TemporaryDirectory(prefix="netlog-manuals-") as tmp:
     path = os.path.join(tmp, "netlogd.yaml")
     rules = os.path.join(SRC, "rules", "cloudfoundry.yaml")
@@ -81,6 +83,15 @@ with tempfile.TemporaryDirectory(prefix="netlog-manuals-") as tmp:
     r = run([CONFIG_KEYS, "--used", path])
     check(r.returncode == 0, f"config-keys --used: {r.stderr}")
     shown = set(r.stdout.split())
+    alt_path = os.path.join(tmp, "netlogd-alternative.yaml")
+    with open(alt_path, "w") as f:
+        f.write(re.sub(r"^#\|", "", re.sub(r"^metadata:.*\n", "", text, flags=re.M), flags=re.M))
+    r = run([CONFIG_KEYS, "--used", alt_path])
+    check(r.returncode == 0, f"config-keys --used (alternative): {r.stderr}")
+    shown |= set(r.stdout.split())
+    r = run([NETLOGD, "--check-config", "-c", alt_path])
+    check(r.returncode == 0 and "config OK" in r.stdout and "metadata from docker" in r.stdout,
+          f"the example's alternative does not pass --check-config: {r.stdout}{r.stderr}")
     compare("config keys", known, shown, "config_known_keys()", "packaging/netlogd.yaml (uncommented)")
     r = run([CONFIG_KEYS, "--used", EXAMPLE])
     active = set(r.stdout.split())
