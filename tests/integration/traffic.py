@@ -690,52 +690,9 @@ tx([IPv6(dst=S6)/IPv6ExtHdrFragment(id=0x77, m=1, nh=6)/Raw(t6[:8]),       # tin
 # ---------------------------------------------------------------------------------------
 # net.netfilter.nf_log_all_netns: the kernel's LOG lines from inside a namespace
 
-class _HeldSysctl(netns.Sysctl):
-    """netns.Sysctl, and watch(): while a block runs, put the value back when something
-    else (another test restoring its own copy) changed it, and count how often."""
-
-    def __init__(self, key, value):
-        super().__init__(key, value)
-        self.value = str(value)
-
-    def watch(self, interval=0.01):
-        import contextlib
-        import threading
-
-        @contextlib.contextmanager
-        def cm():
-            seen = {"disturbed": 0}
-            stop = threading.Event()
-
-            def fix():
-                with open(self.path) as f:
-                    if f.read().strip() == self.value:
-                        return
-                with open(self.path, "w") as f:
-                    f.write(self.value)
-                seen["disturbed"] += 1
-
-            def run():
-                while not stop.wait(interval):
-                    fix()
-            fix()
-            t = threading.Thread(target=run, daemon=True)
-            t.start()
-            try:
-                yield seen
-            finally:
-                stop.set()
-                t.join(timeout=5)
-        return cm()
-
-
 def hold_nf_log_all_netns():
     """nf_log_all_netns=1 for this test (the LOG target prints nothing in a namespace
-    otherwise), restored at exit: through shared_sysctl.py (shared with every other test
-    holding it) where the tree has it, else this process's own copy. Either way `.watch()`
-    keeps it at 1 while a block runs."""
-    try:
-        import shared_sysctl
-    except ImportError:
-        return _HeldSysctl("net.netfilter.nf_log_all_netns", 1)
+    otherwise), restored after the last test holding it exits (shared_sysctl.py);
+    `.watch()` keeps it at 1 while a block runs."""
+    import shared_sysctl
     return shared_sysctl.hold("net.netfilter.nf_log_all_netns", 1)
