@@ -349,7 +349,7 @@ class NetlogD:
         self.proc = self.engine.ns.popen([netns.binary("netlogd"), "-c", self.conf],
                                          stdout=subprocess.DEVNULL, stderr=errf)
         wait_for(lambda: "reading NFLOG" in self.stderr() or self.proc.poll() is not None,
-                 timeout=20, what="netlogd to start")
+                 timeout=30, what="netlogd to start")
         check(self.proc.poll() is None, f"netlogd exited at start: {self.stderr()}")
 
     def stderr(self):

@@ -86,9 +86,24 @@ class Reader:
         self._thread.start()
 
     @property
+    def lost(self):
+        """Records that went by unread (EPIPE reads and sequence-number jumps)."""
+        return self.epipe + self.skipped
+
+    @property
     def overrun(self):
         """True when records went by unread: ours may have been among them."""
         return self.epipe > 0 or self.skipped > 0
+
+    def fail_or_unobservable(self, msg):
+        """End the test over records that are missing: "could not observe" (exit 99) when
+        the log overran meanwhile, a failure otherwise. For a test that cannot repeat its
+        observation (observe() is the better way)."""
+        if self.overrun:
+            netns.log(f"COULD NOT OBSERVE: {msg}; {self.describe()}: records went by unread, "
+                      f"ours may be among them; not a netlog failure")
+            sys.exit(COULD_NOT_OBSERVE_EXIT)
+        netns.fail(f"{msg} ({self.describe()})")
 
     def describe(self):
         return (f"/dev/kmsg: {self.seen} records read, {self.epipe} overruns (EPIPE), "
@@ -117,9 +132,12 @@ class Reader:
                 if self._last_seq is not None and seq > self._last_seq + 1:
                     self.skipped += seq - self._last_seq - 1
                 self._last_seq = seq
-                if body.startswith(self.marker):
-                    with self._lock:
-                        self._kept.append((seq, body.split("\n", 1)[0]))
+                self._keep(head, body.split("\n", 1)[0])
+
+    def _keep(self, head, text):
+        if text.startswith(self.marker):
+            with self._lock:
+                self._kept.append((int(head.split(",")[1]), text))
 
     def records(self):
         """[(kernel sequence number, text)] of our records so far, in kernel order."""
@@ -156,6 +174,26 @@ class Reader:
                 self._thread.join(timeout=2)
             os.close(self.fd)
             self.fd = None
+
+
+class TaggedRecords(Reader):
+    """A Reader keeping the records whose text holds `tag` anywhere (a LOG prefix may put
+    it after text of its own), as (priority, timestamp in µs, unescaped text);
+    on_record(prio, usec, text), if given, is called for each from the reader thread."""
+
+    def __init__(self, tag, on_record=None, start=True):
+        self.on_record = on_record
+        super().__init__(tag, start=start)
+
+    def _keep(self, head, text):
+        if self.marker not in text:
+            return
+        f = head.split(",")
+        r = (int(f[0]), int(f[2]), unescape(text))
+        with self._lock:
+            self._kept.append(r)
+        if self.on_record:
+            self.on_record(*r)
 
 
 def observe(attempt, tries=4, what="the kernel log"):

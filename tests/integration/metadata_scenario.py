@@ -114,7 +114,7 @@ def run_scenario(engine_cls, chain, prefix, v6_chain):
              (f"{P}-IN-ACCEPT", "ingress-allowed", "destination", "db", dict(dst=db6)),
              (f"{P}-OUT-ACCEPT", "egress-allowed", "source", "api", dict(src=api6))]
     for pfx, message, key, name, where in cases:
-        e = wait_for(lambda: find(pfx, **where), timeout=10, what=f"a {pfx} event {where}")
+        e = wait_for(lambda: find(pfx, **where), timeout=30, what=f"a {pfx} event {where}")
         check(e["message"] == message, f"{pfx}: message {e['message']}, expected {message}")
         check(key in e["data"], f"{pfx}: no data.{key}: {e}")
         check(e["data"][key] == want[name],
@@ -130,14 +130,14 @@ def run_scenario(engine_cls, chain, prefix, v6_chain):
             cmd=["sh", "-c", f"while [ ! -e /tmp/go ]; do sleep 0.02; done; "
                              f"nc -w 3 {web4} 8080 </dev/null; sleep 3600"])
     t_returned = time.monotonic()
-    wait_for(lambda: nl.metric("netlog_metadata_containers", "running") == 4, timeout=10,
+    wait_for(lambda: nl.metric("netlog_metadata_containers", "running") == 4, timeout=30,
              interval=0.01, what="netlogd to index the container started after it")
     t_known = time.monotonic()
     late4 = eng.addresses("late")["front"][0]
     before = len(nl.events())
     eng.cli("exec", "late", "touch", "/tmp/go")
     first = wait_for(lambda: next((e for e in nl.events()[before:] if egress_from(e, late4)), None),
-                     timeout=10, what="the first packet of the late container")
+                     timeout=30, what="the first packet of the late container")
     want_late = expected_container(eng, "late", LABELS)
     check(side(first) == want_late, f"first packet of late: {side(first)}\n  expected {want_late}")
     log(f"{kind}: MEASURE start-to-indexed: run returned after {t_returned - t_run:.3f} s, "
@@ -150,7 +150,7 @@ def run_scenario(engine_cls, chain, prefix, v6_chain):
     eng.run("eager", network="front", cmd=["sh", "-c", f"nc -w 3 {web4} 8080 </dev/null; sleep 3600"])
     eager4 = eng.addresses("eager")["front"][0]
     e = wait_for(lambda: next((x for x in nl.events()[before:] if egress_from(x, eager4)), None),
-                 timeout=10, what="the first packet of the eager container")
+                 timeout=30, what="the first packet of the eager container")
     log(f"{kind}: MEASURE first packet of a container that sends at once: "
         f"{'named ' + side(e)['container_name'] if side(e)['container_name'] else 'NOT named'}")
 
@@ -164,24 +164,24 @@ def run_scenario(engine_cls, chain, prefix, v6_chain):
         before = len(nl.events())
         eng.cli("exec", "api", "nc", "-w", "1", ip, "8080", check=False, input="")
         return side(wait_for(lambda: next((x for x in nl.events()[before:] if to(x, ip)), None),
-                             timeout=10, what=f"a packet to {what}"))
+                             timeout=30, what=f"a packet to {what}"))
 
     eng.cli("kill", "db")
-    wait_for(lambda: nl.metric("netlog_metadata_containers", "gone") == 1, timeout=10,
+    wait_for(lambda: nl.metric("netlog_metadata_containers", "gone") == 1, timeout=30,
              what="netlogd to see db gone")
     got = probe(db4, "the killed db's address")
     check(got == want["db"], f"a late packet of the killed db: {got}\n  expected {want['db']}")
     log(f"{kind}: a packet to db's address after db was killed -> {got['container_name']} (grace)")
 
     eng.run("db2", network="front", extra=["--ip", db4])
-    wait_for(lambda: nl.metric("netlog_metadata_containers", "running") == 5, timeout=10,
+    wait_for(lambda: nl.metric("netlog_metadata_containers", "running") == 5, timeout=30,
              what="netlogd to index db2")
     got = probe(db4, "db2")
     check(got == expected_container(eng, "db2", LABELS), f"db's address, now db2's: {got}")
     log(f"{kind}: the same address after db2 took it -> {got['container_name']}")
 
     eng.cli("kill", "late")
-    wait_for(lambda: nl.metric("netlog_metadata_containers", "running") == 4, timeout=10,
+    wait_for(lambda: nl.metric("netlog_metadata_containers", "running") == 4, timeout=30,
              what="netlogd to see late gone")
     got = probe(late4, "the killed late's address")
     check(got["container_name"] == "late", f"late within its grace period: {got}")

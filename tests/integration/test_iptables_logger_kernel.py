@@ -221,7 +221,7 @@ def main():
     errf = open(os.path.join(tmp, "netlogd.err"), "w")
     d = w.router.popen([netlogd, "-c", os.path.join(tmp, "netlogd.yaml")], stdout=errf, stderr=errf)
     netns.wait_for(lambda: "reading NFLOG" in open(errf.name).read() or d.poll() is not None,
-                   timeout=15, what="netlogd to start")
+                   timeout=30, what="netlogd to start")
     check(d.poll() is None, f"netlogd exited at start: {open(errf.name).read()}")
 
     kmsg = traffic.Kmsg("")  # every record; ours carry the tag after OK_/DENY_
@@ -237,8 +237,13 @@ def main():
             return [l for l in f.read().split("\n") if l]
     def ours():
         return [(q, t) for q, t in kmsg.records() if tag in t]
-    netns.wait_for(lambda: all(len(lines(k)) >= want for k in out) and len(ours()) >= want,
-                   timeout=15, what=f"{want} lines in each netlogd output and from /dev/kmsg")
+    end = time.monotonic() + 30
+    while not (all(len(lines(k)) >= want for k in out) and len(ours()) >= want):
+        if time.monotonic() > end:
+            kmsg.fail_or_unobservable(f"{want} packets logged; after 30 s /dev/kmsg gave "
+                                      f"{len(ours())} of our lines, netlogd "
+                                      f"{ {k: len(lines(k)) for k in out} }")
+        time.sleep(0.05)
     time.sleep(0.3)
     kmsg.close()
     kernel = collections.defaultdict(list)

@@ -66,7 +66,7 @@ def start_journald():
     err = open(w.path("journald.log"), "w")
     journald = subprocess.Popen([JOURNALD], env=env, stdout=err, stderr=err)
     on_exit(lambda p=journald: p.poll() is None and (os.kill(p.pid, signal.SIGCONT), p.kill(), p.wait()))
-    wait_for(lambda: os.path.exists(SOCKET) or journald.poll() is not None, timeout=20,
+    wait_for(lambda: os.path.exists(SOCKET) or journald.poll() is not None, timeout=30,
              what="systemd-journald's socket")
     check(journald.poll() is None, f"systemd-journald exited ({journald.returncode})")
 
@@ -124,7 +124,7 @@ check(not os.path.exists(SOCKET), "a journal socket is already there in the priv
 config()
 w.start()
 send_udp(5)
-wait_for(lambda: len(read_lines(OUT_FILE)) == 5, timeout=10, what="5 lines in the file output")
+wait_for(lambda: len(read_lines(OUT_FILE)) == 5, timeout=30, what="5 lines in the file output")
 c, took = stop_and_count()
 log(f"no journald: {c} (exit took {took:.1f}s)")
 check(c["emitted"] == 5, f"emitted: {c}")
@@ -142,7 +142,7 @@ config()
 w.start()
 send_tcp()
 send_udp(3)
-wait_for(lambda: len(read_lines(OUT_FILE)) == 4, timeout=10, what="4 lines in the file output")
+wait_for(lambda: len(read_lines(OUT_FILE)) == 4, timeout=30, what="4 lines in the file output")
 c, _ = stop_and_count()
 check(c["out0_lines"] == 4 and c["out1_lines"] == 4 and c["out0_dropped"] == 0, f"counters: {c}")
 lines = [json.loads(l) for l in read_lines(OUT_FILE)]
@@ -150,7 +150,7 @@ lines = [json.loads(l) for l in read_lines(OUT_FILE)]
 
 def entries_for(handle):
     return wait_for(lambda: (e := query(f"NETLOG_CONTAINER_ID={handle}")) and len(e) >= 2 and e,
-                    timeout=10, what=f"journal entries for {handle}")
+                    timeout=30, what=f"journal entries for {handle}")
 
 
 tcp_line = next(l for l in lines if l["data"]["packet"]["protocol"] == "tcp")
@@ -218,7 +218,7 @@ for i in (0, 1):
     check(dropped_i > 0, f"journal output {i}: nothing dropped while journald was stopped: {c}")
     written += lines_i
 os.kill(journald.pid, signal.SIGCONT)
-wait_for(lambda: len(query("NETLOG_MESSAGE=egress-allowed")) - before == written, timeout=20,
+wait_for(lambda: len(query("NETLOG_MESSAGE=egress-allowed")) - before == written, timeout=30,
          what=f"journald to store the {written} entries netlogd counted as written")
 time.sleep(1)
 after = len(query("NETLOG_MESSAGE=egress-allowed")) - before

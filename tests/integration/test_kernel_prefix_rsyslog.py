@@ -105,7 +105,7 @@ def main():
     errf = open(os.path.join(tmp, "netlogd.err"), "w")
     d = r.popen([netns.binary("netlogd"), "-c", cfg], stdout=errf, stderr=errf)
     netns.wait_for(lambda: "reading NFLOG" in open(errf.name).read() or d.poll() is not None,
-                   timeout=15, what="netlogd to start")
+                   timeout=30, what="netlogd to start")
     check(d.poll() is None, f"netlogd exited: {open(errf.name).read()}")
     check(f"kernel_prefix: {host_style}" in open(errf.name).read(),
           f"netlogd does not say which kernel prefix it follows: {open(errf.name).read()}")
@@ -127,7 +127,14 @@ for i in range(5):
         def complete():
             n = len(kmsg.records())
             return n >= 20 and all(len(lines(p)) == n for p in list(out.values()) + list(files.values()))
-        netns.wait_for(complete, timeout=20, what="every kernel line in rsyslog's and netlogd's files")
+        end = time.monotonic() + 30
+        while not complete():
+            if time.monotonic() > end:
+                kmsg.fail_or_unobservable(
+                    f"{len(kmsg.records())} kernel lines after 30 s; files: " +
+                    ", ".join(f"{os.path.basename(p)} {len(lines(p))}"
+                              for p in list(out.values()) + list(files.values())))
+            time.sleep(0.05)
     time.sleep(0.3)
     n = len(kmsg.records())
     check(all(len(lines(p)) == n for p in list(out.values()) + list(files.values())),

@@ -18,7 +18,9 @@ import textwrap
 import time
 import xml.etree.ElementTree as ET
 
+import kmsg
 import netns
+import shared_sysctl
 
 PY = "/usr/bin/python3"
 
@@ -284,120 +286,12 @@ def nflog_rule_packets(ns):
     return res
 
 
-class Kmsg:
-    """The kernel log from now on, read by a background thread: /dev/kmsg is opened and
-    seeked to its end at construction, then drained continuously (the ring buffer is small
-    and other tests may flood it; a reader that waits would find its records overwritten).
-    Keeps the records whose text starts with `marker`. Each record is
-    "PRI,SEQ,TS,FLAGS[,...];TEXT\n" followed by optional " KEY=VAL" lines."""
-
-    def __init__(self, marker):
-        import threading
-        self.marker = marker
-        self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-        os.lseek(self.fd, 0, os.SEEK_END)
-        self.lost = 0      # EPIPE: records overwritten before we read them
-        self.seen = 0      # records read, ours or not
-        self._kept = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        netns.on_exit(self.close)
-
-    def _run(self):
-        import select
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN)
-        while not self._stop.is_set():
-            poller.poll(50)
-            while True:
-                try:
-                    rec = os.read(self.fd, 16384)
-                except BlockingIOError:
-                    break
-                except BrokenPipeError:
-                    self.lost += 1
-                    continue
-                if not rec:
-                    break
-                self.seen += 1
-                head, _, body = rec.decode("utf-8", errors="surrogateescape").partition(";")
-                if body.startswith(self.marker):
-                    with self._lock:
-                        self._kept.append((int(head.split(",")[1]), body.split("\n", 1)[0]))
-
-    def records(self):
-        """[(seq, text)] of our records so far, in kernel order."""
-        with self._lock:
-            return list(self._kept)
-
-    def close(self):
-        if self.fd is not None:
-            self._stop.set()
-            self._thread.join(timeout=2)
-            os.close(self.fd)
-            self.fd = None
-
-
-class KmsgRecords:
-    """The kernel log from now on, as (priority, timestamp in µs, text) of each /dev/kmsg
-    record whose text holds `tag`, read by a background thread (drained as they come, so a
-    flood elsewhere cannot overwrite them first). `on_record(prio, usec, text)`, if given,
-    is called for each, from that thread. Text unescaped (kmsg_unescape)."""
-
-    def __init__(self, tag, on_record=None):
-        import threading
-        self.tag, self.on_record = tag, on_record
-        self.recs, self.lost = [], 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-        os.lseek(self.fd, 0, os.SEEK_END)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        netns.on_exit(self.close)
-
-    def _run(self):
-        import select
-        p = select.poll()
-        p.register(self.fd, select.POLLIN)
-        while not self._stop.is_set():
-            p.poll(50)
-            while True:
-                try:
-                    rec = os.read(self.fd, 16384)
-                except BlockingIOError:
-                    break
-                except BrokenPipeError:
-                    self.lost += 1
-                    continue
-                head, _, body = rec.decode("utf-8", errors="surrogateescape").partition(";")
-                body = body.split("\n", 1)[0]
-                if self.tag not in body:
-                    continue
-                f = head.split(",")
-                r = (int(f[0]), int(f[2]), kmsg_unescape(body))
-                with self._lock:
-                    self.recs.append(r)
-                if self.on_record:
-                    self.on_record(*r)
-
-    def records(self):
-        with self._lock:
-            return list(self.recs)
-
-    def close(self):
-        if self.fd is not None:
-            self._stop.set()
-            self._thread.join(timeout=2)
-            os.close(self.fd)
-            self.fd = None
-
-
-def kmsg_unescape(text):
-    """/dev/kmsg writes bytes < 0x20, >= 0x7f and backslash as \\xNN."""
-    return re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), text)
+# The kernel log (/dev/kmsg): kmsg.py reads it for every test (own marker, overruns
+# detected). Kmsg keeps the records starting with a marker, as (sequence number, text);
+# KmsgRecords those holding a tag anywhere, as (priority, µs, unescaped text).
+Kmsg = kmsg.Reader
+KmsgRecords = kmsg.TaggedRecords
+kmsg_unescape = kmsg.unescape
 
 
 # ---------------------------------------------------------------------------------------
@@ -692,7 +586,6 @@ tx([IPv6(dst=S6)/IPv6ExtHdrFragment(id=0x77, m=1, nh=6)/Raw(t6[:8]),       # tin
 
 def hold_nf_log_all_netns():
     """nf_log_all_netns=1 for this test (the LOG target prints nothing in a namespace
-    otherwise), restored after the last test holding it exits (shared_sysctl.py);
-    `.watch()` keeps it at 1 while a block runs."""
-    import shared_sysctl
+    otherwise), through shared_sysctl.py: shared with every other test holding it, the
+    original back after the last; `.watch()` keeps it at 1 while a block runs."""
     return shared_sysctl.hold("net.netfilter.nf_log_all_netns", 1)
