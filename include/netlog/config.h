@@ -22,18 +22,26 @@ namespace netlog {
 // service or exporter we know of uses it (9273, the old default, is Telegraf's).
 inline constexpr const char *default_metrics_listen = "127.0.0.1:7561";
 
-enum class OutputType : std::uint8_t { file, stdout_, syslog };
-enum class OutputFormat : std::uint8_t { json, klog, iptables_logger };
+enum class OutputType : std::uint8_t { file, stdout_, syslog, journal };
+enum class OutputFormat : std::uint8_t { json, klog, iptables_logger, ecs };
 
 std::string_view to_string(OutputType t);
 std::string_view to_string(OutputFormat f);
-// "json", "klog", "iptables-logger"; nullopt for anything else.
+// "json", "klog", "iptables-logger", "ecs"; nullopt for anything else.
 std::optional<OutputFormat> output_format_parse(std::string_view name);
 
 // Optional extras of the json format (JsonOptions), named as in `extras: [...]`.
 struct JsonExtras {
     bool tcp_flags = false, length = false, ttl = false, interfaces = false;
     bool class_name = false, prefix = false, host = false;
+    bool community_id = false;
+};
+
+// Journal options of a `type: journal` output. Unset values keep the defaults:
+// SYSLOG_IDENTIFIER "netlogd", PRIORITY the LOG rule's level for klog, else 6 (info).
+struct JournalOutputOptions {
+    std::string identifier; // SYSLOG_IDENTIFIER; "kernel" gives a kern.log-like view
+    int priority = -1;      // 0..7; names emerg .. debug
 };
 
 // Syslog options of a `type: syslog` output (issue 5). Unset values keep the sink's
@@ -42,10 +50,19 @@ struct JsonExtras {
 struct SyslogOutputOptions {
     bool rfc3164 = false;          // protocol: rfc5424 | rfc3164
     int facility = -1;             // 0..23; names kern, user, ..., local0..local7
-    int severity = -1;             // 0..7; names emerg .. debug
-    std::string app_name, hostname;
-    std::size_t buffer = 0;        // bytes; 0 = default
+    int severity = -1;             // 0..7; names emerg .. debug (klog: unset = the rule's level)
+    std::string app_name;
+    std::string hostname;          // also a klog kernel prefix's HOST (file and stdout too)
+    std::size_t buffer = 0;        // bytes; 0 = default (also a journal output's)
 };
+
+// klog's kern.log line head (`kernel_prefix`): as rsyslog writes kernel lines to a file.
+// traditional: "Dec  2 08:09:12 HOST kernel: [ 4586.009102] " (RSYSLOG_TraditionalFileFormat)
+// rfc3339:     "2026-12-02T08:09:12.760529+00:00 HOST kernel: [ 4586.009260] " (RSYSLOG_FileFormat,
+//              rsyslog's default, Debian 12's kern.log)
+// host:        the one the host's rsyslog configuration asks for (`kernel_prefix: true`).
+enum class KernelPrefix : std::uint8_t { off, host, traditional, rfc3339 };
+std::string_view to_string(KernelPrefix k);
 
 struct OutputConfig {
     OutputType type = OutputType::stdout_;
@@ -55,7 +72,8 @@ struct OutputConfig {
     IptablesLoggerOptions::TimeStyle timestamp = IptablesLoggerOptions::TimeStyle::rfc3339;
     JsonExtras extras;
     SyslogOutputOptions syslog;
-    bool kernel_prefix = false; // klog: "Mmm dd hh:mm:ss HOST kernel: [uptime] " before each line
+    JournalOutputOptions journal;
+    KernelPrefix kernel_prefix = KernelPrefix::off; // klog: kern.log's line head before each line
     std::string where; // "FILE:LINE:COL" of the entry, for messages about it
 };
 

@@ -27,6 +27,9 @@ struct Container {
     // rendered once by ContainerIndex::parse; empty: format_json renders it per event.
     // A Docker/Podman container's object is engine_container_json's (engine_index.h).
     std::string json;
+    // The same for the iptables-logger format (iptables_logger_container_json in format.h,
+    // Go's escaping: the four fields without the host's or the closing brace).
+    std::string iptables_logger_json;
     // Docker/Podman (the CF store has none of these): the name without its leading '/',
     // the image reference it was created from, the labels the config selects (key, value)
     // and every address after `ip` (each network's IPv4 and IPv6).

@@ -6,6 +6,7 @@
 #include <netlog/container.h>
 #include <netlog/nflog.h>
 #include <netlog/packet.h>
+#include <netlog/prefix_tag.h>
 
 #include <string_view>
 
@@ -13,6 +14,11 @@ namespace netlog {
 
 struct Event {
     const NflogMessage *msg = nullptr;
+    // The LOG rule's prefix, level and flags: the NFLOG prefix with netlog-rules' options
+    // tag (prefix_tag.h) split off. Classes, enrichment and every output see this prefix.
+    std::string_view prefix;
+    std::uint8_t log_level = log_default_level;
+    std::uint8_t log_flags = 0;
     Packet packet;
     Timestamp time;                   // NFLOG timestamp, else receive time
     const ClassDef *cls = nullptr;    // nullptr: prefix matched no class (fallback)

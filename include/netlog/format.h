@@ -22,6 +22,8 @@ void json_escape(std::string_view s, std::string &out);
 //                                       comma-separated ("" if none); TCP with a header only
 //     length     "length":60            IPv4 total length / IPv6 payload length + 40
 //     ttl        "ttl":63               IPv4 TTL / IPv6 hop limit
+//     community_id "community_id":"1:..." the flow's Community ID v1 (community_id.h);
+//                                       absent when the packet does not give the flow
 //   data, after "packet":
 //     interfaces "in_interface":"s-010255015007","out_interface":"eth0"  ("" when none)
 //     class_name "class":"c2c-ingress-denied"   ("" when the prefix matched no class)
@@ -31,6 +33,7 @@ struct JsonOptions {
     std::string_view source = "network-log-forwarder";
     bool tcp_flags = false, length = false, ttl = false, interfaces = false;
     bool class_name = false, prefix = false, host = false;
+    bool community_id = false;
     std::string_view host_ip, host_guid;
     // The container object of an event whose container is unknown; empty: the CF store's
     // (four "" keys). Docker/Podman sources: engine_unknown_container_json.
@@ -49,21 +52,36 @@ std::string container_json(const Container &c);
 // string: the lowercase IANA keyword, or the decimal number ("253") when there is none.
 void format_json(const Event &ev, const JsonOptions &opt, std::string &out);
 
-// Cloud Foundry iptables-logger compatible JSON (facts/cloudfoundry.md §4), '\n'-terminated.
-// rfc3339: {"timestamp":"2024-05-03T23:35:07.123456789Z","level":"info","source":...}
+// Cloud Foundry iptables-logger compatible JSON (facts/cloudfoundry.md §4), '\n'-terminated:
+// what the real program writes for the kernel's LOG line of the same packet.
+// rfc3339: {"timestamp":"2024-05-03T23:35:07.123456789Z","level":"info","source":...,"data":...}
 // epoch:   {"timestamp":"1500923950.331232071","source":...,"log_level":1,"data":...}
-// "protocol" is the kernel LOG's PROTO= word (TCP, UDP, UDPLITE, ICMP, ICMPv6, AH, ESP, or
-// the number as a string); "mark" is "0x<hex>" or "" when 0; ports are 0 when absent
-// (ICMP, fragments); icmp_type/icmp_code are 0 for anything but ICMP/ICMPv6.
+// `data` is a Go map, so its keys are sorted: {"destination":{container},"packet":{...}} for
+// ingress, {"packet":{...},"source":{container}} for egress. The packet's src_ip, dst_ip,
+// src_port, dst_port, protocol, mark, icmp_type and icmp_code are the FIRST SRC=, DST=,
+// SPT=, DPT=, PROTO=, MARK=, TYPE=, CODE= words of the kernel's text for the event
+// (format_klog, prefix included), as the real parser reads them: an ICMP error has the
+// ports of the header it quotes, IPv6 addresses are the kernel's uncompressed %pI6 text,
+// a missing or non-numeric number is 0, a missing string "". direction and allowed are the
+// event's class. Strings are escaped as Go's encoding/json does (json_escape_go).
 struct IptablesLoggerOptions {
     enum class TimeStyle : std::uint8_t { rfc3339, epoch } time_style = TimeStyle::rfc3339;
     std::string_view host_ip, host_guid;
+    // Tests: read every event's fields from its kernel text, even where they are known
+    // without writing it (the two must agree).
+    bool read_kernel_line = false;
 };
 void format_iptables_logger(const Event &ev, const IptablesLoggerOptions &opt, std::string &out);
 
+// The iptables-logger container object's start for `c`: {"container_id":..,"app_guid":..,
+// "space_guid":..,"organization_guid":.. (ContainerIndex renders it once per container).
+std::string iptables_logger_container_json(const Container &c);
+
 // The kernel LOG target's text for the packet, as net/netfilter/nf_log_syslog.c builds it
-// with default LOG flags (no --log-tcp-sequence/-tcp-options/-ip-options/-uid/-macdecode).
-// Appends: [prefix] + "IN=<in> OUT=<out> " + ["MAC=<hwheader as xx:xx:..> " when the event
+// for the LOG rule's flags (ev.log_flags: --log-tcp-sequence "SEQ= ACK=", --log-tcp-options
+// and --log-ip-options "OPT (..)", --log-uid "UID= GID=" from NFLOG's UID/GID, --log-macdecode
+// "MACSRC= MACDST= MACPROTO=" on Ethernet; nft `log flags` are the same bits).
+// Appends: [ev.prefix] + "IN=<in> OUT=<out> " + ["MAC=<hwheader as xx:xx:..> " when the event
 // has an input device] + the IPv4/IPv6/ARP fields + ["MARK=0x<hex> " when non-zero] + '\n'.
 // That is exactly the message of the kernel's printk record (what /dev/kmsg shows after
 // "prio,seq,ts,flags;", before /dev/kmsg's \xNN escaping of bytes < 0x20, >= 0x7f and '\'),

@@ -9,8 +9,10 @@
 #include <netlog/classes.h>
 #include <netlog/config.h>
 #include <netlog/container.h>
+#include <netlog/ecs.h>
 #include <netlog/event.h>
 #include <netlog/format.h>
+#include <netlog/journal.h>
 #include <netlog/nflog.h>
 
 #include <cstdint>
@@ -34,6 +36,8 @@ struct OutputSpec {
     OutputFormat format = OutputFormat::json;
     JsonOptions json;
     IptablesLoggerOptions iptables_logger;
+    EcsOptions ecs;
+    JournalOptions journal; // enabled: each line is framed as a journal entry (journal.h)
 };
 
 // The spec of `out` under config `c` (host, source, extras). Views into `c`.

@@ -44,4 +44,13 @@ std::string prefix_tag_add(const LogOptions &o);
 // prefix without a trailing tag is the LOG prefix itself, at the defaults.
 LogOptions prefix_tag_strip(std::string_view nflog_prefix);
 
+// prefix_tag_strip() without a copy (netlogd's per-event path): `prefix` views into
+// `nflog_prefix`.
+struct LogOptionsView {
+    std::string_view prefix;
+    std::uint8_t level = log_default_level;
+    std::uint8_t flags = 0;
+};
+LogOptionsView prefix_tag_split(std::string_view nflog_prefix);
+
 } // namespace netlog

@@ -18,6 +18,7 @@ std::string_view to_string(OutputType t) {
     case OutputType::file: return "file";
     case OutputType::stdout_: return "stdout";
     case OutputType::syslog: return "syslog";
+    case OutputType::journal: return "journal";
     }
     return "?";
 }
@@ -27,6 +28,17 @@ std::string_view to_string(OutputFormat f) {
     case OutputFormat::json: return "json";
     case OutputFormat::klog: return "klog";
     case OutputFormat::iptables_logger: return "iptables-logger";
+    case OutputFormat::ecs: return "ecs";
+    }
+    return "?";
+}
+
+std::string_view to_string(KernelPrefix k) {
+    switch (k) {
+    case KernelPrefix::off: return "off";
+    case KernelPrefix::host: return "as the host's rsyslog";
+    case KernelPrefix::traditional: return "traditional";
+    case KernelPrefix::rfc3339: return "rfc3339";
     }
     return "?";
 }
@@ -45,6 +57,7 @@ std::optional<OutputFormat> output_format_parse(std::string_view name) {
     if (name == "json") return OutputFormat::json;
     if (name == "klog") return OutputFormat::klog;
     if (name == "iptables-logger") return OutputFormat::iptables_logger;
+    if (name == "ecs") return OutputFormat::ecs;
     return std::nullopt;
 }
 
@@ -94,7 +107,7 @@ const KeyTable key_tables[] = {
     {"unclassified.", {"action", "direction", "verdict"}},
     {"outputs[].",
      {"type", "path", "address", "format", "timestamp", "extras", "protocol", "facility",
-      "severity", "app_name", "hostname", "buffer", "kernel_prefix"}},
+      "severity", "app_name", "hostname", "buffer", "kernel_prefix", "identifier", "priority"}},
     {"rate_limit.classes.<class>.", {"rate", "burst"}},
 };
 
@@ -373,13 +386,14 @@ private:
         out.where = where(src_, o);
         map(o, at);
         keys(o, at + ".", "outputs[].");
-        if (!o["type"]) fail(src_, o, at + ".type", "missing (file, stdout or syslog)");
+        if (!o["type"]) fail(src_, o, at + ".type", "missing (file, stdout, syslog or journal)");
         const auto type = text(o["type"], at + ".type");
         if (type == "file") out.type = OutputType::file;
         else if (type == "stdout") out.type = OutputType::stdout_;
         else if (type == "syslog") out.type = OutputType::syslog;
+        else if (type == "journal") out.type = OutputType::journal;
         else fail(src_, o["type"], at + ".type",
-                  fmt::format("'{}' is not file, stdout or syslog", type));
+                  fmt::format("'{}' is not file, stdout, syslog or journal", type));
 
         if (out.type == OutputType::file) {
             if (!o["path"]) fail(src_, o, at + ".path", "missing: a file output needs a path");
@@ -403,7 +417,7 @@ private:
             const auto parsed = output_format_parse(f);
             if (!parsed)
                 fail(src_, o["format"], at + ".format",
-                     fmt::format("'{}' is not json, klog or iptables-logger", f));
+                     fmt::format("'{}' is not json, klog, iptables-logger or ecs", f));
             out.format = *parsed;
         }
         if (o["timestamp"]) {
@@ -432,21 +446,48 @@ private:
                 else if (name == "class") x.class_name = true;
                 else if (name == "prefix") x.prefix = true;
                 else if (name == "host") x.host = true;
+                else if (name == "community_id") x.community_id = true;
                 else fail(src_, e[i], key,
                           fmt::format("unknown extra '{}' (expected one of: tcp_flags, length, "
-                                      "ttl, interfaces, class, prefix, host)",
+                                      "ttl, interfaces, class, prefix, host, community_id)",
                                       name));
             }
         }
         syslog_options(o, at, out); // issue 5 (engineer G)
+        journal_options(o, at, out);
         return out;
+    }
+
+    // `identifier` and `priority` of a journal output (SYSLOG_IDENTIFIER, PRIORITY).
+    void journal_options(const YAML::Node &o, const std::string &at, OutputConfig &out) {
+        for (const char *k : {"identifier", "priority"})
+            if (o[k] && out.type != OutputType::journal)
+                fail(src_, o[k], at + "." + k, "only a journal output has this option");
+        if (o["identifier"]) out.journal.identifier = nonempty(o["identifier"], at + ".identifier");
+        if (o["priority"]) {
+            static constexpr std::string_view names[] = {"emerg",   "alert",  "crit", "err",
+                                                         "warning", "notice", "info", "debug"};
+            out.journal.priority =
+                named_number(o["priority"], at + ".priority", names,
+                             "emerg, alert, crit, err, warning, notice, info, debug or 0..7");
+        }
+        if (out.type == OutputType::journal && out.kernel_prefix != KernelPrefix::off)
+            fail(src_, o["kernel_prefix"], at + ".kernel_prefix",
+                 "a journal output has no kernel prefix (the journal stamps each entry itself)");
     }
 
     // --- issue 5 (engineer G): syslog options, kernel_prefix, rate_limit.classes ---
     void syslog_options(const YAML::Node &o, const std::string &at, OutputConfig &out) {
-        for (const char *k : {"protocol", "facility", "severity", "app_name", "hostname", "buffer"})
-            if (o[k] && out.type != OutputType::syslog)
-                fail(src_, o[k], at + "." + k, "only a syslog output has this option");
+        for (const char *k : {"protocol", "facility", "severity", "app_name", "buffer"})
+            if (o[k] && out.type != OutputType::syslog &&
+                !(out.type == OutputType::journal && std::string_view(k) == "buffer"))
+                fail(src_, o[k], at + "." + k,
+                     std::string_view(k) == "buffer" ? "only a syslog or journal output has a buffer"
+                                                     : "only a syslog output has this option");
+        // A klog output's kernel prefix names the host too, in a file as on stdout.
+        if (o["hostname"] && out.type != OutputType::syslog && out.format != OutputFormat::klog)
+            fail(src_, o["hostname"], at + ".hostname",
+                 "only a syslog output or a klog output (its kernel_prefix) has a host name");
         auto &s = out.syslog;
         if (o["protocol"]) {
             const auto p = text(o["protocol"], at + ".protocol");
@@ -477,9 +518,12 @@ private:
             if (out.format != OutputFormat::klog)
                 fail(src_, k, at + ".kernel_prefix", "only the klog format has a kernel prefix");
             const auto v = text(k, at + ".kernel_prefix");
-            if (v == "true") out.kernel_prefix = true;
+            if (v == "true") out.kernel_prefix = KernelPrefix::host;
+            else if (v == "traditional") out.kernel_prefix = KernelPrefix::traditional;
+            else if (v == "rfc3339") out.kernel_prefix = KernelPrefix::rfc3339;
             else if (v != "false")
-                fail(src_, k, at + ".kernel_prefix", fmt::format("'{}' is not true or false", v));
+                fail(src_, k, at + ".kernel_prefix",
+                     fmt::format("'{}' is not true, false, traditional or rfc3339", v));
         }
     }
 
@@ -578,10 +622,13 @@ std::string config_summary(const Config &c) {
         for (const auto &[on, name] : {std::pair{x.tcp_flags, "tcp_flags"}, {x.length, "length"},
                                        {x.ttl, "ttl"}, {x.interfaces, "interfaces"},
                                        {x.class_name, "class"}, {x.prefix, "prefix"},
-                                       {x.host, "host"}})
+                                       {x.host, "host"}, {x.community_id, "community_id"}})
             if (on) extras += fmt::format("{}{}", extras.empty() ? "" : ",", name);
         if (!extras.empty()) s += ", extras " + extras;
-        if (o.kernel_prefix) s += ", kernel_prefix";
+        if (o.kernel_prefix != KernelPrefix::off)
+            s += fmt::format(", kernel_prefix {}", to_string(o.kernel_prefix));
+        if (o.type != OutputType::syslog && !o.syslog.hostname.empty())
+            s += fmt::format(", hostname {}", o.syslog.hostname);
         if (o.type == OutputType::syslog) {
             const auto &y = o.syslog;
             s += y.rfc3164 ? ", protocol rfc3164" : ", protocol rfc5424";
@@ -590,6 +637,12 @@ std::string config_summary(const Config &c) {
             if (!y.app_name.empty()) s += fmt::format(", app_name {}", y.app_name);
             if (!y.hostname.empty()) s += fmt::format(", hostname {}", y.hostname);
             if (y.buffer) s += fmt::format(", buffer {} bytes", y.buffer);
+        }
+        if (o.type == OutputType::journal) {
+            s += fmt::format(", identifier {}",
+                             o.journal.identifier.empty() ? "netlogd" : o.journal.identifier);
+            if (o.journal.priority >= 0) s += fmt::format(", priority {}", o.journal.priority);
+            if (o.syslog.buffer) s += fmt::format(", buffer {} bytes", o.syslog.buffer);
         }
     }
     s += fmt::format("\n  unclassified events: {}", c.unclassified.emit

@@ -327,7 +327,10 @@ Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport 
     index.build_maps(reader->report);
     // Every event of a container carries the same container object: escape it once.
     for (auto *v : {&index.containers_, &index.apps_})
-        for (auto &c : *v) c.json = container_json(c);
+        for (auto &c : *v) {
+            c.json = container_json(c);
+            c.iptables_logger_json = iptables_logger_container_json(c);
+        }
     if (report_out) *report_out = std::move(reader->report);
     return index;
 }

@@ -1,62 +1,25 @@
-// Cloud Foundry iptables-logger compatible JSON (facts/cloudfoundry.md §4): the fields that
-// tool parsed out of kern.log, in its key order, so existing parsers see no difference.
+// Cloud Foundry iptables-logger compatible JSON (facts/cloudfoundry.md §4). The real program
+// reads kern.log: it keeps the FIRST value of every KEY=value word of the kernel's line
+// (kernel_line_fields.h) and writes them through Go's encoding/json, with a Go map for
+// `data` (keys sorted) and structs inside (fields in declaration order).
+#include "kernel_line_fields.h"
 #include "text_append.h"
 
 #include <netlog/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
 
 namespace netlog {
 
 namespace {
 
-// The PROTO= word the kernel LOG target prints (what iptables-logger read from kern.log).
-void put_proto_word(text::Out &out, const Packet &p) {
-    if (p.protocol_unknown) return; // cut by the copy range before the protocol field
-    switch (p.protocol) {
-    case 6:
-        out.put("TCP");
-        return;
-    case 17:
-        out.put("UDP");
-        return;
-    case 136:
-        out.put("UDPLITE");
-        return;
-    case 50:
-        out.put("ESP");
-        return;
-    case 51:
-        out.put("AH");
-        return;
-    case 1:
-        if (p.l3 == L3::ipv4) {
-            out.put("ICMP");
-            return;
-        }
-        break;
-    case 58:
-        if (p.l3 == L3::ipv6) {
-            out.put("ICMPv6");
-            return;
-        }
-        break;
-    default:
-        break;
-    }
-    out.uint(p.protocol);
-}
-
-bool kernel_prints_ports(const Packet &p) {
-    return p.has_ports && (p.protocol == 6 || p.protocol == 17 || p.protocol == 136);
-}
-
-bool is_icmp(const Packet &p) {
-    return p.has_icmp &&
-           ((p.l3 == L3::ipv4 && p.protocol == 1) || (p.l3 == L3::ipv6 && p.protocol == 58));
-}
-
-void put_member(text::Out &out, std::string_view key_and_colon, std::string_view value) {
+void put_go_string(text::Out &out, std::string_view key_and_colon, std::string_view value) {
     out.put(key_and_colon);
-    text::json_string(value, out);
+    out.put('"');
+    text::json_escape_go(value, out);
+    out.put('"');
 }
 
 // 2024-05-03T23:35:07.123456789Z (UTC; days to civil date after H. Hinnant's algorithm).
@@ -97,63 +60,114 @@ void put_rfc3339(text::Out &out, const Timestamp &t) {
     out.put('Z');
 }
 
-} // namespace
-
-void format_iptables_logger(const Event &ev, const IptablesLoggerOptions &opt, std::string &str) {
-    text::Out out(str);
-    const Packet &p = ev.packet;
-    const bool ingress = ev.direction == Direction::ingress;
-    const bool rfc3339 = opt.time_style == IptablesLoggerOptions::TimeStyle::rfc3339;
-
-    out.put("{\"timestamp\":\"");
-    if (rfc3339) {
-        put_rfc3339(out, ev.time);
-        out.put("\",\"level\":\"info");
-    } else {
-        out.epoch(ev.time);
-    }
-    out.put("\",\"source\":\"cfnetworking.iptables\",\"message\":\"cfnetworking.iptables.");
-    out.put(to_string(ev.direction));
-    out.put('-');
-    out.put(to_string(ev.verdict));
-    out.put(rfc3339 ? "\",\"data\":{" : "\",\"log_level\":1,\"data\":{");
-
+// parser.ParsedData (a struct: fields in declaration order). `plain`: the strings are
+// the kernel's own words (addresses, PROTO=, MARK=), nothing in them to escape.
+void put_packet(text::Out &out, const Event &ev, const KernelLineFields &f, bool plain) {
+    const auto str = [&](std::string_view key, std::string_view v) {
+        if (!plain) return put_go_string(out, key, v);
+        out.put(key);
+        out.put('"');
+        out.put(v);
+        out.put('"');
+    };
     out.put("\"packet\":{\"direction\":\"");
     out.put(to_string(ev.direction));
     out.put(ev.verdict == Verdict::allowed ? "\",\"allowed\":true" : "\",\"allowed\":false");
-    out.put(",\"src_ip\":\"");
-    out.ip(p.src);
-    out.put("\",\"dst_ip\":\"");
-    out.ip(p.dst);
-    const bool ports = kernel_prints_ports(p);
-    out.put("\",\"src_port\":");
-    out.uint(ports ? p.src_port : 0);
+    str(",\"src_ip\":", f.src);
+    str(",\"dst_ip\":", f.dst);
+    out.put(",\"src_port\":");
+    out.sint(f.spt);
     out.put(",\"dst_port\":");
-    out.uint(ports ? p.dst_port : 0);
-    out.put(",\"protocol\":\"");
-    put_proto_word(out, p);
-    out.put("\",\"mark\":\"");
-    if (ev.msg && ev.msg->mark && *ev.msg->mark != 0) {
-        out.put("0x");
-        out.hex(*ev.msg->mark);
-    }
-    const bool icmp = is_icmp(p);
-    out.put("\",\"icmp_type\":");
-    out.uint(icmp ? p.icmp_type : 0);
+    out.sint(f.dpt);
+    str(",\"protocol\":", f.proto);
+    str(",\"mark\":", f.mark);
+    out.put(",\"icmp_type\":");
+    out.sint(f.type);
     out.put(",\"icmp_code\":");
-    out.uint(icmp ? p.icmp_code : 0);
+    out.sint(f.code);
     out.put('}');
+}
 
-    static const Container unknown{};
-    const Container &c = ev.container ? *ev.container : unknown;
-    out.put(ingress ? ",\"destination\":" : ",\"source\":");
-    put_member(out, "{\"container_id\":", c.handle);
-    put_member(out, ",\"app_guid\":", c.app_guid);
-    put_member(out, ",\"space_guid\":", c.space_guid);
-    put_member(out, ",\"organization_guid\":", c.organization_guid);
-    put_member(out, ",\"host_ip\":", opt.host_ip);
-    put_member(out, ",\"host_guid\":", opt.host_guid);
-    out.put("}}}\n");
+void put_container_fields(text::Out &out, const Container &c) {
+    put_go_string(out, "{\"container_id\":", c.handle);
+    put_go_string(out, ",\"app_guid\":", c.app_guid);
+    put_go_string(out, ",\"space_guid\":", c.space_guid);
+    put_go_string(out, ",\"organization_guid\":", c.organization_guid);
+}
+
+// repository.Container with the host fields (a struct).
+void put_container(text::Out &out, std::string_view key, const Container *c,
+                   const IptablesLoggerOptions &opt) {
+    out.put(key);
+    if (c && !c->iptables_logger_json.empty())
+        out.put(c->iptables_logger_json);
+    else if (c)
+        put_container_fields(out, *c);
+    else
+        out.put(R"({"container_id":"","app_guid":"","space_guid":"","organization_guid":"")");
+    put_go_string(out, ",\"host_ip\":", opt.host_ip);
+    put_go_string(out, ",\"host_guid\":", opt.host_guid);
+    out.put('}');
+}
+
+} // namespace
+
+std::string iptables_logger_container_json(const Container &c) {
+    std::string s;
+    text::Out out(s);
+    put_container_fields(out, c);
+    return out.str();
+}
+
+void format_iptables_logger(const Event &ev, const IptablesLoggerOptions &opt, std::string &str) {
+    const std::size_t start = str.size();
+    KernelLineFields f;
+    KernelLineBuffer known;
+    // The kernel's line is written only when its fields are not known without it; then it
+    // goes where the JSON will, is read, and is written over: no memory but the buffer's.
+    std::array<char, 4 * 1024> copy; // the line's values, while the JSON may move the buffer
+    std::size_t line_end = start;
+    const bool read = opt.read_kernel_line || !kernel_line_fields_known(ev, f, known);
+    if (read) {
+        format_klog(ev, str);
+        line_end = str.size();
+        f = kernel_line_fields_read(std::string_view(str).substr(start, line_end - start));
+        // the kernel's text is at most 1016 bytes, each at most 4 once escaped (\xNN)
+        std::size_t used = 0;
+        for (std::string_view *v : {&f.src, &f.dst, &f.proto, &f.mark}) {
+            const std::size_t n = std::min(v->size(), copy.size() - used);
+            if (n) std::memcpy(copy.data() + used, v->data(), n);
+            *v = std::string_view(copy.data() + used, n);
+            used += n;
+        }
+    }
+    {
+        text::Out out(str);
+        const bool rfc3339 = opt.time_style == IptablesLoggerOptions::TimeStyle::rfc3339;
+        out.put("{\"timestamp\":\"");
+        if (rfc3339) {
+            put_rfc3339(out, ev.time);
+            out.put("\",\"level\":\"info");
+        } else {
+            out.epoch(ev.time);
+        }
+        out.put("\",\"source\":\"cfnetworking.iptables\",\"message\":\"cfnetworking.iptables.");
+        out.put(to_string(ev.direction));
+        out.put('-');
+        out.put(to_string(ev.verdict));
+        out.put(rfc3339 ? "\",\"data\":{" : "\",\"log_level\":1,\"data\":{");
+        // data is a Go map: its keys come out sorted (destination < packet < source).
+        if (ev.direction == Direction::ingress) {
+            put_container(out, "\"destination\":", ev.container, opt);
+            out.put(',');
+            put_packet(out, ev, f, !read);
+        } else {
+            put_packet(out, ev, f, !read);
+            put_container(out, ",\"source\":", ev.container, opt);
+        }
+        out.put("}}\n");
+    }
+    if (line_end != start) str.erase(start, line_end - start);
 }
 
 } // namespace netlog

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstring>
+#include <netlog/community_id.h>
 #include <netlog/format.h>
 
 namespace netlog {
@@ -186,6 +187,14 @@ void put_packet(text::Out &out, const Event &ev, const JsonOptions &opt) {
         out.put(",\"ttl\":");
         out.uint(p.ttl);
     }
+    if (opt.community_id) {
+        char id[community_id_size];
+        if (community_id(p, id) == community_id_size) {
+            out.put(",\"community_id\":\"");
+            out.put(std::string_view(id, community_id_size));
+            out.put('"');
+        }
+    }
     out.put('}');
 }
 
@@ -232,6 +241,59 @@ void text::json_escape(std::string_view s, Out &out) {
     out.put(s.substr(run));
 }
 
+namespace {
+
+// needs_attention(), and also <, > or &.
+bool needs_attention_go(std::uint64_t v) {
+    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    const auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+    return needs_attention(v) || (has_zero(v ^ (ones * '<')) | has_zero(v ^ (ones * '>')) |
+                                  has_zero(v ^ (ones * '&'))) != 0;
+}
+
+} // namespace
+
+void text::json_escape_go(std::string_view s, Out &out) {
+    const auto *b = reinterpret_cast<const unsigned char *>(s.data());
+    const std::size_t n = s.size();
+    std::size_t run = 0;
+    std::size_t i = 0;
+    while (i < n) {
+        while (n - i >= 8 && !needs_attention_go(load8(b + i)))
+            i += 8; // plain printable ASCII, 8 bytes at a time
+        if (i == n) break;
+        const unsigned char c = b[i];
+        if (c < 0x80) {
+            if (byte_class[c] == 0 && c != '<' && c != '>' && c != '&') {
+                ++i;
+                continue;
+            }
+            out.put(s.substr(run, i - run));
+            put_escaped_byte(c, out); // <, >, & as \u003c, \u003e, \u0026
+            run = ++i;
+            continue;
+        }
+        std::size_t bad = 0;
+        const std::size_t len = utf8_sequence(b + i, n - i, &bad);
+        if (len == 3 && c == 0xE2 && b[i + 1] == 0x80 && (b[i + 2] == 0xA8 || b[i + 2] == 0xA9)) {
+            out.put(s.substr(run, i - run));
+            out.put(b[i + 2] == 0xA8 ? "\\u2028" : "\\u2029");
+            run = i += 3;
+            continue;
+        }
+        if (len) {
+            i += len;
+            continue;
+        }
+        // Go's utf8.DecodeRuneInString: each byte that does not start a well-formed
+        // sequence is one error of length 1.
+        out.put(s.substr(run, i - run));
+        out.put("\\ufffd");
+        run = ++i;
+    }
+    out.put(s.substr(run));
+}
+
 void json_escape(std::string_view s, std::string &out) {
     text::Out o(out);
     text::json_escape(s, o);
@@ -271,7 +333,7 @@ void format_json(const Event &ev, const JsonOptions &opt, std::string &str) {
     }
     if (opt.class_name)
         put_string_member(out, ",\"class\":", ev.cls ? std::string_view(ev.cls->name) : "");
-    if (opt.prefix) put_string_member(out, ",\"prefix\":", ev.msg ? ev.msg->prefix : "");
+    if (opt.prefix) put_string_member(out, ",\"prefix\":", ev.prefix);
     if (opt.host) {
         put_string_member(out, ",\"host_ip\":", opt.host_ip);
         put_string_member(out, ",\"host_guid\":", opt.host_guid);

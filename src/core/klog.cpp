@@ -1,10 +1,13 @@
-// The kernel LOG target's text (net/netfilter/nf_log_syslog.c, default flags), rebuilt from
-// the bytes NFLOG hands over: the same walk over the same headers, the same words, the same
-// spaces, the same early returns.
+// The kernel LOG target's text (net/netfilter/nf_log_syslog.c), rebuilt from the bytes NFLOG
+// hands over: the same walk over the same headers, the same words, the same spaces, the same
+// early returns, for every LOG flag (--log-tcp-sequence, --log-tcp-options, --log-ip-options,
+// --log-uid, --log-macdecode; nft `log flags`).
 #include "text_append.h"
 
 #include <algorithm>
 #include <netlog/format.h>
+#include <netlog/prefix_tag.h>
+#include <optional>
 
 namespace netlog {
 
@@ -93,7 +96,17 @@ struct Ctx {
     Writer &w;
     Skb skb;
     std::uint32_t mark = 0;
+    std::uint8_t flags = 0;                   // the LOG rule's flags (prefix_tag.h log_flag_*)
+    std::optional<std::uint32_t> uid, gid;    // NFULA_UID/GID: the socket's, when it has one
 };
+
+// "OPT (" + the bytes as %02X + ") ", the kernel's dump of IP and TCP options.
+void dump_opt_bytes(Writer &w, const std::uint8_t *op, std::uint32_t n) {
+    w.s("OPT (");
+    for (std::uint32_t i = 0; i < n; ++i)
+        w.x02(op[i], true);
+    w.s(") ");
+}
 
 // nf_log_dump_tcp_header(): true when the caller must stop (header missing).
 bool dump_tcp(Ctx &c, bool fragment, std::uint32_t off) {
@@ -105,6 +118,7 @@ bool dump_tcp(Ctx &c, bool fragment, std::uint32_t off) {
         return true;
     }
     c.w.s("SPT=").u(be16(th)).s(" DPT=").u(be16(th + 2)).s(" ");
+    if (c.flags & log_flag_tcpseq) c.w.s("SEQ=").u(be32(th + 4)).s(" ACK=").u(be32(th + 8)).s(" ");
     c.w.s("WINDOW=").u(be16(th + 14)).s(" ");
     // Reserved bits 0x0E000000 of the flag word >> 22 (the fourth, AE, is a flag since 6.x).
     c.w.s("RES=0x").x02(static_cast<std::uint8_t>((th[12] & 0x0e) << 2)).s(" ");
@@ -119,6 +133,15 @@ bool dump_tcp(Ctx &c, bool fragment, std::uint32_t off) {
     if (f & 0x02) c.w.s("SYN ");
     if (f & 0x01) c.w.s("FIN ");
     c.w.s("URGP=").u(be16(th + 18)).s(" ");
+    const std::uint32_t doff4 = static_cast<std::uint32_t>(th[12] >> 4) * 4;
+    if ((c.flags & log_flag_tcpopt) && doff4 > 20) {
+        const std::uint8_t *op = c.skb.header(off + 20, doff4 - 20);
+        if (!op) {
+            c.w.s("OPT (TRUNCATED)");
+            return true;
+        }
+        dump_opt_bytes(c.w, op, doff4 - 20);
+    }
     return false;
 }
 
@@ -158,6 +181,14 @@ std::uint32_t icmp_required_len(std::uint8_t type) {
     }
 }
 
+// The packet's own trailer (not inside an ICMP error): "UID= GID= " with --log-uid when the
+// packet belongs to a local socket (NFLOG reports the same socket's ids), then MARK=.
+void dump_uid_mark(Ctx &c) {
+    if ((c.flags & log_flag_uid) && c.uid && c.gid)
+        c.w.s("UID=").u(*c.uid).s(" GID=").u(*c.gid).s(" ");
+    if (c.mark != 0) c.w.s("MARK=0x").x(c.mark).s(" ");
+}
+
 // dump_ipv4_packet(); `iphoff` 0 is the packet itself, non-zero the packet inside an ICMP error.
 void dump_ipv4(Ctx &c, std::uint32_t iphoff) {
     Writer &w = c.w;
@@ -179,6 +210,14 @@ void dump_ipv4(Ctx &c, std::uint32_t iphoff) {
     if (frag & 0x4000) w.s("DF ");
     if (frag & 0x2000) w.s("MF ");
     if (fragment) w.s("FRAG:").u(frag & 0x1fff).s(" ");
+    if ((c.flags & log_flag_ipopt) && ihl4 > 20) {
+        const std::uint8_t *op = c.skb.header(iphoff + 20, ihl4 - 20);
+        if (!op) {
+            w.s("TRUNCATED");
+            return;
+        }
+        dump_opt_bytes(w, op, ihl4 - 20);
+    }
 
     switch (protocol) {
     case ip_tcp:
@@ -255,7 +294,7 @@ void dump_ipv4(Ctx &c, std::uint32_t iphoff) {
         w.s("PROTO=").u(protocol).s(" ");
     }
 
-    if (iphoff == 0 && c.mark != 0) w.s("MARK=0x").x(c.mark).s(" ");
+    if (iphoff == 0) dump_uid_mark(c);
 }
 
 bool ipv6_ext_hdr(std::uint8_t h) { // nf_ip6_ext_hdr()
@@ -285,6 +324,8 @@ void dump_ipv6(Ctx &c, std::uint32_t ip6hoff, bool recurse) {
             w.s("TRUNCATED");
             return;
         }
+        const bool opt = c.flags & log_flag_ipopt;
+        if (opt) w.s("OPT ( ");
         std::uint32_t hdrlen = 0;
         switch (current) {
         case ip_fragment: {
@@ -305,15 +346,45 @@ void dump_ipv6(Ctx &c, std::uint32_t ip6hoff, bool recurse) {
         case ip_dstopts:
         case ip_routing:
         case ip_hopopts:
-            if (fragment) return;
+            if (fragment) {
+                if (opt) w.s(")");
+                return;
+            }
             hdrlen = (std::uint32_t{hp[1]} + 1) << 3;
             break;
         case ip_ah:
+            if (opt) {
+                w.s("AH ");
+                if (fragment) {
+                    w.s(")");
+                    return;
+                }
+                const std::uint8_t *ah = c.skb.header(ptr, 12);
+                if (!ah) {
+                    w.s("INCOMPLETE [").u(c.skb.len - ptr).s(" bytes] )");
+                    return;
+                }
+                w.s("SPI=0x").x(be32(ah + 4)).s(" ");
+            }
             hdrlen = (std::uint32_t{hp[1]} + 2) << 2;
             break;
         default: // ESP: nothing past it can be read
+            if (opt) {
+                w.s("ESP ");
+                if (fragment) {
+                    w.s(")");
+                    return;
+                }
+                const std::uint8_t *eh = c.skb.header(ptr, 8);
+                if (!eh) {
+                    w.s("INCOMPLETE [").u(c.skb.len - ptr).s(" bytes] )");
+                    return;
+                }
+                w.s("SPI=0x").x(be32(eh)).s(" )");
+            }
             return;
         }
+        if (opt) w.s(") ");
         current = hp[0];
         ptr += hdrlen;
     }
@@ -363,17 +434,45 @@ void dump_ipv6(Ctx &c, std::uint32_t ip6hoff, bool recurse) {
         w.s("PROTO=").u(current).s(" ");
     }
 
-    if (recurse && c.mark != 0) w.s("MARK=0x").x(c.mark).s(" ");
+    if (recurse) dump_uid_mark(c);
 }
 
-// dump_arp_packet() with default flags (no MAC decoding).
-void dump_arp(Ctx &c) {
+constexpr std::uint16_t arphrd_ether = 1;
+
+// The link layer as --log-macdecode prints it for an Ethernet device: "MACSRC= MACDST=
+// MACPROTO=". False when the rule does not decode or the device is not Ethernet (NFLOG's
+// hardware type; none reported: a device without a link-layer header). A VLAN tag the
+// kernel would print as "VPROTO= VID=" is not in NFLOG's message for the ip families.
+bool dump_mac_decoded(Writer &w, std::uint8_t flags, const NflogMessage *msg) {
+    if (!(flags & log_flag_macdecode) || !msg || msg->hwtype != arphrd_ether) return false;
+    const Bytes hw = msg->hwheader;
+    if (hw.size() < 14) return true; // no Ethernet header: the kernel prints nothing
+    w.s("MACSRC=").mac(hw.data() + 6).s(" MACDST=").mac(hw.data()).s(" MACPROTO=");
+    w.x02(hw[12]).x02(hw[13]).s(" ");
+    return true;
+}
+
+// dump_mac_header(): decoded, or "MAC=" + the link-layer header.
+void dump_mac(Writer &w, std::uint8_t flags, const NflogMessage *msg) {
+    if (dump_mac_decoded(w, flags, msg)) return;
+    const Bytes hw = msg ? msg->hwheader : Bytes{};
+    w.s("MAC=");
+    for (std::size_t i = 0; i < hw.size(); ++i) {
+        if (i) w.s(":");
+        w.x02(hw[i]);
+    }
+    w.s(" ");
+}
+
+// dump_arp_packet().
+void dump_arp(Ctx &c, const NflogMessage *msg) {
     Writer &w = c.w;
     const std::uint8_t *ah = c.skb.header(0, 8);
     if (!ah) {
         w.s("TRUNCATED");
         return;
     }
+    dump_mac_decoded(w, c.flags, msg);
     // %d of ntohs() values: never negative.
     w.s("ARP HTYPE=").u(be16(ah)).s(" PTYPE=0x").x02(ah[2]).x02(ah[3]);
     w.s(" OPCODE=").u(be16(ah + 6));
@@ -423,22 +522,12 @@ Kind kind_of(const Event &ev, Bytes bytes) {
     return Kind::other;
 }
 
-// "MAC=" + the link-layer header (dump_mac_header()'s fallback: no MAC decoding).
-void dump_mac(Writer &w, Bytes hw) {
-    w.s("MAC=");
-    for (std::size_t i = 0; i < hw.size(); ++i) {
-        if (i) w.s(":");
-        w.x02(hw[i]);
-    }
-    w.s(" ");
-}
-
 } // namespace
 
 void format_klog(const Event &ev, std::string &str, bool with_prefix) {
     const std::size_t start = str.size();
     text::Out out(str);
-    const std::string_view prefix = ev.msg ? ev.msg->prefix : std::string_view{};
+    const std::string_view prefix = ev.prefix;
     if (with_prefix) out.put(prefix);
     const std::size_t limit =
         kernel_text_max - (with_prefix ? 0 : std::min(prefix.size(), kernel_text_max));
@@ -462,29 +551,31 @@ void format_klog(const Event &ev, std::string &str, bool with_prefix) {
             w.s("PHYSOUT=").s(ev.physout_name).s(" ");
     }
 
-    Ctx c{w, {}, ev.msg && ev.msg->mark ? *ev.msg->mark : 0u};
+    Ctx c{w, {}, ev.msg && ev.msg->mark ? *ev.msg->mark : 0u, ev.log_flags, {}, {}};
+    if (ev.msg) {
+        c.uid = ev.msg->uid;
+        c.gid = ev.msg->gid;
+    }
     c.skb.data = bytes.data();
     c.skb.cap = static_cast<std::uint32_t>(std::min<std::size_t>(bytes.size(), 0xffffffffu));
     c.skb.len = c.skb.cap;
-    const Bytes hw = ev.msg ? ev.msg->hwheader : Bytes{};
-
     switch (kind) {
     case Kind::ipv4:
-        if (has_in) dump_mac(w, hw);
+        if (has_in) dump_mac(w, c.flags, ev.msg);
         if (bytes.size() >= 4 && be16(bytes.data() + 2) != 0) c.skb.len = be16(bytes.data() + 2);
         dump_ipv4(c, 0);
         break;
     case Kind::ipv6:
-        if (has_in) dump_mac(w, hw);
+        if (has_in) dump_mac(w, c.flags, ev.msg);
         if (bytes.size() >= 6 && be16(bytes.data() + 4) != 0)
             c.skb.len = std::uint32_t{be16(bytes.data() + 4)} + 40;
         dump_ipv6(c, 0, true);
         break;
     case Kind::arp:
-        dump_arp(c);
+        dump_arp(c, ev.msg);
         break;
     case Kind::other:
-        dump_mac(w, hw);
+        dump_mac(w, c.flags, ev.msg);
         break;
     }
 

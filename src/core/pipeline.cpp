@@ -19,6 +19,7 @@ OutputSpec output_spec(const Config &c, const OutputConfig &out) {
     s.json.class_name = out.extras.class_name;
     s.json.prefix = out.extras.prefix;
     s.json.host = out.extras.host;
+    s.json.community_id = out.extras.community_id;
     s.json.host_ip = c.host_ip;
     s.json.host_guid = c.host_guid;
     if (c.metadata_source == MetadataSource::docker || c.metadata_source == MetadataSource::podman)
@@ -26,6 +27,16 @@ OutputSpec output_spec(const Config &c, const OutputConfig &out) {
     s.iptables_logger.time_style = out.timestamp;
     s.iptables_logger.host_ip = c.host_ip;
     s.iptables_logger.host_guid = c.host_guid;
+    s.ecs.host_ip = c.host_ip;
+    s.ecs.host_guid = c.host_guid;
+    if (out.type == OutputType::journal) {
+        s.journal.enabled = true;
+        if (!out.journal.identifier.empty()) s.journal.identifier = out.journal.identifier;
+        s.journal.priority = out.journal.priority;
+        s.journal.klog = out.format == OutputFormat::klog;
+        s.journal.host_ip = c.host_ip;
+        s.journal.host_guid = c.host_guid;
+    }
     return s;
 }
 
@@ -52,7 +63,13 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
     }
     ev.time = msg.timestamp ? *msg.timestamp : receive_time;
 
-    ev.cls = classifier_.classify(msg.prefix);
+    // A companion's prefix carries its LOG rule's level and flags (prefix_tag.h): split
+    // off here, so that classes, enrichment and every output see the LOG rule's prefix.
+    const LogOptionsView tag = prefix_tag_split(msg.prefix);
+    ev.prefix = tag.prefix;
+    ev.log_level = tag.level;
+    ev.log_flags = tag.flags;
+    ev.cls = classifier_.classify(ev.prefix);
     if (ev.cls) {
         ev.direction = ev.cls->direction;
         ev.verdict = ev.cls->verdict;
@@ -70,8 +87,8 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
     if (containers_) {
         const auto &ip = ev.direction == Direction::ingress ? ev.packet.dst : ev.packet.src;
         ev.container = containers_->by_ip(ip);
-        if (!ev.container && !msg.prefix.empty()) {
-            ev.container = containers_->by_prefix(msg.prefix);
+        if (!ev.container && !ev.prefix.empty()) {
+            ev.container = containers_->by_prefix(ev.prefix);
             if (ev.container) ++c_.enriched_by_prefix;
         }
         if (ev.container) ++c_.enriched;
@@ -91,10 +108,17 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
 
 void Pipeline::format(const Event &ev, std::size_t i, std::string &out) const {
     const auto &o = opt_.outputs[i];
+    // A journal output: the line is the entry's MESSAGE, the event's fields follow.
+    const std::size_t message = o.journal.enabled ? journal_message_begin(out) : 0;
     switch (o.format) {
     case OutputFormat::json: format_json(ev, ev.cls ? o.json : fallback_json_[i], out); break;
     case OutputFormat::klog: format_klog(ev, out); break;
     case OutputFormat::iptables_logger: format_iptables_logger(ev, o.iptables_logger, out); break;
+    case OutputFormat::ecs: format_ecs(ev, o.ecs, out); break;
+    }
+    if (o.journal.enabled) {
+        journal_message_end(out, message);
+        journal_event_fields(ev, o.journal, out);
     }
 }
 

@@ -34,17 +34,20 @@ std::string prefix_tag_add(const LogOptions &o) {
     return out;
 }
 
-LogOptions prefix_tag_strip(std::string_view p) {
-    LogOptions o;
-    if (!prefix_has_tag_shape(p)) {
-        o.prefix = std::string(p);
-        return o;
-    }
+LogOptionsView prefix_tag_split(std::string_view p) {
+    LogOptionsView o;
+    o.prefix = p;
+    if (!prefix_has_tag_shape(p)) return o;
     std::string_view t = p.substr(p.size() - prefix_tag_size);
-    o.prefix = std::string(p.substr(0, p.size() - prefix_tag_size));
+    o.prefix = p.substr(0, p.size() - prefix_tag_size);
     o.level = static_cast<std::uint8_t>(t[3] - '0');
     o.flags = static_cast<std::uint8_t>(hex_digit(t[4]) * 16 + hex_digit(t[5]));
     return o;
+}
+
+LogOptions prefix_tag_strip(std::string_view p) {
+    const LogOptionsView v = prefix_tag_split(p);
+    return LogOptions{std::string(v.prefix), v.level, v.flags};
 }
 
 } // namespace netlog

@@ -132,7 +132,25 @@ void format_suppression_iptables_logger(const SuppressionEvent &s,
     append_message(out, s);
     out += '"';
     if (opt.time_style == IptablesLoggerOptions::TimeStyle::epoch) out += ",\"log_level\":1";
-    out += ",\"data\":{\"suppressed\":{\"direction\":\"";
+    // data, as iptables-logger's Go map, has its keys sorted: the container first.
+    out += ",\"data\":{\"";
+    out += s.direction == Direction::ingress ? "destination" : "source";
+    out += "\":";
+    {
+        text::Out o(out);
+        if (s.container && !s.container->iptables_logger_json.empty())
+            o.put(s.container->iptables_logger_json);
+        else if (s.container)
+            o.put(iptables_logger_container_json(*s.container));
+        else
+            o.put(R"({"container_id":"","app_guid":"","space_guid":"","organization_guid":"")");
+        o.put(",\"host_ip\":\"");
+        text::json_escape_go(opt.host_ip, o);
+        o.put("\",\"host_guid\":\"");
+        text::json_escape_go(opt.host_guid, o);
+        o.put("\"}");
+    }
+    out += ",\"suppressed\":{\"direction\":\"";
     out += to_string(s.direction);
     out += "\",\"allowed\":";
     out += s.verdict == Verdict::allowed ? "true" : "false";
@@ -144,11 +162,7 @@ void format_suppression_iptables_logger(const SuppressionEvent &s,
     text::append_epoch(out, s.last);
     out += "\",\"ip\":\"";
     text::append_ip(out, s.ip);
-    out += "\"},\"";
-    out += s.direction == Direction::ingress ? "destination" : "source";
-    out += "\":";
-    append_container(out, s.container, true, opt.host_ip, opt.host_guid);
-    out += "}}\n";
+    out += "\"}}}\n";
 }
 
 void format_suppression_klog(const SuppressionEvent &s, std::string &out) {

@@ -152,6 +152,12 @@ inline void append_epoch(std::string &s, const Timestamp &t) {
 // JSON string body of `s` (see json_escape in format.h).
 void json_escape(std::string_view s, Out &out);
 
+// JSON string body of `s` as Go's encoding/json (json.Marshal, Go >= 1.22) writes it: as
+// json_escape, and also <, > and & as \u003c, \u003e, \u0026, U+2028 and U+2029 as
+// \u2028 and \u2029, and each byte that does not begin a well-formed UTF-8 sequence as
+// one \ufffd (Go's utf8.DecodeRuneInString errors are one byte long).
+void json_escape_go(std::string_view s, Out &out);
+
 // `"` + escaped value + `"`
 inline void json_string(std::string_view s, Out &out) {
     out.put('"');

@@ -596,6 +596,26 @@ nftnl_expr *log_group_new(const Companion &c) {
     return e;
 }
 
+// The companion as iptables' xt NFLOG target (what the iptables-nft rule it replaces used
+// for its LOG target), so that iptables-nft still reads the table, and a later restore
+// knows to write the LOG target back the same way.
+nftnl_expr *nflog_xt_new(const Companion &c) {
+    constexpr std::uint16_t xt_nflog_f_copy_len = 0x1; // --nflog-size given
+    XtNflogInfo ni{};
+    ni.len = c.snaplen;
+    ni.group = c.group;
+    ni.threshold = c.queue_threshold;
+    ni.flags = c.snaplen ? xt_nflog_f_copy_len : 0;
+    std::memcpy(ni.prefix, c.prefix.data(), std::min(c.prefix.size(), sizeof ni.prefix - 1));
+    nftnl_expr *e = nftnl_expr_alloc("target");
+    nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFLOG");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, 0);
+    auto *info = static_cast<XtNflogInfo *>(std::calloc(1, sizeof ni));
+    std::memcpy(info, &ni, sizeof ni);
+    nftnl_expr_set(e, NFTNL_EXPR_TG_INFO, info, sizeof ni);
+    return e;
+}
+
 nftnl_expr *log_plain_new(const LogOptions &log, bool xt) {
     const std::string &prefix = log.prefix;
     if (!xt) {
@@ -721,13 +741,21 @@ BuiltRule companion_build(RulePtr log_rule, const Companion &c, bool replace) {
     BuiltRule out;
     out.rule = rule_like(log_rule.get());
     nftnl_rule *to = out.rule.get();
+    // The companion of an xt target (an iptables-nft LOG rule) is an xt target too: a
+    // table whose only xt expressions were its LOG targets stays iptables-nft's after they
+    // are replaced (or removed from beside their companions), and a restore writes the LOG
+    // target back as iptables-nft wrote it.
+    auto ex = exprs_of(log_rule.get());
+    const std::size_t li = log_index(ex);
+    const bool xt = li < ex.size() && expr_name(ex[li]) == "target";
+    auto group = [&] { return xt ? nflog_xt_new(c) : log_group_new(c); };
     if (replace) {
         out.placement = Placement::in_place;
         nftnl_rule_set_u64(to, NFTNL_RULE_HANDLE,
                            nftnl_rule_get_u64(log_rule.get(), NFTNL_RULE_HANDLE));
         exprs_move(
             log_rule.get(), to, [](const nftnl_expr *, bool) { return true; },
-            [&] { nftnl_rule_add_expr(to, log_group_new(c)); });
+            [&] { nftnl_rule_add_expr(to, group()); });
     } else {
         // The compat protocol information is copied with the rule (rule_like), xt comment
         // matches with the other matches, the user-data comment by Companion::nft_comment.
@@ -742,7 +770,7 @@ BuiltRule companion_build(RulePtr log_rule, const Companion &c, bool replace) {
             },
             [] {});
         if (counter) nftnl_rule_add_expr(to, counter_new());
-        nftnl_rule_add_expr(to, log_group_new(c));
+        nftnl_rule_add_expr(to, group());
         nftnl_rule_set_u64(to, NFTNL_RULE_POSITION,
                            nftnl_rule_get_u64(log_rule.get(), NFTNL_RULE_HANDLE));
     }

@@ -29,6 +29,9 @@ public:
     virtual ~Sink() = default;
     // Lines waiting for flush(); append whole lines ending in '\n'.
     std::string &buffer() { return buf_; }
+    // The syslog level (0..7) of the line appended next: a klog line's LOG rule level. Only
+    // a syslog output that frames klog lines uses it (as the message's severity).
+    virtual void next_line_level(std::uint8_t /*level*/) {}
     // Write everything buffered. Returns false if some lines were dropped.
     virtual bool flush() = 0;
     // SIGHUP: reopen the destination (flushes first).

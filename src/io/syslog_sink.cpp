@@ -104,8 +104,8 @@ SyslogSink::~SyslogSink() {
 
 // RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG
 // RFC 3164: <PRI>Mmm dd hh:mm:ss HOST APP[PROCID]: MSG
-void SyslogSink::frame(std::string_view msg, Timestamp ts) {
-    const int pri = s_.facility * 8 + s_.severity;
+void SyslogSink::frame(std::string_view msg, Timestamp ts, int severity) {
+    const int pri = s_.facility * 8 + (severity >= 0 && severity <= 7 ? severity : s_.severity);
     std::tm tm{};
     const time_t t = static_cast<time_t>(ts.sec);
     auto &out = scratch_;
@@ -130,8 +130,8 @@ void SyslogSink::frame(std::string_view msg, Timestamp ts) {
     out.append(msg);
 }
 
-bool SyslogSink::push(std::string_view msg, Timestamp ts) {
-    frame(msg, ts);
+bool SyslogSink::push(std::string_view msg, Timestamp ts, int severity) {
+    frame(msg, ts, severity);
     std::string framed_len;
     if (s_.transport == SyslogSettings::Transport::tcp) // RFC 6587 octet counting
         framed_len = fmt::format("{} ", scratch_.size());

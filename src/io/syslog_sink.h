@@ -51,8 +51,9 @@ public:
     SyslogSink(const SyslogSink &) = delete;
     SyslogSink &operator=(const SyslogSink &) = delete;
 
-    // Frame `msg` (one line, without '\n') for event time `ts` and queue it. False: dropped.
-    bool push(std::string_view msg, Timestamp ts);
+    // Frame `msg` (one line, without '\n') for event time `ts` and queue it, with the
+    // settings' severity or `severity` (0..7). False: dropped.
+    bool push(std::string_view msg, Timestamp ts, int severity = -1);
     // Connect if due, send what the socket takes. `now_ns`: CLOCK_MONOTONIC.
     void pump(std::int64_t now_ns);
     int fd() const { return fd_; }
@@ -61,7 +62,7 @@ public:
     std::string_view describe() const { return description_; }
 
 private:
-    void frame(std::string_view msg, Timestamp ts);
+    void frame(std::string_view msg, Timestamp ts, int severity);
     void try_connect(std::int64_t now_ns);
     void disconnect(std::int64_t now_ns);
     void on_connected();

@@ -11,6 +11,7 @@
 #include "ops.h"
 #include "privileges.h"
 #include "rules_manager.h"
+#include "journal_sink.h"
 #include "safe_file.h"
 #include "sinks.h"
 #include "store_watcher.h"
@@ -65,15 +66,22 @@ Timestamp realtime_now() {
     return {ts.tv_sec, static_cast<std::uint32_t>(ts.tv_nsec)};
 }
 
-// A syslog output behind the Sink interface: each buffered line becomes one message.
+// A syslog output behind the Sink interface: each buffered line becomes one message. With
+// `rule_levels` (klog without a configured severity) each line's severity is its LOG rule's
+// level, as the kernel's own line had.
 class SyslogOutput final : public io::Sink {
 public:
-    explicit SyslogOutput(io::SyslogSettings s) : half_(s.buffer_bytes / 2), s_(std::move(s)) {
+    SyslogOutput(io::SyslogSettings s, bool rule_levels)
+        : half_(s.buffer_bytes / 2), rule_levels_(rule_levels), s_(std::move(s)) {
         name_ = std::string(s_.describe());
+    }
+    void next_line_level(std::uint8_t level) override {
+        if (rule_levels_) levels_.emplace_back(buf_.size(), level);
     }
     bool flush() override {
         const auto ts = realtime_now();
         std::size_t start = 0;
+        std::size_t next_level = 0;
         bool ok = true;
         while (start < buf_.size()) {
             auto nl = buf_.find('\n', start);
@@ -81,10 +89,17 @@ public:
             // A burst larger than the buffer goes out as it is queued while the server
             // takes it; only what the server does not take waits (and may be dropped).
             if (s_.counters().buffered_bytes >= half_) s_.pump(monotonic_ns());
-            if (!s_.push(std::string_view(buf_).substr(start, nl - start), ts)) ok = false;
+            int severity = -1; // a line without a level (a summary): the output's severity
+            while (next_level < levels_.size() && levels_[next_level].first < start)
+                ++next_level;
+            if (next_level < levels_.size() && levels_[next_level].first == start)
+                severity = levels_[next_level].second;
+            if (!s_.push(std::string_view(buf_).substr(start, nl - start), ts, severity))
+                ok = false;
             start = nl + 1;
         }
         buf_.clear();
+        levels_.clear();
         s_.pump(monotonic_ns());
         sync();
         return ok;
@@ -103,10 +118,16 @@ private:
         c_.reopens = sc.reconnects;
     }
     std::size_t half_;
+    bool rule_levels_;
+    std::vector<std::pair<std::size_t, std::uint8_t>> levels_; // (line start in buf_, level)
     io::SyslogSink s_;
 };
 
 std::string output_key(const OutputConfig &o) {
+    // A syslog output frames by format (klog: each line at its rule's level): a change of
+    // format or severity opens it anew.
+    if (o.type == OutputType::syslog)
+        return fmt::format("syslog:{}:{}:{}", o.address, to_string(o.format), o.syslog.severity);
     return fmt::format("{}:{}{}", to_string(o.type), o.path, o.address);
 }
 
@@ -129,7 +150,15 @@ Result<std::unique_ptr<io::Sink>> open_output(const OutputConfig &o, std::size_t
         if (!s)
             return make_error(fmt::format("{}: key 'outputs[{}].address': {}", o.where, i,
                                           s.error().message));
-        return std::unique_ptr<io::Sink>(std::make_unique<SyslogOutput>(std::move(*s)));
+        // klog lines carry their LOG rule's level unless the output sets a severity.
+        const bool rule_levels = o.format == OutputFormat::klog && o.syslog.severity < 0;
+        return std::unique_ptr<io::Sink>(
+            std::make_unique<SyslogOutput>(std::move(*s), rule_levels));
+    }
+    case OutputType::journal: {
+        io::JournalSettings js;
+        if (o.syslog.buffer) js.buffer_bytes = o.syslog.buffer;
+        return io::make_journal_sink(std::move(js));
     }
     }
     return make_error("unknown output type");
@@ -333,6 +362,8 @@ bool Daemon::start() {
                : engine_ ? fmt::format("from {}", engine_->describe())
                       : std::string("none"),
                outs);
+    if (!stage_->kernel_prefix_note().empty())
+        fmt::print(stderr, "netlogd: {}\n", stage_->kernel_prefix_note());
     return true;
 }
 
@@ -461,6 +492,7 @@ void Daemon::process(const io::Batch &b) {
             if (!stage_->admit(ev_, now, sinks_)) return;
             for (std::size_t i = 0; i < sinks_.size(); ++i) {
                 auto &buf = sinks_[i]->buffer();
+                sinks_[i]->next_line_level(ev_.log_level);
                 stage_->format(*pipeline_, ev_, i, buf);
                 if (buf.size() > sink_flush_bytes) sinks_[i]->flush();
             }

@@ -1,6 +1,8 @@
 // The output stage: rate limiting with suppression summaries, and the kern.log prefix.
 #include "limit.h"
 
+#include "rsyslog_host.h"
+
 #include <fmt/format.h>
 
 #include <time.h>
@@ -64,9 +66,19 @@ Result<std::unique_ptr<OutputStage>> OutputStage::make(const Config &c, const Ru
 
 OutputStage::OutputStage(const Config &c, const RulesFile &rules) : rules_(&rules) {
     const auto host = host_name();
+    std::optional<KernLogFormat> host_format;
     for (const auto &o : c.outputs) {
         specs_.push_back(output_spec(c, o));
-        kprefix_.push_back(o.format == OutputFormat::klog && o.kernel_prefix);
+        KernelPrefix k = o.format == OutputFormat::klog ? o.kernel_prefix : KernelPrefix::off;
+        if (k == KernelPrefix::host) {
+            if (!host_format) {
+                host_format = io::host_kern_log_format();
+                kprefix_note_ = fmt::format("kernel_prefix: {} ({})",
+                                            to_string(host_format->style), host_format->why);
+            }
+            k = host_format->style;
+        }
+        kprefix_.push_back(k);
         kprefix_short_.push_back(o.type == OutputType::syslog);
         khost_.push_back(o.syslog.hostname.empty() ? host : o.syslog.hostname);
     }
@@ -90,10 +102,16 @@ OutputStage::OutputStage(const Config &c, const RulesFile &rules) : rules_(&rule
 
 void OutputStage::append_summary(const SuppressionEvent &e, std::size_t i, std::string &out) const {
     const auto &o = specs_[i];
+    const std::size_t message = o.journal.enabled ? journal_message_begin(out) : 0;
     switch (o.format) {
     case OutputFormat::json: format_suppression_json(e, o.json, out); break;
     case OutputFormat::iptables_logger: format_suppression_iptables_logger(e, o.iptables_logger, out); break;
     case OutputFormat::klog: format_suppression_klog(e, out); break;
+    case OutputFormat::ecs: format_suppression_ecs(e, o.ecs, out); break;
+    }
+    if (o.journal.enabled) {
+        journal_message_end(out, message);
+        journal_summary_fields(e, o.journal, out);
     }
 }
 
@@ -181,22 +199,33 @@ void OutputStage::flush(std::int64_t now_ns, std::string &out, bool all) {
         all);
 }
 
-// kern.log as rsyslog writes it (RSYSLOG_TraditionalFileFormat): "May  3 23:34:07 HOST
-// kernel: [87921.493829] <text>". The time is the event's, in local time; NFLOG does not
-// carry the kernel's printk clock, so "[uptime]" is the event time minus the wall-clock time
-// of CLOCK_MONOTONIC zero (close to, not equal to, what printk would show). Tools filtering
-// on "kernel:" and the DENY_/OK_ prefix see the lines they expect. A syslog output gets only
-// "[uptime] " (its server writes the rest of the header).
+// kern.log as rsyslog writes kernel lines (imklog) to a file:
+//   traditional (RSYSLOG_TraditionalFileFormat): "May  3 23:34:07 HOST kernel: [87921.493829] "
+//   rfc3339 (RSYSLOG_FileFormat, the default):   "2024-05-03T23:34:07.493829+00:00 HOST kernel: [87921.493829] "
+// The time is the event's, in local time (rsyslog's is when it read the line); NFLOG does
+// not carry the kernel's printk clock, so "[uptime]" is the event time minus the wall-clock
+// time of CLOCK_MONOTONIC zero (close to, not equal to, what printk would show). Tools
+// filtering on "kernel:" and the DENY_/OK_ prefix see the lines they expect. A syslog
+// output gets only "[uptime] " (its server writes the rest of the header).
 void OutputStage::kernel_prefix(const Event &ev, std::size_t i, std::string &out) const {
     if (!kprefix_short_[i]) {
         const time_t t = static_cast<time_t>(ev.time.sec);
         tm lt{};
         localtime_r(&t, &lt);
-        static constexpr const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-        fmt::format_to(std::back_inserter(out), "{} {:>2} {:02}:{:02}:{:02} {} kernel: ",
-                       months[lt.tm_mon % 12], lt.tm_mday, lt.tm_hour, lt.tm_min, lt.tm_sec,
-                       khost_[i]);
+        if (kprefix_[i] == KernelPrefix::rfc3339) {
+            const long off = lt.tm_gmtoff / 60;
+            fmt::format_to(std::back_inserter(out),
+                           "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}{:02}:{:02} {} kernel: ",
+                           lt.tm_year + 1900, lt.tm_mon + 1, lt.tm_mday, lt.tm_hour, lt.tm_min,
+                           lt.tm_sec, ev.time.nsec / 1000, off < 0 ? '-' : '+',
+                           (off < 0 ? -off : off) / 60, (off < 0 ? -off : off) % 60, khost_[i]);
+        } else {
+            static constexpr const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+            fmt::format_to(std::back_inserter(out), "{} {:>2} {:02}:{:02}:{:02} {} kernel: ",
+                           months[lt.tm_mon % 12], lt.tm_mday, lt.tm_hour, lt.tm_min, lt.tm_sec,
+                           khost_[i]);
+        }
     }
     std::int64_t up = ev.time.sec * 1'000'000'000 + ev.time.nsec - boot_wall_ns_;
     if (up < 0) up = 0;
@@ -205,7 +234,7 @@ void OutputStage::kernel_prefix(const Event &ev, std::size_t i, std::string &out
 }
 
 void OutputStage::format(const Pipeline &p, const Event &ev, std::size_t i, std::string &out) const {
-    if (i < kprefix_.size() && kprefix_[i]) kernel_prefix(ev, i, out);
+    if (i < kprefix_.size() && kprefix_[i] != KernelPrefix::off) kernel_prefix(ev, i, out);
     p.format(ev, i, out);
 }
 

@@ -60,6 +60,9 @@ public:
     void flush(std::int64_t now_ns, std::string &out, bool all = false);
 
     bool limiting() const { return limiter_.has_value(); }
+    // For outputs with `kernel_prefix: true`: which format the host's rsyslog writes and
+    // why ("" when no output asks).
+    const std::string &kernel_prefix_note() const { return kprefix_note_; }
     const RateLimitCounters &counters();
     // Carry the counts over to a stage built after a reload (same class list or not).
     void add_counters(const RateLimitCounters &c);
@@ -73,9 +76,10 @@ private:
 
     const RulesFile *rules_;
     std::vector<OutputSpec> specs_;
-    std::vector<bool> kprefix_;        // per output
+    std::vector<KernelPrefix> kprefix_; // per output: off, traditional or rfc3339 (resolved)
     std::vector<bool> kprefix_short_;  // per output: syslog: only "[uptime] "
     std::vector<std::string> khost_;   // per output: host name in the kernel prefix
+    std::string kprefix_note_;
     std::int64_t boot_wall_ns_ = 0;    // wall-clock time of CLOCK_MONOTONIC 0 (kernel "uptime")
     std::optional<RateLimiter> limiter_;
     const ContainerIndex *containers_ = nullptr;

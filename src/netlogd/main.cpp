@@ -1,11 +1,12 @@
 // netlogd: NFLOG events to structured, enriched log lines.
 //   netlogd [-c FILE]                      run (default /etc/netlog/netlogd.yaml)
 //   netlogd --check-config [-c FILE]       validate and summarise
-//   netlogd --replay CAPTURE [-c FILE] [--format json|klog|iptables-logger]
+//   netlogd --replay CAPTURE [-c FILE] [--format json|klog|iptables-logger|ecs]
 //   netlogd --stats [-c FILE]              scrape the running daemon, print the identity
 //   netlogd --reload [-c FILE] [--pid PID] reload the running daemon, wait for the outcome
 #include "daemon.h"
 #include "load.h"
+#include "rsyslog_host.h"
 #include "ops.h"
 #include "privileges.h"
 #include "replay.h"
@@ -31,6 +32,13 @@ int check_config(const std::string &path) {
         return 1;
     }
     fmt::print("{}\n", netlog::config_summary(l->config));
+    for (const auto &o : l->config.outputs)
+        if (o.format == netlog::OutputFormat::klog &&
+            o.kernel_prefix == netlog::KernelPrefix::host) {
+            const auto f = netlog::io::host_kern_log_format();
+            fmt::print("kernel_prefix: {} ({})\n", netlog::to_string(f.style), f.why);
+            break;
+        }
     std::string groups;
     for (auto g : l->rules->groups()) groups += fmt::format("{}{}", groups.empty() ? "" : ",", g);
     fmt::print("rules {}: {} classes, NFLOG group(s) {}\n", l->rules_source,
@@ -65,8 +73,8 @@ int main(int argc, char **argv) {
     app.add_option("--replay", ro.capture,
                    "run the pipeline over a DLT_NFLOG capture (tcpdump -i nflog:N -w FILE), "
                    "lines to stdout");
-    app.add_option("--format", format, "replay output format: json (default), klog, iptables-logger")
-        ->check(CLI::IsMember({"json", "klog", "iptables-logger"}));
+    app.add_option("--format", format, "replay output format: json (default), klog, iptables-logger, ecs")
+        ->check(CLI::IsMember({"json", "klog", "iptables-logger", "ecs"}));
     app.add_option("--rules", ro.rules_path, "replay: rules file (default: the config's, else "
                                              "the built-in rules/cloudfoundry.yaml)");
     app.add_flag("--resolve-interfaces,!--no-resolve-interfaces", ro.resolve_interfaces,

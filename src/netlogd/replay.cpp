@@ -54,6 +54,7 @@ int replay(const ReplayOptions &o) {
     OutputConfig out;
     out.type = OutputType::stdout_;
     if (!cfg.outputs.empty()) out = cfg.outputs.front();
+    if (out.type == OutputType::journal) out.type = OutputType::stdout_; // replay prints lines
     out.format = o.format.value_or(cfg.outputs.empty() ? OutputFormat::json : out.format);
     if (out.format != OutputFormat::json) out.extras = {};
 

@@ -99,7 +99,7 @@ class Cell:
         p = ns.popen([netns.binary("netlogd"), "-c", cfg], stdout=stdout, stderr=errf)
         if wait_ready:
             wait_for(lambda: "reading NFLOG" in self.stderr() or p.poll() is not None,
-                     timeout=10, what="netlogd to start")
+                     timeout=30, what="netlogd to start")
             if p.poll() is not None:
                 fail(f"netlogd exited at start ({p.returncode}): {self.stderr()}")
         self.proc = p
@@ -122,6 +122,35 @@ class Cell:
         lines = [l for l in self.stderr().splitlines() if "netlogd: exiting:" in l]
         check(lines, f"netlogd printed no exit summary: {self.stderr()}")
         return {k: int(v) for k, v in (kv.split("=") for kv in lines[-1].split("exiting: ")[1].split())}
+
+    def live_counters(self, timeout=10):
+        """The running netlogd's counters: SIGUSR1 makes it print them ("netlogd:
+        received=... ..."); the new line as a dict of ints."""
+        def lines():
+            return [l for l in self.stderr().splitlines()
+                    if l.startswith("netlogd: received=")]
+        n = len(lines())
+        self.proc.send_signal(signal.SIGUSR1)
+        got = wait_for(lambda: len(lines()) > n and lines(), timeout=timeout,
+                       what="netlogd's counters line after SIGUSR1")
+        return {k: int(v) for k, v in (kv.split("=") for kv in got[-1].split("netlogd: ")[1].split())}
+
+    def wait_settled(self, expected, timeout=60, what="netlogd to settle"):
+        """Wait until netlogd has accounted for every one of `expected` events the kernel
+        logged (received + counted kernel-side losses), and its queue and outputs are
+        idle: two counter reads 0.2 s apart agree. The counters, or a failure naming them."""
+        end = time.monotonic() + timeout
+        last = None
+        while True:
+            c = self.live_counters()
+            kernel = c["received"] + c["lost_enobufs"] + c["lost_gap"]
+            if kernel >= expected and c == last:
+                return c
+            if time.monotonic() > end:
+                fail(f"{what}: after {timeout}s netlogd accounts for {kernel} of {expected} "
+                     f"events: {c}")
+            last = c
+            time.sleep(0.2)
 
     def rule_packets(self, chain, table="filter", target="NFLOG"):
         """Sum of the packet counters of `target` rules in `chain` (iptables -L -v -x)."""

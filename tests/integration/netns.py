@@ -144,23 +144,15 @@ def veth(a, b, name_a, name_b, addrs_a=(), addrs_b=(), mac_a=None, mac_b=None):
         ns.run(["ip", "link", "set", name, "up"])
 
 
-class Sysctl:
-    """Set a sysctl for the test and restore the old value at exit."""
-
-    def __init__(self, key, value):
-        self.path = "/proc/sys/" + key.replace(".", "/")
-        with open(self.path) as f:
-            self.old = f.read().strip()
-        on_exit(self.restore)
-        with open(self.path, "w") as f:
-            f.write(str(value))
-
-    def restore(self):
-        with open(self.path, "w") as f:
-            f.write(self.old)
+def Sysctl(key, value):
+    """Set a host sysctl for the test; the old value comes back at exit. Shared with other
+    tests that need the same key at the same time (shared_sysctl.py): the first sets it,
+    the last restores it."""
+    import shared_sysctl
+    return shared_sysctl.hold(key, value)
 
 
-def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
+def wait_for(pred, timeout=30.0, interval=0.05, what="condition"):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = pred()
@@ -178,6 +170,36 @@ def binary(name):
         root = os.environ.get("NETLOG_BUILD_ROOT", "build")
         p = os.path.join(root, "src", name, name)
     return p
+
+
+_readable_dir = None
+_readable = {}
+
+
+def readable_copy(path):
+    """A copy of `path` that every user can read (and run, when it is executable), for what
+    a test runs as another user: the checkout may sit in a directory only root can enter
+    (a clone under /root is 0700). The copies live in one 0755 directory, removed at exit;
+    a file is copied once per test."""
+    global _readable_dir
+    if path in _readable:
+        return _readable[path]
+    import shutil
+    import tempfile
+    if _readable_dir is None:
+        _readable_dir = tempfile.mkdtemp(prefix="netlog-readable-")
+        os.chmod(_readable_dir, 0o755)
+        d = _readable_dir
+        on_exit(lambda: shutil.rmtree(d, ignore_errors=True))
+    dst = os.path.join(_readable_dir, os.path.basename(path))
+    n = 1
+    while os.path.exists(dst):  # two files of one name: keep both
+        n += 1
+        dst = os.path.join(_readable_dir, f"{n}-{os.path.basename(path)}")
+    shutil.copy2(path, dst)
+    os.chmod(dst, 0o755 if os.access(path, os.X_OK) else 0o644)
+    _readable[path] = dst
+    return dst
 
 
 def sanitized(name="netlogd"):

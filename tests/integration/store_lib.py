@@ -121,7 +121,7 @@ class Probe:
         with self.lock:
             return len(self.loads), len(self.errors)
 
-    def wait_load(self, n_before, what, timeout=10.0):
+    def wait_load(self, n_before, what, timeout=30.0):
         netns.wait_for(lambda: self.count()[0] > n_before, timeout=timeout, what=what)
         return self.last()
 

@@ -35,8 +35,8 @@ YAMLCPP_PHRASES = ("flow not found", "end of map", "end of sequence", "illegal m
 
 
 def run(argv, user=None):
-    if user:
-        argv = ["runuser", "-u", user, "--"] + argv
+    if user:  # (a copy the user can run: the checkout may be in a 0700 directory)
+        argv = ["runuser", "-u", user, "--", netns.readable_copy(argv[0])] + argv[1:]
     return subprocess.run(argv, capture_output=True, text=True, timeout=30)
 
 

@@ -72,7 +72,7 @@ w.cell.run(f"iptables -A FORWARD -s {C1_IP} -p udp --dport 9999 -j NFLOG --nflog
 w.c["c1"].run(["/usr/bin/python3", "-c",
                f"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
                f"s.sendto(b'x', ('{OUT_IP}', 9999))"])
-wait_for(lambda: len(read_lines(out_file)) == 1, timeout=5, what="the first netlogd's line")
+wait_for(lambda: len(read_lines(out_file)) == 1, timeout=30, what="the first netlogd's line")
 check(first.poll() is None, "the first netlogd died")
 check(w.stop() == 0, "the first netlogd did not exit 0 on SIGTERM")
 log("PASS")

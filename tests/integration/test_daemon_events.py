@@ -87,7 +87,7 @@ for msg, (src, dst, prefix, verdict, handle, mark) in CASES.items():
         before = time.time()
         send(proto, src, dst, port)
         lines = wait_for(lambda: (l := read_lines(out_file)) and len(l) > seen and l,
-                         timeout=5, what=f"the {msg} {proto} line")
+                         timeout=30, what=f"the {msg} {proto} line")
         time.sleep(0.1)
         lines = read_lines(out_file)
         check(len(lines) == seen + 1,
@@ -119,7 +119,7 @@ before = time.time()
 w.cell.run(["/usr/bin/python3", "-c",
             "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
             f"for i in range(3): s.sendto(b'x', ('{OUT_IP}', 9998))"])
-wait_for(lambda: len(read_lines(out_file)) == seen + 3, timeout=5, what="the 3 OUTPUT lines")
+wait_for(lambda: len(read_lines(out_file)) == seen + 3, timeout=30, what="the 3 OUTPUT lines")
 stamps = []
 for line in read_lines(out_file)[seen:]:
     doc = json.loads(line)

@@ -5,7 +5,6 @@ with one line and the running configuration keeps working; an output file delete
 running is created again; SIGTERM then exits 0."""
 import os
 import signal
-import time
 
 from daemon_world import C1_HANDLE, C1_IP, GROUP, OUT_IP, Cell, read_lines
 from netns import check, log, require_root, wait_for
@@ -34,11 +33,11 @@ def send(n=1):
 def hup_and_wait(what):
     before = w.stderr().count("reload")
     proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: w.stderr().count("reload") > before, timeout=5, what=what)
+    wait_for(lambda: w.stderr().count("reload") > before, timeout=30, what=what)
 
 
 send()
-wait_for(lambda: len(read_lines(json_log)) == 1, timeout=5, what="the first line")
+wait_for(lambda: len(read_lines(json_log)) == 1, timeout=30, what="the first line")
 first = read_lines(json_log)[0]
 # CUSTOM_ matches no class: emitted under the fallback, with its prefix
 check('"message":"egress-denied"' in first and f'"prefix":"CUSTOM_{C1_HANDLE}"' in first,
@@ -53,7 +52,7 @@ w.write_config([f"{{type: file, path: {json_log}}}",
 hup_and_wait("the reload message")
 check("reloaded" in w.stderr(), f"no 'reloaded' line: {w.stderr()}")
 send()
-wait_for(lambda: len(read_lines(json_log)) == 2 and len(read_lines(klog_log)) == 1, timeout=5,
+wait_for(lambda: len(read_lines(json_log)) == 2 and len(read_lines(klog_log)) == 1, timeout=30,
          what="lines in both outputs after the reload")
 second = read_lines(json_log)[1]
 check('"message":"egress-allowed"' in second and '"prefix"' not in second,
@@ -69,14 +68,15 @@ refusal = [l for l in w.stderr().splitlines() if "keeping the running configurat
 check(len(refusal) == 1 and "key 'bogus'" in refusal[0], f"refusal: {w.stderr()}")
 send(50)
 wait_for(lambda: len(read_lines(json_log)) == 52 and len(read_lines(klog_log)) == 51,
-         timeout=5, what="lines after the refused reload")
+         timeout=30, what="lines after the refused reload")
 check(proc.poll() is None, "netlogd died")
 
 # The output deleted from under netlogd: it notices (within a second) and creates it again.
 os.unlink(json_log)
-time.sleep(1.5)
+wait_for(lambda: os.path.exists(json_log), timeout=30,
+         what="netlogd to notice the deletion and create the file again")
 send()
-wait_for(lambda: len(read_lines(json_log)) == 1, timeout=5,
+wait_for(lambda: len(read_lines(json_log)) == 1, timeout=30,
          what="netlogd to re-create the deleted output")
 check(w.stop() == 0, "netlogd did not exit 0")
 c = w.counters()

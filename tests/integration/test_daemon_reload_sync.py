@@ -45,7 +45,7 @@ def next_notice(want):
 
 next_notice("READY=1")
 send(w, 10)
-wait_for(lambda: len(read_lines(a_log)) == 10, timeout=10, what="10 lines")
+wait_for(lambda: len(read_lines(a_log)) == 10, timeout=30, what="10 lines")
 
 
 def reload_cmd():
@@ -65,7 +65,7 @@ check("MONOTONIC_USEC=" in m1, f"RELOADING=1 without MONOTONIC_USEC: {m1!r}")
 m2 = next_notice("READY=1")
 log(f"ok: --reload exit 0 ({r.stderr.strip()}); notices {m1!r} then {m2!r}")
 send(w, 10)
-wait_for(lambda: len(read_lines(b_log)) == 10, timeout=10, what="the new output's lines")
+wait_for(lambda: len(read_lines(b_log)) == 10, timeout=30, what="the new output's lines")
 
 # a config that does not parse: --reload says where and exits 1; netlogd not signalled
 good = open(cfg).read()
@@ -86,7 +86,7 @@ check(libc.sigqueue(proc.pid, signal.SIGHUP, ctypes.c_void_p(TOKEN)) == 0, "sigq
 info = signal.sigtimedwait({signal.SIGUSR2}, 30)
 check(info is not None and info.si_pid == proc.pid, f"no answer from netlogd: {info}")
 # si_value is not in Python's struct_siginfo: the refusal shows in netlogd's log and notices
-wait_for(lambda: "keeping the running configuration" in w.stderr(), timeout=10,
+wait_for(lambda: "keeping the running configuration" in w.stderr(), timeout=30,
          what="netlogd's refusal line")
 m3 = next_notice("READY=1")
 check("reload failed" in m3, f"READY=1 after a refused reload says nothing of it: {m3!r}")
@@ -97,7 +97,7 @@ r = reload_cmd()
 check(r.returncode == 0, f"--reload after the fix: exit {r.returncode}: {r.stderr}")
 
 send(w, 10)
-wait_for(lambda: len(read_lines(a_log)) == 30 and len(read_lines(b_log)) == 20, timeout=10,
+wait_for(lambda: len(read_lines(a_log)) == 30 and len(read_lines(b_log)) == 20, timeout=30,
          what="30 and 20 lines")
 check(w.stop() == 0, "netlogd did not exit 0")
 c = w.counters()

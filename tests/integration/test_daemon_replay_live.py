@@ -6,9 +6,9 @@ the timestamps, which the kernel takes per rule (they differ by microseconds).
 Also: --replay without -c gives the seed JSON with the built-in Cloud Foundry classes."""
 import json
 import subprocess
-import time
 
 import netns
+import traffic
 from daemon_world import (C1_HANDLE, C1_IP, C2_HANDLE, C2_IP, GROUP, OUT_IP, Cell, read_lines)
 from netns import check, fail, log, require_root, require_tool, wait_for
 
@@ -30,7 +30,7 @@ capture = w.path("cap.pcap")
 dump = w.cell.popen(["tcpdump", "-Z", "root", "-U", "-i", f"nflog:{GROUP + 1}", "-w", capture],
                     stderr=subprocess.PIPE)
 wait_for(lambda: dump.stderr.readline().startswith(b"tcpdump: listening") or dump.poll() is not None,
-         timeout=10, what="tcpdump to listen")
+         timeout=30, what="tcpdump to listen")
 check(dump.poll() is None, "tcpdump failed to start")
 
 N = 0
@@ -40,8 +40,9 @@ for (src, dst) in PREFIXES:
             "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
             f"for i in range(5): s.sendto(b'replay' * i, ('{dst}', 7777))"])
     N += 5
-wait_for(lambda: len(read_lines(live)) == N, timeout=5, what=f"{N} live lines")
-time.sleep(2.5)  # libpcap leaves the kernel's default flush timeout (1 s) on its group
+wait_for(lambda: len(read_lines(live)) == N, timeout=30, what=f"{N} live lines")
+# libpcap leaves the kernel's default flush timeout (1 s) on its group: wait for the records
+wait_for(lambda: traffic.pcap_count(capture) >= N, timeout=30, what=f"{N} records in the capture")
 dump.terminate()
 dump.wait(timeout=10)
 check(w.stop() == 0, "netlogd did not exit 0")

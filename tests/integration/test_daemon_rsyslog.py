@@ -5,7 +5,7 @@ rsyslog runs in the cell namespace (its ports are private to it) with the test's
 config: one ruleset per input, each writing its own file. netlogd has six outputs at once:
 json to a file (the reference), json over syslog UDP, TCP (RFC 5424, octet counting) and a
 unix datagram socket (RFC 3164), klog over UDP with facility kern / app-name "kernel", and
-klog to a file with `kernel_prefix: true`.
+klog to a file with `kernel_prefix: traditional`.
 
 1. Events (UDP packets from c1 through an NFLOG rule, each with its own source port) reach
    every syslog output: the lines rsyslog writes parse back to the file output's events.
@@ -58,7 +58,7 @@ def start_rsyslog():
     global rsyslog
     rsyslog = w.cell.popen(["rsyslogd", "-n", "-f", conf, "-i", os.path.join(tmp, "rsyslogd.pid")])
     wait_for(lambda: os.path.exists(sock) and "5514" in w.cell.run("ss -ltn", check=False).stdout,
-             10, what="rsyslog to listen")
+             30, what="rsyslog to listen")
 
 
 def stop_rsyslog():
@@ -79,7 +79,7 @@ w.write_config([
     f"{{type: syslog, address: \"unix://{sock}\", format: json, protocol: rfc3164, "
     "facility: local3, severity: notice, app_name: netlog-fw, buffer: 4096}",
     "{type: syslog, address: \"udp://127.0.0.1:5515\", format: klog}",
-    f"{{type: file, path: {kfile}, format: klog, kernel_prefix: true}}",
+    f"{{type: file, path: {kfile}, format: klog, kernel_prefix: traditional}}",
 ])
 OUT = {"udp": 1, "tcp": 2, "unix": 3, "kern": 4}  # output index per rsyslog file
 w.cell.run(f"iptables -A FORWARD -s {C1_IP} -d {OUT_IP} -p udp --dport 9001 -j NFLOG "
@@ -146,8 +146,8 @@ def has_port(kind, p):
 # seen once netlink_buffer grew to 16000 and the kernel sent all 30 in one batch)
 p1 = send(30, gap=0.01)
 for kind in ("udp", "tcp", "unix"):
-    wait_for(lambda: len(rs(kind)) >= 30, 10, what=f"30 events via {kind}")
-wait_for(lambda: len(rs("kern")) >= 30, 10, what="30 klog lines via udp (facility kern)")
+    wait_for(lambda: len(rs(kind)) >= 30, 30, what=f"30 events via {kind}")
+wait_for(lambda: len(rs("kern")) >= 30, 30, what="30 klog lines via udp (facility kern)")
 time.sleep(0.3)
 R = ref_events()
 check([sport(e) for e in R] == p1, f"the file output has {len(R)} events, want 30 in order")
@@ -173,12 +173,12 @@ time.sleep(1.5)
 start_rsyslog()
 # the sinks reconnect (backing off, at most 10 s) and deliver what their buffers held
 for kind in ("tcp", "unix"):
-    wait_for(lambda: len(rs(kind)) > 30, 20, what=f"the buffered events via {kind} after the restart")
+    wait_for(lambda: len(rs(kind)) > 30, 40, what=f"the buffered events via {kind} after the restart")
 time.sleep(0.5)
 # 3. after the restart: every output delivers again
 p3 = send(10, gap=0.01)
 for kind in ("udp", "tcp", "unix"):
-    wait_for(lambda: has_port(kind, p3[-1]), 20, what=f"the last event after the restart via {kind}")
+    wait_for(lambda: has_port(kind, p3[-1]), 40, what=f"the last event after the restart via {kind}")
 time.sleep(0.5)
 
 os.kill(w.proc.pid, signal.SIGUSR1)

@@ -43,14 +43,16 @@ def lines_now():
 
 # 1. space: every event is written
 send(w, 50)
-wait_for(lambda: lines_now() == 50, timeout=10, what="50 lines")
+wait_for(lambda: lines_now() == 50, timeout=30, what="50 lines")
 log("ok: 50 events, 50 lines")
 
 # 2. the disk fills while events flow
 N2 = 600
+t_full = time.monotonic()
 send(w, N2, rate=1000)
-wait_for(lambda: stats(w, cfg)[1].get("emitted") == 50 + N2, timeout=15,
+wait_for(lambda: stats(w, cfg)[1].get("emitted") == 50 + N2, timeout=60,
          what="netlogd to have handled every event")
+full_for = time.monotonic() - t_full
 rc, v, outs, text = stats(w, cfg)
 log(text.rstrip())
 lines_full = lines_now()
@@ -64,7 +66,10 @@ check(o_lines == lines_full, f"--stats says {o_lines} lines written, the file ha
 check(o_lines + o_dropped == 50 + N2, f"lines {o_lines} + dropped {o_dropped} != {50 + N2}")
 check(proc.poll() is None, "netlogd died on a full disk")
 reports = [l for l in w.stderr().splitlines() if "No space left on device" in l]
-check(1 <= len(reports) <= 5, f"{len(reports)} ENOSPC reports on stderr (want 1 per second at most)")
+# (the disk was full for full_for seconds at most while events came: a slow machine
+# stretches that, the limit of one report a second does not change)
+check(1 <= len(reports) <= 2 + int(full_for), f"{len(reports)} ENOSPC reports on stderr in "
+      f"{full_for:.1f} s (want 1 per second at most)")
 log(f"ok: disk full: {o_lines} lines written + {o_dropped} dropped and counted = {50 + N2} "
     f"events; {len(reports)} line(s) on stderr: {reports[0]}")
 
@@ -72,7 +77,7 @@ log(f"ok: disk full: {o_lines} lines written + {o_dropped} dropped and counted =
 os.unlink(filler)
 N3 = 30
 send(w, N3)
-wait_for(lambda: lines_now() == lines_full + N3, timeout=10,
+wait_for(lambda: lines_now() == lines_full + N3, timeout=30,
          what=f"{N3} more lines once space was freed")
 log(f"ok: space freed: {N3} events -> {N3} new lines")
 

@@ -55,13 +55,13 @@ def lines():
 
 def events_enriched(n_total, app):
     send(w, n_total - len(lines()))
-    wait_for(lambda: len(lines()) == n_total, timeout=20, what=f"{n_total} lines")
+    wait_for(lambda: len(lines()) == n_total, timeout=30, what=f"{n_total} lines")
     last = lines()[-1]["data"]["source"]
     check(last["app_guid"] == app, f"enrichment lost or wrong: {last}")
 
 
 def new_line(mark, pattern, what):
-    return wait_for(lambda: re.search(pattern, w.stderr()[mark:]), timeout=10, what=what)
+    return wait_for(lambda: re.search(pattern, w.stderr()[mark:]), timeout=30, what=what)
 
 
 app1 = CONTAINERS[C1_HANDLE][1]
@@ -88,7 +88,7 @@ for what, make, pattern in (
     with open(w.path("store.json_version"), "w") as f:
         f.write(what)
     m = new_line(mark, pattern, f"netlogd to refuse the store as {what}")
-    status, text = wait_for(lambda: (lambda h: h if h[0] == 503 else None)(health()), timeout=10,
+    status, text = wait_for(lambda: (lambda h: h if h[0] == 503 else None)(health()), timeout=30,
                             what="/healthz to say the store is not loaded")
     check("store not loaded" in text, f"/healthz: {status} {text!r}")
     events_enriched(len(lines()) + 10, app1)
@@ -111,7 +111,7 @@ with open(w.path("store.json.new"), "w") as f:
                            "metadata": {"app_id": app2, "space_id": space, "org_id": org}}}, f)
 os.replace(w.path("store.json.new"), store)
 new_line(mark, r"store \S+: 1 containers", "the valid store to load")
-wait_for(lambda: health()[0] == 200, timeout=10, what="/healthz 200 again")
+wait_for(lambda: health()[0] == 200, timeout=30, what="/healthz 200 again")
 events_enriched(len(lines()) + 10, app2)
 log("ok: a valid store loads again beside a FIFO lock (and then a /dev/zero version)")
 
@@ -135,7 +135,7 @@ for what, make in (("a FIFO", lambda: os.mkfifo(cfg)),
     os.unlink(cfg)
     make()
     proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: w.stderr().count("reload:") > before, timeout=10,
+    wait_for(lambda: w.stderr().count("reload:") > before, timeout=30,
              what=f"the reload with the config as {what} to be refused")
     line = [l for l in w.stderr().splitlines() if "reload:" in l][-1]
     log(f"ok: config as {what}: {line}")
@@ -144,7 +144,7 @@ for what, make in (("a FIFO", lambda: os.mkfifo(cfg)),
         f.write(good_cfg)
 flow.join()
 matched = w.rule_packets("FORWARD")
-wait_for(lambda: len(lines()) == matched, timeout=20,
+wait_for(lambda: len(lines()) == matched, timeout=30,
          what=f"every event the kernel logged ({matched}) written")
 
 # SIGTERM while the config is a FIFO and a reload of it was asked for

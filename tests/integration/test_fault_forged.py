@@ -30,7 +30,7 @@ def lines():
 
 
 send(w, 100)
-wait_for(lambda: len(lines()) == 100, timeout=20, what="the first 100 events")
+wait_for(lambda: len(lines()) == 100, timeout=30, what="the first 100 events")
 table = w.cell.run("cat /proc/net/netfilter/nfnetlink_log").stdout.split()
 portid = int(table[table.index(str(GROUP)) + 1])  # "group portid qlen ..." per line
 log(f"netlogd reads group {GROUP} on netlink port id {portid}")
@@ -75,7 +75,7 @@ code = ("import socket, sys\n"
 w.cell.run(["/usr/bin/python3", "-c", code])  # another root process in the namespace
 s.close()
 send(w, 100)
-wait_for(lambda: len(lines()) >= 200, timeout=20, what="the next 100 events")
+wait_for(lambda: len(lines()) >= 200, timeout=30, what="the next 100 events")
 rc, vals, outs, text = stats(w, cfg)
 log(text.strip())
 evs = lines()

@@ -42,9 +42,9 @@ sync=1
 """)
 ulogd = w.cell.popen(["ulogd", "-c", ulog_conf], stdout=None, stderr=None)
 wait_for(lambda: str(GROUP) in w.cell.run("cat /proc/net/netfilter/nfnetlink_log").stdout.split(),
-         timeout=10, what="ulogd2 to bind the NFLOG group")
+         timeout=30, what="ulogd2 to bind the NFLOG group")
 send(w, 5)
-wait_for(lambda: len(read_lines(ulog_out)) == 5, timeout=10, what="ulogd2's 5 lines")
+wait_for(lambda: len(read_lines(ulog_out)) == 5, timeout=30, what="ulogd2's 5 lines")
 
 out = w.path("netlog.log")
 cfg = w.write_config([f"{{type: file, path: {out}}}"])
@@ -57,17 +57,17 @@ check(err == f"netlogd: NFLOG group {GROUP} is already bound by another process 
              f"stop it or choose another group in {rules}", f"unexpected text: {err!r}")
 check(not os.path.exists(out), "netlogd created its output file although it refused to start")
 send(w, 5)
-wait_for(lambda: len(read_lines(ulog_out)) == 10, timeout=10, what="ulogd2's next 5 lines")
+wait_for(lambda: len(read_lines(ulog_out)) == 10, timeout=30, what="ulogd2's next 5 lines")
 check(ulogd.poll() is None, "ulogd2 died")
 log("ok: ulogd2 undisturbed: 10 lines, 10 events")
 
 ulogd.send_signal(signal.SIGTERM)
 ulogd.wait(timeout=10)
 wait_for(lambda: str(GROUP) not in w.cell.run("cat /proc/net/netfilter/nfnetlink_log").stdout.split(),
-         timeout=10, what="ulogd2 to release the group")
+         timeout=30, what="ulogd2 to release the group")
 w.start()
 send(w, 5)
-wait_for(lambda: len(read_lines(out)) == 5, timeout=10, what="netlogd's 5 lines")
+wait_for(lambda: len(read_lines(out)) == 5, timeout=30, what="netlogd's 5 lines")
 check(w.stop() == 0, "netlogd did not exit 0")
 c = w.counters()
 check(c["received"] == 5, f"counters {c}")

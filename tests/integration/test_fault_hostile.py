@@ -116,7 +116,7 @@ def send_all():
 
 def check_round(n_expected, store_exact):
     wait_for(lambda: len(json_lines(files["json"])) >= n_expected and len(datagrams) >= n_expected,
-             timeout=10, what=f"{n_expected} events")
+             timeout=30, what=f"{n_expected} events")
     time.sleep(0.3)
     evs = json_lines(files["json"])
     check(len(evs) == n_expected, f"json: {len(evs)} lines, want {n_expected}")
@@ -188,7 +188,7 @@ with open(w.path("store.json"), "wb") as f:
 with open(w.path("store.json_version"), "w") as f:
     f.write("2")
 wait_for(lambda: "version 2" in w.stderr()[mark:] or "keeping the previous" in w.stderr()[mark:],
-         timeout=10, what="netlogd to read store version 2")
+         timeout=30, what="netlogd to read store version 2")
 log("  store with invalid UTF-8: " + w.stderr()[mark:].strip())
 send_all()
 check_round(2 * N1, store_exact=False)

@@ -62,15 +62,17 @@ log("ok: netlogd starts with no syslog server: " + w.stderr().strip().splitlines
 
 # 1. the directory of the file output goes away while events flow, then comes back
 send(w, 20)
-wait_for(lambda: len(read_lines(out)) == 20, timeout=10, what="20 lines in the file output")
+wait_for(lambda: len(read_lines(out)) == 20, timeout=30, what="20 lines in the file output")
 shutil.rmtree(logdir)
-time.sleep(1.5)  # the sink's once-a-second check notices the path is gone
+# the sink's once-a-second check notices the path is gone, says so and closes the file
+wait_for(lambda: f"output {out}: cannot reopen: No such file" in w.stderr(), timeout=30,
+         what="netlogd to notice the removed directory")
 send(w, 40)
-wait_for(lambda: len(read_lines(ref)) == 60, timeout=10, what="60 events in the reference")
+wait_for(lambda: len(read_lines(ref)) == 60, timeout=30, what="60 events in the reference")
 check(not os.path.exists(logdir), "something re-created the removed directory")
 os.mkdir(logdir)
 send(w, 20)
-wait_for(lambda: len(read_lines(out)) == 20, timeout=10, what="20 lines in the new file")
+wait_for(lambda: len(read_lines(out)) == 20, timeout=30, what="20 lines in the new file")
 errs = [l for l in w.stderr().splitlines() if "No such file" in l]
 check(1 <= len(errs) <= 4, f"{len(errs)} error lines about the missing directory")
 log(f"ok: directory removed: {errs[0]}")
@@ -81,15 +83,15 @@ R = json_lines(ref)
 check(len(R) == 80, f"reference has {len(R)} events")
 rsyslog = w.cell.popen(["rsyslogd", "-n", "-f", conf, "-i", w.path("rsyslogd.pid")])
 wait_for(lambda: os.path.exists(sock) and "5514" in w.cell.run("ss -ltn", check=False).stdout,
-         10, what="rsyslog to listen")
+         30, what="rsyslog to listen")
 # the sinks retry with a back-off (at most 10 s) and deliver what their buffers held
 for k in files:
-    wait_for(lambda: len(read_lines(files[k])) > 0, timeout=20, what=f"the held events via {k}")
+    wait_for(lambda: len(read_lines(files[k])) > 0, timeout=40, what=f"the held events via {k}")
 send(w, 10)
-wait_for(lambda: len(read_lines(ref)) == 90, timeout=10, what="90 events in the reference")
+wait_for(lambda: len(read_lines(ref)) == 90, timeout=30, what="90 events in the reference")
 R = json_lines(ref)
 for k in files:
-    wait_for(lambda: any(json.loads(l) == R[-1] for l in read_lines(files[k])), timeout=20,
+    wait_for(lambda: any(json.loads(l) == R[-1] for l in read_lines(files[k])), timeout=40,
              what=f"the last event via {k} ({len(read_lines(files[k]))} lines; stderr "
                   f"{w.stderr()[-600:]!r})")
 time.sleep(0.5)

@@ -58,7 +58,7 @@ check("its reader does not keep up" in stuck, f"no line about the stalled stdout
 first = matched
 shutil.rmtree(sub)
 send(w, 5, rate=5000)
-wait_for(lambda: count(out) >= matched + 5, timeout=20, what="5 more lines in the file output")
+wait_for(lambda: count(out) >= matched + 5, timeout=30, what="5 more lines in the file output")
 t0 = time.monotonic()
 proc.send_signal(signal.SIGTERM)
 try:

@@ -53,10 +53,10 @@ def event():
             if ev["data"]["packet"].get("dst_port") == p:
                 return ev
         return None
-    return wait_for(find, timeout=10, what=f"the event for udp port {p}")
+    return wait_for(find, timeout=30, what=f"the event for udp port {p}")
 
 
-def stderr_after(mark, text, timeout=10, what=None):
+def stderr_after(mark, text, timeout=30, what=None):
     wait_for(lambda: text in w.stderr()[mark:], timeout=timeout, what=what or repr(text))
     return w.stderr()[mark:]
 
@@ -106,7 +106,7 @@ text = json.dumps(big)
 mark = len(w.stderr())
 t0 = time.monotonic()
 store.write_text(text)
-stderr_after(mark, f"(version {store.version})", timeout=60, what="the 100k store loaded")
+stderr_after(mark, f"(version {store.version})", timeout=120, what="the 100k store loaded")
 took = time.monotonic() - t0
 ev = event()
 check(ev["data"]["source"]["container_id"] == BIG, f"after the 100k store: {ev['data']['source']}")

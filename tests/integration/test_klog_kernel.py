@@ -5,10 +5,14 @@ World: client -- router -- server namespaces. In the router every logging point 
 of rules on the same packets: `-j LOG --log-prefix "<tag>P<nn> "` then
 `-j NFLOG --nflog-prefix "<tag>P<nn> "` (same prefix), for IPv4 and IPv6, at FORWARD
 (by protocol: TCP, UDP, ICMP/ICMPv6, anything else), INPUT and OUTPUT, with marks set in
-mangle for some traffic. net.netfilter.nf_log_all_netns=1 (restored at exit) lets LOG
-print from a namespace. The kernel's lines are read from /dev/kmsg (only records carrying
-this run's random tag), the NFLOG side is recorded with `tcpdump -i nflog:N`, and the
-capture is replayed inside the router namespace (so ifindexes resolve to the same names).
+mangle for some traffic. net.netfilter.nf_log_all_netns=1 lets LOG print from a namespace:
+a host-wide sysctl, held through shared_sysctl.py with any other test needing it, watched
+while the traffic runs. The kernel's lines are read from /dev/kmsg (kmsg.py: only records
+carrying this try's unique tag), the NFLOG side is recorded with `tcpdump -i nflog:N`, and
+the capture is replayed inside the router namespace (so ifindexes resolve to the same
+names). When lines are missing and the kernel log overran or the sysctl was changed by
+someone else, the observation is repeated (bounded); only lines missing from a log that
+did not overrun are a failure.
 For every prefix, the n-th replay line must equal the n-th kernel line after the prefix,
 byte for byte, and the counts must be equal.
 
@@ -30,12 +34,13 @@ header with 40 bytes of options inside an IPv4 packet with options) comes out as
 """
 import collections
 import os
-import secrets
 import shutil
 import tempfile
 import time
 
+import kmsg
 import netns
+import shared_sysctl
 import traffic
 from netns import check, fail, log
 
@@ -98,7 +103,7 @@ def rule_counters(w, tag):
     return res["LOG"], res["NFLOG"]
 
 
-def settled_counters(w, tag, timeout=5.0):
+def settled_counters(w, tag, timeout=30.0):
     """rule_counters() once the traffic has settled: two reads 0.2 s apart agree and every
     LOG rule has counted as many packets as its NFLOG twin (a packet between the two
     rules, or between two reads, is not a difference)."""
@@ -155,6 +160,68 @@ udp_exchange({R6!r}, 9, expect_reply=False); pause()
 """ + traffic.exotic_traffic(S4, S6)
 
 
+def clear_rules(w):
+    for ipt in ("iptables", "ip6tables"):
+        w.router.run(f"{ipt} -t mangle -F; {ipt} -t filter -F; {ipt} -t filter -X")
+
+
+def observe_once(w, tmp, nf_log_all, n):
+    """One observation: rules with a new marker, traffic, the kernel's lines and the NFLOG
+    capture. ({prefix: [kernel text]}, capture path, marker); CouldNotObserve when the
+    kernel log overran or the sysctl was changed under us and some of our lines are
+    missing."""
+    tag = kmsg.unique_marker("K")  # unique per try: other kernel lines are ignored
+    cap = os.path.join(tmp, f"nflog-{n}.pcap")
+    clear_rules(w)
+    install_rules(w, tag)
+    h1 = w.hosts[0]
+    reader = kmsg.Reader(tag)
+    capture = traffic.NflogCapture(w.router, [GROUP], cap)
+    with nf_log_all.watch() as sysctl:
+        traffic.run_py(w.client, client_traffic(w), timeout=90)
+        # the router talking to itself: INPUT and OUTPUT on lo (a zero MAC header)
+        w.router.run(f"ping -c1 -W1 {w.ROUTER4_C}; ping -c1 -W1 {w.ROUTER6_C}", check=False)
+        # bridged traffic: IN=br0 OUT=br0 PHYSIN=b1 PHYSOUT=b2
+        h1.run(f"ping -c1 -W1 {w.HOST2_4}; ping -c1 -W1 {w.HOST2_6}", check=False)
+        # arriving on a device without a link-layer header: MAC= with nothing after it
+        w.tun_inject([f'IP(src="{w.TUN_PEER4}", dst="{w.SERVER4}")/UDP(sport=1234, dport=5353)/Raw(b"tun")',
+                      f'IPv6(src="{w.TUN_PEER6}", dst="{w.SERVER6}")/UDP(sport=1234, dport=5353)/Raw(b"tun")',
+                      f'IP(src="{w.TUN_PEER4}", dst="{w.SERVER4}")/TCP(sport=1235, dport=8080, flags="S")',
+                      # reset it, or the server retransmits its SYN-ACK a second later: after the
+                      # capture stopped, but still logged by LOG (a flaky count, seen in CI)
+                      f'IP(src="{w.TUN_PEER4}", dst="{w.SERVER4}")/TCP(sport=1235, dport=8080, flags="R", seq=1)'])
+        log_counts, nflog_counts = settled_counters(w, tag)
+        captured = capture.stop(sum(nflog_counts.values()))
+        check(captured >= sum(nflog_counts.values()),
+              f"tcpdump captured {captured} packets but the NFLOG rules matched "
+              f"{sum(nflog_counts.values())}: the capture is incomplete, the test world is broken")
+        # the kernel's lines, by prefix, in order: printk is synchronous, the reader thread
+        # may lag (a loaded machine: give it time)
+        want = sum(log_counts.values())
+        reader.wait(lambda recs: len(recs) >= want, timeout=20)
+    reader.close()
+    kernel = collections.defaultdict(list)
+    for _seq, text in reader.records():
+        text = kmsg.unescape(text)
+        prefix = text[:text.index(" ") + 1]
+        kernel[prefix].append(text[len(prefix):])
+    lost = {p: log_counts[p] - len(kernel.get(p, [])) for p in log_counts
+            if log_counts[p] > len(kernel.get(p, []))}
+    if lost:
+        counts = (f"LOG rule counters {dict(log_counts)}, lines read per prefix "
+                  f"{ {p: len(v) for p, v in kernel.items()} }; {reader.describe()}; "
+                  f"nf_log_all_netns changed under us {sysctl['disturbed']} time(s)")
+        if reader.overrun or sysctl["disturbed"]:
+            raise kmsg.CouldNotObserve(f"lines missing {lost}: {counts}")
+        fail(f"the kernel log lost lines though it did not overrun and nf_log_all_netns "
+             f"stayed 1: {counts}")
+    if reader.overrun:
+        log(f"note: the kernel log overran ({reader.describe()}) but none of our lines were lost")
+    n_kernel = sum(len(v) for v in kernel.values())
+    check(n_kernel >= 40, f"only {n_kernel} kernel lines: the traffic did not happen")
+    return kernel, cap, tag
+
+
 def main():
     netns.require_root("test_klog_kernel")
     netns.require_tool("tcpdump", "tcpdump")
@@ -164,63 +231,16 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="netlog-klog-kernel-")
     netns.on_exit(lambda: shutil.rmtree(tmp, ignore_errors=True))
-    cap = os.path.join(tmp, "nflog.pcap")
-    tag = "K" + secrets.token_hex(3)  # unique per run: other kernel lines are ignored
 
     w = traffic.Routed()
     traffic.start_server(w.server, 8080, 5353)
     w.warm_up()
-    h1, _h2 = w.add_bridge()
+    w.hosts = w.add_bridge()
     w.add_tun()
-    netns.Sysctl("net.netfilter.nf_log_all_netns", 1)
-    install_rules(w, tag)
-
-    kmsg = traffic.Kmsg(tag)
-    capture = traffic.NflogCapture(w.router, [GROUP], cap)
-    traffic.run_py(w.client, client_traffic(w), timeout=90)
-    # the router talking to itself: INPUT and OUTPUT on lo (a zero MAC header)
-    w.router.run(f"ping -c1 -W1 {w.ROUTER4_C}; ping -c1 -W1 {w.ROUTER6_C}", check=False)
-    # bridged traffic: IN=br0 OUT=br0 PHYSIN=b1 PHYSOUT=b2
-    h1.run(f"ping -c1 -W1 {w.HOST2_4}; ping -c1 -W1 {w.HOST2_6}", check=False)
-    # arriving on a device without a link-layer header: MAC= with nothing after it
-    w.tun_inject([f'IP(src="{w.TUN_PEER4}", dst="{w.SERVER4}")/UDP(sport=1234, dport=5353)/Raw(b"tun")',
-                  f'IPv6(src="{w.TUN_PEER6}", dst="{w.SERVER6}")/UDP(sport=1234, dport=5353)/Raw(b"tun")',
-                  f'IP(src="{w.TUN_PEER4}", dst="{w.SERVER4}")/TCP(sport=1235, dport=8080, flags="S")',
-                  # reset it, or the server retransmits its SYN-ACK a second later: after the
-                  # capture stopped, but still logged by LOG (a flaky count, seen in CI)
-                  f'IP(src="{w.TUN_PEER4}", dst="{w.SERVER4}")/TCP(sport=1235, dport=8080, flags="R", seq=1)'])
-    log_counts, nflog_counts = settled_counters(w, tag)
-    captured = capture.stop(sum(nflog_counts.values()))
-    check(captured >= sum(nflog_counts.values()),
-          f"tcpdump captured {captured} packets but the NFLOG rules matched "
-          f"{sum(nflog_counts.values())}: the capture is incomplete, the test world is broken")
-
-    # the kernel's lines, by prefix, in order (printk is synchronous; the reader thread
-    # may lag by a poll interval)
-    kernel = collections.defaultdict(list)
-    want = sum(log_counts.values())
-    deadline = time.monotonic() + 3
-    while len(kmsg.records()) < want and time.monotonic() < deadline:
-        time.sleep(0.05)
-    kmsg.close()
-    for _seq, text in kmsg.records():
-        text = traffic.kmsg_unescape(text)
-        prefix = text[:text.index(" ") + 1]
-        kernel[prefix].append(text[len(prefix):])
-    lost = {p: log_counts[p] - len(kernel.get(p, [])) for p in log_counts
-            if log_counts[p] > len(kernel.get(p, []))}
-    if lost:
-        fail(f"the kernel log lost lines: LOG rule counters {dict(log_counts)}, lines read "
-             f"per prefix { {p: len(v) for p, v in kernel.items()} }; /dev/kmsg overruns "
-             f"{kmsg.lost} (ring buffer overwritten: {kmsg.seen} records went by, something "
-             f"floods the kernel log), nf_log_all_netns now "
-             f"{open('/proc/sys/net/netfilter/nf_log_all_netns').read().strip()} (another test "
-             f"may have restored it to 0)")
-    if kmsg.lost:
-        log(f"note: /dev/kmsg overran {kmsg.lost} time(s) ({kmsg.seen} records went by) "
-            f"but none of our lines were lost")
+    nf_log_all = shared_sysctl.hold("net.netfilter.nf_log_all_netns", 1)
+    kernel, cap, tag = kmsg.observe(lambda n: observe_once(w, tmp, nf_log_all, n),
+                                    what="the kernel's LOG lines")
     n_kernel = sum(len(v) for v in kernel.values())
-    check(n_kernel >= 40, f"only {n_kernel} kernel lines: the traffic did not happen")
 
     keep = os.environ.get("NETLOG_KEEP_DIR")
     if keep:

@@ -70,7 +70,7 @@ os.chmod(conf, 0o644)
 state = os.path.join(top, "logrotate.state")
 cfg = os.path.join(top, "netlogd.yaml")
 with open(cfg, "w") as f:
-    f.write(f"rules: {os.path.join(SRC, 'rules', 'cloudfoundry.yaml')}\n"
+    f.write(f"rules: {netns.readable_copy(os.path.join(SRC, 'rules', 'cloudfoundry.yaml'))}\n"
             f"outputs:\n- {{type: file, path: {out}, format: json}}\n"
             f"metrics: {{listen: \"127.0.0.1:7561\"}}\n")
 os.chmod(cfg, 0o644)
@@ -88,7 +88,7 @@ def stderr():
     return open(errpath).read()
 
 
-wait_for(lambda: "netlogd: running" in stderr() or p.poll() is not None, timeout=15,
+wait_for(lambda: "netlogd: running" in stderr() or p.poll() is not None, timeout=30,
          what="netlogd to run")
 check(p.poll() is None, f"netlogd exited: {stderr()}")
 sent = 0
@@ -115,7 +115,7 @@ def total():
 
 
 def settle(what):
-    wait_for(lambda: total() == sent, timeout=10, what=f"{what}: {sent} lines (have {total()})")
+    wait_for(lambda: total() == sent, timeout=30, what=f"{what}: {sent} lines (have {total()})")
 
 
 def rotate(n):
@@ -126,7 +126,7 @@ def rotate(n):
     check((st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, gid, 0o640),
           f"rotation {n}: logrotate created {out} {st.st_uid}:{st.st_gid} {oct(st.st_mode)}")
     # netlogd checks its path once a second: wait until it has reopened (its counter)
-    wait_for(lambda: reopens() == n, timeout=5, what=f"netlogd to reopen after rotation {n}")
+    wait_for(lambda: reopens() == n, timeout=30, what=f"netlogd to reopen after rotation {n}")
 
 
 def reopens():

@@ -160,7 +160,7 @@ def caps_of(pid):
 def start(outputs, extra="", stdout=subprocess.DEVNULL):
     w.write_config(outputs, extra=f"metrics: {{listen: \"127.0.0.1:{PORT}\"}}\n" + extra)
     p = w.start(stdout=stdout)
-    wait_for(lambda: "netlogd: running" in w.stderr() or p.poll() is not None, timeout=10,
+    wait_for(lambda: "netlogd: running" in w.stderr() or p.poll() is not None, timeout=30,
              what="netlogd to be running")
     check(p.poll() is None, f"netlogd exited: {w.stderr()}")
     return p
@@ -239,11 +239,20 @@ check(w.stop() == 0, "netlogd did not exit 0")
 w.cell.run("iptables -Z FORWARD")
 stalled_out = w.path("stalled.log")
 p = start([f"{{type: file, path: {stalled_out}}}"], "queue: 1024\n")
+last = {}
+
+
+def overflowed():
+    last["m"] = scrape()
+    return dropped(last["m"], "queue_full") > 0
+
+
 with StoppedThread(p.pid, "nl-pipeline"):
     sent = send(N)
-    time.sleep(1.0)
-    m1 = scrape()  # the pipeline is stopped; the reader and the listener still answer
-check(dropped(m1, "queue_full") > 0, f"a stalled pipeline did not move queue_full: {m1}")
+    # the pipeline is stopped, the queue holds 1024: the flood must overflow it once the
+    # reader has taken it in (however long that takes); the listener still answers
+    wait_for(overflowed, timeout=60, interval=0.3,
+             what=f"a stalled pipeline to move queue_full (last scrape {last.get('m')})")
 m2, rule = drained(0)
 identity("stalled", m2, rule)
 check(dropped(m2, "kernel_enobufs") == 0 and m2["netlog_netlink_enobufs_total"] == 0,

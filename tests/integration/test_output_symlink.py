@@ -44,7 +44,7 @@ def as_nobody(code):
 
 
 send(w, 10)
-wait_for(lambda: count(out) == 10, timeout=10, what="10 lines")
+wait_for(lambda: count(out) == 10, timeout=30, what="10 lines")
 tmp = os.path.join(jobdir, "tmp")
 for what, make in (("a symbolic link to a root-owned file", f"os.symlink({target!r}, {tmp!r})"),
                    ("a FIFO", f"os.mkfifo({tmp!r})")):
@@ -54,7 +54,7 @@ for what, make in (("a symbolic link to a root-owned file", f"os.symlink({target
               f"if os.path.isfile({out!r}) and not os.path.islink({out!r}): "
               f"os.rename({out!r}, {out + '.1'!r})\n"
               f"os.rename({tmp!r}, {out!r})\n")
-    wait_for(lambda: "cannot reopen" in w.stderr()[mark:], timeout=10,
+    wait_for(lambda: "cannot reopen" in w.stderr()[mark:], timeout=30,
              what=f"netlogd to refuse {what}")
     line = [l for l in w.stderr()[mark:].splitlines() if "cannot reopen" in l][0]
     send(w, 10)
@@ -68,9 +68,9 @@ for what, make in (("a symbolic link to a root-owned file", f"os.symlink({target
 
 # the file comes back (nobody renames it back over the FIFO): netlogd writes to it again
 as_nobody(f"import os\nos.rename({out + '.1'!r}, {out!r})\n")
-wait_for(lambda: "reopened" in w.stderr(), timeout=10, what="netlogd to reopen the file")
+wait_for(lambda: "reopened" in w.stderr(), timeout=30, what="netlogd to reopen the file")
 send(w, 10)
-wait_for(lambda: count(out) == 20, timeout=10, what="the next 10 lines in the file")
+wait_for(lambda: count(out) == 20, timeout=30, what="the next 10 lines in the file")
 check(w.stop() == 0, "netlogd did not exit 0")
 c = w.counters()
 matched = w.rule_packets("FORWARD")

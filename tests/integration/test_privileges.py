@@ -23,7 +23,7 @@ from netns import check, fail, log, require_root, wait_for
 
 require_root("test_privileges")
 
-NETLOGD = netns.binary("netlogd")
+NETLOGD = netns.readable_copy(netns.binary("netlogd"))  # run as nobody: any checkout
 SRC = netns.source_root()
 NOBODY = 65534
 
@@ -74,7 +74,7 @@ def running():
     return any("netlogd: running" in l for l in errlines) or p.poll() is not None
 
 
-wait_for(running, timeout=15, what="netlogd to run with an ambient CAP_NET_ADMIN")
+wait_for(running, timeout=30, what="netlogd to run with an ambient CAP_NET_ADMIN")
 check(p.poll() is None, f"netlogd exited {p.returncode}: {errlines}")
 # setpriv execs netlogd: p.pid is netlogd (through `ip netns exec`, which execs too)
 pid = p.pid

@@ -66,13 +66,13 @@ def summaries(path):
     return [l for l in read_lines(path) if "suppressed" in l]
 
 
-wait_for(lambda: summaries(json_file), timeout=5, what="a suppression summary while running")
+wait_for(lambda: summaries(json_file), timeout=30, what="a suppression summary while running")
 log(f"summary while running: {summaries(json_file)[0]}")
 send(w.c["c1"], C1_IP, 9001, FLOOD)
-time.sleep(0.5)
 c1_rule, c2_rule = rule_packets(C1_IP), rule_packets(C2_IP)
 check(c1_rule == 2 * FLOOD + 1, f"c1's rule counted {c1_rule} packets, sent {2 * FLOOD + 1}")
 check(c2_rule == C2_PACKETS, f"c2's rule counted {c2_rule} packets, sent {C2_PACKETS}")
+w.wait_settled(c1_rule + c2_rule)
 rc = w.stop()
 check(rc == 0, f"netlogd exited {rc} after SIGTERM")
 cnt = w.counters()

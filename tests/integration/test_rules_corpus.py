@@ -190,7 +190,9 @@ def case(name, flavor, files):
         tool = "legacy" if flavor == "legacy" else "nft"
         for f in files:
             v6 = "ip6tables" in f
-            ns.run([f"ip{'6' if v6 else ''}tables-{tool}-restore"], input=open(os.path.join(CORPUS, f)).read())
+            # (-w: the xtables lock is one file for the whole host; other tests may hold it)
+            ns.run([f"ip{'6' if v6 else ''}tables-{tool}-restore", "-w", "60"],
+                   input=open(os.path.join(CORPUS, f)).read())
         dump = lambda: normalized(ns.run(f"iptables-{tool}-save; ip6tables-{tool}-save").stdout)
         backend = "legacy" if flavor == "legacy" else "nft"
     before = dump()

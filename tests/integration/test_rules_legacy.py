@@ -13,8 +13,10 @@ two "containers" and an "outside" namespace. Then:
   - bad input (missing rules file, bad regex, unknown backend, no privilege) is one line,
     exit non-zero, nothing changed;
   - policy-agent rewrites (new vpa-- chain, jump swapped at FORWARD 1, old chain deleted)
-    while `watch --interval 0.2` runs get companions within the interval; the latency and
-    the packets that passed unlogged meanwhile are measured and printed.
+    while `watch --interval 0.2` runs get their companions, and a steady stream through
+    the rewritten chain is logged again once they are there; the latency and the packets
+    that passed unlogged meanwhile are measured and printed (how fast depends on the
+    machine: printed, not asserted).
 """
 import os
 import re
@@ -26,6 +28,7 @@ import tempfile
 import time
 
 import netns
+import traffic
 from netns import check, fail, log
 
 netns.require_root("test_rules_legacy")
@@ -80,8 +83,9 @@ cell.run("ip addr add 10.255.15.1/32 peer 10.255.15.7 dev s-010255015007"
          " && sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1")
 ext.run("ip addr add 10.10.10.1/24 dev eth0 && ip route add 10.255.15.0/24 via 10.10.10.254"
         " && ip addr add fd00:e::1/64 dev eth0 nodad && ip -6 route add fd00::/16 via fd00:e::254")
-cell.run(f"iptables-legacy-restore < {DATA}/cloudfoundry.rules")
-cell.run(f"ip6tables-legacy-restore < {DATA}/cloudfoundry.rules6")
+# (-w: the xtables lock is one file for the whole host; other tests may hold it a moment)
+cell.run(f"iptables-legacy-restore -w 60 < {DATA}/cloudfoundry.rules")
+cell.run(f"ip6tables-legacy-restore -w 60 < {DATA}/cloudfoundry.rules6")
 
 
 def save(family=4):
@@ -162,7 +166,7 @@ install_ms = (time.monotonic() - t0) * 1000
 after_install = snapshot()
 check(check_alongside(save(4), "ipv4 after install") == 8, "ipv4: not 8 companions")
 check(check_alongside(save(6), "ipv6 after install") == 4, "ipv6: not 4 companions")
-s_rules = cell.run(["iptables-legacy", "-S"]).stdout
+s_rules = cell.run(["iptables-legacy", "-w", "60", "-S"]).stdout
 check(s_rules.count('"netlog:') == 8, "iptables-legacy -S does not show the 8 companions")
 check("-A INPUT -p udp -m udp --dport 5353 -j NFLOG --nflog-group 7" in s_rules, "foreign NFLOG rule touched")
 
@@ -206,10 +210,16 @@ def capture_start(path):
     return p
 
 
-def capture_stop(p, path):
+def seen_in(recs):
+    """{(prefix, ip family)} of group 42's records (pcap_nflog_records)."""
+    return {(prefix.decode(errors="replace"), 4 if fam == 2 else 6) for g, fam, prefix in recs if g == 42}
+
+
+def capture_stop(p, path, want=None):
     # the companions queue up to 32 packets (--nflog-threshold 32); the kernel flushes a
-    # partial batch after its 1 s default timeout: wait for it
-    time.sleep(1.3)
+    # partial batch after its 1 s default timeout: wait until the capture holds every
+    # (prefix, family) in `want`, or (no want) until it has stopped growing
+    traffic.wait_capture(path, (lambda recs: want <= seen_in(recs)) if want else None)
     p.send_signal(signal.SIGINT)
     p.wait(timeout=10)
     out = netns.sh(["tshark", "-r", path, "-T", "fields", "-E", "separator=|",
@@ -239,12 +249,11 @@ pcap = os.path.join(tmp, "kinds.pcap")
 cap = capture_start(pcap)
 for ns, proto, dst, port, _, _ in KINDS:
     send(ns, proto, dst, port)
-time.sleep(0.3)
-events = capture_stop(cap, pcap)
+events = capture_stop(cap, pcap, {(k[4], k[5]) for k in KINDS})
 seen = {(e[2], 4 if e[1] == "2" else 6) for e in events if e[0] == "42"}
 missing = [k for k in KINDS if (k[4], k[5]) not in seen]
 if missing:
-    log(cell.run("iptables-legacy -L -v -n -x; ip6tables-legacy -L -v -n -x", check=False).stdout)
+    log(cell.run("iptables-legacy -w 60 -L -v -n -x; ip6tables-legacy -w 60 -L -v -n -x", check=False).stdout)
 for ns, proto, dst, port, prefix, fam in KINDS:
     check((prefix, fam) in seen, f"no NFLOG event for {proto} {dst}:{port} with prefix '{prefix}' "
                                  f"(class {class_of(prefix)}); saw {sorted(seen)}")
@@ -272,8 +281,8 @@ time.sleep(1.1)  # let the 1/s limit buckets refill
 cap = capture_start(pcap)
 for ns, proto, dst, port, _, _ in KINDS:
     send(ns, proto, dst, port)
-time.sleep(0.3)
-seen = {(e[2], 4 if e[1] == "2" else 6) for e in capture_stop(cap, pcap) if e[0] == "42"}
+seen = {(e[2], 4 if e[1] == "2" else 6) for e in capture_stop(cap, pcap, {(k[4], k[5]) for k in KINDS})
+        if e[0] == "42"}
 missing = [k[4] for k in KINDS if (k[4], k[5]) not in seen]
 check(not missing, f"replace mode: no NFLOG event for {missing}")
 r = nr("remove", "--backend", "legacy", "--mode", "replace")
@@ -293,8 +302,10 @@ for args, needle in (
     check(r.returncode != 0, f"{args}: exit 0")
     check(needle in r.stderr and len(r.stderr.strip().splitlines()) == 1,
           f"{args}: expected one line with '{needle}', got: {r.stderr!r}")
-r = cell.run(["runuser", "-u", "nobody", "--", RULES_BIN, "install", "--backend", "legacy", "--rules",
-              os.path.join(ROOT, "rules", "cloudfoundry.yaml")], check=False)
+# (copies nobody can read: the checkout may be in a directory only root can enter)
+r = cell.run(["runuser", "-u", "nobody", "--", netns.readable_copy(RULES_BIN), "install", "--backend",
+              "legacy", "--rules", netns.readable_copy(os.path.join(ROOT, "rules", "cloudfoundry.yaml"))],
+             check=False)
 check(r.returncode != 0 and "needs root / CAP_NET_ADMIN" in r.stderr, f"no privilege: {r.stderr!r}")
 check(snapshot() == (before4, before6), "bad input changed the ruleset")
 
@@ -314,7 +325,7 @@ def rewrite(old, new, port):
     """What the policy agent does: new chain, jump swapped at FORWARD 1, old chain deleted."""
     text = (f"*filter\n:{new} - [0:0]\n" + VPA.format(c=new, port=port) +
             f"-R FORWARD 1 -j {new}\n-F {old}\n-X {old}\nCOMMIT\n")
-    cell.run(["iptables-legacy-restore", "--noflush", "-w", "5"], input=text)
+    cell.run(["iptables-legacy-restore", "--noflush", "-w", "60"], input=text)
 
 
 def covered(chain):
@@ -348,19 +359,30 @@ REWRITES = 5
 sender = a.popen(["/usr/bin/python3", "-c", SENDER], stdout=subprocess.PIPE, text=True)
 latencies = []
 old = "vpa--1700000000000001"
-time.sleep(0.5)
+STREAM = ("OK_0002_e9e8959f-3828-4136-8 ", 4)
+
+
+def stream_logged():
+    return sum(1 for g, fam, prefix in traffic.pcap_nflog_records(pcap)
+               if g == 42 and (prefix.decode(errors="replace"), 4 if fam == 2 else 6) == STREAM)
+
+
+netns.wait_for(lambda: stream_logged() >= 10, timeout=30, what="the stream logged before the rewrites")
 for k in range(REWRITES):
     new = f"vpa--17000000000000{10 + k}"
     rewrite(old, new, 9000 + k)
     t_change = time.monotonic()
-    deadline = t_change + 5
+    deadline = t_change + 30  # a bound for a loaded machine, not a latency requirement
     while not covered(new):
         if time.monotonic() > deadline:
-            fail(f"rewrite {k + 1}: {new} not covered 5 s after the rewrite")
+            fail(f"rewrite {k + 1}: {new} not covered 30 s after the rewrite")
         time.sleep(0.01)
     latencies.append((time.monotonic() - t_change) * 1000)
     old = new
-    time.sleep(1.0)
+    # the stream goes on through the new chain: its companion logs it
+    n = stream_logged()
+    netns.wait_for(lambda: stream_logged() >= n + 10, timeout=30,
+                   what=f"the stream logged through {new} once covered")
 sender.send_signal(signal.SIGTERM)
 sent = int(sender.communicate(timeout=30)[0].strip())
 # a burst of rewrites faster than the poll interval: whatever watch applies lands whole
@@ -370,15 +392,14 @@ for k in range(20):
     rewrite(old, new, 9100 + k)
     old = new
     time.sleep(0.03)
-deadline = time.monotonic() + 10
+deadline = time.monotonic() + 30
 while not covered(old):
     if time.monotonic() > deadline:
-        fail(f"after a burst of 20 rewrites, {old} not covered within 10 s")
+        fail(f"after a burst of 20 rewrites, {old} not covered within 30 s")
     time.sleep(0.05)
 time.sleep(2 * INTERVAL)
 check_alongside(save(4), "ipv4 after 25 rewrites under watch")
 check_alongside(save(6), "ipv6 after 25 rewrites under watch")
-time.sleep(0.3)
 events = capture_stop(cap, pcap)
 logged = {e[3].replace(":", "") for e in events
           if e[0] == "42" and e[3].replace(":", "").endswith(b"netlogseq".hex())}
@@ -390,13 +411,10 @@ log("watch output:\n" + out + err)
 check(len(reconcile_lines) >= REWRITES + 1, f"watch reported {len(reconcile_lines)} reconciles for {REWRITES} rewrites")
 check(watch.returncode == 0, f"watch exited {watch.returncode}")
 check(covered(old), "the last chain lost its companions")
-# the checker polls the save every 10 ms; allow for a loaded 2-core machine
-check(max(latencies) < INTERVAL * 1000 + 1500, f"reconcile latencies too high: {latencies}")
 log(f"watch --interval {INTERVAL}: {REWRITES} rewrites covered after "
     f"min {min(latencies):.0f} / median {statistics.median(latencies):.0f} / max {max(latencies):.0f} ms "
     f"(measured from the rewrite's restore returning to the companions being in the save); "
     f"{sent} UDP packets sent through vpa-- during those 5 rewrites, {len(logged)} on NFLOG, "
     f"{unlogged} passed unlogged while a new chain was not yet covered")
-check(unlogged < sent / 2, f"most packets were unlogged: {unlogged} of {sent}")
 log(f"install (both families) took {install_ms:.0f} ms")
 print("PASS")

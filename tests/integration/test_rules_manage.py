@@ -136,7 +136,7 @@ def check_sane(r, backend, what, full=False):
     return a
 
 
-def wait_full(r, backend, what, timeout=15):
+def wait_full(r, backend, what, timeout=60):
     def ok():
         a = audit(r, backend)
         return all(cov == n and d == 0 and o == 0 for n, cov, d, o in a.values()) and a
@@ -212,8 +212,9 @@ def message_of(cls):
 
 
 def load_legacy(r):
-    r.run(f"iptables-legacy-restore < {DATA}/cloudfoundry.rules")
-    r.run(f"ip6tables-legacy-restore < {DATA}/cloudfoundry.rules6")
+    # (-w: the xtables lock is one file for the whole host; other tests may hold it a moment)
+    r.run(f"iptables-legacy-restore -w 60 < {DATA}/cloudfoundry.rules")
+    r.run(f"ip6tables-legacy-restore -w 60 < {DATA}/cloudfoundry.rules6")
 
 
 def load_nft(r):
@@ -226,7 +227,7 @@ def flush(r, backend):
         r.run("nft flush ruleset")
     else:
         for t in ("iptables-legacy", "ip6tables-legacy"):
-            r.run(f"{t} -F && {t} -X")
+            r.run(f"{t} -w 60 -F && {t} -w 60 -X")
 
 
 # ---- (a) netlogd manage_rules covers the CF ruleset, events arrive classified ---------------
@@ -275,20 +276,28 @@ def check_events(d, nss, what):
     for src in ("a", "b"):
         specs = [f"{fam},{proto},{dst},{port}" for s, fam, proto, dst, port, _ in T.TRAFFIC if s == src]
         nss[src].run(["/usr/bin/python3", "-c", T.SEND] + specs, timeout=30)
-    time.sleep(1.5)  # the companions' queue-threshold 32: the kernel flushes after 1 s
 
     def events():
         if not os.path.exists(d.out):
             return []
         return [json.loads(l) for l in open(d.out) if l.strip()]
-    missing = []
-    for src, fam, proto, dst, port, prefix in T.TRAFFIC:
-        cls = T.EXPECTED_CLASS[prefix]
-        ok = any(e["data"].get("class") == cls and e["data"].get("prefix") == prefix and e["message"] == message_of(cls)
-                 and e["data"]["packet"]["protocol"] == proto and e["data"]["packet"].get("dst_port") == port
-                 for e in events())
-        if not ok:
-            missing.append((src, fam, proto, dst, port, prefix))
+
+    def lacking():
+        ev = events()
+        out = []
+        for src, fam, proto, dst, port, prefix in T.TRAFFIC:
+            cls = T.EXPECTED_CLASS[prefix]
+            if not any(e["data"].get("class") == cls and e["data"].get("prefix") == prefix
+                       and e["message"] == message_of(cls) and e["data"]["packet"]["protocol"] == proto
+                       and e["data"]["packet"].get("dst_port") == port for e in ev):
+                out.append((src, fam, proto, dst, port, prefix))
+        return out
+    # the companions' queue-threshold 32: the kernel flushes a partial batch after 1 s;
+    # wait (bounded) until every flow is there
+    end = time.monotonic() + 30
+    while lacking() and time.monotonic() < end:
+        time.sleep(0.1)
+    missing = lacking()
     ev = events()
     check(not missing, f"{what}: no classified event for {missing}; got {len(ev)} events: {ev[:5]}")
     check(not any(e["data"].get("prefix", "").startswith("SSH_IN") for e in ev), f"{what}: the unmatched SSH_IN rule was mirrored")
@@ -411,7 +420,7 @@ def part_b(tmp, backend, trials=6):
     r = netns.Netns("kb")
     (load_nft if backend == "nft" else load_legacy)(r)
     restore = "iptables-nft-restore" if backend == "nft" else "iptables-legacy-restore"
-    r.run([restore, "--noflush"], input=big_ruleset(250, 4))
+    r.run([restore, "--noflush", "-w", "60"], input=big_ruleset(250, 4))
     n = audit(r, backend)
     log(f"{what}: {n[4][0]} IPv4 + {n[6][0]} IPv6 class-matched LOG rules")
     # how long a full start-up install takes: kill -9 moments are drawn in that window

@@ -31,6 +31,7 @@ import threading
 import time
 
 import netns
+import traffic
 from netns import check, fail, log
 
 netns.require_root("the nftables backend test")
@@ -147,8 +148,11 @@ def ipt_save(r):
 
 
 LOG_RE = re.compile(r'^(?P<m>.*?)\s*log prefix "(?P<p>[^"]*)"(?P<level> level \w+)?(?P<rest>.*)$')
-COMP_RE = re.compile(r'^(?P<m>.*?)\s*log prefix "(?P<p>[^"]*)" group (?P<g>\d+) snaplen 128 '
-                     r'queue-threshold 32(?P<rest>.*?) comment "netlog:(?P<c>[^"]*)"$')
+# A companion: nft's log statement, or (replace mode on iptables-nft: in the place of an xt
+# LOG target) an xt NFLOG target, which nft shows with the group last.
+COMP_RE = re.compile(r'^(?P<m>.*?)\s*log prefix "(?P<p>[^"]*)" (?:group (?P<g>\d+) snaplen 128 '
+                     r'queue-threshold 32|snaplen 128 queue-threshold 32 group (?P<gx>\d+))'
+                     r'(?P<rest>.*?) comment "netlog:(?P<c>[^"]*)"$')
 
 
 NFT_LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warn": 4, "notice": 5, "info": 6, "debug": 7}
@@ -211,7 +215,7 @@ def check_covered(listing, mode, what):
             check(c is not None, f"{where}: no companion {'before' if verdict_after else 'after'} it")
             check(c["m"] == m["m"] and c["p"] == tagged(p, m["level"]) and c["rest"].strip() == "",
                   f"{where}: companion {lines[j]!r} does not copy its matches")
-            check(c["c"] == EXPECTED_CLASS[p] and int(c["g"]) == GROUP, f"{where}: companion {lines[j]!r}: wrong class/group")
+            check(c["c"] == EXPECTED_CLASS[p] and int(c["g"] or c["gx"]) == GROUP, f"{where}: companion {lines[j]!r}: wrong class/group")
             covered += 1
         if mode == "replace":
             for _, c in comps:
@@ -231,10 +235,15 @@ def capture_start(r, tmp, tag):
     return p, path
 
 
-def capture_stop(p, path):
+def capture_stop(p, path, want):
     # the companions ask for queue-threshold 32: the kernel holds a partial batch until its
-    # flush timeout (nfnetlink_log's default: 1 s)
-    time.sleep(1.5)
+    # flush timeout (nfnetlink_log's default: 1 s); wait until every (prefix, family) in
+    # `want` is in the file
+    def have(recs):
+        got = {(untagged(prefix.decode(errors="replace")).rstrip(), "4" if fam == 2 else "6")
+               for g, fam, prefix in recs if g == GROUP}
+        return want <= got
+    traffic.wait_capture(path, have)
     p.send_signal(signal.SIGINT)
     p.wait(timeout=10)
     out = netns.sh(["tshark", "-r", path, "-T", "fields", "-E", "separator=|",
@@ -248,20 +257,20 @@ def capture_stop(p, path):
     return seen
 
 
-def check_traffic(r, nss, tmp, traffic, tag):
+def check_traffic(r, nss, tmp, flows, tag):
     cap, path = capture_start(r, tmp, tag)
     for src in ("a", "b"):
-        specs = [f"{fam},{proto},{dst},{port}" for s, fam, proto, dst, port, _ in traffic if s == src]
+        specs = [f"{fam},{proto},{dst},{port}" for s, fam, proto, dst, port, _ in flows if s == src]
         if specs:
             nss[src].run(["/usr/bin/python3", "-c", SEND] + specs, timeout=30)
-    seen = capture_stop(cap, path)
-    for src, fam, proto, dst, port, prefix in traffic:
+    seen = capture_stop(cap, path, {(prefix.rstrip(), fam) for _, fam, _, _, _, prefix in flows})
+    for src, fam, proto, dst, port, prefix in flows:
         # tshark prints the prefix as the kernel carried it; compare without trailing blanks
         ok = any(untagged(p).rstrip() == prefix.rstrip() and f == fam and pr == proto for p, f, pr in seen)
         check(ok, f"{tag}: {proto}/IPv{fam} {src}->{dst}:{port}: no NFLOG packet with prefix {prefix!r} "
                   f"(seen: {sorted(seen)})")
     check(not any(p.startswith("SSH_IN") for p, _, _ in seen), f"{tag}: the unmatched SSH_IN rule was mirrored")
-    log(f"{tag}: {len(traffic)} flows, each arrived on nflog:{GROUP} with its LOG rule's prefix")
+    log(f"{tag}: {len(flows)} flows, each arrived on nflog:{GROUP} with its LOG rule's prefix")
 
 
 def scenario(flavor, tmp):
@@ -269,18 +278,20 @@ def scenario(flavor, tmp):
     if flavor == "iptables-nft":
         r.run(["iptables-nft-restore"], input=open(os.path.join(DATA, "cloudfoundry.rules")).read())
         r.run(["ip6tables-nft-restore"], input=open(os.path.join(DATA, "cloudfoundry.rules6")).read())
-        traffic = TRAFFIC
+        flows = TRAFFIC
     else:
         r.run(["nft", "-f", os.path.join(DATA, "cloudfoundry.nft")])
-        traffic = TRAFFIC + TRAFFIC_NATIVE_ONLY
+        flows = TRAFFIC + TRAFFIC_NATIVE_ONLY
     before = ruleset(r)
     before_ipt = ipt_save(r) if flavor == "iptables-nft" else None
     n_log = sum(1 for l in before.splitlines() if LOG_RE.match(l.strip()) and " group " not in l
                 and LOG_RE.match(l.strip())["p"] not in UNMATCHED)
 
     # without privilege: one line that says so, nothing changed
+    # (copies nobody can read: the checkout may be in a directory only root can enter)
     res = r.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                 "--bounding-set=-all", NETLOG_RULES, "install", "--rules", RULES, "--backend", "nft"], check=False)
+                 "--bounding-set=-all", netns.readable_copy(NETLOG_RULES), "install", "--rules",
+                 netns.readable_copy(RULES), "--backend", "nft"], check=False)
     err = res.stderr.strip().splitlines()
     check(res.returncode != 0 and len(err) == 1 and "root" in err[0] and "CAP_NET_ADMIN" in err[0],
           f"{flavor}: unprivileged install: want one line naming root/CAP_NET_ADMIN, got rc {res.returncode}: {res.stderr!r}")
@@ -320,7 +331,7 @@ def scenario(flavor, tmp):
         # idempotent
         again = rules_cli(r, "install", mode)
         check(ruleset(r) == after, f"{what}: a second install changed the ruleset:\n{again.stdout}")
-        check_traffic(r, nss, tmp, traffic, what)
+        check_traffic(r, nss, tmp, flows, what)
         # remove restores the ruleset exactly
         rules_cli(r, "remove", mode)
         now = ruleset(r)
@@ -453,7 +464,7 @@ def watch_scenario(flavor, r, nss, tmp, rewrites=5):
     table = "ip filter" if flavor == "iptables-nft" else "ip cf"
     table6 = "ip6 filter" if flavor == "iptables-nft" else "ip6 cf"
     netns.wait_for(lambda: all("netlog:" in r.run(f"nft list chain {t} vpa--1700000000000001").stdout
-                               for t in (table, table6)), 10, what="watch's initial install")
+                               for t in (table, table6)), 30, what="watch's initial install")
     stream = nss["a"].popen(["/usr/bin/python3", "-c", SYN_STREAM, B4])
     writer = "iptables-nft-re" if flavor == "iptables-nft" else "nft"  # the rewriter's comm
     latencies, unlogged = [], []
@@ -475,7 +486,7 @@ def watch_scenario(flavor, r, nss, tmp, rewrites=5):
                     return t_change, t  # the next commit, by someone else: the watcher
             return None
 
-        t_change, t_fix = netns.wait_for(fixed, 10, what=f"companions in {new} after rewrite {k + 1}")
+        t_change, t_fix = netns.wait_for(fixed, 30, what=f"companions in {new} after rewrite {k + 1}")
         latencies.append((t_fix - t_change) * 1000)
         listing = ruleset(r)
         covered = check_covered(listing, "alongside", f"{what} rewrite {k + 1}")

@@ -28,9 +28,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import netns
+import traffic as traffic_lib
 from netns import check, fail, log
 
 netns.require_root("the stateful-match test")
@@ -128,7 +128,7 @@ out, held = {}, []
 for p in ports:
     res = []
     for _ in range(n):
-        s = socket.socket(); s.settimeout(1.0)
+        s = socket.socket(); s.settimeout(10.0)  # no rule drops: only a bound
         try:
             s.connect((dst, int(p))); res.append("ok"); held.append(s)
         except ConnectionRefusedError:
@@ -188,7 +188,7 @@ def naive_ipt(s, tool):
             if m:
                 script.append(f"-I INPUT {n + 1} {m[1]} -j NFLOG --nflog-group 43 --nflog-prefix {m[2]}")
                 n += 1
-    s.run([f"iptables-{tool}-restore", "--noflush"], input="\n".join(script + ["COMMIT", ""]))
+    s.run([f"iptables-{tool}-restore", "--noflush", "-w", "60"], input="\n".join(script + ["COMMIT", ""]))
 
 
 def naive_nft(s):
@@ -208,8 +208,10 @@ def capture(s, path):
     return p
 
 
-def prefixes(p, path):
-    time.sleep(1.2)
+def prefixes(p, path, expected):
+    """The prefixes of the capture once it holds the `expected` records the companions'
+    counters show (their queue_threshold is 1: each is sent at once)."""
+    traffic_lib.wait_capture(path, lambda recs: len(recs) >= expected)
     p.send_signal(signal.SIGINT)
     p.wait(timeout=10)
     out = netns.sh(["tshark", "-r", path, "-T", "fields", "-e", "nflog.prefix"]).stdout
@@ -225,7 +227,8 @@ def run(flavor, variant):
     c, s = world()
     tool = {"legacy": "legacy", "iptables-nft": "nft"}.get(flavor)
     if tool:
-        s.run([f"iptables-{tool}-restore"], input=IPT)
+        # (-w: the xtables lock is one file for the whole host; other tests may hold it)
+        s.run([f"iptables-{tool}-restore", "-w", "60"], input=IPT)
     else:
         s.run(["nft", "-f", "-"], input=NFT)
     backend = "legacy" if flavor == "legacy" else "nft"
@@ -250,7 +253,7 @@ def run(flavor, variant):
         naive_ipt(s, tool) if tool else naive_nft(s)
     verdicts = traffic(c)
     logs, nflogs = counts_ipt(s, tool) if tool else counts_nft(s)
-    seen = prefixes(cap, path) if cap else []
+    seen = prefixes(cap, path, sum(nflogs.values())) if cap else []
     c.delete()
     s.delete()
     return verdicts, logs, nflogs, seen, note

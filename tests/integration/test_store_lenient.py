@@ -46,7 +46,7 @@ w.cell.run("iptables -A FORWARD -p udp -j DROP")
 out = w.path("out.log")
 w.write_config([f"{{type: file, path: {out}}}"])
 w.start()
-wait_for(lambda: "containers" in w.stderr() and "store" in w.stderr(), timeout=10,
+wait_for(lambda: "containers" in w.stderr() and "store" in w.stderr(), timeout=30,
          what="the store to load")
 store_lines = [l for l in w.stderr().splitlines() if "store" in l and "reading NFLOG" not in l]
 log("netlogd said: " + " | ".join(store_lines))
@@ -63,7 +63,7 @@ for name in ("c1", "c2"):
     code = ("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
             f"s.sendto(b'x', ('{OUT_IP}', 9999))\n")
     w.c[name].run(["/usr/bin/python3", "-c", code])
-wait_for(lambda: len(read_lines(out)) == 2, timeout=10, what="two lines")
+wait_for(lambda: len(read_lines(out)) == 2, timeout=30, what="two lines")
 events = {json.loads(l)["data"]["source"]["container_id"]: json.loads(l)["data"]["source"]
           for l in read_lines(out)}
 for handle, (ip, app, space, org) in CONTAINERS.items():

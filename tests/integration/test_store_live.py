@@ -74,7 +74,7 @@ def main():
                 f"outputs:\n  - {{type: file, path: {out}, format: json}}\n")
     d = Daemon(cell, conf)
     netns.wait_for(lambda: "42" in cell.run("cat /proc/net/netfilter/nfnetlink_log").stdout.split(),
-                   timeout=15, what="netlogd to bind NFLOG group 42")
+                   timeout=30, what="netlogd to bind NFLOG group 42")
 
     port = [20000]
 
@@ -94,7 +94,7 @@ def main():
                     if ev["data"]["packet"].get("dst_port") == p:
                         return ev
             return None
-        return netns.wait_for(find, timeout=10, what=f"the event for udp port {p}")
+        return netns.wait_for(find, timeout=30, what=f"the event for udp port {p}")
 
     def expect(what, e):
         ev = event_for_next_datagram()
@@ -111,7 +111,7 @@ def main():
             store.write_text(text)
         v = store.version
         netns.wait_for(lambda: d.saw(f"(version {v})", mark) or d.saw("keeping the previous", mark),
-                       timeout=10, what=f"netlogd to read store version {v}")
+                       timeout=30, what=f"netlogd to read store version {v}")
 
     expect("the container with the source IP", X)
     rewrite({Y["handle"]: Y})
@@ -127,7 +127,7 @@ def main():
     rewrite({Y["handle"]: Y})
     mark = len(d.err)
     os.unlink(store.path)
-    netns.wait_for(lambda: d.saw("does not exist", mark), timeout=10, what="the deletion reported")
+    netns.wait_for(lambda: d.saw("does not exist", mark), timeout=30, what="the deletion reported")
     expect("a deleted store keeps the last good index", Y)
     check(d.p.poll() is None, "netlogd died")
     log("PASS")

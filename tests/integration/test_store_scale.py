@@ -63,7 +63,7 @@ def main():
     s = probe.wait_load(n, f"the {N}-container store", timeout=150)
     took = time.monotonic() - t0
     check(s["containers"] == N, f"loaded {s['containers']} containers, expected {N}")
-    netns.wait_for(lambda: last_load_ms(probe) and last_load_ms(probe)[0] == N, timeout=5,
+    netns.wait_for(lambda: last_load_ms(probe) and last_load_ms(probe)[0] == N, timeout=30,
                    what="the load's info line")
     load_ms = last_load_ms(probe)[1]
     rss1 = rss_kib(probe.p.pid)

@@ -57,7 +57,7 @@ check((st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, gid, 0o750),
 out = os.path.join(logdir, "netlog.log")
 cfg = os.path.join(root, "etc", "netlog", "netlogd.yaml")
 with open(cfg, "w") as f:
-    f.write(f"rules: {os.path.join(SRC, 'rules', 'cloudfoundry.yaml')}\n"
+    f.write(f"rules: {netns.readable_copy(os.path.join(SRC, 'rules', 'cloudfoundry.yaml'))}\n"
             f"outputs:\n- {{type: file, path: {out}, format: json}}\n")
 os.chmod(cfg, 0o644)
 log(f"netlog user {uid}:{gid} (sysusers.d), {logdir} {uid}:{gid} 0750 (tmpfiles.d)")
@@ -155,7 +155,8 @@ log("refused: kept writing to the renamed file; reopened once possible: "
 # MAINPID set as systemd sets it; a config netlogd would refuse fails the reload
 exec_reload = unit_sandbox.directives(unit)["ExecReload"][0].split()
 check(exec_reload[1:3] == ["--reload", "-c"], f"ExecReload={' '.join(exec_reload)}")
-check(os.path.realpath(f"/proc/{p.pid}/exe") == os.path.realpath(netns.binary("netlogd")),
+# (unit_sandbox runs a copy the unit's user can read: the checkout may be in a 0700 directory)
+check(os.path.realpath(f"/proc/{p.pid}/exe") == os.path.realpath(netns.readable_copy(netns.binary("netlogd"))),
       "the sandboxed process is not netlogd itself")
 reload_argv = unit_sandbox.argv(unit, uid, gid, [netns.binary("netlogd"), "--reload", "-c", cfg])
 os.environ["MAINPID"] = str(p.pid)

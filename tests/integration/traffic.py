@@ -4,7 +4,7 @@
   hooks see forwarded (FORWARD), local (INPUT) and locally generated (OUTPUT) packets.
 - NflogCapture: `tcpdump -i nflog:G[,G...] -w FILE` in a namespace, started only once
   tcpdump says it is listening, stopped with SIGINT so the file is complete.
-- Kmsg: the kernel's own log records read from /dev/kmsg (the oracle for klog text).
+- the kernel's own log records (the oracle for klog text): kmsg.py.
 - tshark_packets: tshark's PDML dissection of a capture (the oracle for the JSON fields).
 - Traffic scripts run with /usr/bin/python3 (sockets, scapy) inside the namespaces.
 """
@@ -36,6 +36,10 @@ class Routed:
     MACS = {"c0": "02:00:00:00:01:02", "r0": "02:00:00:00:01:01",
             "r1": "02:00:00:00:02:01", "s0": "02:00:00:00:02:02"}
 
+    # The router's interfaces toward the client and the server (a subclass may name the
+    # server side like a Cloud Foundry container's veth, "s-...").
+    IF_RC, IF_RS = "r0", "r1"
+
     def __init__(self):
         self.client = netns.Netns("c")
         self.router = netns.Netns("r")
@@ -46,10 +50,10 @@ class Routed:
                    " net.ipv6.conf.all.router_solicitations=0"
                    " net.ipv6.conf.default.router_solicitations=0", check=False)
         m = self.MACS
-        netns.veth(self.client, self.router, "c0", "r0",
+        netns.veth(self.client, self.router, "c0", self.IF_RC,
                    [self.CLIENT4 + "/24", self.CLIENT6 + "/64"],
                    [self.ROUTER4_C + "/24", self.ROUTER6_C + "/64"], m["c0"], m["r0"])
-        netns.veth(self.router, self.server, "r1", "s0",
+        netns.veth(self.router, self.server, self.IF_RS, "s0",
                    [self.ROUTER4_S + "/24", self.ROUTER6_S + "/64"],
                    [self.SERVER4 + "/24", self.SERVER6 + "/64"], m["r1"], m["s0"])
         # the second address is never chosen as a source (secondary / deprecated)
@@ -164,17 +168,15 @@ class NflogCapture:
                            f"{self.err.decode(errors='replace').strip()}")
             return b"listening on" in self.err
 
-        netns.wait_for(listening, timeout=10, what=f"tcpdump -i {spec} to start listening")
+        netns.wait_for(listening, timeout=30, what=f"tcpdump -i {spec} to start listening")
 
-    def stop(self, expected=None):
+    def stop(self, expected, timeout=30):
         """Stop once the file holds `expected` records (the kernel flushes an NFLOG batch
-        after up to 1 s; killing tcpdump earlier loses it), else after 1.5 s."""
-        if expected is None:
-            time.sleep(1.5)
-        else:
-            end = time.monotonic() + 5
-            while pcap_count(self.path) < expected and time.monotonic() < end:
-                time.sleep(0.05)
+        after up to 1 s; killing tcpdump earlier loses it), or after `timeout` s (the
+        caller compares the count)."""
+        end = time.monotonic() + timeout
+        while pcap_count(self.path) < expected and time.monotonic() < end:
+            time.sleep(0.05)
         self.proc.send_signal(signal.SIGINT)
         try:
             self.proc.wait(timeout=10)
@@ -209,6 +211,61 @@ def pcap_count(path):
         n += 1
         off += 16 + incl
     return n
+
+
+def pcap_nflog_records(path):
+    """[(group, family, prefix bytes)] of the DLT_NFLOG records of a pcap file, as far as
+    it is written: for waiting until a capture holds what a test sent (the test's checks
+    read the file with tshark, the independent decoder)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return []
+    if len(data) < 24:
+        return []
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    out, off = [], 24
+    while off + 16 <= len(data):
+        (incl,) = struct.unpack(endian + "I", data[off + 8:off + 12])
+        rec = data[off + 16:off + 16 + incl]
+        if len(rec) < incl:
+            break
+        off += 16 + incl
+        if len(rec) < 4:
+            continue
+        family, group = rec[0], struct.unpack(">H", rec[2:4])[0]
+        prefix, pos = b"", 4
+        while pos + 4 <= len(rec):  # TLVs: length and type in host order (little endian)
+            tlen, ttype = struct.unpack("<HH", rec[pos:pos + 4])
+            if tlen < 4:
+                break
+            if ttype == 10:  # NFULA_PREFIX, NUL-terminated
+                prefix = rec[pos + 4:pos + tlen].split(b"\0", 1)[0]
+            pos += (tlen + 3) & ~3
+        out.append((group, family, prefix))
+    return out
+
+
+def wait_capture(path, pred=None, timeout=30, quiet=2.0):
+    """Wait (bounded) until the capture tcpdump -U writes at `path` holds what a test
+    needs: pred(records of pcap_nflog_records) true; without a predicate, until no record
+    came for `quiet` s (the kernel sends a partial NFLOG batch after its flush timeout,
+    1 s by default). The records; the caller's checks say what is missing."""
+    end = time.monotonic() + timeout
+    last, last_change = None, time.monotonic()
+    while True:
+        recs = pcap_nflog_records(path)
+        now = time.monotonic()
+        if pred is not None and pred(recs):
+            return recs
+        if len(recs) != (len(last) if last is not None else -1):
+            last, last_change = recs, now
+        elif pred is None and now - last_change >= quiet:
+            return recs
+        if now > end:
+            return recs
+        time.sleep(0.05)
 
 
 def nflog_rule_packets(ns):
@@ -274,6 +331,61 @@ class Kmsg:
         """[(seq, text)] of our records so far, in kernel order."""
         with self._lock:
             return list(self._kept)
+
+    def close(self):
+        if self.fd is not None:
+            self._stop.set()
+            self._thread.join(timeout=2)
+            os.close(self.fd)
+            self.fd = None
+
+
+class KmsgRecords:
+    """The kernel log from now on, as (priority, timestamp in µs, text) of each /dev/kmsg
+    record whose text holds `tag`, read by a background thread (drained as they come, so a
+    flood elsewhere cannot overwrite them first). `on_record(prio, usec, text)`, if given,
+    is called for each, from that thread. Text unescaped (kmsg_unescape)."""
+
+    def __init__(self, tag, on_record=None):
+        import threading
+        self.tag, self.on_record = tag, on_record
+        self.recs, self.lost = [], 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+        os.lseek(self.fd, 0, os.SEEK_END)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        netns.on_exit(self.close)
+
+    def _run(self):
+        import select
+        p = select.poll()
+        p.register(self.fd, select.POLLIN)
+        while not self._stop.is_set():
+            p.poll(50)
+            while True:
+                try:
+                    rec = os.read(self.fd, 16384)
+                except BlockingIOError:
+                    break
+                except BrokenPipeError:
+                    self.lost += 1
+                    continue
+                head, _, body = rec.decode("utf-8", errors="surrogateescape").partition(";")
+                body = body.split("\n", 1)[0]
+                if self.tag not in body:
+                    continue
+                f = head.split(",")
+                r = (int(f[0]), int(f[2]), kmsg_unescape(body))
+                with self._lock:
+                    self.recs.append(r)
+                if self.on_record:
+                    self.on_record(*r)
+
+    def records(self):
+        with self._lock:
+            return list(self.recs)
 
     def close(self):
         if self.fd is not None:
@@ -573,3 +685,57 @@ t6 = bytes(TCP(sport=40412, dport=8082, flags="S"))
 tx([IPv6(dst=S6)/IPv6ExtHdrFragment(id=0x77, m=1, nh=6)/Raw(t6[:8]),       # tiny first fragment
     IPv6(dst=S6)/IPv6ExtHdrFragment(id=0x77, offset=1, m=0, nh=6)/Raw(t6[8:])])
 """
+
+
+# ---------------------------------------------------------------------------------------
+# net.netfilter.nf_log_all_netns: the kernel's LOG lines from inside a namespace
+
+class _HeldSysctl(netns.Sysctl):
+    """netns.Sysctl, and watch(): while a block runs, put the value back when something
+    else (another test restoring its own copy) changed it, and count how often."""
+
+    def __init__(self, key, value):
+        super().__init__(key, value)
+        self.value = str(value)
+
+    def watch(self, interval=0.01):
+        import contextlib
+        import threading
+
+        @contextlib.contextmanager
+        def cm():
+            seen = {"disturbed": 0}
+            stop = threading.Event()
+
+            def fix():
+                with open(self.path) as f:
+                    if f.read().strip() == self.value:
+                        return
+                with open(self.path, "w") as f:
+                    f.write(self.value)
+                seen["disturbed"] += 1
+
+            def run():
+                while not stop.wait(interval):
+                    fix()
+            fix()
+            t = threading.Thread(target=run, daemon=True)
+            t.start()
+            try:
+                yield seen
+            finally:
+                stop.set()
+                t.join(timeout=5)
+        return cm()
+
+
+def hold_nf_log_all_netns():
+    """nf_log_all_netns=1 for this test (the LOG target prints nothing in a namespace
+    otherwise), restored at exit: through shared_sysctl.py (shared with every other test
+    holding it) where the tree has it, else this process's own copy. Either way `.watch()`
+    keeps it at 1 while a block runs."""
+    try:
+        import shared_sysctl
+    except ImportError:
+        return _HeldSysctl("net.netfilter.nf_log_all_netns", 1)
+    return shared_sysctl.hold("net.netfilter.nf_log_all_netns", 1)

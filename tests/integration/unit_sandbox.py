@@ -19,6 +19,8 @@ test's): ProtectSystem=, ProtectHome=, PrivateTmp=, PrivateDevices=, the Protect
 kernel settings, MemoryMax=.
 
     argv(unit_text, uid, gid, cmd) -> the command line, to run inside `ip netns exec`.
+The user runs copies of this script and of cmd[0] that it can read, wherever the checkout
+is (netns.readable_copy).
 """
 import os
 import re
@@ -76,6 +78,7 @@ def allowed_syscalls(unit_text):
 
 
 def argv(unit_text, uid, gid, cmd):
+    import netns  # (not at the top: the copy run as the unit's user imports nothing of ours)
     d = directives(unit_text)
     caps = ",".join("+" + c.lower().removeprefix("cap_")
                     for c in d["AmbientCapabilities"][0].split())
@@ -84,7 +87,6 @@ def argv(unit_text, uid, gid, cmd):
     assert d["NoNewPrivileges"] == ["yes"] and d["ProcSubset"] == ["pid"]
     assert d["ProtectProc"] == ["invisible"]
     allow = ",".join(sorted(allowed_syscalls(unit_text)))
-    import netns
     env = []
     if netns.sanitized(cmd[0]):
         # LeakSanitizer's exit check attaches to the process with ptrace, which a process
@@ -95,7 +97,8 @@ def argv(unit_text, uid, gid, cmd):
         *env, "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
         f"--inh-caps=-all,{caps}", f"--ambient-caps=-all,{caps}",
         f"--bounding-set=-all,{bounding}", "--no-new-privs",
-        "/usr/bin/python3", HERE, "--exec", d["UMask"][0], allow, *cmd,
+        "/usr/bin/python3", netns.readable_copy(HERE), "--exec", d["UMask"][0], allow,
+        netns.readable_copy(cmd[0]), *cmd[1:],
     ]
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
             'mount -t proc -o subset=pid,hidepid=invisible proc /proc && exec "$@"', "sh",

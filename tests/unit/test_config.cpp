@@ -26,7 +26,7 @@ TEST_CASE("a config with only rules and outputs gets the documented defaults") {
                           "outputs:\n"
                           "  - {type: stdout}\n",
                           "netlogd.yaml");
-    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
     const auto &c = *r;
     CHECK(c.rules_path == "/etc/netlog/rules/cloudfoundry.yaml");
     CHECK(c.store_path.empty());
@@ -64,7 +64,7 @@ rate_limit: {rate: 100, burst: 200}              # per container and class; abse
 metrics: {listen: "127.0.0.1:7561"}
 )";
     auto r = config_parse(yaml, "netlogd.yaml");
-    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
     const auto &c = *r;
     CHECK(c.store_path == "/var/vcap/data/container-metadata/store.json");
     CHECK(c.host_ip == "10.0.16.15");
@@ -129,7 +129,7 @@ TEST_CASE("each output type needs its own keys and only those") {
     CHECK(error_of("rules: r\noutputs:\n  - {type: syslog}\n")
               .find("key 'outputs[0].address': missing") != std::string::npos);
     CHECK(error_of("rules: r\noutputs:\n  - {type: pigeon}\n")
-              .find("key 'outputs[0].type': 'pigeon' is not file, stdout or syslog") !=
+              .find("key 'outputs[0].type': 'pigeon' is not file, stdout, syslog or journal") !=
           std::string::npos);
     CHECK(error_of("rules: r\noutputs:\n  - {format: json}\n")
               .find("key 'outputs[0].type': missing") != std::string::npos);
@@ -137,8 +137,8 @@ TEST_CASE("each output type needs its own keys and only those") {
 
 TEST_CASE("formats, timestamp styles and extras are checked") {
     CHECK(error_of("rules: r\noutputs:\n  - {type: stdout, format: xml}\n")
-              .find("netlogd.yaml:3:28: key 'outputs[0].format': 'xml' is not json, klog or "
-                    "iptables-logger") == 0);
+              .find("netlogd.yaml:3:28: key 'outputs[0].format': 'xml' is not json, klog, "
+                    "iptables-logger or ecs") == 0);
     CHECK(error_of("rules: r\noutputs:\n  - {type: stdout, timestamp: epoch}\n")
               .find("only the iptables-logger format has a timestamp style") != std::string::npos);
     CHECK(error_of("rules: r\noutputs:\n  - {type: stdout, format: klog, extras: [ttl]}\n")
@@ -150,7 +150,7 @@ TEST_CASE("formats, timestamp styles and extras are checked") {
                           "  - {type: stdout, extras: [tcp_flags, ttl, class, prefix]}\n"
                           "  - {type: stdout, format: iptables-logger, timestamp: epoch}\n",
                           "netlogd.yaml");
-    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
     CHECK(r->outputs[0].extras.tcp_flags);
     CHECK(r->outputs[0].extras.ttl);
     CHECK(r->outputs[0].extras.class_name);
@@ -169,7 +169,7 @@ TEST_CASE("the unclassified policy can drop, or emit under a chosen message") {
     auto r = config_parse("rules: r\noutputs: [{type: stdout}]\n"
                           "unclassified: {action: emit, direction: ingress, verdict: allowed}\n",
                           "f");
-    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
     CHECK(r->unclassified.emit);
     CHECK(r->unclassified.direction == Direction::ingress);
     CHECK(r->unclassified.verdict == Verdict::allowed);
@@ -199,7 +199,7 @@ TEST_CASE("rate_limit.classes overrides the rate and burst of named classes") {
                           "rate_limit: {rate: 100, burst: 200, classes: "
                           "{asg-egress-denied: {rate: 1, burst: 5}, c2c-ingress-allowed: {rate: 0}}}\n",
                           "f");
-    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
     REQUIRE(r->rate_limit);
     CHECK(r->rate_limit->rate == 100);
     CHECK(r->rate_limit->burst == 200);
@@ -226,7 +226,7 @@ TEST_CASE("syslog outputs take protocol, facility, severity, app_name, hostname 
                           "  - {type: syslog, address: \"tcp://127.0.0.1:514\", facility: 0, severity: 7}\n"
                           "  - {type: file, path: /tmp/k.log, format: klog, kernel_prefix: true}\n",
                           "f");
-    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
     const auto &a = r->outputs[0].syslog;
     CHECK(a.rfc3164);
     CHECK(a.facility == 19);
@@ -239,8 +239,8 @@ TEST_CASE("syslog outputs take protocol, facility, severity, app_name, hostname 
     CHECK(b.facility == 0);
     CHECK(b.severity == 7);
     CHECK(b.app_name.empty());
-    CHECK(r->outputs[2].kernel_prefix);
-    CHECK_FALSE(r->outputs[0].kernel_prefix);
+    CHECK(r->outputs[2].kernel_prefix == KernelPrefix::host);
+    CHECK(r->outputs[0].kernel_prefix == KernelPrefix::off);
     const std::string pre = "rules: r\noutputs:\n  - {type: syslog, address: \"udp://h:1\", ";
     CHECK(error_of(pre + "facility: local9}\n").find("key 'outputs[0].facility': 'local9' is not one of") !=
           std::string::npos);
@@ -254,14 +254,42 @@ TEST_CASE("syslog outputs take protocol, facility, severity, app_name, hostname 
               .find("only the klog format has a kernel prefix") != std::string::npos);
 }
 
+TEST_CASE("kernel_prefix: true follows the host's rsyslog, or names traditional or rfc3339") {
+    const std::string pre = "rules: r\noutputs:\n  - {type: file, path: /tmp/k, format: klog, ";
+    for (auto [v, want] : {std::pair{"true", KernelPrefix::host}, {"false", KernelPrefix::off},
+                           {"traditional", KernelPrefix::traditional},
+                           {"rfc3339", KernelPrefix::rfc3339}}) {
+        auto r = config_parse(pre + "kernel_prefix: " + v + "}\n", "f");
+        REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
+        CHECK(r->outputs[0].kernel_prefix == want);
+    }
+    CHECK(error_of(pre + "kernel_prefix: iso}\n")
+              .find("'iso' is not true, false, traditional or rfc3339") != std::string::npos);
+}
+
+TEST_CASE("hostname: on a klog file or stdout output it names the kernel prefix's host") {
+    auto r = config_parse("rules: r\noutputs:\n"
+                          "  - {type: file, path: /tmp/k, format: klog, kernel_prefix: rfc3339, "
+                          "hostname: cell-7}\n"
+                          "  - {type: stdout, format: klog, kernel_prefix: true, hostname: c8}\n",
+                          "f");
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
+    CHECK(r->outputs[0].syslog.hostname == "cell-7");
+    CHECK(r->outputs[1].syslog.hostname == "c8");
+    CHECK(config_summary(*r).find("kernel_prefix rfc3339, hostname cell-7") != std::string::npos);
+    CHECK(error_of("rules: r\noutputs: [{type: file, path: /tmp/j, format: json, hostname: h}]\n")
+              .find("key 'outputs[0].hostname': only a syslog output or a klog output") !=
+          std::string::npos);
+}
+
 TEST_CASE("manage_rules: absent means rules are not managed; set, it takes its four keys") {
     const std::string base = "rules: r.yaml\noutputs:\n  - {type: stdout}\n";
     auto none = config_parse(base, "netlogd.yaml");
-    REQUIRE_MESSAGE(none.ok(), none.error().message);
+    REQUIRE_MESSAGE(none.ok(), (none.ok() ? std::string() : none.error().message));
     CHECK(!none->manage_rules);
 
     auto defaults = config_parse(base + "manage_rules: {}\n", "netlogd.yaml");
-    REQUIRE_MESSAGE(defaults.ok(), defaults.error().message);
+    REQUIRE_MESSAGE(defaults.ok(), (defaults.ok() ? std::string() : defaults.error().message));
     REQUIRE(defaults->manage_rules);
     CHECK(defaults->manage_rules->backend == "auto");
     CHECK(defaults->manage_rules->mode == PlanMode::alongside);
@@ -271,7 +299,7 @@ TEST_CASE("manage_rules: absent means rules are not managed; set, it takes its f
     auto all = config_parse(
         base + "manage_rules: {backend: legacy, mode: replace, family: ipv6, interval: 0.25}\n",
         "netlogd.yaml");
-    REQUIRE_MESSAGE(all.ok(), all.error().message);
+    REQUIRE_MESSAGE(all.ok(), (all.ok() ? std::string() : all.error().message));
     CHECK(all->manage_rules->backend == "legacy");
     CHECK(all->manage_rules->mode == PlanMode::replace);
     REQUIRE(all->manage_rules->families.size() == 1);

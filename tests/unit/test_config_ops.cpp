@@ -10,7 +10,7 @@ using namespace netlog;
 
 TEST_CASE("user names the account netlogd switches to; absent, it stays uid 0") {
     auto r = config_parse("rules: r.yaml\noutputs: [{type: stdout}]\nuser: netlog\n", "n.yaml");
-    REQUIRE_MESSAGE(r.ok(), r.error().message);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
     CHECK(r->user == "netlog");
     auto d = config_parse("rules: r.yaml\noutputs: [{type: stdout}]\n", "n.yaml");
     REQUIRE(d.ok());

@@ -225,6 +225,7 @@ TEST_CASE("optional extras come after the seed keys, in data.packet and in data"
     cls.name = "c2c-ingress-allowed";
     f.ev.cls = &cls;
     f.msg.prefix = "OK_0002_e9e8959f-3828-4136-8 ";
+    f.ev.prefix = f.msg.prefix;
     JsonOptions opt;
     opt.tcp_flags = opt.length = opt.ttl = opt.interfaces = opt.class_name = opt.prefix = opt.host =
         true;
@@ -306,6 +307,7 @@ TEST_CASE("every line is valid JSON whatever bytes the strings hold") {
     const Container c = make_container(nasty, "\xe2\x82", "\"\\", "\xed\xa0\x80");
     f.ev.container = &c;
     f.msg.prefix = nasty;
+    f.ev.prefix = nasty;
     f.ev.in_name = nasty;
     JsonOptions opt;
     opt.prefix = opt.interfaces = true;

@@ -42,6 +42,7 @@ struct Logged {
         msg.prefix = prefix;
         if (mark) msg.mark = mark;
         ev.msg = &msg;
+        ev.prefix = prefix;
         ev.packet = packet_decode(payload, msg.hw_protocol);
         ev.in_name = in;
         ev.out_name = out;
@@ -212,6 +213,7 @@ TEST_CASE("ARP is printed as the kernel's ARP logger does") {
     msg.prefix = "A ";
     Event ev;
     ev.msg = &msg;
+    ev.prefix = msg.prefix;
     ev.in_name = "eth0";
     std::string out;
     format_klog(ev, out);
@@ -237,4 +239,65 @@ TEST_CASE("format_klog appends to the buffer") {
     format_klog(l.ev, out);
     CHECK(out.rfind("before\nX IN=a OUT=b MAC=", 0) == 0);
     CHECK(out.find("MARK=0x1 \n") == out.size() - 10);
+}
+
+TEST_CASE("every LOG flag and level: each /dev/kmsg record the real kernel printed is reproduced") {
+    // tests/data/klog/kmsg_flags_golden.json (make_kmsg_flags_golden.py): 23 packets under
+    // iptables --log-tcp-sequence/-tcp-options/-ip-options/-macdecode, all of them with
+    // --log-uid, and nft `log flags` (the same bits); --log-uid records come from OUTPUT,
+    // with the uid/gid NFLOG reports for the same socket.
+    std::ifstream f(NETLOG_TEST_DATA "/klog/kmsg_flags_golden.json");
+    REQUIRE(f.good());
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const auto golden = nlohmann::json::parse(ss.str());
+    REQUIRE(golden["records"].size() >= 180);
+    std::size_t with_uid = 0;
+    for (const auto &r : golden["records"]) {
+        const std::string name = r["name"];
+        INFO(name);
+        const auto packet = from_hex(r["packet"]);
+        const auto hw = from_hex(r["hwheader"]);
+        const std::string in = r["in"], out = r["out"];
+        Logged l(packet, hw, "NLFLAGS ", 0, in, out);
+        l.msg.indev = in.empty() ? 0 : 5;
+        if (hw.empty()) l.msg.hwtype.reset();
+        l.ev.log_flags = r["flags"].get<std::uint8_t>();
+        l.ev.log_level = r["level"].get<std::uint8_t>();
+        if (r.contains("uid")) {
+            l.msg.uid = r["uid"].get<std::uint32_t>();
+            l.msg.gid = r["gid"].get<std::uint32_t>();
+            ++with_uid;
+        }
+        // /dev/kmsg's priority is the rule's level (facility kern = 0)
+        CHECK(r["prio"].get<int>() == r["level"].get<int>());
+        const std::string text = r["text"];
+        CHECK(l.klog(false) == text + "\n");
+        CHECK(l.klog(true) == "NLFLAGS " + text + "\n");
+    }
+    CHECK(with_uid == 3);
+}
+
+TEST_CASE("--log-uid prints nothing for a packet that belongs to no local socket") {
+    Logged l(fixtures::asg_ok_udp, {}, "U ", 1, "", "eth0");
+    l.msg.indev = 0;
+    l.ev.log_flags = log_flag_uid;
+    CHECK(l.klog().find("UID=") == std::string::npos);
+    l.msg.uid = 0;
+    l.msg.gid = 0;
+    CHECK(l.klog().find("LEN=9 UID=0 GID=0 MARK=0x1 \n") != std::string::npos);
+    l.ev.log_flags = 0; // the rule did not ask: NFLOG's ids are not printed
+    CHECK(l.klog().find("UID=") == std::string::npos);
+}
+
+TEST_CASE("--log-macdecode on a device without an Ethernet header falls back to MAC=") {
+    Logged l(fixtures::asg_ok_udp, {}, "M ", 0, "tun0", "");
+    l.msg.hwtype.reset(); // NFLOG reports no hardware type without a link-layer header
+    l.ev.log_flags = log_flag_macdecode;
+    CHECK(l.klog().rfind("M IN=tun0 OUT= MAC= SRC=10.255.0.1 ", 0) == 0);
+    Logged e(fixtures::asg_ok_udp, fixtures::mac_s_010255178004, "M ", 0, "eth0", "");
+    e.ev.log_flags = log_flag_macdecode;
+    CHECK(e.klog().rfind("M IN=eth0 OUT= MACSRC=ee:ee:0a:ff:b2:04 MACDST=aa:aa:0a:ff:b2:04 "
+                         "MACPROTO=0800 SRC=10.255.0.1 ",
+                         0) == 0);
 }

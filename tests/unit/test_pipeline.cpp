@@ -54,7 +54,7 @@ const RulesFile &cf_rules() {
         std::stringstream ss;
         ss << in.rdbuf();
         auto r = rules_parse(ss.str(), "rules/cloudfoundry.yaml");
-        REQUIRE_MESSAGE(r.ok(), r.error().message);
+        REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
         return std::move(*r);
     }();
     return rules;
@@ -63,7 +63,7 @@ const RulesFile &cf_rules() {
 const ContainerIndex &index() {
     static const ContainerIndex idx = [] {
         auto r = ContainerIndex::parse(store_json);
-        REQUIRE_MESSAGE(r.ok(), r.error().message);
+        REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
         return std::move(*r);
     }();
     return idx;
@@ -339,4 +339,35 @@ TEST_CASE("each output gets its line in its own format and buffer") {
     CHECK(first.find(" SRC=10.255.15.7 DST=10.255.15.13 LEN=60 ") != std::string::npos);
     CHECK(first.find(" PROTO=TCP SPT=43902 DPT=80 ") != std::string::npos);
     CHECK(first.find(" MARK=0x2") != std::string::npos);
+}
+
+TEST_CASE("the options tag is split off before classes and outputs; the event carries level and flags") {
+    // A companion of `-j LOG --log-prefix "DENY_C2C_cb40f81e-52ce-41c5-" --log-level 6
+    // --log-tcp-sequence` (netlog-rules writes its prefix with the tag "~nl601").
+    PipelineOptions o;
+    OutputSpec klog, json;
+    klog.format = OutputFormat::klog;
+    json.json.prefix = json.json.class_name = true;
+    o.outputs = {klog, json};
+    Pipeline p(cf_rules(), o);
+    auto m = message(tcp_syn, "DENY_C2C_cb40f81e-52ce-41c5-~nl601");
+    Event ev;
+    REQUIRE(p.build(m, {1, 0}, ev));
+    CHECK(ev.prefix == "DENY_C2C_cb40f81e-52ce-41c5-");
+    CHECK(ev.log_level == 6);
+    CHECK(ev.log_flags == log_flag_tcpseq);
+    REQUIRE(ev.cls);
+    CHECK(ev.cls->name == "c2c-ingress-denied");
+    std::vector<std::string> outs(2);
+    p.process(m, {1, 0}, outs);
+    CHECK(outs[0].rfind("DENY_C2C_cb40f81e-52ce-41c5-IN= OUT= SRC=10.255.15.7 ", 0) == 0);
+    CHECK(outs[0].find(" SPT=43902 DPT=80 SEQ=") != std::string::npos); // the flag's text
+    CHECK(outs[0].find("~nl") == std::string::npos);
+    CHECK(outs[1].find(R"("class":"c2c-ingress-denied","prefix":"DENY_C2C_cb40f81e-52ce-41c5-")") !=
+          std::string::npos);
+    // a prefix without a tag: the LOG target's defaults
+    auto plain = message(tcp_syn, "DENY_C2C_cb40f81e-52ce-41c5-");
+    REQUIRE(p.build(plain, {1, 0}, ev));
+    CHECK(ev.log_level == 4);
+    CHECK(ev.log_flags == 0);
 }

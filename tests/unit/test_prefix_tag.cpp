@@ -54,3 +54,16 @@ TEST_CASE("an nft rule comment splits into the rule's own text and the owner tag
     Companion c{"edge", 42, "EDGE_WEB ~nl408", 128, 32, "web: who sends"};
     CHECK(c.nft_comment() == "web: who sends netlog:edge");
 }
+
+TEST_CASE("the split without a copy views the same prefix, level and flags as the strip") {
+    for (std::string_view p : {"DENY_C2C ~nl609", "[UFW BLOCK] ", "NOTTCP ~nl412~nl400", "x~nl812",
+                               "", "~nl7ff", "K~nl02f"}) {
+        CAPTURE(p);
+        const LogOptionsView v = prefix_tag_split(p);
+        const LogOptions o = prefix_tag_strip(p);
+        CHECK(v.prefix == o.prefix);
+        CHECK(v.level == o.level);
+        CHECK(v.flags == o.flags);
+        CHECK(v.prefix.data() == p.data()); // a view, not a copy
+    }
+}

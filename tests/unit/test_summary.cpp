@@ -85,6 +85,10 @@ TEST_CASE("iptables-logger summaries keep the timestamp style of their output") 
     const auto jb = nlohmann::json::parse(b);
     CHECK(jb["timestamp"] == "1714779317.000000002");
     CHECK(jb["log_level"] == 1);
+    // data's keys in the order of iptables-logger's Go map (sorted): the container first
+    CHECK(b.find(R"("log_level":1,"data":{"source":{"container_id":"",)") != std::string::npos);
+    CHECK(b.find(R"("host_guid":"0455ec2b"},"suppressed":{"direction":"egress",)") !=
+          std::string::npos);
 }
 
 TEST_CASE("klog summaries are one printable line") {

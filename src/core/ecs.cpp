@@ -1,0 +1,504 @@
+// The ECS document of an event (ecs.h). Keys are fixed ASCII; every value that comes from
+// outside (prefix, class, container metadata, interface names) goes through json_escape.
+#include <netlog/community_id.h>
+#include <netlog/ecs.h>
+#include <netlog/prefix_tag.h>
+
+#include "text_append.h"
+
+#include <array>
+
+namespace netlog {
+
+namespace {
+
+constexpr std::uint16_t arphrd_ether = 1;
+
+// Writes one JSON object level by level, with the commas between members.
+class Doc {
+  public:
+    explicit Doc(text::Out &o) : o_(o) {}
+    void key(std::string_view k) {
+        if (!first_) o_.put(',');
+        first_ = false;
+        o_.put('"');
+        o_.put(k);
+        o_.put("\":");
+    }
+    void open(std::string_view k) {
+        key(k);
+        o_.put('{');
+        first_ = true;
+    }
+    void close() {
+        o_.put('}');
+        first_ = false;
+    }
+    void str(std::string_view k, std::string_view v) { // absent when empty
+        if (v.empty()) return;
+        key(k);
+        text::json_string(v, o_);
+    }
+    void raw(std::string_view k, std::string_view json) {
+        key(k);
+        o_.put(json);
+    }
+    void num(std::string_view k, std::uint64_t v) {
+        key(k);
+        o_.uint(v);
+    }
+    void ip(std::string_view k, const IpAddress &a) {
+        key(k);
+        o_.put('"');
+        o_.ip(a);
+        o_.put('"');
+    }
+    text::Out &out() { return o_; }
+
+  private:
+    text::Out &o_;
+    bool first_ = true;
+};
+
+// The Docker/Podman fields of a container, when the metadata source has them (the CF
+// store has none): read only if Container has the members, so that this file compiles
+// with and without them.
+template <class C>
+std::string_view engine_name(const C &c) {
+    if constexpr (requires { std::string_view(c.name); }) return c.name;
+    else return {};
+}
+template <class C>
+std::string_view engine_image(const C &c) {
+    if constexpr (requires { std::string_view(c.image); }) return c.image;
+    else return {};
+}
+template <class C>
+bool engine_has_labels(const C &c) {
+    if constexpr (requires { c.labels.empty(); }) return !c.labels.empty();
+    else return false;
+}
+// A label key as Beats' add_docker_metadata writes it (labels.dedot): '.' would make
+// Elasticsearch nest "com.docker.compose.project" into objects and clash with a label
+// "com"; '_' keeps each label one keyword.
+[[maybe_unused]] void put_dedotted_key(text::Out &o, std::string_view k) {
+    o.put('"');
+    std::size_t start = 0;
+    for (;;) {
+        const auto dot = k.find('.', start);
+        text::json_escape(k.substr(start, dot == std::string_view::npos ? dot : dot - start), o);
+        if (dot == std::string_view::npos) break;
+        o.put('_');
+        start = dot + 1;
+    }
+    o.put('"');
+}
+template <class C>
+void put_engine_labels(Doc &d, const C &c) {
+    if constexpr (requires { c.labels.begin()->first; c.labels.begin()->second; }) {
+        d.open("labels");
+        bool first = true;
+        for (const auto &[k, v] : c.labels) {
+            if (!first) d.out().put(',');
+            first = false;
+            put_dedotted_key(d.out(), k);
+            d.out().put(':');
+            text::json_string(v, d.out());
+        }
+        d.close();
+    }
+}
+
+bool is_icmp(const Packet &p) {
+    return (p.l3 == L3::ipv4 && p.protocol == 1) || (p.l3 == L3::ipv6 && p.protocol == 58);
+}
+
+// ECS network.transport: the IANA keyword, lowercase; ICMPv6's is "ipv6-icmp".
+std::string_view transport_name(const Packet &p) {
+    if (p.protocol == 58) return "ipv6-icmp";
+    return protocol_name(p.protocol);
+}
+
+// The Ethernet header NFLOG gives for packets that came in on an Ethernet device.
+Bytes ether_header(const Event &ev) {
+    if (!ev.msg || ev.msg->hwheader.size() != 14) return {};
+    if (!ev.msg->hwtype || *ev.msg->hwtype != arphrd_ether) return {};
+    return ev.msg->hwheader;
+}
+
+// RFC 7042 notation, as ECS suggests: 00-00-5E-00-53-23.
+void put_mac(Doc &d, std::string_view k, const std::uint8_t *m) {
+    d.key(k);
+    auto &o = d.out();
+    o.put('"');
+    for (int i = 0; i < 6; ++i) {
+        if (i) o.put('-');
+        o.hex2(m[i], true);
+    }
+    o.put('"');
+}
+
+// Absent when the capture ended before the address (an IPv6 header cut short).
+void put_endpoint(Doc &d, std::string_view k, const IpAddress &a, bool port, std::uint16_t p,
+                  const std::uint8_t *mac) {
+    if (a.family == L3::none) return;
+    d.open(k);
+    d.ip("ip", a);
+    if (port) d.num("port", p);
+    if (mac) put_mac(d, "mac", mac);
+    d.close();
+}
+
+void put_endpoint_text(text::Out &o, const Packet &p, const IpAddress &a, std::uint16_t port) {
+    const bool v6 = a.family == L3::ipv6;
+    if (a.family == L3::none) {
+        o.put('?');
+        return;
+    }
+    if (p.has_ports && v6) o.put('[');
+    o.ip(a);
+    if (p.has_ports) {
+        if (v6) o.put(']');
+        o.put(':');
+        o.uint(port);
+    }
+}
+
+void put_message(Doc &d, const Event &ev) {
+    const Packet &p = ev.packet;
+    d.key("message");
+    auto &o = d.out();
+    o.put('"');
+    o.put(to_string(ev.direction));
+    o.put('-');
+    o.put(to_string(ev.verdict));
+    o.put(' ');
+    if (p.protocol_unknown) o.put('?');
+    else if (const auto n = protocol_name(p.protocol); !n.empty()) o.put(n);
+    else o.uint(p.protocol);
+    o.put(' ');
+    put_endpoint_text(o, p, p.src, p.src_port);
+    o.put(" -> ");
+    put_endpoint_text(o, p, p.dst, p.dst_port);
+    o.put('"');
+}
+
+void put_event(Doc &d, Direction dir, Verdict v, bool suppressed) {
+    d.open("event");
+    d.raw("kind", "\"event\"");
+    d.raw("category", "[\"network\"]");
+    d.raw("type", v == Verdict::allowed ? "[\"connection\",\"allowed\"]"
+                                        : "[\"connection\",\"denied\"]");
+    d.key("action");
+    auto &o = d.out();
+    o.put('"');
+    o.put(to_string(dir));
+    o.put('-');
+    o.put(to_string(v));
+    if (suppressed) o.put("-suppressed");
+    o.put('"');
+    d.raw("outcome", v == Verdict::allowed ? "\"success\"" : "\"failure\"");
+}
+
+void put_container(Doc &d, const Container *c) {
+    if (!c) return;
+    const bool engine = !engine_name(*c).empty() || !engine_image(*c).empty() || engine_has_labels(*c);
+    if (!c->handle.empty() || engine) {
+        d.open("container");
+        d.str("id", c->handle);
+        d.str("name", engine_name(*c));
+        if (const auto image = engine_image(*c); !image.empty()) {
+            d.open("image");
+            d.str("name", image);
+            d.close();
+        }
+        if (engine_has_labels(*c)) put_engine_labels(d, *c);
+        d.close();
+    }
+    if (!c->app_guid.empty() || !c->space_guid.empty() || !c->organization_guid.empty()) {
+        d.open("cloudfoundry");
+        for (const auto &[k, v] : {std::pair<std::string_view, std::string_view>{"app", c->app_guid},
+                                   {"space", c->space_guid},
+                                   {"org", c->organization_guid}}) {
+            if (v.empty()) continue;
+            d.open(k);
+            d.str("id", v);
+            d.close();
+        }
+        d.close();
+        d.open("orchestrator");
+        d.raw("type", "\"cloudfoundry\"");
+        d.close();
+    }
+}
+
+void put_host(Doc &d, const EcsOptions &opt) {
+    const IpAddress hip = ip_from_text(opt.host_ip);
+    if (hip.family == L3::none && opt.host_guid.empty()) return;
+    d.open("host");
+    if (hip.family != L3::none) {
+        d.key("ip");
+        d.out().put("[\"");
+        d.out().ip(hip);
+        d.out().put("\"]");
+    }
+    d.str("id", opt.host_guid);
+    d.close();
+}
+
+void put_tcp_flags(text::Out &o, std::uint8_t f) {
+    // The kernel LOG target's order (and Filebeat's array from it).
+    static constexpr std::array<std::pair<std::uint8_t, std::string_view>, 8> names = {{
+        {tcp_flag::cwr, "CWR"}, {tcp_flag::ece, "ECE"}, {tcp_flag::urg, "URG"},
+        {tcp_flag::ack, "ACK"}, {tcp_flag::psh, "PSH"}, {tcp_flag::rst, "RST"},
+        {tcp_flag::syn, "SYN"}, {tcp_flag::fin, "FIN"},
+    }};
+    o.put('[');
+    bool first = true;
+    for (const auto &[bit, name] : names) {
+        if (!(f & bit)) continue;
+        if (!first) o.put(',');
+        first = false;
+        o.put('"');
+        o.put(name);
+        o.put('"');
+    }
+    o.put(']');
+}
+
+void put_iptables(Doc &d, const Event &ev, Bytes eth) {
+    const Packet &p = ev.packet;
+    d.open("iptables");
+    if (!eth.empty()) d.num("ether_type", std::uint32_t{eth[12]} << 8 | eth[13]);
+    d.str("input_device", ev.in_name);
+    d.str("output_device", ev.out_name);
+    d.num("length", p.length);
+    if (p.l3 == L3::ipv4) {
+        d.num("tos", p.tos & 0x1e); // as the kernel prints TOS= and PREC=
+        d.num("precedence_bits", p.tos & 0xe0);
+    } else {
+        d.num("tos", p.tos); // IPv6 TC=
+    }
+    d.num("ttl", p.ttl);
+    if (p.l3 == L3::ipv4) {
+        d.num("id", p.ip_id);
+        if (p.ip_ce || p.ip_df || p.ip_mf) {
+            d.key("fragment_flags");
+            auto &o = d.out();
+            o.put('[');
+            bool first = true;
+            for (const auto &[on, name] : {std::pair{p.ip_ce, "\"CE\""}, {p.ip_df, "\"DF\""},
+                                           {p.ip_mf, "\"MF\""}}) {
+                if (!on) continue;
+                if (!first) o.put(',');
+                first = false;
+                o.put(std::string_view(name));
+            }
+            o.put(']');
+        }
+    }
+    if (p.frag_offset) d.num("fragment_offset", p.frag_offset);
+    if (p.l3 == L3::ipv6) d.num("flow_label", p.flow_label);
+    if (p.protocol == 6 && p.has_transport) {
+        d.open("tcp");
+        d.num("seq", p.tcp_seq);
+        d.num("ack", p.tcp_ack);
+        d.num("window", p.tcp_window);
+        d.num("reserved_bits", p.tcp_reserved);
+        d.key("flags");
+        put_tcp_flags(d.out(), p.tcp_flags);
+        d.close();
+    } else if (p.protocol == 17 && p.has_transport) {
+        d.open("udp");
+        d.num("length", p.udp_length);
+        d.close();
+    } else if (is_icmp(p) && p.has_icmp) {
+        d.open("icmp");
+        d.num("type", p.icmp_type);
+        d.num("code", p.icmp_code);
+        const bool echo = p.l3 == L3::ipv4 ? (p.icmp_type == 0 || p.icmp_type == 8)
+                                           : (p.icmp_type == 128 || p.icmp_type == 129);
+        if (echo && p.has_transport) {
+            d.num("id", p.icmp_id);
+            d.num("seq", p.icmp_seq);
+        }
+        if (p.l3 == L3::ipv4 && p.transport.size() >= 8) {
+            if (p.icmp_type == 12) d.num("parameter", p.transport[4]); // parameter problem
+            if (p.icmp_type == 5) { // redirect: the gateway
+                IpAddress gw;
+                gw.family = L3::ipv4;
+                for (int i = 0; i < 4; ++i) gw.bytes[static_cast<std::size_t>(i)] = p.transport[4 + static_cast<std::size_t>(i)];
+                d.ip("redirect", gw);
+            }
+        }
+        d.close();
+    }
+    d.close();
+}
+
+void put_netlog(Doc &d, const Event &ev) {
+    const auto prefix = event_log_prefix(ev);
+    const bool mark = ev.msg && ev.msg->mark && *ev.msg->mark != 0;
+    if (prefix.empty() && !mark) return;
+    d.open("netlog");
+    d.str("prefix", prefix);
+    if (mark) {
+        d.key("mark");
+        d.out().put("\"0x");
+        d.out().hex(*ev.msg->mark);
+        d.out().put('"');
+    }
+    d.close();
+}
+
+void put_timestamp(Doc &d, std::string_view k, const Timestamp &t) {
+    d.key(k);
+    d.out().put('"');
+    append_rfc3339(d.out().str(), t);
+    d.out().put('"');
+}
+
+constexpr std::string_view level_names[] = {"emerg",   "alert",  "crit", "err",
+                                            "warning", "notice", "info", "debug"};
+
+} // namespace
+
+// The one place the outputs read an event's LOG level and LOG prefix (ECS log.level and
+// netlog.prefix, journal PRIORITY and NETLOG_PREFIX): from the options tag of the NFLOG
+// prefix. Should Event carry the level and the stripped prefix itself, read them here.
+std::optional<std::uint8_t> event_log_level(const Event &ev) {
+    // The pipeline split an options tag off the NFLOG prefix: the event's level is its LOG
+    // rule's. Without one (an NFLOG rule of the operator's own) there is no LOG level.
+    if (!ev.msg || ev.msg->prefix.size() == ev.prefix.size()) return std::nullopt;
+    return ev.log_level;
+}
+
+std::string_view event_log_prefix(const Event &ev) { return ev.prefix; }
+
+void format_ecs(const Event &ev, const EcsOptions &opt, std::string &str) {
+    const Packet &p = ev.packet;
+    text::Out out(str);
+    out.put('{');
+    Doc d(out);
+    put_timestamp(d, "@timestamp", ev.time);
+    if (const auto level = event_log_level(ev); level && *level < 8) {
+        d.open("log");
+        d.str("level", level_names[*level]);
+        d.close();
+    }
+    put_message(d, ev);
+    d.open("ecs");
+    d.str("version", ecs_version);
+    d.close();
+    put_event(d, ev.direction, ev.verdict, false);
+    d.close();
+    if (ev.cls && !ev.cls->name.empty()) {
+        d.open("rule");
+        d.str("name", ev.cls->name);
+        d.close();
+    }
+
+    const Bytes eth = ether_header(ev);
+    const bool ports = p.has_ports;
+    put_endpoint(d, "source", p.src, ports, p.src_port, eth.empty() ? nullptr : eth.data() + 6);
+    put_endpoint(d, "destination", p.dst, ports, p.dst_port, eth.empty() ? nullptr : eth.data());
+
+    d.open("network");
+    const bool proto = !p.protocol_unknown && p.l3 != L3::none;
+    if (proto) d.str("transport", transport_name(p));
+    if (p.l3 != L3::none) d.raw("type", p.l3 == L3::ipv4 ? "\"ipv4\"" : "\"ipv6\"");
+    d.raw("direction", ev.direction == Direction::ingress ? "\"ingress\"" : "\"egress\"");
+    if (proto) {
+        d.key("iana_number");
+        out.put('"');
+        out.uint(p.protocol);
+        out.put('"');
+    }
+    char cid[community_id_size];
+    if (community_id(p, cid) == community_id_size)
+        d.str("community_id", std::string_view(cid, community_id_size));
+    d.close();
+
+    if (!ev.in_name.empty() || !ev.out_name.empty()) {
+        d.open("observer");
+        for (const auto &[k, name] : {std::pair<std::string_view, std::string_view>{"ingress", ev.in_name},
+                                      {"egress", ev.out_name}}) {
+            if (name.empty()) continue;
+            d.open(k);
+            d.open("interface");
+            d.str("name", name);
+            d.close();
+            d.close();
+        }
+        d.close();
+    }
+
+    if (p.src.family != L3::none || p.dst.family != L3::none) {
+        d.open("related");
+        d.key("ip");
+        out.put('[');
+        bool first = true;
+        for (const IpAddress *a : {&p.src, &p.dst}) {
+            if (a->family == L3::none || (a == &p.dst && p.src == p.dst)) continue;
+            if (!first) out.put(',');
+            first = false;
+            out.put('"');
+            out.ip(*a);
+            out.put('"');
+        }
+        out.put(']');
+        d.close();
+    }
+
+    put_container(d, ev.container);
+    put_host(d, opt);
+    put_iptables(d, ev, eth);
+    put_netlog(d, ev);
+    out.put("}\n");
+}
+
+void format_suppression_ecs(const SuppressionEvent &s, const EcsOptions &opt, std::string &str) {
+    text::Out out(str);
+    out.put('{');
+    Doc d(out);
+    put_timestamp(d, "@timestamp", s.last);
+    d.key("message");
+    out.put('"');
+    out.put(to_string(s.direction));
+    out.put('-');
+    out.put(to_string(s.verdict));
+    out.put("-suppressed ");
+    out.uint(s.count);
+    out.put(" events for ");
+    out.ip(s.ip);
+    out.put('"');
+    d.open("ecs");
+    d.str("version", ecs_version);
+    d.close();
+    put_event(d, s.direction, s.verdict, true);
+    put_timestamp(d, "start", s.first);
+    put_timestamp(d, "end", s.last);
+    d.close();
+    if (s.cls && !s.cls->name.empty()) {
+        d.open("rule");
+        d.str("name", s.cls->name);
+        d.close();
+    }
+    if (s.ip.family != L3::none) {
+        d.open(s.direction == Direction::ingress ? "destination" : "source");
+        d.ip("ip", s.ip);
+        d.close();
+        d.open("network");
+        d.raw("type", s.ip.family == L3::ipv4 ? "\"ipv4\"" : "\"ipv6\"");
+        d.raw("direction", s.direction == Direction::ingress ? "\"ingress\"" : "\"egress\"");
+        d.close();
+    }
+    put_container(d, s.container);
+    put_host(d, opt);
+    d.open("netlog");
+    d.num("suppressed", s.count);
+    d.close();
+    out.put("}\n");
+}
+
+} // namespace netlog
