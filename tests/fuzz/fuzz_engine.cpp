@@ -36,8 +36,20 @@ void check_container(const netlog::EngineContainer &c) {
 void check_index(const std::vector<netlog::EngineContainer> &cs) {
     netlog::EngineIndex idx(1000);
     idx.apply_list(cs, 1);
+    (void)idx.build(); // full
+    // then a few changes: an overlay over it, which must answer as a full rebuild does
     if (!cs.empty()) idx.mark_gone(cs.front().id, 2);
+    if (cs.size() > 1) idx.apply_inspect(cs.back(), 3);
     const auto built = idx.build();
+    const auto full = idx.build_full();
+    for (const auto &c : cs)
+        for (const auto &ip : c.ips) {
+            const auto *a = built->by_ip(ip), *b = full.by_ip(ip);
+            // two running containers on one address: the full index names neither (the
+            // overlay its changed one); a daemon never gives out one address twice
+            if (a && !b) continue;
+            require((a ? a->handle : "") == (b ? b->handle : ""), "the overlay and a full rebuild disagree");
+        }
     for (const auto &c : built->containers()) {
         const auto j = nlohmann::json::parse(c.json, nullptr, false);
         require(j.is_object() && j.size() == 4 && j.contains("container_id") &&

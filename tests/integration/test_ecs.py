@@ -144,7 +144,8 @@ for host in ({S4!r}, {S6!r}):
     ping(host)
     tx((IP(dst=host) if ':' not in host else IPv6(dst=host)) / UDP(sport=40500, dport=5353) / Raw(b'x' * 3000))
 """ + traffic.exotic_traffic(S4, S6))
-cap.stop(sum(traffic.nflog_rule_packets(w.router).values()))  # once it holds what the rules logged
+# stop once the capture holds every packet the NFLOG rules matched (the kernel's count)
+captured = cap.stop(sum(traffic.nflog_rule_packets(w.router).values()))
 srv.kill()
 
 extras_cfg = write("extras.yaml", "rules: " + os.path.join(ROOT, "rules", "cloudfoundry.yaml") +
