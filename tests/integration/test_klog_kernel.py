@@ -199,6 +199,10 @@ def observe_once(w, tmp, nf_log_all, n):
         # may lag (a loaded machine: give it time)
         want = sum(log_counts.values())
         reader.wait(lambda recs: len(recs) >= want, timeout=20)
+        # a straggler (a retransmission on a loaded machine) logged after the counters
+        # settled is in the kernel's lines but not in the capture: try again
+        if settled_counters(w, tag) != (log_counts, nflog_counts):
+            raise kmsg.CouldNotObserve("a packet was logged after the rule counters settled")
     reader.close()
     kernel = collections.defaultdict(list)
     for _seq, text in reader.records():
