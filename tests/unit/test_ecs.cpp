@@ -113,7 +113,8 @@ TEST_CASE("ECS agrees with Filebeat's iptables module field by field for the sam
         const auto it = ours.find(k);
         if (it == ours.end()) continue;
         shared.push_back(k);
-        CAPTURE(k);
+        const auto &key = k; // clang 14 cannot capture a structured binding
+        CAPTURE(key);
         if (k == "event.action") {
             // Different definitions, documented: Filebeat takes the word of the prefix
             // ("drop_input"), netlog says <direction>-<verdict> from the class.
@@ -167,7 +168,8 @@ TEST_CASE("ECS leaves out what the event does not have: no empty string, null or
     CHECK(!doc["source"].contains("port"));
     CHECK(!doc["source"].contains("mac"));
     for (const auto &[k, v] : flat(out)) {
-        CAPTURE(k);
+        const auto &key = k; // clang 14 cannot capture a structured binding
+        CAPTURE(key);
         CHECK(!v.is_null());
         CHECK(!(v.is_string() && v.get<std::string>().empty()));
         CHECK(!(v.is_object() && v.empty()));

@@ -94,7 +94,8 @@ TEST_CASE("a journal entry carries MESSAGE and the NETLOG_* fields an operator q
     REQUIRE(e.size() == 1);
     const auto &f = e[0];
     for (const auto &[k, v] : f) {
-        CAPTURE(k);
+        const auto &key = k; // clang 14 cannot capture a structured binding
+        CAPTURE(key);
         CHECK(valid_name(k));
         CHECK(!v.empty()); // absent rather than empty
     }
@@ -122,7 +123,8 @@ TEST_CASE("a journal entry carries MESSAGE and the NETLOG_* fields an operator q
     };
     CHECK(f.size() == want.size());
     for (const auto &[k, v] : want) {
-        CAPTURE(k);
+        const auto &key = k; // clang 14 cannot capture a structured binding
+        CAPTURE(key);
         REQUIRE(f.count(k) == 1);
         CHECK(f.find(k)->second == v);
     }
