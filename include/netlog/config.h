@@ -44,7 +44,7 @@ struct JournalOutputOptions {
     int priority = -1;      // 0..7; names emerg .. debug
 };
 
-// Syslog options of a `type: syslog` output (issue 5). Unset values keep the sink's
+// Syslog options of a `type: syslog` output. Unset values keep the sink's
 // defaults (RFC 5424, facility user -- kern for the klog format --, severity info,
 // app-name "netlogd" -- "kernel" for klog --, the host's name, an 8 MiB buffer).
 struct SyslogOutputOptions {

@@ -26,7 +26,7 @@ struct OutputCounters {
     std::uint64_t lines = 0, bytes = 0, dropped = 0, errors = 0, reopens = 0;
 };
 
-// What the rate limiter did (netlogd's OutputStage, issue 5).
+// What the rate limiter did (netlogd's OutputStage).
 struct RateLimitCounters {
     bool enabled = false;
     std::vector<std::string> classes;      // class names by class index; last: "unclassified"

@@ -166,7 +166,7 @@ public:
             rl.burst = r["burst"] ? number<std::uint32_t>(r["burst"], "rate_limit.burst", 1,
                                                           1u << 30)
                                   : static_cast<std::uint32_t>(std::max(1.0, rl.rate * 2));
-            if (const auto cl = r["classes"]) rate_limit_classes(cl, rl); // issue 5 (engineer G)
+            if (const auto cl = r["classes"]) rate_limit_classes(cl, rl);
             c.rate_limit = rl;
         }
         if (const auto m = root["metrics"]) {
@@ -453,7 +453,7 @@ private:
                                       name));
             }
         }
-        syslog_options(o, at, out); // issue 5 (engineer G)
+        syslog_options(o, at, out);
         journal_options(o, at, out);
         return out;
     }
@@ -476,7 +476,7 @@ private:
                  "a journal output has no kernel prefix (the journal stamps each entry itself)");
     }
 
-    // --- issue 5 (engineer G): syslog options, kernel_prefix, rate_limit.classes ---
+    // --- syslog options, kernel_prefix, rate_limit.classes ---
     void syslog_options(const YAML::Node &o, const std::string &at, OutputConfig &out) {
         for (const char *k : {"protocol", "facility", "severity", "app_name", "buffer"})
             if (o[k] && out.type != OutputType::syslog &&

@@ -56,7 +56,7 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
     ev.msg = &msg;
     ev.packet = packet_decode(msg.payload, msg.hw_protocol);
     // Not IP, no bytes, or an IP header that is garbage: a decode error. A header the
-    // copy range cut is not: it is reported as far as the bytes go (issues 2 and 6).
+    // copy range cut is not: it is reported as far as the bytes go.
     if (ev.packet.l3 == L3::none || ev.packet.malformed) {
         ++c_.decode_errors;
         return false;

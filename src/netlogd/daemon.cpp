@@ -145,7 +145,7 @@ Result<std::unique_ptr<io::Sink>> open_output(const OutputConfig &o, std::size_t
         io::SyslogSettings base;
         if (o.format == OutputFormat::klog) base.facility = 0; // kern, like the kernel's lines
         if (o.format == OutputFormat::klog) base.app_name = "kernel"; // rsyslog files them as kernel lines
-        apply_syslog_options(o.syslog, base); // limit.h (issue 5)
+        apply_syslog_options(o.syslog, base); // limit.h
         auto s = io::syslog_parse_address(o.address, base);
         if (!s)
             return make_error(fmt::format("{}: key 'outputs[{}].address': {}", o.where, i,

@@ -1,4 +1,4 @@
-// The output stage between the pipeline and the sinks (issue 5): rate limiting per
+// The output stage between the pipeline and the sinks: rate limiting per
 // container and class with suppression summaries, and the klog format's kern.log prefix.
 //
 // Rate limiting: after the pipeline has built (classified, enriched) an event and before

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The manuals say what the binaries do (issue 6), checked in both directions:
+"""The manuals say what the binaries do, checked in both directions:
 
   config keys   config_known_keys() (the config parser's own key tables, printed by the
                 config-keys driver) = the keys netlogd.yaml(5) documents = the keys

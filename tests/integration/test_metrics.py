@@ -10,7 +10,7 @@ loopback (scraped with urllib from inside the namespace; the text is parsed here
 netlogd's own parser):
   steady   a flood of 50k events: the identity holds exactly, lines written = emitted;
            then 100 packets logged with --nflog-size 8 (IP header cut by the copy range) are
-           emitted as far as their bytes go (issues 2 and 6: a short capture is not a decode
+           emitted as far as their bytes go (a short capture is not a decode
            error): emitted moves by exactly 100, decode_error by 0, and their lines carry no
            addresses; `netlogd --stats` prints the identity; the daemon holds no capability.
   enobufs  a 64 KiB socket buffer and netlogd stopped (SIGSTOP) during a burst: the kernel

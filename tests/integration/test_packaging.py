@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`meson install` puts netlogd in place, and systemd accepts its unit (issue 6).
+"""`meson install` puts netlogd in place, and systemd accepts its unit.
 
   1. `meson install --no-rebuild --destdir TMP` of this build: the binaries, the unit, the
      example config, the rules files, the logrotate snippet and the three manuals (built

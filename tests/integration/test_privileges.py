@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""netlogd as a non-root user (issue 6, least privilege):
+"""netlogd as a non-root user (least privilege):
 
   1. uid/gid 65534 (nobody), no supplementary groups, no capability (setpriv
      --inh-caps=-all): netlogd refuses with exit 1 and exactly the one line netlogd(8)

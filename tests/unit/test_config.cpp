@@ -193,7 +193,7 @@ TEST_CASE("relative paths are relative to the config file's directory") {
     CHECK(config_resolve_path("netlogd.yaml", "cf.yaml") == "cf.yaml");
 }
 
-// issue 5 (engineer G): per-class rate limits and syslog output options.
+// Per-class rate limits and syslog output options.
 TEST_CASE("rate_limit.classes overrides the rate and burst of named classes") {
     auto r = config_parse("rules: r\noutputs: [{type: stdout}]\n"
                           "rate_limit: {rate: 100, burst: 200, classes: "
