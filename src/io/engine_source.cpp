@@ -1,5 +1,6 @@
 // The Docker/Podman API followed on its unix socket: list, events, lookups, reconnects.
 #include "engine_source.h"
+#include "clock.h"
 
 #include "unix_http.h"
 
@@ -21,18 +22,6 @@
 namespace netlog::io {
 
 namespace {
-
-std::int64_t mono_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-std::int64_t wall_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 // /events?filters={"type":["container","network"]}
 constexpr const char *events_target =
@@ -131,9 +120,9 @@ void EngineSource::fail(const std::string &what) {
 
 bool EngineSource::wait(std::int64_t ms) {
     pollfd p{wake_fd_, POLLIN, 0};
-    const auto deadline = mono_ns() + ms * 1'000'000;
+    const auto deadline = monotonic_ns() + ms * 1'000'000;
     while (!stop_) {
-        const auto left = (deadline - mono_ns()) / 1'000'000;
+        const auto left = (deadline - monotonic_ns()) / 1'000'000;
         if (left <= 0) break;
         if (poll(&p, 1, static_cast<int>(left)) > 0) {
             std::uint64_t v;
@@ -150,7 +139,7 @@ void EngineSource::publish(std::int64_t event_time_ns) {
     std::lock_guard lk(mu_);
     health_.running = st_->index.running();
     health_.gone = st_->index.gone();
-    if (event_time_ns > 0) health_.last_event_lag = static_cast<double>(wall_ns() - event_time_ns) / 1e9;
+    if (event_time_ns > 0) health_.last_event_lag = static_cast<double>(realtime_ns() - event_time_ns) / 1e9;
 }
 
 void EngineSource::run() {
@@ -205,8 +194,8 @@ bool EngineSource::session() {
     if (!containers) return failed(containers.error().message);
     const auto listed = containers->size();
     list->body = {};
-    st_->index.apply_list(std::move(*containers), mono_ns());
-    st_->index.expire(mono_ns());
+    st_->index.apply_list(std::move(*containers), monotonic_ns());
+    st_->index.expire(monotonic_ns());
     publish();
     const auto daemon = fmt::format("{} {} (API {})", ver->engine.empty() ? name_ : ver->engine,
                                     ver->version, ver->api_version);
@@ -227,7 +216,7 @@ bool EngineSource::session() {
     for (;;) {
         int timeout = -1;
         if (const auto next = st_->index.next_expiry(); next != 0)
-            timeout = static_cast<int>(std::clamp<std::int64_t>((next - mono_ns()) / 1'000'000 + 1, 0, 60'000));
+            timeout = static_cast<int>(std::clamp<std::int64_t>((next - monotonic_ns()) / 1'000'000 + 1, 0, 60'000));
         const int n = poll(p, 2, timeout);
         if (n < 0 && errno != EINTR) {
             reason = fmt::format("poll: {}", std::strerror(errno));
@@ -248,10 +237,10 @@ bool EngineSource::session() {
                 reason = fmt::format("listing again: {}", parsed.error().message);
                 break;
             }
-            st_->index.apply_list(std::move(*parsed), mono_ns());
+            st_->index.apply_list(std::move(*parsed), monotonic_ns());
             publish();
         }
-        bool changed = st_->index.expire(mono_ns());
+        bool changed = st_->index.expire(monotonic_ns());
         const bool open = (*events)->read_some(buf);
         std::int64_t newest_event = 0;
         std::size_t start = 0;
@@ -271,7 +260,7 @@ bool EngineSource::session() {
             if (ev->kind == EngineEventKind::ignored) continue;
             newest_event = std::max(newest_event, ev->time_ns);
             if (ev->kind == EngineEventKind::gone) {
-                st_->index.mark_gone(ev->id, mono_ns());
+                st_->index.mark_gone(ev->id, monotonic_ns());
                 changed = true;
             }
             // The lookups come after the whole read, once per container: what the daemon
@@ -294,7 +283,7 @@ bool EngineSource::session() {
                 ++health_.lookups;
             }
             if (r && r->status == 404) { // removed meanwhile
-                st_->index.mark_gone(id, mono_ns());
+                st_->index.mark_gone(id, monotonic_ns());
                 changed = true;
                 continue;
             }
@@ -307,7 +296,7 @@ bool EngineSource::session() {
                                 id.substr(0, 12), c.error().message));
                 continue;
             }
-            st_->index.apply_inspect(std::move(*c), mono_ns());
+            st_->index.apply_inspect(std::move(*c), monotonic_ns());
             changed = true;
         }
         lookups.clear();

@@ -1,5 +1,6 @@
 // Interface names from the kernel, cached per index.
 #include "ifnames.h"
+#include "clock.h"
 
 #include <net/if.h>
 
@@ -8,11 +9,6 @@
 namespace netlog::io {
 
 namespace {
-std::int64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 } // namespace
 
 std::string_view IfNames::name(std::uint32_t ifindex) {

@@ -1,6 +1,7 @@
 // HTTP listener for /metrics and /healthz: one poll loop, bounded in connections, bytes
 // and time (metrics_server.h says what each bound is for).
 #include "metrics_server.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -21,12 +22,6 @@
 namespace netlog::io {
 
 namespace {
-
-std::int64_t now_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
 
 // A request body the client sends anyway after a 413 is read and discarded for a moment
 // before the close, so that the close does not reset the connection before the client
@@ -157,7 +152,7 @@ void MetricsServer::loop() {
         c.out = http_response(status, type, body, head);
         c.sent = 0;
         c.state = Conn::State::writing;
-        c.deadline = now_ms() + o_.write_timeout_ms;
+        c.deadline = monotonic_ms() + o_.write_timeout_ms;
         std::string().swap(c.in); // what the client sent is not kept
         responses_[code_index(status)].fetch_add(1, std::memory_order_relaxed);
     };
@@ -206,7 +201,7 @@ void MetricsServer::loop() {
             std::string().swap(c.out);
             shutdown(c.fd, SHUT_WR);
             c.state = Conn::State::lingering;
-            c.deadline = std::min(c.deadline, now_ms() + linger_ms);
+            c.deadline = std::min(c.deadline, monotonic_ms() + linger_ms);
         }
         if (c.state == Conn::State::lingering && (revents & (POLLIN | POLLHUP | POLLERR))) {
             for (;;) {
@@ -229,12 +224,12 @@ void MetricsServer::loop() {
             fds.push_back({c.fd, static_cast<short>(c.state == Conn::State::writing ? POLLOUT : POLLIN), 0});
             next = next < 0 ? c.deadline : std::min(next, c.deadline);
         }
-        const int timeout = next < 0 ? -1 : static_cast<int>(std::max<std::int64_t>(0, next - now_ms()) + 1);
+        const int timeout = next < 0 ? -1 : static_cast<int>(std::max<std::int64_t>(0, next - monotonic_ms()) + 1);
         const int pr = poll(fds.data(), fds.size(), timeout);
         if (pr < 0 && errno != EINTR) break;
         if (fds[0].revents & POLLIN) break;
 
-        const auto now = now_ms();
+        const auto now = monotonic_ms();
         std::vector<Conn> keep;
         keep.reserve(conns.size());
         for (std::size_t i = 0; i < conns.size(); ++i) {
@@ -268,7 +263,7 @@ void MetricsServer::loop() {
                 }
                 Conn c;
                 c.fd = fd;
-                c.deadline = now_ms() + o_.head_timeout_ms;
+                c.deadline = monotonic_ms() + o_.head_timeout_ms;
                 conns.push_back(std::move(c));
             }
         }
@@ -280,7 +275,7 @@ void MetricsServer::loop() {
 
 Result<HttpReply> http_get(const std::string &host, int port, const std::string &path,
                            int timeout_ms) {
-    const auto deadline = now_ms() + timeout_ms;
+    const auto deadline = monotonic_ms() + timeout_ms;
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -299,7 +294,7 @@ Result<HttpReply> http_get(const std::string &host, int port, const std::string 
             continue;
         }
         pollfd p{fd, POLLOUT, 0};
-        const int left = static_cast<int>(std::max<std::int64_t>(0, deadline - now_ms()));
+        const int left = static_cast<int>(std::max<std::int64_t>(0, deadline - monotonic_ms()));
         int soerr = 0;
         socklen_t sl = sizeof soerr;
         if (poll(&p, 1, left) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 ||
@@ -317,7 +312,7 @@ Result<HttpReply> http_get(const std::string &host, int port, const std::string 
     std::string in;
     char chunk[16384];
     for (;;) {
-        const int left = static_cast<int>(deadline - now_ms());
+        const int left = static_cast<int>(deadline - monotonic_ms());
         if (left <= 0) {
             close(fd);
             return make_error("timed out");

@@ -1,6 +1,7 @@
 // NFLOG over libmnl: bind and configure groups, drain with recvmmsg, count what the kernel
 // could not deliver (sequence gaps, ENOBUFS).
 #include "nflog_socket.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
@@ -31,12 +32,6 @@ bool has_net_admin() {
     __user_cap_data_struct data[2] = {};
     if (syscall(SYS_capget, &hdr, data) != 0) return geteuid() == 0;
     return (data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32))) != 0;
-}
-
-std::int64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 std::size_t count_messages(const std::uint8_t *data, std::size_t len) {

@@ -1,5 +1,6 @@
 // File and stdout sinks.
 #include "sinks.h"
+#include "clock.h"
 
 #include "safe_file.h"
 
@@ -20,12 +21,6 @@
 namespace netlog::io {
 
 namespace {
-
-std::int64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 // memchr jumps from newline to newline with vector compares: a few instructions per line
 // instead of several per byte (std::count is not vectorised at -O2).

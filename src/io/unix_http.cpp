@@ -1,5 +1,6 @@
 // HTTP/1.1 GET over AF_UNIX with deadlines and a stop descriptor.
 #include "unix_http.h"
+#include "clock.h"
 
 #include <fmt/format.h>
 
@@ -16,17 +17,11 @@ namespace netlog::io {
 
 namespace {
 
-std::int64_t now_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
 // Wait until `fd` has `events` or the deadline passes or `stop_fd` is readable.
 // 1: ready, 0: timed out, -1: stopped, -2: poll failed.
 int wait_for(int fd, short events, std::int64_t deadline_ms, int stop_fd) {
     for (;;) {
-        const auto left = deadline_ms - now_ms();
+        const auto left = deadline_ms - monotonic_ms();
         if (left <= 0) return 0;
         pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
         const int n = poll(p, stop_fd >= 0 ? 2 : 1, static_cast<int>(left));
@@ -65,7 +60,7 @@ UnixHttpStream::~UnixHttpStream() {
 Result<std::unique_ptr<UnixHttpStream>> UnixHttpStream::open(const std::string &path,
                                                              std::string_view target,
                                                              int head_timeout_ms, int stop_fd) {
-    const auto deadline = now_ms() + head_timeout_ms;
+    const auto deadline = monotonic_ms() + head_timeout_ms;
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
     if (path.size() >= sizeof sa.sun_path)
@@ -152,7 +147,7 @@ bool UnixHttpStream::read_some(std::string &body) {
 
 Result<UnixHttpResponse> unix_http_get(const std::string &path, std::string_view target,
                                        int timeout_ms, int stop_fd) {
-    const auto deadline = now_ms() + timeout_ms;
+    const auto deadline = monotonic_ms() + timeout_ms;
     auto s = UnixHttpStream::open(path, target, timeout_ms, stop_fd);
     if (!s) return s.error();
     UnixHttpResponse r;

@@ -1,5 +1,6 @@
 // netlogd's live mode: threads, signals, reload.
 #include "daemon.h"
+#include "clock.h"
 
 #include "batch_queue.h"
 #include "engine_source.h"
@@ -44,21 +45,12 @@
 
 namespace netlog::daemon {
 
+using io::monotonic_ns;
+using io::realtime_ns;
+
 namespace {
 
 constexpr std::size_t sink_flush_bytes = 1u << 20; // a sink buffer past this is written at once
-
-std::int64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-std::int64_t realtime_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 Timestamp realtime_now() {
     timespec ts{};

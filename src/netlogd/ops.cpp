@@ -1,5 +1,6 @@
 // Metrics listener, privilege drop, sd_notify and `netlogd --stats`.
 #include "ops.h"
+#include "clock.h"
 
 #include "load.h"
 #include "metrics_server.h"
@@ -15,13 +16,9 @@
 
 namespace netlog::daemon {
 
-namespace {
+using io::monotonic_ns;
 
-std::int64_t mono_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
+namespace {
 
 double wall_seconds() {
     timespec ts{};
@@ -109,7 +106,7 @@ Result<std::unique_ptr<Ops>> Ops::start(Options options) {
     std::unique_ptr<Ops> ops(new Ops(std::move(options)));
     ops->start_time_ = wall_seconds();
     ops->watchdog_usec_ = io::watchdog_usec();
-    ops->last_tick_ns_ = mono_ns();
+    ops->last_tick_ns_ = monotonic_ns();
     // Capabilities are per thread: drop them before the listener's thread exists, so that
     // no thread of netlogd keeps more than the config needs.
     auto d = io::drop_privileges(ops->o_.keep_net_admin, ops->o_.user, ops->o_.keep_net_raw);
@@ -135,7 +132,7 @@ void Ops::ready() {
 }
 
 void Ops::pipeline_tick(const StoreWatcher *store, const Config &config) {
-    const auto now = mono_ns();
+    const auto now = monotonic_ns();
     last_tick_ns_.store(now, std::memory_order_relaxed);
     if (watchdog_usec_ && now - last_pet_ns_ >= static_cast<std::int64_t>(watchdog_usec_) * 500) {
         io::notify_watchdog();
@@ -166,7 +163,7 @@ std::string Ops::health() const {
     // Ready, the pipeline thread went round its loop in the last 10 s, and the store (when
     // there is one) loaded the last time it was read.
     if (!ready_) return "not ready";
-    if (mono_ns() - last_tick_ns_.load(std::memory_order_relaxed) >= 10'000'000'000)
+    if (monotonic_ns() - last_tick_ns_.load(std::memory_order_relaxed) >= 10'000'000'000)
         return "not ready: the pipeline thread is stuck";
     std::lock_guard lk(mu_);
     if (!store_.problem.empty())
