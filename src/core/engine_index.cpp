@@ -108,6 +108,46 @@ std::int64_t EngineIndex::next_expiry() const {
     return next;
 }
 
+namespace {
+
+// The index's order: running (gone_at 0) first, then the most recently gone; ties by id
+// for a stable result.
+template <class Record> void sort_for_index(std::vector<const Record *> &order) {
+    std::sort(order.begin(), order.end(), [](const Record *a, const Record *b) {
+        const bool ra = a->gone_at == 0, rb = b->gone_at == 0;
+        return std::tuple(!ra, -a->gone_at, std::string_view(a->c.handle)) <
+               std::tuple(!rb, -b->gone_at, std::string_view(b->c.handle));
+    });
+}
+
+// The containers of `order` with their addresses: each takes what it has, except that a
+// gone container keeps only what nothing before it claimed and `taken(ip)` does not name.
+// `claimed` gets every address handed out.
+template <class Record, class Taken>
+std::vector<Container> claim_addresses(const std::vector<const Record *> &order,
+                                       std::unordered_set<IpAddress, IpAddressHash> &claimed,
+                                       const Taken &taken) {
+    std::vector<Container> out;
+    out.reserve(order.size());
+    std::vector<IpAddress> ips;
+    for (const Record *r : order) {
+        Container c = r->c;
+        ips.clear();
+        if (c.ip.family != L3::none) ips.push_back(c.ip);
+        ips.insert(ips.end(), c.more_ips.begin(), c.more_ips.end());
+        if (r->gone_at != 0) {
+            std::erase_if(ips, [&](const IpAddress &ip) { return claimed.count(ip) != 0 || taken(ip); });
+            c.ip = ips.empty() ? IpAddress{} : ips.front();
+            c.more_ips.assign(ips.empty() ? ips.end() : ips.begin() + 1, ips.end());
+        }
+        claimed.insert(ips.begin(), ips.end());
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+} // namespace
+
 std::shared_ptr<const ContainerIndex> EngineIndex::build() {
     const std::size_t limit = std::max<std::size_t>(256, records_.size() / 8);
     if (full_ || !base_ || changed_.size() > limit) {
@@ -130,11 +170,7 @@ ContainerIndex EngineIndex::build_overlay() const {
         else
             masked_handles.push_back(id); // expired: the base must not name it any more
     }
-    std::sort(order.begin(), order.end(), [](const Record *a, const Record *b) {
-        const bool ra = a->gone_at == 0, rb = b->gone_at == 0;
-        return std::tuple(!ra, -a->gone_at, std::string_view(a->c.handle)) <
-               std::tuple(!rb, -b->gone_at, std::string_view(b->c.handle));
-    });
+    sort_for_index(order);
     // An address an unchanged running container of the base holds stays its own.
     const auto base_running = [&](const IpAddress &ip) {
         const Container *c = base_->by_ip(ip);
@@ -142,25 +178,8 @@ ContainerIndex EngineIndex::build_overlay() const {
         auto it = records_.find(c->handle);
         return it != records_.end() && it->second.gone_at == 0;
     };
-    std::vector<Container> out;
-    out.reserve(order.size());
     std::unordered_set<IpAddress, IpAddressHash> claimed;
-    std::vector<IpAddress> ips;
-    for (const Record *r : order) {
-        Container c = r->c;
-        ips.clear();
-        if (c.ip.family != L3::none) ips.push_back(c.ip);
-        ips.insert(ips.end(), c.more_ips.begin(), c.more_ips.end());
-        if (r->gone_at != 0) {
-            std::erase_if(ips, [&](const IpAddress &ip) {
-                return claimed.count(ip) != 0 || base_running(ip);
-            });
-            c.ip = ips.empty() ? IpAddress{} : ips.front();
-            c.more_ips.assign(ips.empty() ? ips.end() : ips.begin() + 1, ips.end());
-        }
-        claimed.insert(ips.begin(), ips.end());
-        out.push_back(std::move(c));
-    }
+    std::vector<Container> out = claim_addresses(order, claimed, base_running);
     // What the base gave a changed container and the overlay does not: not its any more.
     std::vector<IpAddress> masked_ips;
     for (const auto &id : changed_) {
@@ -181,32 +200,13 @@ ContainerIndex EngineIndex::build_full() const {
     std::vector<const Record *> order;
     order.reserve(records_.size());
     for (const auto &[id, r] : records_) order.push_back(&r);
-    // running (gone_at 0) first, then the most recently gone; ties by id for a stable result
-    std::sort(order.begin(), order.end(), [](const Record *a, const Record *b) {
-        const bool ra = a->gone_at == 0, rb = b->gone_at == 0;
-        return std::tuple(!ra, -a->gone_at, std::string_view(a->c.handle)) <
-               std::tuple(!rb, -b->gone_at, std::string_view(b->c.handle));
-    });
+    sort_for_index(order);
     // Running containers come first and claim their addresses; a gone container keeps
     // only what nothing before it claimed (two running containers that claim one address
     // lose it both, in from_containers, as two store entries do).
-    std::vector<Container> out;
-    out.reserve(order.size());
     std::unordered_set<IpAddress, IpAddressHash> claimed;
-    std::vector<IpAddress> ips;
-    for (const Record *r : order) {
-        Container c = r->c;
-        ips.clear();
-        if (c.ip.family != L3::none) ips.push_back(c.ip);
-        ips.insert(ips.end(), c.more_ips.begin(), c.more_ips.end());
-        if (r->gone_at != 0) {
-            std::erase_if(ips, [&](const IpAddress &ip) { return claimed.count(ip) != 0; });
-            c.ip = ips.empty() ? IpAddress{} : ips.front();
-            c.more_ips.assign(ips.empty() ? ips.end() : ips.begin() + 1, ips.end());
-        }
-        claimed.insert(ips.begin(), ips.end());
-        out.push_back(std::move(c));
-    }
+    std::vector<Container> out =
+        claim_addresses(order, claimed, [](const IpAddress &) { return false; });
     return ContainerIndex::from_containers(std::move(out), nullptr, false);
 }
 
