@@ -1,5 +1,5 @@
 // Community ID v1 and the SHA-1 it needs (one 64-byte block for any flow tuple).
-#include <netlog/community_id.h>
+#include "community_id.h"
 
 #include <array>
 #include <cstring>

@@ -1,6 +1,6 @@
 // The ECS document of an event (ecs.h). Keys are fixed ASCII; every value that comes from
 // outside (prefix, class, container metadata, interface names) goes through json_escape.
-#include <netlog/community_id.h>
+#include "community_id.h"
 #include <netlog/ecs.h>
 #include <netlog/prefix_tag.h>
 

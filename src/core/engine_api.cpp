@@ -1,6 +1,6 @@
 // Docker Engine API JSON -> EngineContainer / EngineEvent / EngineVersion.
 #include <netlog/container.h>
-#include <netlog/engine_api.h>
+#include "engine_api.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

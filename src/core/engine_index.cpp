@@ -1,5 +1,5 @@
 // Docker/Podman containers -> ContainerIndex, with a grace period for gone containers.
-#include <netlog/engine_index.h>
+#include "engine_index.h"
 #include <netlog/format.h>
 
 #include <algorithm>

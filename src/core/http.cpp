@@ -1,5 +1,5 @@
 // The metrics endpoint's request head: judged line by line as bytes arrive.
-#include <netlog/http.h>
+#include "http.h"
 
 #include <fmt/format.h>
 

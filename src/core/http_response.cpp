@@ -1,6 +1,6 @@
 // HTTP/1.1 response head and body framing (RFC 9112): status line, headers,
 // Content-Length / chunked / read-until-close bodies.
-#include <netlog/http_response.h>
+#include "http_response.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include <netlog/iptables_save.h>
+#include "iptables_save.h"
 
 #include <fmt/format.h>
 

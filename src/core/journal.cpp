@@ -1,5 +1,5 @@
 // Journal entries, framed for the journal sink (journal.h).
-#include <netlog/community_id.h>
+#include "community_id.h"
 #include <netlog/ecs.h>
 #include <netlog/journal.h>
 

@@ -3,7 +3,7 @@
 
 #include <array>
 #include <cstring>
-#include <netlog/community_id.h>
+#include "community_id.h"
 #include <netlog/format.h>
 
 namespace netlog {

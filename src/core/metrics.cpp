@@ -1,5 +1,5 @@
 // Prometheus text rendering of netlogd's counters, and /proc parsers for the kernel view.
-#include <netlog/metrics.h>
+#include "metrics.h"
 
 #include <fmt/format.h>
 
@@ -8,19 +8,6 @@
 #include <limits>
 
 namespace netlog {
-
-std::string_view to_string(DropReason r) {
-    switch (r) {
-    case DropReason::kernel_enobufs: return "kernel_enobufs";
-    case DropReason::seq_gap: return "seq_gap";
-    case DropReason::queue_full: return "queue_full";
-    case DropReason::decode_error: return "decode_error";
-    case DropReason::sink: return "sink";
-    case DropReason::unclassified: return "unclassified";
-    case DropReason::count_: break;
-    }
-    return "unknown";
-}
 
 void Histogram::observe(double seconds) {
     std::size_t i = 0;
@@ -339,10 +326,7 @@ std::uint64_t process_parse_max_fds(std::string_view limits) {
 }
 
 std::string metrics_identity(const MetricsSnapshot &m) {
-    std::uint64_t drops = 0;
-    for (std::size_t i = 0; i < m.dropped.size(); ++i)
-        if (static_cast<DropReason>(i) != DropReason::sink) drops += m.dropped[i];
-    const std::uint64_t accounted = m.emitted + m.suppressed + drops + m.in_flight;
+    const std::uint64_t accounted = m.accounted();
     std::string s;
     auto w = [&](std::string_view f, auto &&...a) {
         fmt::format_to(std::back_inserter(s), fmt::runtime(f), a...);
@@ -362,7 +346,7 @@ std::string metrics_identity(const MetricsSnapshot &m) {
     if (m.implausible_gaps)
         w("IDENTITY UNVERIFIABLE: {} sequence jumps larger than the kernel could have logged; "
           "the kernel's count is not known\n", m.implausible_gaps);
-    else if (accounted == m.kernel_logged)
+    else if (m.holds())
         w("identity holds: every event the kernel logged is emitted or counted\n");
     else
         w("IDENTITY BROKEN: {} events unaccounted for (a snapshot taken while events flow can "

@@ -1,5 +1,5 @@
 // Which NFLOG messages count, and the sequence gaps among them.
-#include <netlog/nflog_account.h>
+#include "nflog_account.h"
 
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_log.h>

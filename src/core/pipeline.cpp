@@ -1,6 +1,6 @@
 // NflogMessage -> Event -> formatted lines. No syscalls, no allocation per event once the
 // output buffers and the classifier cache have grown.
-#include <netlog/engine_index.h>
+#include "engine_index.h"
 #include <netlog/pipeline.h>
 #include <netlog/packet.h>
 

@@ -1,5 +1,5 @@
 // Token buckets per (container IP, class) and their suppression windows.
-#include <netlog/ratelimit.h>
+#include "ratelimit.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include <netlog/rsyslog_conf.h>
+#include "rsyslog_conf.h"
 
 #include <fmt/format.h>
 

@@ -4,8 +4,8 @@
 
 #include "unix_http.h"
 
-#include <netlog/engine_api.h>
-#include <netlog/engine_index.h>
+#include "engine_api.h"
+#include "engine_index.h"
 
 #include <fmt/format.h>
 

@@ -16,7 +16,7 @@
 
 #include <netlog/config.h>
 #include <netlog/container.h>
-#include <netlog/metrics.h>
+#include "metrics.h"
 
 #include <atomic>
 #include <cstdint>
@@ -41,7 +41,7 @@ class EngineSource {
         std::function<void(std::string_view)> log;
     };
 
-    using Health = MetadataSourceView; // netlog/metrics.h
+    using Health = MetadataSourceView; // core metrics.h
 
     static std::unique_ptr<EngineSource> create(Options options);
     ~EngineSource();

@@ -3,7 +3,7 @@
 // commits a whole table at once (one IPT_SO_SET_REPLACE) or nothing.
 #include "rules_backend.h"
 #include "subprocess.h"
-#include <netlog/iptables_save.h>
+#include "iptables_save.h"
 
 #include <fmt/format.h>
 

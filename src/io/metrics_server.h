@@ -11,8 +11,8 @@
 //     bytes (405); nothing a client sends is kept past its connection.
 #pragma once
 
-#include <netlog/http.h>
-#include <netlog/metrics.h>
+#include "http.h"
+#include "metrics.h"
 #include <netlog/result.h>
 
 #include <atomic>

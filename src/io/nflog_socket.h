@@ -11,7 +11,7 @@
 
 #include <netlog/config.h>
 #include <netlog/nflog.h>
-#include <netlog/nflog_account.h>
+#include "nflog_account.h"
 #include <netlog/result.h>
 
 #include <cstdint>

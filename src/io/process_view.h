@@ -1,7 +1,7 @@
 // The process_* metrics of this process, read from /proc (metrics.h: ProcessView).
 #pragma once
 
-#include <netlog/metrics.h>
+#include "metrics.h"
 
 namespace netlog::io {
 

@@ -2,7 +2,7 @@
 // the files it includes, in rsyslog's order, scanned by rsyslog_conf.h.
 #pragma once
 
-#include <netlog/rsyslog_conf.h>
+#include "rsyslog_conf.h"
 
 #include <string>
 

@@ -1,10 +1,10 @@
 // A tiny HTTP/1.1 client over a unix socket, for the Docker/Podman API: one GET per
 // connection (`Connection: close`), every wait bounded by a deadline, and a stop
 // descriptor (an eventfd) that ends any wait at once. The framing is the core's
-// HttpResponseReader (netlog/http_response.h).
+// HttpResponseReader (src/core/http_response.h).
 #pragma once
 
-#include <netlog/http_response.h>
+#include "http_response.h"
 #include <netlog/result.h>
 
 #include <memory>

@@ -5,7 +5,7 @@
 #pragma once
 
 #include <netlog/config.h>
-#include <netlog/counters.h>
+#include "counters.h"
 
 #include <csignal>
 #include <string>

@@ -17,10 +17,10 @@
 #include "syslog_sink.h"
 
 #include <netlog/config.h>
-#include <netlog/counters.h>
+#include "counters.h"
 #include <netlog/container.h>
 #include <netlog/pipeline.h>
-#include <netlog/ratelimit.h>
+#include "ratelimit.h"
 #include <netlog/result.h>
 #include <netlog/summary.h>
 

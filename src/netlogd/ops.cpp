@@ -33,29 +33,18 @@ std::string slurp(const char *path) {
     return s.str();
 }
 
-std::size_t reason(DropReason r) { return static_cast<std::size_t>(r); }
-
 } // namespace
 
 MetricsSnapshot metrics_from_counters(const CountersSnapshot &c) {
     MetricsSnapshot m;
     m.received = c.received;
-    m.kernel_logged = c.received + c.lost_enobufs + c.lost_gap;
+    static_cast<Accounting &>(m) = c.accounting();
     m.enobufs_errors = c.enobufs;
     m.refused_foreign = c.refused_foreign;
     m.refused_unbound = c.refused_unbound;
     m.implausible_gaps = c.implausible_gaps;
-    m.dropped[reason(DropReason::kernel_enobufs)] = c.lost_enobufs;
-    m.dropped[reason(DropReason::seq_gap)] = c.lost_gap;
-    m.dropped[reason(DropReason::queue_full)] = c.queue_dropped;
-    m.dropped[reason(DropReason::decode_error)] = c.pipeline.decode_errors;
-    m.dropped[reason(DropReason::unclassified)] = c.pipeline.unclassified_dropped;
     m.unclassified = c.pipeline.unclassified;
-    // The pipeline counts an event once built; the rate limit may then suppress it: an
-    // event is either emitted or suppressed, never both. Summary lines are not events.
     const auto &rl = c.rate_limit;
-    m.suppressed = rl.suppressed_total;
-    m.emitted = c.emitted();
     m.suppression_summaries = rl.summaries;
     std::uint64_t by_class = 0;
     for (std::size_t i = 0; i < rl.classes.size() && i < rl.suppressed.size(); ++i) {
@@ -64,7 +53,6 @@ MetricsSnapshot metrics_from_counters(const CountersSnapshot &c) {
     }
     if (by_class < rl.suppressed_total) // classes a reload removed keep their count here
         m.classes.push_back({"(removed by a reload)", 0, rl.suppressed_total - by_class});
-    std::uint64_t sink = 0;
     for (const auto &o : c.outputs) {
         MetricsSnapshot::Output out;
         out.name = o.name;
@@ -73,12 +61,8 @@ MetricsSnapshot metrics_from_counters(const CountersSnapshot &c) {
         out.dropped = o.dropped;
         out.errors = o.errors;
         out.reopens = o.reopens;
-        sink += o.dropped;
         m.outputs.push_back(std::move(out));
     }
-    m.dropped[reason(DropReason::sink)] = sink;
-    const auto settled = c.queue_dropped + c.pipeline.processed;
-    m.in_flight = c.received > settled ? c.received - settled : 0;
     m.queue_depth = c.queue_events;
     m.containers = c.containers;
     m.metadata = c.metadata;
@@ -86,16 +70,12 @@ MetricsSnapshot metrics_from_counters(const CountersSnapshot &c) {
 }
 
 std::string status_line(const MetricsSnapshot &m) {
-    std::uint64_t dropped = 0;
-    for (std::size_t i = 0; i < m.dropped.size(); ++i)
-        if (static_cast<DropReason>(i) != DropReason::sink) dropped += m.dropped[i];
     return fmt::format("events received {}, emitted {}, suppressed {}, dropped {} (enobufs {}, "
                        "gap {}, queue full {}, decode {}); queue {}",
-                       m.received, m.emitted, m.suppressed, dropped,
-                       m.dropped[reason(DropReason::kernel_enobufs)],
-                       m.dropped[reason(DropReason::seq_gap)],
-                       m.dropped[reason(DropReason::queue_full)],
-                       m.dropped[reason(DropReason::decode_error)], m.queue_depth);
+                       m.received, m.emitted, m.suppressed, m.lost(),
+                       m.drops(DropReason::kernel_enobufs), m.drops(DropReason::seq_gap),
+                       m.drops(DropReason::queue_full), m.drops(DropReason::decode_error),
+                       m.queue_depth);
 }
 
 Ops::Ops(Options o) : o_(std::move(o)) {}
@@ -268,13 +248,7 @@ int stats_command(const std::string &config_path) {
                    md.source, md.up ? "up" : "DOWN (keeping the last index)", md.running, md.gone,
                    md.connects, md.disconnects, md.failures, md.events, md.lookups,
                    md.last_event_lag);
-    std::uint64_t drops = 0;
-    for (std::size_t i = 0; i < m.dropped.size(); ++i)
-        if (static_cast<DropReason>(i) != DropReason::sink) drops += m.dropped[i];
-    return m.implausible_gaps == 0 &&
-                   m.kernel_logged == m.emitted + m.suppressed + drops + m.in_flight
-               ? 0
-               : 3;
+    return m.implausible_gaps == 0 && m.holds() ? 0 : 3;
 }
 
 } // namespace netlog::daemon

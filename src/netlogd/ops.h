@@ -9,8 +9,8 @@
 #include "store_watcher.h"
 
 #include <netlog/config.h>
-#include <netlog/counters.h>
-#include <netlog/metrics.h>
+#include "counters.h"
+#include "metrics.h"
 #include <netlog/result.h>
 
 #include <atomic>

@@ -8,6 +8,7 @@
 #include "sinks.h"
 #include "store_watcher.h"
 
+#include <netlog/accounting.h>
 #include <netlog/pipeline.h>
 
 #include <fmt/format.h>
@@ -100,13 +101,18 @@ int replay(const ReplayOptions &o) {
         return 1;
     }
     const auto &c = pipeline.counters();
+    // Every record is an event the kernel logged: emitted, suppressed or dropped.
+    Accounting a;
+    a.kernel_logged = stats->records;
+    a.suppressed = stage.counters().suppressed_total;
+    a.emitted = c.emitted - std::min(c.emitted, a.suppressed);
+    a.drops(DropReason::decode_error) = c.decode_errors + bad_records;
+    a.drops(DropReason::unclassified) = c.unclassified_dropped;
     fmt::print(stderr,
                "netlogd: replay {}: records={} emitted={} decode_errors={} unclassified={} "
                "unclassified_dropped={} enriched={} (rules {})\n",
-               o.capture, stats->records,
-               c.emitted - std::min(c.emitted, stage.counters().suppressed_total), // not suppressed
-               c.decode_errors + bad_records, c.unclassified,
-               c.unclassified_dropped, c.enriched, rules_source);
+               o.capture, stats->records, a.emitted, a.drops(DropReason::decode_error),
+               c.unclassified, c.unclassified_dropped, c.enriched, rules_source);
     if (stage.limiting()) {
         const auto &rl = stage.counters();
         fmt::print(stderr, "netlogd: replay {}: suppressed={} suppression_summaries={}\n", o.capture,

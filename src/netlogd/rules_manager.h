@@ -12,7 +12,7 @@
 
 #include <netlog/classes.h>
 #include <netlog/config.h>
-#include <netlog/metrics.h>
+#include "metrics.h"
 #include <netlog/result.h>
 
 #include <atomic>

@@ -6,9 +6,9 @@
 // a final state stays final, a body is never longer than its input; a parsed container has
 // an id and a name without '/', and only the selected labels; its json object is valid
 // JSON with exactly the four keys; an indexed address finds its own container or nobody.
-#include <netlog/engine_api.h>
-#include <netlog/engine_index.h>
-#include <netlog/http_response.h>
+#include "engine_api.h"
+#include "engine_index.h"
+#include "http_response.h"
 #include <nlohmann/json.hpp>
 
 #include <cstdio>

@@ -4,7 +4,7 @@
 // it at once); `ok` only for a head that ends in an empty line, with a target that starts
 // with '/' inside the input; a refusal maps to a 4xx/5xx status; nothing past the limits is
 // ever `incomplete`.
-#include <netlog/http.h>
+#include "http.h"
 
 #include <cstdio>
 #include <cstdlib>

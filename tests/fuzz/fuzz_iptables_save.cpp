@@ -1,7 +1,7 @@
 // Fuzz the iptables-save parser (what netlog-rules reads from iptables-legacy-save) and what
 // is built on it: planning both ways, rendering restore input. A LOG prefix quoted the way
 // iptables-save quotes it must parse back to itself.
-#include <netlog/iptables_save.h>
+#include "iptables_save.h"
 #include <netlog/ruleplan.h>
 
 #include <cstdio>

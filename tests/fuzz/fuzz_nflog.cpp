@@ -2,7 +2,7 @@
 // and the reader's account of it (NflogAccount: which messages count, sequence gaps).
 #include "fuzz_common.h"
 
-#include <netlog/nflog_account.h>
+#include "nflog_account.h"
 
 #include <cstdlib>
 #include <cstring>

@@ -4,7 +4,7 @@
 // tests/data/community-id/), and the "Default settings" and "A custom seed=1 value" tables
 // of its baseline/README.md (below). SHA-1: the FIPS 180-2 appendix A examples.
 #include <doctest/doctest.h>
-#include <netlog/community_id.h>
+#include "community_id.h"
 #include <netlog/container.h>
 #include <nlohmann/json.hpp>
 

@@ -2,11 +2,11 @@
 // real daemons answered (tests/data/engine, see its README).
 #include <doctest/doctest.h>
 #include <netlog/config.h>
-#include <netlog/engine_api.h>
-#include <netlog/engine_index.h>
+#include "engine_api.h"
+#include "engine_index.h"
 #include <netlog/format.h>
-#include <netlog/http_response.h>
-#include <netlog/metrics.h>
+#include "http_response.h"
+#include "metrics.h"
 
 #include <cstdio>
 #include <cstring>

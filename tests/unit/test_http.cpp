@@ -1,5 +1,5 @@
 #include <doctest/doctest.h>
-#include <netlog/http.h>
+#include "http.h"
 
 #include <string>
 

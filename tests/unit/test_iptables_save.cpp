@@ -3,7 +3,7 @@
 // v1.8.9 after loading the hand-written *.rules files (built from
 // ../shared/facts/cloudfoundry.md §1) into a fresh network namespace.
 #include <netlog/classes.h>
-#include <netlog/iptables_save.h>
+#include "iptables_save.h"
 #include <netlog/ruleplan.h>
 
 #include <doctest/doctest.h>

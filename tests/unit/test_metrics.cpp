@@ -1,8 +1,8 @@
 #include <doctest/doctest.h>
 #include <algorithm>
 #include <cstring>
-#include <netlog/counters.h>
-#include <netlog/metrics.h>
+#include "counters.h"
+#include "metrics.h"
 
 using namespace netlog;
 

@@ -1,7 +1,7 @@
 // NflogAccount: which NFLOG messages count, and the sequence gaps among them. Messages are
 // built here as nfnetlink_log builds them (nlmsghdr, nfgenmsg, NFULA_SEQ), with the fields
 // the account reads; the decoding of the rest is test_nflog.cpp's.
-#include <netlog/nflog_account.h>
+#include "nflog_account.h"
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 #include <doctest/doctest.h>
-#include <netlog/ratelimit.h>
+#include "ratelimit.h"
 
 #include <vector>
 

@@ -4,7 +4,7 @@
 // "2026-12-02T08:09:12.760529+00:00 vm kernel: ..."), and Debian 11's, which still had
 // `$ActionFileDefaultTemplate RSYSLOG_TraditionalFileFormat` ("Dec  2 08:09:12 vm kernel: ...").
 #include <doctest/doctest.h>
-#include <netlog/rsyslog_conf.h>
+#include "rsyslog_conf.h"
 
 using namespace netlog;
 

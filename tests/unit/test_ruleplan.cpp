@@ -1,7 +1,7 @@
 // Rule planning: which LOG rules need an NFLOG companion, which companions go.
 // Rulesets come from tests/data/rulesets/*.iptables-save (real iptables-legacy-save output
 // of rules built from ../shared/facts/cloudfoundry.md §1); classes from rules/cloudfoundry.yaml.
-#include <netlog/iptables_save.h>
+#include "iptables_save.h"
 #include <netlog/ruleplan.h>
 
 #include <doctest/doctest.h>

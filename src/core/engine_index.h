@@ -7,7 +7,7 @@
 #pragma once
 
 #include <netlog/container.h>
-#include <netlog/engine_api.h>
+#include "engine_api.h"
 
 #include <cstdint>
 #include <memory>

@@ -4,6 +4,8 @@
 // netlogd(8); counters end in _total, times are in seconds.
 #pragma once
 
+#include <netlog/accounting.h>
+
 #include <array>
 #include <cstdint>
 #include <string>
@@ -11,15 +13,6 @@
 #include <vector>
 
 namespace netlog {
-
-// Why an event the kernel matched was not emitted. Each lost event is counted under
-// exactly one reason. `sink` counts lines an output could not write (per line, not per
-// event: outside the identity); `unclassified` counts events whose prefix matched no class
-// when the config says `unclassified: {action: drop}`.
-enum class DropReason : std::uint8_t {
-    kernel_enobufs, seq_gap, queue_full, decode_error, sink, unclassified, count_
-};
-std::string_view to_string(DropReason r);
 
 struct KernelGroupView { // one line of /proc/net/netfilter/nfnetlink_log
     std::uint32_t group = 0, portid = 0, queue_len = 0, copy_mode = 0, copy_range = 0,
@@ -83,10 +76,10 @@ struct MetadataSourceView {
     double last_event_lag = 0; // seconds from the daemon's event time to the new index
 };
 
-struct MetricsSnapshot {
+// The identity's terms (kernel_logged, emitted, suppressed, dropped, in_flight) are the
+// Accounting base; the rest is detail around them.
+struct MetricsSnapshot : Accounting {
     std::uint64_t received = 0;                // NFLOG packet messages read from the socket
-    std::uint64_t kernel_logged = 0;           // events the kernel sent, from NFLOG sequence numbers
-    std::array<std::uint64_t, static_cast<std::size_t>(DropReason::count_)> dropped{};
     std::uint64_t enobufs_errors = 0;          // recv() ENOBUFS occurrences (not events)
     // NFLOG messages refused (never events): from a sender other than the kernel, for a
     // group not bound; sequence jumps no kernel could have made (not counted as lost).
@@ -97,20 +90,18 @@ struct MetricsSnapshot {
         std::uint64_t lines = 0, bytes = 0, dropped = 0, errors = 0, reopens = 0, reconnects = 0;
     };
     std::vector<Output> outputs;
-    std::uint64_t emitted = 0;                 // events emitted (each to every output)
     struct ClassCount {
         std::string name;
         std::uint64_t emitted = 0, suppressed = 0;
     };
     std::vector<ClassCount> classes;
-    std::uint64_t suppressed = 0, suppression_summaries = 0;
+    std::uint64_t suppression_summaries = 0;
     std::uint64_t store_reloads_ok = 0, store_reloads_failed = 0, containers = 0;
     MetadataSourceView metadata;
     std::uint64_t rule_reconciles = 0;
     std::uint64_t rules_not_covered = 0; // LOG rules without a companion, last check
     Histogram reconcile_latency;
     std::uint64_t queue_depth = 0, queue_capacity = 0;
-    std::uint64_t in_flight = 0;                // events read but not yet emitted or dropped
     std::vector<KernelGroupView> kernel_groups;
     KernelSocketView kernel_socket;
     double start_time_seconds = 0;

@@ -9,7 +9,9 @@
 //                      + decode_errors + unclassified_dropped (+ events still in flight).
 #pragma once
 
-#include <netlog/metrics.h>
+#include "metrics.h"
+
+#include <netlog/accounting.h>
 #include <netlog/pipeline.h>
 
 #include <fmt/format.h>
@@ -58,15 +60,28 @@ struct CountersSnapshot {
     MetadataSourceView metadata;  // Docker/Podman source (source "" otherwise)
     RateLimitCounters rate_limit; // pipeline thread
 
-    // Events written to the outputs: built by the pipeline and not suppressed.
-    std::uint64_t emitted() const {
-        return pipeline.emitted - std::min(pipeline.emitted, rate_limit.suppressed_total);
+    // The identity's terms (netlog/accounting.h) from these counters: the one place that
+    // says which counter is which term.
+    Accounting accounting() const {
+        Accounting a;
+        a.kernel_logged = received + lost_enobufs + lost_gap;
+        // The pipeline counts an event once built; the rate limit may then suppress it: an
+        // event is either emitted or suppressed, never both. Summary lines are not events.
+        a.suppressed = rate_limit.suppressed_total;
+        a.emitted = pipeline.emitted - std::min(pipeline.emitted, a.suppressed);
+        a.drops(DropReason::kernel_enobufs) = lost_enobufs;
+        a.drops(DropReason::seq_gap) = lost_gap;
+        a.drops(DropReason::queue_full) = queue_dropped;
+        a.drops(DropReason::decode_error) = pipeline.decode_errors;
+        a.drops(DropReason::unclassified) = pipeline.unclassified_dropped;
+        for (const auto &o : outputs) a.drops(DropReason::sink) += o.dropped;
+        const auto settled = queue_dropped + pipeline.processed;
+        a.in_flight = received > settled ? received - settled : 0;
+        return a;
     }
 
-    std::uint64_t lost() const {
-        return lost_enobufs + lost_gap + queue_dropped + pipeline.decode_errors +
-               pipeline.unclassified_dropped;
-    }
+    // Events written to the outputs: built by the pipeline and not suppressed.
+    std::uint64_t emitted() const { return accounting().emitted; }
 };
 
 // One line: "received=... emitted=... lost_enobufs=... ..." (key=value, for logs).
@@ -77,9 +92,7 @@ inline std::string counters_line(const CountersSnapshot &s) {
         s.received, s.emitted(), s.lost_enobufs, s.lost_gap, s.queue_dropped,
         s.pipeline.decode_errors, s.pipeline.unclassified, s.pipeline.unclassified_dropped,
         s.pipeline.enriched, s.enobufs, s.queue_peak);
-    std::uint64_t sink_dropped = 0;
-    for (const auto &o : s.outputs) sink_dropped += o.dropped;
-    out += fmt::format(" sink_dropped={}", sink_dropped);
+    out += fmt::format(" sink_dropped={}", s.accounting().drops(DropReason::sink));
     if (s.refused_foreign || s.refused_unbound || s.implausible_gaps)
         out += fmt::format(" refused_foreign={} refused_unbound={} implausible_gaps={}",
                            s.refused_foreign, s.refused_unbound, s.implausible_gaps);
