@@ -1,11 +1,19 @@
-// The pipeline: one NFLOG message and its receive time in, one line per output out.
-// decode (packet_decode) -> classify (Classifier, the rules' classes) -> enrich (the
+// The pipeline: a batch of NFLOG messages and its receive time in; for each event one line
+// per output, the suppression summaries, and the account of every message out.
+//
+// Per message: decode (packet_decode) -> classify (the rules' classes) -> enrich (the
 // container index: ingress by destination IP, egress by source IP, else the handle in the
-// prefix; interface names) -> format into the caller's per-output buffers.
-// Pure: the io layer hands in the container index and an interface-name lookup; the same
-// code serves the live daemon and --replay.
+// prefix; interface names) -> rate limit (per container and class; a closed suppression
+// window becomes one summary line per output) -> format every output (klog: behind the
+// kern.log line head) into the caller's LineOutputs.
+//
+// Pure: the io layer hands in the container index, an interface-name lookup, the local
+// time conversion, the host name and the boot time. Live netlogd (netlink batches from the
+// socket, process_batch) and --replay (the DLT_NFLOG records of a capture) call the same
+// process_message().
 #pragma once
 
+#include <netlog/accounting.h>
 #include <netlog/classes.h>
 #include <netlog/config.h>
 #include <netlog/container.h>
@@ -14,14 +22,22 @@
 #include <netlog/format.h>
 #include <netlog/journal.h>
 #include <netlog/nflog.h>
+#include <netlog/result.h>
 
 #include <cstdint>
+#include <ctime>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace netlog {
+
+class RateLimiter;
+struct SuppressionEvent;
+struct SuppressionSummary;
 
 // ifindex -> interface name, supplied by the io layer (src/io/ifnames.h). An unknown
 // index yields "".
@@ -31,6 +47,14 @@ public:
     virtual std::string_view name(std::uint32_t ifindex) = 0;
 };
 
+// Seconds since the epoch -> local broken-down time (tm_gmtoff set), for the kern.log line
+// head; supplied by the io layer (localtime_r reads the time zone). UTC when none is set.
+class LocalTime {
+public:
+    virtual ~LocalTime() = default;
+    virtual void convert(std::int64_t sec, std::tm &out) const = 0;
+};
+
 // How one output formats events. Borrows the strings it views (from the Config).
 struct OutputSpec {
     OutputFormat format = OutputFormat::json;
@@ -38,52 +62,103 @@ struct OutputSpec {
     IptablesLoggerOptions iptables_logger;
     EcsOptions ecs;
     JournalOptions journal; // enabled: each line is framed as a journal entry (journal.h)
+    // klog: kern.log's line head before each line: off, traditional or rfc3339 (`host` is
+    // resolved by the caller, who reads the host's rsyslog configuration).
+    KernelPrefix kernel_prefix = KernelPrefix::off;
+    bool kernel_prefix_short = false; // a syslog output: only "[uptime] " (its server writes the rest)
+    std::string kernel_host;          // HOST in the line head
 };
 
-// The spec of `out` under config `c` (host, source, extras). Views into `c`.
+// The spec of `out` under config `c` (host, source, extras). Views into `c`. The kernel
+// prefix is taken as configured (`host` left for the caller), its HOST from
+// outputs[].syslog.hostname ("" left for the caller).
 OutputSpec output_spec(const Config &c, const OutputConfig &out);
 
 struct PipelineOptions {
     UnclassifiedPolicy unclassified;
     std::vector<OutputSpec> outputs;
+    std::optional<RateLimitConfig> rate_limit; // none: every event is formatted
+    std::int64_t boot_wall_ns = 0; // wall-clock ns of CLOCK_MONOTONIC zero (kern.log "[uptime]")
 };
 
-// Every message handed to process() ends in exactly one of: emitted, decode_errors,
-// unclassified_dropped.
+// Where the lines go, one buffer per output: the daemon's sinks, replay's stdout.
+class LineOutputs {
+public:
+    virtual ~LineOutputs() = default;
+    // The buffer the next line of output `i` is appended to. `level`: the LOG rule's level
+    // of the event (a syslog output sends the line at it); -1 for a summary line.
+    virtual std::string &line(std::size_t i, int level) = 0;
+    // After a line was appended to output `i` (a large buffer may be written out).
+    virtual void line_done(std::size_t i) { (void)i; }
+};
+
+// The times a batch is processed under.
+struct BatchTime {
+    Timestamp received;              // an event without NFLOG timestamp gets this time
+    std::int64_t now_ns = 0;         // the rate limiter's clock: CLOCK_MONOTONIC live (the
+                                     // NFLOG time follows the wall clock, which can jump),
+                                     // the capture's time in replay
+    std::int64_t wall_offset_ns = 0; // wall-clock = now_ns + this (summaries' first/last)
+};
+
+// Every message handed in ends in exactly one of: emitted, decode_errors,
+// unclassified_dropped; the rate limit then suppresses some of the emitted.
 struct PipelineCounters {
     std::uint64_t processed = 0;            // messages handed in
-    std::uint64_t emitted = 0;              // events built for the outputs; the rate limit
-                                            // (netlogd's OutputStage) may still suppress some:
-                                            // netlogd reports emitted - suppressed
+    std::uint64_t emitted = 0;              // events built for the outputs (before the rate
+                                            // limit: emitted - suppressed were written)
     std::uint64_t decode_errors = 0;        // not IPv4/IPv6, no bytes, or a garbage IP header
-                                            // (Packet::malformed); a cut header is emitted
+                                            // (Packet::malformed), or a message that does not
+                                            // parse; a cut header is emitted
     std::uint64_t unclassified = 0;         // prefix matched no class (emitted or dropped)
     std::uint64_t unclassified_dropped = 0; // ... and dropped by policy
     std::uint64_t enriched = 0;             // emitted with a container
     std::uint64_t enriched_by_prefix = 0;   // ... found through the prefix's handle
 };
 
+// What the rate limiter did.
+struct RateLimitCounters {
+    bool enabled = false;
+    std::vector<std::string> classes;      // class names by class index; last: "unclassified"
+    std::vector<std::uint64_t> suppressed; // events suppressed, same index as `classes`
+    std::uint64_t suppressed_total = 0;
+    std::uint64_t summaries = 0;           // summaries emitted (windows closed; a line per output)
+    std::uint64_t summarised = 0;          // suppressed events reported by those summaries
+    std::uint64_t buckets = 0, evictions = 0, overflow = 0;
+};
+
 class Pipeline {
 public:
-    // `rules` must outlive the pipeline (the classifier points into it).
+    // Fails (one line, naming the config position) when rate_limit.classes names a class
+    // the rules file does not have. `rules` must outlive the pipeline.
+    static Result<std::unique_ptr<Pipeline>> make(const RulesFile &rules, PipelineOptions options);
+    // Unchecked: rate_limit.classes naming no class of `rules` are ignored.
     Pipeline(const RulesFile &rules, PipelineOptions options);
+    ~Pipeline();
 
     void set_containers(const ContainerIndex *index) { containers_ = index; } // may be null
     void set_interfaces(InterfaceNames *names) { names_ = names; }            // may be null
+    void set_local_time(const LocalTime *lt) { local_time_ = lt; }           // may be null
+
+    // A buffer of netlink messages as read from the NFLOG socket: each packet message
+    // through process_message(); one that does not parse is a decode error.
+    void process_batch(Bytes batch, const BatchTime &t, LineOutputs &out);
+    // Build, rate-limit and format one message. True when its lines were appended.
+    bool process_message(const NflogMessage &msg, const BatchTime &t, LineOutputs &out);
+    // Close the suppression windows older than the window (every one when `all`: at exit
+    // and reload) into summary lines.
+    void flush(const BatchTime &t, LineOutputs &out, bool all = false);
 
     // Decode, classify and enrich `msg` into `ev` (which then borrows `msg`). False when
     // the event is not to be emitted (decode error, or unclassified and dropped by policy);
-    // counters are updated either way.
+    // counters are updated either way. No rate limit.
     bool build(const NflogMessage &msg, Timestamp receive_time, Event &ev);
-
-    // build(), then append one line to outs[i] for each output i (outs.size() must equal
-    // the number of outputs). True when the lines were appended.
+    // build(), then append one line to outs[i] for each output i. No rate limit.
     bool process(const NflogMessage &msg, Timestamp receive_time, std::span<std::string> outs);
-
-    // Append the line of output `i` for `ev`.
+    // Append the line of output `i` for `ev` (klog: behind its kernel prefix).
     void format(const Event &ev, std::size_t i, std::string &out) const;
 
-    // A message that could not be parsed at all (nflog_parse_batch's on_bad_message):
+    // A message that could not be parsed at all (a netlink message, a capture's record):
     // counted as processed and as a decode error.
     void count_bad_message() {
         ++c_.processed;
@@ -91,18 +166,32 @@ public:
     }
 
     std::size_t outputs() const { return opt_.outputs.size(); }
+    bool limiting() const { return limiter_ != nullptr; }
     const PipelineCounters &counters() const { return c_; }
-    // Carry the counts over to a pipeline built after a reload.
-    void set_counters(const PipelineCounters &c) { c_ = c; }
+    const RateLimitCounters &rate_limit_counters();
+    // This pipeline's terms of the identity: kernel_logged = the messages handed in.
+    Accounting accounting();
+    // Carry the counts of the pipeline this one replaces (a reload) over.
+    void carry_over(Pipeline &old);
     std::size_t classifier_cache() const { return classifier_.cached(); }
 
 private:
+    template <class Emit>
+    void summarise(const SuppressionSummary &s, const BatchTime &t, Emit &&emit);
+    void append_summary(const SuppressionEvent &e, LineOutputs &out);
+    void kernel_prefix(const Event &ev, std::size_t i, std::string &out) const;
+
+    const RulesFile *rules_;
     Classifier classifier_;
     PipelineOptions opt_;
     std::vector<JsonOptions> fallback_json_; // per output: json options for unclassified events
     const ContainerIndex *containers_ = nullptr;
     InterfaceNames *names_ = nullptr;
+    const LocalTime *local_time_ = nullptr;
+    std::unique_ptr<RateLimiter> limiter_;
+    std::uint64_t evictions_base_ = 0, overflow_base_ = 0; // carried over from before a reload
     PipelineCounters c_;
+    RateLimitCounters rl_;
     Event ev_;
 };
 

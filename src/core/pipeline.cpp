@@ -1,12 +1,37 @@
-// NflogMessage -> Event -> formatted lines. No syscalls, no allocation per event once the
-// output buffers and the classifier cache have grown.
+// NFLOG messages -> Events -> rate limit -> formatted lines, and the account. No syscalls,
+// no allocation per event once the output buffers and the classifier cache have grown.
 #include "engine_index.h"
 #include <netlog/pipeline.h>
 #include <netlog/packet.h>
+#include <netlog/summary.h>
+
+#include "ratelimit.h"
+
+#include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 
 namespace netlog {
+
+namespace {
+
+constexpr std::uint16_t unclassified_index = 0xffff;
+
+Timestamp to_timestamp(std::int64_t ns) {
+    if (ns < 0) ns = 0;
+    return {ns / 1'000'000'000, static_cast<std::uint32_t>(ns % 1'000'000'000)};
+}
+
+RateLimitKey key_of(const Event &ev, const RulesFile &rules) {
+    RateLimitKey k;
+    k.ip = ev.direction == Direction::ingress ? ev.packet.dst : ev.packet.src;
+    k.class_index = ev.cls ? static_cast<std::uint16_t>(ev.cls - rules.classes.data())
+                           : unclassified_index;
+    return k;
+}
+
+} // namespace
 
 OutputSpec output_spec(const Config &c, const OutputConfig &out) {
     OutputSpec s;
@@ -37,11 +62,32 @@ OutputSpec output_spec(const Config &c, const OutputConfig &out) {
         s.journal.host_ip = c.host_ip;
         s.journal.host_guid = c.host_guid;
     }
+    s.kernel_prefix = out.format == OutputFormat::klog ? out.kernel_prefix : KernelPrefix::off;
+    s.kernel_prefix_short = out.type == OutputType::syslog;
+    s.kernel_host = out.syslog.hostname;
     return s;
 }
 
+Result<std::unique_ptr<Pipeline>> Pipeline::make(const RulesFile &rules, PipelineOptions options) {
+    if (options.rate_limit)
+        for (const auto &ov : options.rate_limit->classes) {
+            const bool known = std::any_of(rules.classes.begin(), rules.classes.end(),
+                                           [&](const ClassDef &d) { return d.name == ov.name; });
+            if (!known) {
+                std::string names;
+                for (const auto &d : rules.classes)
+                    names += fmt::format("{}{}", names.empty() ? "" : ", ", d.name);
+                return make_error(fmt::format(
+                    "{}: key 'rate_limit.classes.{}': the rules file has no class '{}' "
+                    "(its classes: {})",
+                    ov.where, ov.name, ov.name, names));
+            }
+        }
+    return std::make_unique<Pipeline>(rules, std::move(options));
+}
+
 Pipeline::Pipeline(const RulesFile &rules, PipelineOptions options)
-    : classifier_(rules), opt_(std::move(options)) {
+    : rules_(&rules), classifier_(rules), opt_(std::move(options)) {
     // An unclassified event carries its prefix, so the reader can tell what it was.
     fallback_json_.reserve(opt_.outputs.size());
     for (const auto &o : opt_.outputs) {
@@ -49,7 +95,24 @@ Pipeline::Pipeline(const RulesFile &rules, PipelineOptions options)
         j.prefix = true;
         fallback_json_.push_back(j);
     }
+
+    rl_.classes.reserve(rules.classes.size() + 1);
+    for (const auto &d : rules.classes) rl_.classes.push_back(d.name);
+    rl_.classes.push_back("unclassified");
+    rl_.suppressed.assign(rl_.classes.size(), 0);
+    if (!opt_.rate_limit) return;
+    rl_.enabled = true;
+    std::vector<std::optional<RateLimitSettings>> per_class(rules.classes.size());
+    for (const auto &ov : opt_.rate_limit->classes)
+        for (std::size_t i = 0; i < rules.classes.size(); ++i)
+            if (rules.classes[i].name == ov.name)
+                per_class[i] = RateLimitSettings{ov.rate, static_cast<double>(ov.burst)};
+    limiter_ = std::make_unique<RateLimiter>(
+        RateLimitSettings{opt_.rate_limit->rate, static_cast<double>(opt_.rate_limit->burst)},
+        std::move(per_class));
 }
+
+Pipeline::~Pipeline() = default;
 
 bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev) {
     ++c_.processed;
@@ -106,8 +169,49 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
     return true;
 }
 
+// kern.log as rsyslog writes kernel lines (imklog) to a file:
+//   traditional (RSYSLOG_TraditionalFileFormat): "May  3 23:34:07 HOST kernel: [87921.493829] "
+//   rfc3339 (RSYSLOG_FileFormat, the default):   "2024-05-03T23:34:07.493829+00:00 HOST kernel: [87921.493829] "
+// The time is the event's, in local time (rsyslog's is when it read the line); NFLOG does
+// not carry the kernel's printk clock, so "[uptime]" is the event time minus the wall-clock
+// time of CLOCK_MONOTONIC zero (close to, not equal to, what printk would show). Tools
+// filtering on "kernel:" and the DENY_/OK_ prefix see the lines they expect. A syslog
+// output gets only "[uptime] " (its server writes the rest of the header).
+void Pipeline::kernel_prefix(const Event &ev, std::size_t i, std::string &out) const {
+    const auto &o = opt_.outputs[i];
+    if (!o.kernel_prefix_short) {
+        std::tm lt{};
+        if (local_time_) {
+            local_time_->convert(ev.time.sec, lt);
+        } else {
+            const auto t = static_cast<std::time_t>(ev.time.sec);
+            gmtime_r(&t, &lt);
+        }
+        if (o.kernel_prefix == KernelPrefix::rfc3339) {
+            const long off = lt.tm_gmtoff / 60;
+            fmt::format_to(std::back_inserter(out),
+                           "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}{:02}:{:02} {} kernel: ",
+                           lt.tm_year + 1900, lt.tm_mon + 1, lt.tm_mday, lt.tm_hour, lt.tm_min,
+                           lt.tm_sec, ev.time.nsec / 1000, off < 0 ? '-' : '+',
+                           (off < 0 ? -off : off) / 60, (off < 0 ? -off : off) % 60,
+                           o.kernel_host);
+        } else {
+            static constexpr const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+            fmt::format_to(std::back_inserter(out), "{} {:>2} {:02}:{:02}:{:02} {} kernel: ",
+                           months[lt.tm_mon % 12], lt.tm_mday, lt.tm_hour, lt.tm_min, lt.tm_sec,
+                           o.kernel_host);
+        }
+    }
+    std::int64_t up = ev.time.sec * 1'000'000'000 + ev.time.nsec - opt_.boot_wall_ns;
+    if (up < 0) up = 0;
+    fmt::format_to(std::back_inserter(out), "[{:>5}.{:06}] ", up / 1'000'000'000,
+                   up % 1'000'000'000 / 1000);
+}
+
 void Pipeline::format(const Event &ev, std::size_t i, std::string &out) const {
     const auto &o = opt_.outputs[i];
+    if (o.kernel_prefix != KernelPrefix::off) kernel_prefix(ev, i, out);
     // A journal output: the line is the entry's MESSAGE, the event's fields follow.
     const std::size_t message = o.journal.enabled ? journal_message_begin(out) : 0;
     switch (o.format) {
@@ -128,6 +232,118 @@ bool Pipeline::process(const NflogMessage &msg, Timestamp receive_time,
     const auto n = std::min(outs.size(), opt_.outputs.size());
     for (std::size_t i = 0; i < n; ++i) format(ev_, i, outs[i]);
     return true;
+}
+
+void Pipeline::append_summary(const SuppressionEvent &e, LineOutputs &outs) {
+    for (std::size_t i = 0; i < opt_.outputs.size(); ++i) {
+        const auto &o = opt_.outputs[i];
+        std::string &out = outs.line(i, -1);
+        const std::size_t message = o.journal.enabled ? journal_message_begin(out) : 0;
+        switch (o.format) {
+        case OutputFormat::json: format_suppression_json(e, o.json, out); break;
+        case OutputFormat::iptables_logger:
+            format_suppression_iptables_logger(e, o.iptables_logger, out);
+            break;
+        case OutputFormat::klog: format_suppression_klog(e, out); break;
+        case OutputFormat::ecs: format_suppression_ecs(e, o.ecs, out); break;
+        }
+        if (o.journal.enabled) {
+            journal_message_end(out, message);
+            journal_summary_fields(e, o.journal, out);
+        }
+    }
+}
+
+template <class Emit>
+void Pipeline::summarise(const SuppressionSummary &s, const BatchTime &t, Emit &&emit) {
+    SuppressionEvent e;
+    if (s.key.class_index < rules_->classes.size()) {
+        e.cls = &rules_->classes[s.key.class_index];
+        e.direction = e.cls->direction;
+        e.verdict = e.cls->verdict;
+    } else {
+        e.direction = opt_.unclassified.direction;
+        e.verdict = opt_.unclassified.verdict;
+    }
+    e.container = containers_ ? containers_->by_ip(s.key.ip) : nullptr;
+    e.ip = s.key.ip;
+    e.count = s.count;
+    e.first = to_timestamp(s.first_ns + t.wall_offset_ns);
+    e.last = to_timestamp(s.last_ns + t.wall_offset_ns);
+    ++rl_.summaries;
+    rl_.summarised += s.count;
+    emit(e);
+}
+
+bool Pipeline::process_message(const NflogMessage &msg, const BatchTime &t, LineOutputs &out) {
+    if (!build(msg, t.received, ev_)) return false;
+    if (limiter_) {
+        const auto key = key_of(ev_, *rules_);
+        const bool ok = limiter_->admit(key, t.now_ns, [&](const SuppressionSummary &s) {
+            summarise(s, t, [&](const SuppressionEvent &e) { append_summary(e, out); });
+        });
+        if (!ok) {
+            ++rl_.suppressed[std::min<std::size_t>(key.class_index, rl_.suppressed.size() - 1)];
+            ++rl_.suppressed_total;
+            return false;
+        }
+    }
+    for (std::size_t i = 0; i < opt_.outputs.size(); ++i) {
+        format(ev_, i, out.line(i, ev_.log_level));
+        out.line_done(i);
+    }
+    return true;
+}
+
+void Pipeline::process_batch(Bytes batch, const BatchTime &t, LineOutputs &out) {
+    nflog_parse_batch(
+        batch, [&](const NflogMessage &m) { process_message(m, t, out); },
+        [&](const Error &) { count_bad_message(); });
+}
+
+void Pipeline::flush(const BatchTime &t, LineOutputs &out, bool all) {
+    if (!limiter_) return;
+    limiter_->flush(
+        t.now_ns,
+        [&](const SuppressionSummary &s) {
+            summarise(s, t, [&](const SuppressionEvent &e) { append_summary(e, out); });
+        },
+        all);
+}
+
+const RateLimitCounters &Pipeline::rate_limit_counters() {
+    if (limiter_) {
+        rl_.buckets = limiter_->buckets();
+        rl_.evictions = evictions_base_ + limiter_->evictions();
+        rl_.overflow = overflow_base_ + limiter_->unlimited_overflow();
+    }
+    return rl_;
+}
+
+Accounting Pipeline::accounting() {
+    Accounting a;
+    a.kernel_logged = c_.processed;
+    a.suppressed = rl_.suppressed_total;
+    a.emitted = c_.emitted - std::min(c_.emitted, a.suppressed);
+    a.drops(DropReason::decode_error) = c_.decode_errors;
+    a.drops(DropReason::unclassified) = c_.unclassified_dropped;
+    return a;
+}
+
+void Pipeline::carry_over(Pipeline &old) {
+    c_ = old.c_;
+    const auto &c = old.rate_limit_counters();
+    for (std::size_t i = 0; i < c.classes.size() && i < c.suppressed.size(); ++i) {
+        auto it = std::find(rl_.classes.begin(), rl_.classes.end(), c.classes[i]);
+        // A class the new rules no longer have keeps its count in suppressed_total only.
+        if (it != rl_.classes.end())
+            rl_.suppressed[static_cast<std::size_t>(it - rl_.classes.begin())] += c.suppressed[i];
+    }
+    rl_.suppressed_total += c.suppressed_total;
+    rl_.summaries += c.summaries;
+    rl_.summarised += c.summarised;
+    evictions_base_ += c.evictions;
+    overflow_base_ += c.overflow;
 }
 
 } // namespace netlog

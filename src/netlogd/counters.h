@@ -28,17 +28,6 @@ struct OutputCounters {
     std::uint64_t lines = 0, bytes = 0, dropped = 0, errors = 0, reopens = 0;
 };
 
-// What the rate limiter did (netlogd's OutputStage).
-struct RateLimitCounters {
-    bool enabled = false;
-    std::vector<std::string> classes;      // class names by class index; last: "unclassified"
-    std::vector<std::uint64_t> suppressed; // events suppressed, same index as `classes`
-    std::uint64_t suppressed_total = 0;
-    std::uint64_t summaries = 0;           // summaries emitted (windows closed; a line per output)
-    std::uint64_t summarised = 0;          // suppressed events reported by those summaries
-    std::uint64_t buckets = 0, evictions = 0, overflow = 0;
-};
-
 struct CountersSnapshot {
     // reader thread (NFLOG socket)
     std::uint64_t received = 0;     // packet messages read from the socket

@@ -5,11 +5,11 @@
 #include "batch_queue.h"
 #include "engine_source.h"
 #include "ifnames.h"
-#include "limit.h"
 #include "load.h"
 #include "metrics_server.h"
 #include "nflog_socket.h"
 #include "ops.h"
+#include "pipeline_setup.h"
 #include "privileges.h"
 #include "rules_manager.h"
 #include "journal_sink.h"
@@ -115,6 +115,33 @@ private:
     io::SyslogSink s_;
 };
 
+// The output's syslog options (config) over the sink's settings; unset ones stay.
+void apply_syslog_options(const SyslogOutputOptions &o, io::SyslogSettings &s) {
+    if (o.rfc3164) s.protocol = io::SyslogSettings::Protocol::rfc3164;
+    if (o.facility >= 0) s.facility = o.facility;
+    if (o.severity >= 0) s.severity = o.severity;
+    if (!o.app_name.empty()) s.app_name = o.app_name;
+    if (!o.hostname.empty()) s.hostname = o.hostname;
+    if (o.buffer) s.buffer_bytes = o.buffer;
+}
+
+// The pipeline's lines go to the sinks' buffers; a buffer past sink_flush_bytes is written
+// at once. A syslog output sends each event's line at its LOG rule's level.
+class SinkLines final : public LineOutputs {
+public:
+    explicit SinkLines(std::vector<std::unique_ptr<io::Sink>> &sinks) : sinks_(sinks) {}
+    std::string &line(std::size_t i, int level) override {
+        if (level >= 0) sinks_[i]->next_line_level(static_cast<std::uint8_t>(level));
+        return sinks_[i]->buffer();
+    }
+    void line_done(std::size_t i) override {
+        if (sinks_[i]->buffer().size() > sink_flush_bytes) sinks_[i]->flush();
+    }
+
+private:
+    std::vector<std::unique_ptr<io::Sink>> &sinks_;
+};
+
 std::string output_key(const OutputConfig &o) {
     // A syslog output frames by format (klog: each line at its rule's level): a change of
     // format or severity opens it anew.
@@ -137,7 +164,7 @@ Result<std::unique_ptr<io::Sink>> open_output(const OutputConfig &o, std::size_t
         io::SyslogSettings base;
         if (o.format == OutputFormat::klog) base.facility = 0; // kern, like the kernel's lines
         if (o.format == OutputFormat::klog) base.app_name = "kernel"; // rsyslog files them as kernel lines
-        apply_syslog_options(o.syslog, base); // limit.h
+        apply_syslog_options(o.syslog, base);
         auto s = io::syslog_parse_address(o.address, base);
         if (!s)
             return make_error(fmt::format("{}: key 'outputs[{}].address': {}", o.where, i,
@@ -231,7 +258,6 @@ private:
     void refresh_store();
     static std::unique_ptr<io::EngineSource> open_engine(const Config &c);
     void use_engine(std::unique_ptr<io::EngineSource> e);
-    std::unique_ptr<Pipeline> make_pipeline(const Loaded &l);
     void publish_reader();
     void publish_pipeline();
     void flush_summaries(std::int64_t now, bool all);
@@ -246,10 +272,10 @@ private:
     std::shared_ptr<const ContainerIndex> index_;
     std::uint64_t store_gen_ = 0;
     std::vector<std::unique_ptr<io::Sink>> sinks_;
-    std::unique_ptr<Pipeline> pipeline_;
-    std::unique_ptr<OutputStage> stage_; // rate limit + kernel prefix (limit.h)
+    SinkLines lines_{sinks_};
+    std::unique_ptr<Pipeline> pipeline_; // everything between the bytes and the lines
     io::IfNames names_;
-    Event ev_;
+    HostLocalTime local_time_;
 
     int wake_fd_ = -1;
     std::atomic<bool> stopping_{false}, reader_done_{false};
@@ -274,13 +300,6 @@ private:
     std::unique_ptr<RulesManager> rules_; // manage_rules (rules_manager.h); null: not managed
     std::unique_ptr<Ops> ops_; // metrics, privileges, sd_notify (ops.h); last: goes first
 };
-
-std::unique_ptr<Pipeline> Daemon::make_pipeline(const Loaded &l) {
-    PipelineOptions po;
-    po.unclassified = l.config.unclassified;
-    for (const auto &o : l.config.outputs) po.outputs.push_back(output_spec(l.config, o));
-    return std::make_unique<Pipeline>(*l.rules, std::move(po));
-}
 
 bool Daemon::start() {
     // Everything that can be refused before any file is created: a refused start leaves
@@ -328,16 +347,16 @@ bool Daemon::start() {
             opened[i] = std::move(*s);
         }
     for (auto &s : opened) sinks_.push_back(std::move(s));
-    pipeline_ = make_pipeline(l_);
-    pipeline_->set_interfaces(&names_);
-    pipeline_->set_containers(index_.get());
-    if (auto st = OutputStage::make(l_.config, *l_.rules)) {
-        stage_ = std::move(*st);
-        stage_->set_containers(index_.get());
+    auto setup = pipeline_setup(l_.config);
+    if (auto p = Pipeline::make(*l_.rules, std::move(setup.options))) {
+        pipeline_ = std::move(*p);
     } else {
-        fmt::print(stderr, "netlogd: {}\n", st.error().message);
+        fmt::print(stderr, "netlogd: {}\n", p.error().message);
         return false;
     }
+    pipeline_->set_interfaces(&names_);
+    pipeline_->set_containers(index_.get());
+    pipeline_->set_local_time(&local_time_);
     // Queue chunks hold at least one whole datagram.
     queue_.set_batch_bytes(std::max(BatchQueue::chunk_bytes, sock_->slot_size()));
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -354,8 +373,8 @@ bool Daemon::start() {
                : engine_ ? fmt::format("from {}", engine_->describe())
                       : std::string("none"),
                outs);
-    if (!stage_->kernel_prefix_note().empty())
-        fmt::print(stderr, "netlogd: {}\n", stage_->kernel_prefix_note());
+    if (!setup.kernel_prefix_note.empty())
+        fmt::print(stderr, "netlogd: {}\n", setup.kernel_prefix_note);
     return true;
 }
 
@@ -470,26 +489,12 @@ void Daemon::refresh_store() {
     store_gen_ = g;
     index_ = store_ ? store_->current() : engine_->current();
     pipeline_->set_containers(index_.get());
-    stage_->set_containers(index_.get());
 }
 
 void Daemon::process(const io::Batch &b) {
     refresh_store();
-    const auto now = monotonic_ns(); // the rate limiter's clock (limit.h)
-    stage_->set_wall_offset(realtime_ns() - now);
-    nflog_parse_batch(
-        b.bytes(),
-        [&](const NflogMessage &m) {
-            if (!pipeline_->build(m, b.received, ev_)) return;
-            if (!stage_->admit(ev_, now, sinks_)) return;
-            for (std::size_t i = 0; i < sinks_.size(); ++i) {
-                auto &buf = sinks_[i]->buffer();
-                sinks_[i]->next_line_level(ev_.log_level);
-                stage_->format(*pipeline_, ev_, i, buf);
-                if (buf.size() > sink_flush_bytes) sinks_[i]->flush();
-            }
-        },
-        [&](const Error &) { pipeline_->count_bad_message(); });
+    const auto now = monotonic_ns(); // the rate limiter's clock (pipeline.h)
+    pipeline_->process_batch(b.bytes(), {b.received, now, realtime_ns() - now}, lines_);
     for (auto &s : sinks_) s->flush();
 }
 
@@ -537,7 +542,6 @@ struct Daemon::Staged {
     bool store_changed = false;
     std::unique_ptr<StoreWatcher> store; // when the store path changed (may stay null)
     std::unique_ptr<Pipeline> pipeline;
-    std::unique_ptr<OutputStage> stage;
     std::unique_ptr<StoreWatcher> old_store; // handed back, to be stopped off the pipeline
     bool engine_changed = false;
     std::unique_ptr<io::EngineSource> engine, old_engine; // the same for a Docker/Podman source
@@ -644,15 +648,14 @@ bool Daemon::prepare_reload() {
                              ne.socket != oe.socket || ne.labels != oe.labels || ne.grace != oe.grace;
         if (st->engine_changed && (st->engine = open_engine(fresh->config))) st->engine->start();
     }
-    if (auto os = OutputStage::make(fresh->config, *fresh->rules)) {
-        st->stage = std::move(*os);
+    auto setup = pipeline_setup(fresh->config);
+    if (auto p = Pipeline::make(*fresh->rules, setup.options)) {
+        st->pipeline = std::move(*p);
     } else { // an unknown class in rate_limit.classes: the outputs' formats still change
-        fmt::print(stderr, "netlogd: reload: {}; rate limiting off until fixed\n", os.error().message);
-        Config plain = fresh->config;
-        plain.rate_limit.reset();
-        st->stage = std::move(*OutputStage::make(plain, *fresh->rules));
+        fmt::print(stderr, "netlogd: reload: {}; rate limiting off until fixed\n", p.error().message);
+        setup.options.rate_limit.reset();
+        st->pipeline = std::make_unique<Pipeline>(*fresh->rules, std::move(setup.options));
     }
-    st->pipeline = make_pipeline(*fresh);
     st->l = std::move(*fresh);
 
     // Hand it over, wait until the pipeline thread has swapped it in.
@@ -715,14 +718,12 @@ void Daemon::apply_staged() {
         engine_->request_reload();
     }
     names_.clear();
-    st.pipeline->set_counters(pipeline_->counters());
+    st.pipeline->carry_over(*pipeline_);
     st.pipeline->set_interfaces(&names_);
     st.pipeline->set_containers(index_.get());
+    st.pipeline->set_local_time(&local_time_);
     pipeline_ = std::move(st.pipeline);
     sinks_ = std::move(next);
-    st.stage->add_counters(stage_->counters());
-    stage_ = std::move(st.stage);
-    stage_->set_containers(index_.get());
     st.applied = true;
     staged_ready_ = false;
     reload_cv_.notify_all();
@@ -730,9 +731,8 @@ void Daemon::apply_staged() {
 
 // Close due suppression windows (all of them at exit/reload) and write their summaries.
 void Daemon::flush_summaries(std::int64_t now, bool all) {
-    if (!stage_ || !stage_->limiting()) return;
-    stage_->set_wall_offset(realtime_ns() - now);
-    stage_->flush(now, sinks_, all);
+    if (!pipeline_ || !pipeline_->limiting()) return;
+    pipeline_->flush({{}, now, realtime_ns() - now}, lines_, all);
     for (auto &s : sinks_)
         if (!s->buffer().empty()) s->flush();
 }
@@ -768,7 +768,7 @@ void Daemon::publish_pipeline() {
     snap_.outputs = std::move(outs);
     snap_.containers = index_ ? index_->size() : 0;
     snap_.metadata = engine_ ? engine_->health() : MetadataSourceView{};
-    snap_.rate_limit = stage_->counters();
+    snap_.rate_limit = pipeline_->rate_limit_counters();
 }
 
 CountersSnapshot Daemon::snapshot() const {

@@ -1,10 +1,11 @@
-// Replay: pcap records -> nflog_parse_dlt_record -> Pipeline -> stdout.
+// Replay: pcap records -> nflog_parse_dlt_record -> Pipeline::process_message (as live)
+// -> stdout.
 #include "replay.h"
 
 #include "ifnames.h"
-#include "limit.h"
 #include "load.h"
 #include "pcap_reader.h"
+#include "pipeline_setup.h"
 #include "sinks.h"
 #include "store_watcher.h"
 
@@ -16,6 +17,20 @@
 #include <algorithm>
 
 namespace netlog::daemon {
+
+namespace {
+
+// Every line to stdout's buffer (one output).
+class StdoutLines final : public LineOutputs {
+public:
+    explicit StdoutLines(io::Sink &s) : s_(s) {}
+    std::string &line(std::size_t, int) override { return s_.buffer(); }
+
+private:
+    io::Sink &s_;
+};
+
+} // namespace
 
 int replay(const ReplayOptions &o) {
     Config cfg;
@@ -59,42 +74,42 @@ int replay(const ReplayOptions &o) {
     out.format = o.format.value_or(cfg.outputs.empty() ? OutputFormat::json : out.format);
     if (out.format != OutputFormat::json) out.extras = {};
 
-    PipelineOptions popt;
-    popt.unclassified = cfg.unclassified;
-    popt.outputs.push_back(output_spec(cfg, out));
-    Pipeline pipeline(*rules, std::move(popt));
+    // As live: the same options (rate limit on the capture's clock, kernel prefix), one
+    // output.
+    Config one = cfg;
+    one.outputs = {out};
+    auto setup = pipeline_setup(one);
+    auto made = Pipeline::make(*rules, std::move(setup.options));
+    if (!made) {
+        fmt::print(stderr, "netlogd: {}\n", made.error().message);
+        return 1;
+    }
+    auto &pipeline = **made;
     pipeline.set_containers(index.get());
     io::IfNames names;
     if (o.resolve_interfaces) pipeline.set_interfaces(&names);
-    // Rate limiting as live, on the capture's clock (limit.h).
-    Config stage_cfg = cfg;
-    stage_cfg.outputs = {out};
-    auto stage_r = OutputStage::make(stage_cfg, *rules);
-    if (!stage_r) {
-        fmt::print(stderr, "netlogd: {}\n", stage_r.error().message);
-        return 1;
-    }
-    auto &stage = **stage_r;
-    stage.set_containers(index.get());
+    HostLocalTime local_time;
+    pipeline.set_local_time(&local_time);
 
     auto sink = io::make_stdout_sink();
+    StdoutLines lines(*sink);
     std::uint64_t bad_records = 0;
-    Event ev;
+    BatchTime t;
     auto stats = io::pcap_read_nflog(o.capture, [&](Bytes rec, Timestamp ts) {
+        t.received = ts;
+        t.now_ns = ts.sec * 1'000'000'000 + ts.nsec;
         auto msg = nflog_parse_dlt_record(rec);
         if (!msg) {
-            ++bad_records;
-            if (bad_records == 1)
+            pipeline.count_bad_message();
+            if (++bad_records == 1)
                 fmt::print(stderr, "netlogd: {}: record skipped: {}\n", o.capture,
                            msg.error().message);
             return;
         }
-        if (pipeline.build(*msg, ts, ev) &&
-            stage.admit(ev, ts.sec * 1'000'000'000 + ts.nsec, sink->buffer()))
-            stage.format(pipeline, ev, 0, sink->buffer());
+        pipeline.process_message(*msg, t, lines);
         if (sink->buffer().size() > (1u << 20)) sink->flush();
     });
-    stage.flush(0, sink->buffer(), true);
+    pipeline.flush(t, lines, true);
     sink->flush();
     if (!stats) {
         fmt::print(stderr, "netlogd: {}\n", stats.error().message);
@@ -102,19 +117,14 @@ int replay(const ReplayOptions &o) {
     }
     const auto &c = pipeline.counters();
     // Every record is an event the kernel logged: emitted, suppressed or dropped.
-    Accounting a;
-    a.kernel_logged = stats->records;
-    a.suppressed = stage.counters().suppressed_total;
-    a.emitted = c.emitted - std::min(c.emitted, a.suppressed);
-    a.drops(DropReason::decode_error) = c.decode_errors + bad_records;
-    a.drops(DropReason::unclassified) = c.unclassified_dropped;
+    const Accounting a = pipeline.accounting();
     fmt::print(stderr,
                "netlogd: replay {}: records={} emitted={} decode_errors={} unclassified={} "
                "unclassified_dropped={} enriched={} (rules {})\n",
                o.capture, stats->records, a.emitted, a.drops(DropReason::decode_error),
                c.unclassified, c.unclassified_dropped, c.enriched, rules_source);
-    if (stage.limiting()) {
-        const auto &rl = stage.counters();
+    if (pipeline.limiting()) {
+        const auto &rl = pipeline.rate_limit_counters();
         fmt::print(stderr, "netlogd: replay {}: suppressed={} suppression_summaries={}\n", o.capture,
                    rl.suppressed_total, rl.summaries);
     }
