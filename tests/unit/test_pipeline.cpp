@@ -12,6 +12,8 @@
 #include <netlog/container.h>
 #include <netlog/pipeline.h>
 
+#include "pipeline_fixtures.h"
+
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -19,14 +21,10 @@
 #include <vector>
 
 using namespace netlog;
+using netlog::test::cf_rules;
+using netlog::test::tcp_syn;
 
 namespace {
-
-const std::vector<std::uint8_t> tcp_syn = {
-    0x45, 0x00, 0x00, 0x3c, 0xfd, 0x04, 0x40, 0x00, 0x40, 0x06, 0x09, 0xa6, 0x0a, 0xff, 0x0f,
-    0x07, 0x0a, 0xff, 0x0f, 0x0d, 0xab, 0x7e, 0x00, 0x50, 0x38, 0x6a, 0xf7, 0x73, 0x00, 0x00,
-    0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x34, 0x40, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04,
-    0x02, 0x08, 0x0a, 0x58, 0xfc, 0x14, 0xb5, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x0a};
 
 const std::vector<std::uint8_t> udp_hi = {
     0x45, 0x00, 0x00, 0x1f, 0xd7, 0xbf, 0x40, 0x00, 0x40, 0x11, 0x2e, 0xfd, 0x0a, 0xff, 0x0f, 0x07,
@@ -47,18 +45,6 @@ const char *store_json = R"({
     "handle": "e9e8959f-3828-4136-8a2b-5d1f", "ip": "10.255.99.9",
     "metadata": {"app_id": "a1", "space_id": "s1", "org_id": "o1"}}
 })";
-
-const RulesFile &cf_rules() {
-    static const RulesFile rules = [] {
-        std::ifstream in(std::string(NETLOG_SOURCE_ROOT) + "/rules/cloudfoundry.yaml");
-        std::stringstream ss;
-        ss << in.rdbuf();
-        auto r = rules_parse(ss.str(), "rules/cloudfoundry.yaml");
-        REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
-        return std::move(*r);
-    }();
-    return rules;
-}
 
 const ContainerIndex &index() {
     static const ContainerIndex idx = [] {

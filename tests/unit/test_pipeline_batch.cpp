@@ -5,13 +5,14 @@
 // then one per 1/rate seconds; rsyslog's RSYSLOG_TraditionalFileFormat line head is
 // "%TIMESTAMP% %HOSTNAME% kernel: " and printk's "[%5lu.%06lu] ".
 //
-// Packet: the IPv4 TCP SYN 10.255.15.7:43902 -> 10.255.15.13:80 of test_pipeline.cpp (a
-// real capture, tshark's dissection there).
+// Packet: the real TCP SYN 10.255.15.7:43902 -> 10.255.15.13:80 (pipeline_fixtures.h).
 #include <doctest/doctest.h>
 
 #include <netlog/accounting.h>
 #include <netlog/classes.h>
 #include <netlog/pipeline.h>
+
+#include "pipeline_fixtures.h"
 
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_log.h>
@@ -24,26 +25,10 @@
 #include <vector>
 
 using namespace netlog;
+using netlog::test::cf_rules;
+using netlog::test::tcp_syn;
 
 namespace {
-
-const std::vector<std::uint8_t> tcp_syn = {
-    0x45, 0x00, 0x00, 0x3c, 0xfd, 0x04, 0x40, 0x00, 0x40, 0x06, 0x09, 0xa6, 0x0a, 0xff, 0x0f,
-    0x07, 0x0a, 0xff, 0x0f, 0x0d, 0xab, 0x7e, 0x00, 0x50, 0x38, 0x6a, 0xf7, 0x73, 0x00, 0x00,
-    0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x34, 0x40, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04,
-    0x02, 0x08, 0x0a, 0x58, 0xfc, 0x14, 0xb5, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x0a};
-
-const RulesFile &cf_rules() {
-    static const RulesFile rules = [] {
-        std::ifstream in(std::string(NETLOG_SOURCE_ROOT) + "/rules/cloudfoundry.yaml");
-        std::stringstream ss;
-        ss << in.rdbuf();
-        auto r = rules_parse(ss.str(), "rules/cloudfoundry.yaml");
-        REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
-        return std::move(*r);
-    }();
-    return rules;
-}
 
 void attr(std::vector<std::uint8_t> &m, std::uint16_t type, const void *data, std::size_t len) {
     const nlattr a{static_cast<std::uint16_t>(NLA_HDRLEN + len), type};
@@ -113,6 +98,15 @@ PipelineOptions json_only() {
     return o;
 }
 
+// json, rate limited: `rate` events a second per container and class, bursts of `burst`.
+PipelineOptions json_limited(double rate, std::uint32_t burst) {
+    PipelineOptions o = json_only();
+    o.rate_limit = RateLimitConfig{};
+    o.rate_limit->rate = rate;
+    o.rate_limit->burst = burst;
+    return o;
+}
+
 constexpr std::int64_t s_ns = 1'000'000'000;
 
 BatchTime at(std::int64_t sec) { return {{sec, 0}, sec * s_ns, 0}; }
@@ -164,11 +158,7 @@ TEST_CASE("identity: a term missing breaks it; sink drops (lines, not events) ar
 
 TEST_CASE("rate limit: a burst passes, the rest is suppressed and summarised when the "
           "bucket admits again") {
-    PipelineOptions o = json_only();
-    o.rate_limit = RateLimitConfig{};
-    o.rate_limit->rate = 1;  // one event a second per container and class
-    o.rate_limit->burst = 3;
-    Pipeline p(cf_rules(), o);
+    Pipeline p(cf_rules(), json_limited(1, 3));
     std::vector<std::uint8_t> burst;
     for (int i = 0; i < 10; ++i) packet(burst, "DENY_C2C_a", tcp_syn);
     Lines out(1);
@@ -199,11 +189,7 @@ TEST_CASE("rate limit: a burst passes, the rest is suppressed and summarised whe
 }
 
 TEST_CASE("rate limit: separate buckets per class; an open window is summarised at exit") {
-    PipelineOptions o = json_only();
-    o.rate_limit = RateLimitConfig{};
-    o.rate_limit->rate = 1;
-    o.rate_limit->burst = 1;
-    Pipeline p(cf_rules(), o);
+    Pipeline p(cf_rules(), json_limited(1, 1));
     std::vector<std::uint8_t> b;
     for (int i = 0; i < 4; ++i) packet(b, "DENY_C2C_a", tcp_syn); // ingress class
     for (int i = 0; i < 4; ++i) packet(b, "DENY_x", tcp_syn);     // egress class
@@ -225,13 +211,10 @@ TEST_CASE("rate limit: separate buckets per class; an open window is summarised 
 }
 
 TEST_CASE("every output gets each event and each summary, in its own format") {
-    PipelineOptions o = json_only();
+    PipelineOptions o = json_limited(1, 1);
     OutputSpec k;
     k.format = OutputFormat::klog;
     o.outputs.push_back(k);
-    o.rate_limit = RateLimitConfig{};
-    o.rate_limit->rate = 1;
-    o.rate_limit->burst = 1;
     Pipeline p(cf_rules(), o);
     std::vector<std::uint8_t> b;
     for (int i = 0; i < 3; ++i) packet(b, "DENY_C2C_a", tcp_syn);
