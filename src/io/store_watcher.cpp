@@ -2,6 +2,7 @@
 #include "store_watcher.h"
 
 #include "safe_file.h"
+#include "unique_fd.h"
 
 #include <algorithm>
 #include <cctype>
@@ -31,21 +32,7 @@ constexpr auto kRewatch = 1000ms;  // the directory went away: try to watch it a
 constexpr std::uint32_t kDirEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
                                      IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
 
-class Fd {
-  public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(Fd &&o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-    Fd &operator=(Fd &&) = delete;
-    Fd(const Fd &) = delete;
-    Fd &operator=(const Fd &) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
+using Fd = base::UniqueFd;
 
 std::string errno_text(int err) {
     return std::strerror(err);

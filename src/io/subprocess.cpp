@@ -1,5 +1,7 @@
 #include "subprocess.h"
 
+#include "unique_fd.h"
+
 #include <fmt/format.h>
 
 #include <fcntl.h>
@@ -20,22 +22,7 @@ namespace netlog {
 
 namespace {
 
-class Fd {
-  public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(const Fd &) = delete;
-    Fd &operator=(const Fd &) = delete;
-    ~Fd() { reset(); }
-    int get() const { return fd_; }
-    void reset(int fd = -1) {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = fd;
-    }
-
-  private:
-    int fd_ = -1;
-};
+using Fd = base::UniqueFd;
 
 struct Pipe {
     Fd read, write;

@@ -17,6 +17,7 @@
 #include "sinks.h"
 #include "store_watcher.h"
 #include "syslog_sink.h"
+#include "unique_fd.h"
 
 #include <netlog/pipeline.h>
 
@@ -277,7 +278,7 @@ private:
     io::IfNames names_;
     HostLocalTime local_time_;
 
-    int wake_fd_ = -1;
+    base::UniqueFd wake_fd_; // eventfd: wakes the reader to stop
     std::atomic<bool> stopping_{false}, reader_done_{false};
     std::atomic<bool> worker_done_{false};
     std::thread reader_, worker_;
@@ -359,7 +360,7 @@ bool Daemon::start() {
     pipeline_->set_local_time(&local_time_);
     // Queue chunks hold at least one whole datagram.
     queue_.set_batch_bytes(std::max(BatchQueue::chunk_bytes, sock_->slot_size()));
-    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    wake_fd_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 
     std::string groups;
     for (auto g : so.groups) groups += fmt::format("{}{}", groups.empty() ? "" : ",", g);
@@ -427,7 +428,7 @@ void Daemon::reader_loop() {
     // One receive area (many datagrams per recvmmsg), packed into chunks after each call.
     io::Batch rx(64 * sock_->slot_size());
     auto cur = queue_.take_free();
-    pollfd fds[2] = {{sock_->fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    pollfd fds[2] = {{sock_->fd(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
     std::int64_t deadline = 0;
     for (;;) {
         // A partly filled batch waits (at most 10 ms) while the pipeline is busy: under
@@ -445,7 +446,7 @@ void Daemon::reader_loop() {
         if (pr < 0 && errno != EINTR) break;
         if (fds[1].revents & POLLIN) {
             std::uint64_t v;
-            [[maybe_unused]] auto r = read(wake_fd_, &v, sizeof v);
+            [[maybe_unused]] auto r = read(wake_fd_.get(), &v, sizeof v);
         }
         for (;;) {
             const bool more = sock_->receive(rx);
@@ -863,7 +864,7 @@ int Daemon::run() {
     if (rules_ && !rules_->stop()) rc = 1;
     stopping_ = true;
     std::uint64_t one = 1;
-    [[maybe_unused]] auto r = write(wake_fd_, &one, sizeof one);
+    [[maybe_unused]] auto r = write(wake_fd_.get(), &one, sizeof one);
     reader_.join();
     {
         std::lock_guard lk(reload_mu_);
@@ -889,7 +890,7 @@ int Daemon::run() {
     if (engine_) engine_->stop();
     fmt::print(stderr, "netlogd: exiting: {}\n", counters_line(snapshot()));
     sock_.reset();
-    close(wake_fd_);
+    wake_fd_.reset();
     return rc;
 }
 
