@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
+#include <libnetfilter_log/libnetfilter_log.h>
 #include <linux/capability.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_log.h>
@@ -24,7 +25,6 @@ namespace netlog::io {
 
 namespace {
 
-constexpr std::uint16_t config_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
 constexpr unsigned max_slots = 64;
 
 bool has_net_admin() {
@@ -90,21 +90,13 @@ Result<std::unique_ptr<NflogSocket>> NflogSocket::open(const NflogSocketOptions 
 
 Error NflogSocket::configure(std::uint16_t group, const NflogSocketOptions &o) {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-    auto *nlh = mnl_nlmsg_put_header(buf.data());
-    nlh->nlmsg_type = config_type;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    // libnetfilter_log's builders: header (NFULNL_MSG_CONFIG, nfgenmsg for the group), the
+    // bind command and the copy mode; the settings it has no builder for go through libmnl.
+    auto *nlh = nflog_nlmsg_put_header(buf.data(), NFULNL_MSG_CONFIG, AF_UNSPEC, group);
+    nlh->nlmsg_flags |= NLM_F_ACK;
     nlh->nlmsg_seq = ++seq_;
-    auto *nfg = static_cast<nfgenmsg *>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
-    nfg->nfgen_family = AF_UNSPEC;
-    nfg->version = NFNETLINK_V0;
-    nfg->res_id = htons(group);
-
-    const nfulnl_msg_config_cmd cmd{NFULNL_CFG_CMD_BIND};
-    mnl_attr_put(nlh, NFULA_CFG_CMD, sizeof cmd, &cmd);
-    nfulnl_msg_config_mode mode{};
-    mode.copy_range = htonl(o.config.copy_range);
-    mode.copy_mode = NFULNL_COPY_PACKET;
-    mnl_attr_put(nlh, NFULA_CFG_MODE, sizeof mode, &mode);
+    nflog_attr_put_cfg_cmd(nlh, NFULNL_CFG_CMD_BIND);
+    nflog_attr_put_cfg_mode(nlh, NFULNL_COPY_PACKET, o.config.copy_range);
     mnl_attr_put_u32(nlh, NFULA_CFG_QTHRESH, htonl(o.config.queue_threshold));
     // The kernel counts the flush timeout in 1/100 s.
     const std::uint32_t cs = o.config.flush_timeout_ms == 0 ? 0
