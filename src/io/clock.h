@@ -3,6 +3,8 @@
 // on the units.
 #pragma once
 
+#include <netlog/nflog.h>
+
 #include <cstdint>
 #include <ctime>
 
@@ -17,5 +19,10 @@ inline std::int64_t clock_ns(clockid_t id) {
 inline std::int64_t monotonic_ns() { return clock_ns(CLOCK_MONOTONIC); }
 inline std::int64_t monotonic_ms() { return monotonic_ns() / 1'000'000; }
 inline std::int64_t realtime_ns() { return clock_ns(CLOCK_REALTIME); }
+// CLOCK_REALTIME as the core's Timestamp (an event's receive time).
+inline Timestamp realtime_now() {
+    const auto ns = realtime_ns();
+    return {ns / 1'000'000'000, static_cast<std::uint32_t>(ns % 1'000'000'000)};
+}
 
 } // namespace netlog::io

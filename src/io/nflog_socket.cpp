@@ -42,11 +42,6 @@ std::size_t count_messages(const std::uint8_t *data, std::size_t len) {
     return std::max<std::size_t>(n, 1);
 }
 
-Timestamp realtime_now() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return {ts.tv_sec, static_cast<std::uint32_t>(ts.tv_nsec)};
-}
 
 } // namespace
 

@@ -1,6 +1,8 @@
 // Capabilities (libcap-ng), user switch, no-new-privs, sd_notify.
 #include "privileges.h"
 
+#include "clock.h"
+
 #include <ctime>
 
 #include <fmt/format.h>
@@ -79,11 +81,8 @@ void notify_status(std::string_view status) {
 }
 void notify_stopping() { sd_notify(0, "STOPPING=1"); }
 void notify_reloading() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-               static_cast<unsigned long long>(ts.tv_sec) * 1000000ULL +
-                   static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL);
+               static_cast<unsigned long long>(monotonic_ns() / 1000));
 }
 void notify_reloaded(std::string_view status) {
     sd_notifyf(0, "READY=1\nSTATUS=%.*s", static_cast<int>(status.size()), status.data());

@@ -20,11 +20,7 @@ using io::monotonic_ns;
 
 namespace {
 
-double wall_seconds() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
+double wall_seconds() { return static_cast<double>(io::realtime_ns()) / 1e9; }
 
 std::string slurp(const char *path) {
     std::ifstream f(path);

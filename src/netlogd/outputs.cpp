@@ -21,16 +21,12 @@
 namespace netlog::daemon {
 
 using io::monotonic_ns;
+using io::realtime_now;
 
 namespace {
 
 constexpr std::size_t sink_flush_bytes = 1u << 20; // a sink buffer past this is written at once
 
-Timestamp realtime_now() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return {ts.tv_sec, static_cast<std::uint32_t>(ts.tv_nsec)};
-}
 
 // A syslog output behind the Sink interface: each buffered line becomes one message. With
 // `rule_levels` (klog without a configured severity) each line's severity is its LOG rule's
