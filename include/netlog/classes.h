@@ -8,11 +8,14 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+namespace re2 {
+class RE2;
+}
 
 namespace netlog {
 
@@ -30,8 +33,10 @@ struct NflogSettings {
 
 struct ClassDef {
     std::string name;
-    std::string log_prefix; // the regex as written
-    std::shared_ptr<const std::regex> pattern;
+    std::string log_prefix; // the regex as written (RE2 syntax)
+    std::shared_ptr<const re2::RE2> pattern;
+    // The pattern's named capture groups, `(?P<name>...)`, in the order they open.
+    std::vector<std::string> group_names;
     // From log_prefix by rules_parse: a prefix must start with `literal` to match (the
     // pattern's anchored literal head); `literal_only`: the pattern is just `^literal`.
     std::string literal;
@@ -51,8 +56,14 @@ struct RulesFile {
 // Parse the YAML text of a rules file. Errors name `source_name`, line, column and key.
 Result<RulesFile> rules_parse(std::string_view yaml_text, std::string_view source_name);
 
-// The first class whose pattern matches the prefix (regex_search), or nullptr.
+// The first class whose pattern matches somewhere in the prefix, or nullptr.
 const ClassDef *rules_match(const RulesFile &rules, std::string_view prefix);
+
+// Matches the class's pattern against the prefix and sets `values` to the text of each
+// named group (one per c.group_names, in that order; views into `prefix`; empty for a
+// group that took no part in the match). False, `values` empty, when it does not match.
+bool class_captures(const ClassDef &c, std::string_view prefix,
+                    std::vector<std::string_view> &values);
 
 // Cached classification: one regex pass per distinct prefix. Bounded: past `capacity`
 // distinct prefixes the cache is cleared (prefixes carry container handles; they churn).

@@ -2,6 +2,7 @@
 #include <netlog/classes.h>
 
 #include <fmt/format.h>
+#include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
 
 #include "yaml_syntax.h"
@@ -23,55 +24,41 @@ std::vector<std::uint16_t> RulesFile::groups() const {
 
 namespace {
 
-// std::regex compiles `x{N}` by repeating x N times and overflows on huge N (libstdc++
-// multiplies the digits into a long without checking), and nested counts multiply its
-// memory. Counts are bounded first: no NFLOG prefix is longer than 127 bytes, so no larger
-// count can be useful, and the product of all counts stays small enough to compile.
-constexpr unsigned long max_repeat = 255;
-constexpr unsigned long max_repeat_product = 1UL << 16;
+// Patterns are compiled by RE2: linear-time matching (no backtracking, so no pattern can
+// make a prefix slow to classify) and bounded compilation (repetition counts at most 1000,
+// nesting and program size bounded by `max_mem`); what it refuses comes back as an error.
+// Latin-1: a prefix is bytes, and a pattern's bytes match the same bytes.
+constexpr std::int64_t pattern_max_mem = 1 << 20;
 
-// std::regex backtracks: a pattern made of many quantifiers can take seconds to compile
-// or to match one prefix (fuzz_rules found `C??????>?????...`: 9 s). A log prefix class
-// needs a handful; more than this is refused as too complex.
-constexpr int max_quantifiers = 32;
-
-std::string oversized_repeat(std::string_view re) {
-    unsigned long product = 1;
-    int quantifiers = 0;
-    for (std::size_t i = 0; i < re.size(); ++i) {
-        if (re[i] == '\\') {
-            // `\N...` is a back-reference: libstdc++ reads all its digits into a long too
-            std::size_t j = i + 1;
-            while (j < re.size() && re[j] >= '0' && re[j] <= '9') ++j;
-            if (j - (i + 1) > 3) return fmt::format("back-reference \\{}", re.substr(i + 1, j - i - 1));
-            ++i;
-            continue;
-        }
-        if (re[i] == '?' || re[i] == '*' || re[i] == '+' || re[i] == '{')
-            if (++quantifiers > max_quantifiers)
-                return fmt::format("{} quantifiers: more than {}", quantifiers, max_quantifiers);
-        if (re[i] != '{') continue;
-        std::size_t j = i + 1;
-        while (j < re.size() && ((re[j] >= '0' && re[j] <= '9') || re[j] == ',')) ++j;
-        // libstdc++ reads the digits before it knows whether a '}' follows: check them anyway
-        std::string_view body = re.substr(i + 1, j - i - 1);
-        unsigned long n = 0, largest = 1;
-        for (char ch : body) {
-            if (ch == ',') {
-                n = 0;
-                continue;
-            }
-            n = n * 10 + static_cast<unsigned long>(ch - '0');
-            if (n > max_repeat) return std::string(body);
-            largest = std::max(largest, n);
-        }
-        product *= largest;
-        if (product > max_repeat_product) return std::string(body);
+// Text for a one-line message: at most 60 bytes, control bytes and non-ASCII as \xNN.
+std::string shown(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size() && i < 60; ++i) {
+        const auto ch = static_cast<unsigned char>(s[i]);
+        if (ch < 0x20 || ch >= 0x7f) out += fmt::format("\\x{:02x}", ch);
+        else out += static_cast<char>(ch);
     }
-    return {};
+    if (s.size() > 60) out += "...";
+    return out;
 }
 
-// The literal head of an ECMAScript pattern anchored with '^' and free of alternation:
+std::shared_ptr<const re2::RE2> compile(const std::string &pattern, std::string &error) {
+    re2::RE2::Options o;
+    o.set_encoding(re2::RE2::Options::EncodingLatin1);
+    o.set_log_errors(false);
+    o.set_max_mem(pattern_max_mem);
+    auto re = std::make_shared<const re2::RE2>(pattern, o);
+    if (!re->ok()) {
+        error = re->error_code() == re2::RE2::ErrorPatternTooLarge
+                    ? "pattern too large: use fewer or smaller repetition counts"
+                    : shown(re->error()) + " (log_prefix is RE2 syntax: no back-references "
+                                           "or look-around)";
+        return nullptr;
+    }
+    return re;
+}
+
+// The literal head of a pattern anchored with '^' and free of alternation:
 // every match starts with it. Only plain characters count; one followed by a quantifier
 // is not required, so it ends the head.
 void literal_head(ClassDef &d) {
@@ -173,24 +160,16 @@ RulesFile parse(const YAML::Node &root, std::string_view source) {
         if (!names.insert(d.name).second)
             fail(source, c["name"], at + ".name", fmt::format("duplicate class '{}'", d.name));
         d.log_prefix = text(source, c["log_prefix"], at + ".log_prefix");
-        if (auto bad = oversized_repeat(d.log_prefix); !bad.empty())
+        std::string error;
+        d.pattern = compile(d.log_prefix, error);
+        if (!d.pattern)
             fail(source, c["log_prefix"], at + ".log_prefix",
-                 bad.find("quantifiers") != std::string::npos
-                     ? fmt::format("pattern too complex ({}): a class needs only a few", bad)
-                 : bad.starts_with("back-reference")
-                     ? fmt::format("{}: no such group (at most 3 digits)", bad)
-                     : fmt::format("repetition count {{{}}} is too large (each count at most "
-                                   "{}, as no log prefix is longer than 127 bytes; all counts "
-                                   "multiplied at most {})",
-                                   bad, max_repeat, max_repeat_product));
-        try {
-            d.pattern = std::make_shared<const std::regex>(d.log_prefix,
-                                                           std::regex::ECMAScript |
-                                                               std::regex::optimize);
-        } catch (const std::regex_error &e) {
-            fail(source, c["log_prefix"], at + ".log_prefix",
-                 fmt::format("invalid regex '{}': {}", d.log_prefix, e.what()));
-        }
+                 fmt::format("invalid regex '{}': {}", shown(d.log_prefix), error));
+        std::vector<std::pair<int, std::string>> named;
+        for (const auto &[name, index] : d.pattern->NamedCapturingGroups())
+            named.emplace_back(index, name);
+        std::sort(named.begin(), named.end());
+        for (auto &n : named) d.group_names.push_back(std::move(n.second));
         literal_head(d);
         const auto dir = text(source, c["direction"], at + ".direction");
         if (dir == "ingress") d.direction = Direction::ingress;
@@ -224,9 +203,28 @@ const ClassDef *rules_match(const RulesFile &rules, std::string_view prefix) {
     for (const auto &c : rules.classes) {
         if (!prefix.starts_with(c.literal)) continue; // cannot match: no regex pass
         if (c.literal_only) return &c;
-        if (std::regex_search(prefix.begin(), prefix.end(), *c.pattern)) return &c;
+        if (re2::RE2::PartialMatch(re2::StringPiece(prefix.data(), prefix.size()), *c.pattern))
+            return &c;
     }
     return nullptr;
+}
+
+bool class_captures(const ClassDef &c, std::string_view prefix,
+                    std::vector<std::string_view> &values) {
+    values.clear();
+    const auto &groups = c.pattern->NamedCapturingGroups();
+    // Group 0 is the whole match; the named groups are among 1..NumberOfCapturingGroups().
+    const int n = c.pattern->NumberOfCapturingGroups() + 1;
+    std::vector<re2::StringPiece> sub(static_cast<std::size_t>(n));
+    if (!c.pattern->Match(re2::StringPiece(prefix.data(), prefix.size()), 0, prefix.size(),
+                          re2::RE2::UNANCHORED, sub.data(), n))
+        return false;
+    for (const auto &name : c.group_names) {
+        const auto &piece = sub[static_cast<std::size_t>(groups.at(name))];
+        values.emplace_back(piece.data() ? std::string_view(piece.data(), piece.size())
+                                         : std::string_view());
+    }
+    return true;
 }
 
 Classifier::Classifier(const RulesFile &rules, std::size_t capacity)
