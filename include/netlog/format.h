@@ -2,6 +2,7 @@
 // allocates nothing once the buffer has grown.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <netlog/event.h>
 #include <string>
@@ -38,7 +39,14 @@ struct JsonOptions {
     // The container object of an event whose container is unknown; empty: the CF store's
     // (four "" keys). Docker/Podman sources: engine_unknown_container_json.
     std::string_view unknown_container;
+    // Set by json_prepare(): for each direction and verdict (index direction * 2 + verdict),
+    // the text from the timestamp's closing quote to the container object, `source` escaped
+    // once. Empty: format_json writes that text piece by piece (the same bytes).
+    std::array<std::string, 4> head;
 };
+
+// Renders opt.head from opt.source; call again after changing `source`.
+void json_prepare(JsonOptions &opt);
 
 // The seed JSON's container object of `c`: {"container_id":..,"app_guid":..,"space_guid":..,
 // "organization_guid":..} (ContainerIndex renders it once per container; format_json uses it).

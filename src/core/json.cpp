@@ -310,17 +310,44 @@ std::string container_json(const Container &c) {
     return s;
 }
 
+namespace {
+
+// From the timestamp's closing quote to the container object: the same for every event of
+// one direction and verdict.
+void put_head(text::Out &out, const JsonOptions &opt, Direction d, Verdict v) {
+    put_string_member(out, "\",\"source\":", opt.source);
+    out.put(",\"message\":\"");
+    out.put(to_string(d));
+    out.put('-');
+    out.put(to_string(v));
+    out.put("\",\"log_level\":1,\"data\":{");
+    out.put(d == Direction::ingress ? "\"destination\":" : "\"source\":");
+}
+
+std::size_t head_index(Direction d, Verdict v) {
+    return static_cast<std::size_t>(d) * 2 + static_cast<std::size_t>(v);
+}
+
+} // namespace
+
+void json_prepare(JsonOptions &opt) {
+    for (auto d : {Direction::ingress, Direction::egress})
+        for (auto v : {Verdict::allowed, Verdict::denied}) {
+            std::string &h = opt.head[head_index(d, v)];
+            h.clear();
+            text::Out out(h);
+            put_head(out, opt, d, v);
+        }
+}
+
 void format_json(const Event &ev, const JsonOptions &opt, std::string &str) {
     text::Out out(str);
     out.put("{\"timestamp\":\"");
     out.epoch(ev.time);
-    put_string_member(out, "\",\"source\":", opt.source);
-    out.put(",\"message\":\"");
-    out.put(to_string(ev.direction));
-    out.put('-');
-    out.put(to_string(ev.verdict));
-    out.put("\",\"log_level\":1,\"data\":{");
-    out.put(ev.direction == Direction::ingress ? "\"destination\":" : "\"source\":");
+    if (const auto &head = opt.head[head_index(ev.direction, ev.verdict)]; !head.empty())
+        out.put(head);
+    else
+        put_head(out, opt, ev.direction, ev.verdict);
     if (!ev.container && !opt.unknown_container.empty())
         out.put(opt.unknown_container);
     else

@@ -2,6 +2,7 @@
 // NflogMessage with views into the caller's buffer; every length is checked first.
 #include "nflog_attrs.h"
 
+#include <array>
 #include <cstring>
 #include <fmt/format.h>
 #include <libmnl/libmnl.h>
@@ -28,7 +29,7 @@ std::uint64_t be64(const void *p) {
 }
 
 // The exact payload size of each fixed-size attribute; 0 = variable length.
-std::size_t fixed_size(std::uint16_t type) {
+constexpr std::size_t fixed_size(std::uint16_t type) {
     switch (type) {
     case NFULA_PACKET_HDR:
         return sizeof(nfulnl_msg_packet_hdr);
@@ -53,6 +54,14 @@ std::size_t fixed_size(std::uint16_t type) {
         return 0;
     }
 }
+
+// fixed_size() by type, looked up once per attribute (the types the kernel defines are < 32).
+constexpr auto fixed_sizes = [] {
+    std::array<std::uint8_t, 32> t{};
+    for (std::uint16_t type = 0; type < t.size(); ++type)
+        t[type] = static_cast<std::uint8_t>(fixed_size(type));
+    return t;
+}();
 
 const char *attr_name(std::uint16_t type) {
     switch (type) {
@@ -92,7 +101,6 @@ const char *attr_name(std::uint16_t type) {
 struct Walk {
     NflogMessage *msg;
     const char *where;
-    const std::uint8_t *end_of_last = nullptr; // where the last accepted attribute ended
     std::string error;
 };
 
@@ -104,10 +112,9 @@ inline int on_attr(const nlattr &attr, const std::uint8_t *at, Walk &w) {
     const std::uint16_t type = attr.nla_type & NLA_TYPE_MASK;
     const std::size_t len = attr.nla_len - MNL_ATTR_HDRLEN;
     const auto *v = at + MNL_ATTR_HDRLEN;
-    w.end_of_last = at + MNL_ALIGN(attr.nla_len);
 
-    const std::size_t want = fixed_size(type);
-    if (want != 0 && len != want) {
+    const std::size_t want = type < fixed_sizes.size() ? fixed_sizes[type] : 0;
+    if (want != 0 && len != want) [[unlikely]] {
         w.error = fmt::format("NFLOG {}: {} has {} bytes, expected {}; the sender is not a "
                               "compatible kernel or the data is corrupt",
                               w.where, attr_name(type), len, want);
@@ -197,7 +204,7 @@ inline int on_attr(const nlattr &attr, const std::uint8_t *at, Walk &w) {
 namespace detail {
 
 Result<bool> nflog_parse_attrs(Bytes attrs, NflogMessage &msg, const char *where) {
-    Walk w{&msg, where, attrs.data(), {}};
+    Walk w{&msg, where, {}};
     // mnl_attr_parse_payload's walk: stop at the first attribute whose header does not fit.
     const std::size_t size = attrs.size();
     std::size_t off = 0;
@@ -205,11 +212,13 @@ Result<bool> nflog_parse_attrs(Bytes attrs, NflogMessage &msg, const char *where
         nlattr a;
         std::memcpy(&a, attrs.data() + off, sizeof a);
         if (a.nla_len < sizeof(nlattr) || a.nla_len > size - off) break;
-        if (on_attr(a, attrs.data() + off, w) != MNL_CB_OK) return make_error(std::move(w.error));
+        if (on_attr(a, attrs.data() + off, w) != MNL_CB_OK) [[unlikely]]
+            return make_error(std::move(w.error));
         off += MNL_ALIGN(a.nla_len);
     }
-    // libmnl stops silently at an attribute that does not fit; we do not.
-    const std::size_t used = static_cast<std::size_t>(w.end_of_last - attrs.data());
+    // libmnl stops silently at an attribute that does not fit; we do not. `off` is where
+    // the last accepted attribute ended (its padding included).
+    const std::size_t used = off;
     if (used < attrs.size() && attrs.size() - used >= sizeof(nlattr))
         return make_error(fmt::format("NFLOG {}: attribute at offset {} is truncated or has a "
                                       "bad length; the data is corrupt",

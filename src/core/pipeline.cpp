@@ -49,6 +49,7 @@ OutputSpec output_spec(const Config &c, const OutputConfig &out) {
     s.json.host_guid = c.host_guid;
     if (c.metadata_source == MetadataSource::docker || c.metadata_source == MetadataSource::podman)
         s.json.unknown_container = engine_unknown_container_json;
+    json_prepare(s.json);
     s.iptables_logger.time_style = out.timestamp;
     s.iptables_logger.host_ip = c.host_ip;
     s.iptables_logger.host_guid = c.host_guid;

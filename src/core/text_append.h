@@ -43,28 +43,22 @@ class Out {
         if (n_ == cap) flush();
         buf_[n_++] = c;
     }
-    void put(std::string_view v) {
+    // Inlined everywhere: most pieces are literals, whose copy then needs no call.
+    [[gnu::always_inline]] void put(std::string_view v) {
         if (v.empty()) return; // (a default string_view's data() is null: no memcpy)
-        if (v.size() > cap - n_) {
-            flush();
-            if (v.size() > cap) {
-                s_.append(v);
-                return;
-            }
+        if (v.size() > cap - n_) [[unlikely]] {
+            put_long(v);
+            return;
         }
         std::memcpy(buf_ + n_, v.data(), v.size());
         n_ += v.size();
     }
 
     void uint(std::uint64_t v) {
-        char tmp[20];
-        char *end = tmp + sizeof tmp;
-        char *p = end;
-        do {
-            *--p = static_cast<char>('0' + v % 10);
-            v /= 10;
-        } while (v != 0);
-        put(std::string_view(p, static_cast<std::size_t>(end - p)));
+        const std::size_t n = decimal_digits(v);
+        char *p = room(20);
+        write_digits(p + n, v);
+        commit(n);
     }
     void sint(std::int64_t v) {
         if (v < 0) {
@@ -107,12 +101,8 @@ class Out {
     // ".<9-digit ns>"
     void fraction9(std::uint32_t nsec) {
         char *p = room(10);
+        write_digits(p + 10, nsec % 1000000000u + 1000000000u); // the leading '1' lands on p[0]
         p[0] = '.';
-        std::uint32_t ns = nsec % 1000000000u;
-        for (int i = 9; i >= 1; --i) {
-            p[i] = static_cast<char>('0' + ns % 10);
-            ns /= 10;
-        }
         commit(10);
     }
     // Two decimal digits of 0..99.
@@ -124,6 +114,47 @@ class Out {
     }
 
   private:
+    // Two decimal digits per step: "00" "01" ... "99".
+    static constexpr char digit_pairs[201] = "0001020304050607080910111213141516171819"
+                                             "2021222324252627282930313233343536373839"
+                                             "4041424344454647484950515253545556575859"
+                                             "6061626364656667686970717273747576777879"
+                                             "8081828384858687888990919293949596979899";
+    static std::size_t decimal_digits(std::uint64_t v) {
+        std::size_t n = 1;
+        for (;;) {
+            if (v < 10) return n;
+            if (v < 100) return n + 1;
+            if (v < 1000) return n + 2;
+            if (v < 10000) return n + 3;
+            v /= 10000;
+            n += 4;
+        }
+    }
+    // The decimal digits of v, ending just before `end`.
+    static void write_digits(char *end, std::uint64_t v) {
+        while (v >= 100) {
+            end -= 2;
+            std::memcpy(end, digit_pairs + 2 * (v % 100), 2);
+            v /= 100;
+        }
+        if (v >= 10) {
+            end -= 2;
+            std::memcpy(end, digit_pairs + 2 * v, 2);
+        } else {
+            *--end = static_cast<char>('0' + v);
+        }
+    }
+    void put_long(std::string_view v) {
+        flush();
+        if (v.size() > cap) {
+            s_.append(v);
+            return;
+        }
+        std::memcpy(buf_, v.data(), v.size());
+        n_ = v.size();
+    }
+
     std::string &s_;
     std::size_t n_ = 0;
     char buf_[cap];

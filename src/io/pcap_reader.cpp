@@ -30,15 +30,26 @@ struct FdClose {
 // Returns nullopt for anything else (pcapng, the other byte order, unreadable), which
 // libpcap then reads.
 std::optional<Result<PcapStats>>
-read_native(const std::string &path, const std::function<void(Bytes, Timestamp)> &on_record) {
+read_native(const std::string &path,
+            const std::function<void(std::span<const PcapRecord>)> &on_records) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return std::nullopt;
     FdClose closer{fd};
     std::vector<std::uint8_t> buf(1u << 20);
     std::size_t have = 0, pos = 0;
     bool eof = false;
+    // Records read from buf and not yet handed over: all of them go before buf moves.
+    std::vector<PcapRecord> batch;
+    batch.reserve(4096);
+    const auto hand_over = [&] {
+        if (batch.empty()) return;
+        on_records(batch);
+        batch.clear();
+    };
     // Makes `need` bytes available at buf[pos]; false at the end of the file.
     const auto fill = [&](std::size_t need) {
+        if (have - pos >= need) return true;
+        hand_over();
         while (have - pos < need && !eof) {
             if (pos > 0) {
                 std::memmove(buf.data(), buf.data() + pos, have - pos);
@@ -81,10 +92,12 @@ read_native(const std::string &path, const std::function<void(Bytes, Timestamp)>
                 path, stats.records + 1, sizeof rh, have - pos)));
         }
         std::memcpy(&rh, buf.data() + pos, sizeof rh);
-        if (rh.caplen > 262144u) // libpcap's limit (MAXIMUM_SNAPLEN)
+        if (rh.caplen > 262144u) { // libpcap's limit (MAXIMUM_SNAPLEN)
+            hand_over();
             return Result<PcapStats>(
                 make_error(fmt::format("{}: record {}: invalid packet capture length {}", path,
                                        stats.records + 1, rh.caplen)));
+        }
         if (!fill(sizeof rh + rh.caplen))
             return Result<PcapStats>(make_error(fmt::format(
                 "{}: record {}: truncated dump file; tried to read {} captured bytes, only got {}",
@@ -92,17 +105,20 @@ read_native(const std::string &path, const std::function<void(Bytes, Timestamp)>
         ++stats.records;
         if (rh.caplen < rh.len) ++stats.truncated;
         const Timestamp ts{static_cast<std::int64_t>(rh.sec), nano ? rh.frac : rh.frac * 1000};
-        on_record(Bytes(buf.data() + pos + sizeof rh, rh.caplen), ts);
+        batch.push_back({Bytes(buf.data() + pos + sizeof rh, rh.caplen), ts});
+        if (batch.size() == batch.capacity()) hand_over();
         pos += sizeof rh + rh.caplen;
     }
+    hand_over();
     return Result<PcapStats>(stats);
 }
 
 } // namespace
 
-Result<PcapStats> pcap_read_nflog(const std::string &path,
-                                  const std::function<void(Bytes, Timestamp)> &on_record) {
-    if (auto r = read_native(path, on_record)) return std::move(*r);
+Result<PcapStats>
+pcap_read_nflog(const std::string &path,
+                const std::function<void(std::span<const PcapRecord>)> &on_records) {
+    if (auto r = read_native(path, on_records)) return std::move(*r);
     char err[PCAP_ERRBUF_SIZE] = {};
     std::unique_ptr<pcap_t, PcapClose> p(
         pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err));
@@ -133,7 +149,8 @@ Result<PcapStats> pcap_read_nflog(const std::string &path,
         Timestamp ts;
         ts.sec = h->ts.tv_sec;
         ts.nsec = static_cast<std::uint32_t>(nano ? h->ts.tv_usec : h->ts.tv_usec * 1000);
-        on_record(Bytes(data, h->caplen), ts);
+        const PcapRecord one{Bytes(data, h->caplen), ts}; // valid until the next pcap_next_ex
+        on_records(std::span<const PcapRecord>(&one, 1));
     }
     return stats;
 }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 
 namespace netlog::io {
@@ -16,9 +17,17 @@ struct PcapStats {
     std::uint64_t truncated = 0; // records whose caplen < len (snaplen of the capture)
 };
 
-// Calls `on_record(bytes, capture time)` for every record of `path`. Errors: missing or
-// unreadable file, not a pcap, a link type other than DLT_NFLOG, a damaged record.
-Result<PcapStats> pcap_read_nflog(const std::string &path,
-                                  const std::function<void(Bytes, Timestamp)> &on_record);
+struct PcapRecord {
+    Bytes data;
+    Timestamp time; // capture time
+};
+
+// Calls `on_records` with every record of `path`, in file order, a run of records at a time
+// (one call per read block rather than per record; the views are valid during the call).
+// Errors: missing or unreadable file, not a pcap, a link type other than DLT_NFLOG, a
+// damaged record (the records before it have been handed over).
+Result<PcapStats>
+pcap_read_nflog(const std::string &path,
+                const std::function<void(std::span<const PcapRecord>)> &on_records);
 
 } // namespace netlog::io

@@ -95,19 +95,21 @@ int replay(const ReplayOptions &o) {
     StdoutLines lines(*sink);
     std::uint64_t bad_records = 0;
     BatchTime t;
-    auto stats = io::pcap_read_nflog(o.capture, [&](Bytes rec, Timestamp ts) {
-        t.received = ts;
-        t.now_ns = ts.sec * 1'000'000'000 + ts.nsec;
-        auto msg = nflog_parse_dlt_record(rec);
-        if (!msg) {
-            pipeline.count_bad_message();
-            if (++bad_records == 1)
-                fmt::print(stderr, "netlogd: {}: record skipped: {}\n", o.capture,
-                           msg.error().message);
-            return;
+    auto stats = io::pcap_read_nflog(o.capture, [&](std::span<const io::PcapRecord> records) {
+        for (const auto &[rec, ts] : records) {
+            t.received = ts;
+            t.now_ns = ts.sec * 1'000'000'000 + ts.nsec;
+            auto msg = nflog_parse_dlt_record(rec);
+            if (!msg) {
+                pipeline.count_bad_message();
+                if (++bad_records == 1)
+                    fmt::print(stderr, "netlogd: {}: record skipped: {}\n", o.capture,
+                               msg.error().message);
+                continue;
+            }
+            pipeline.process_message(*msg, t, lines);
+            if (sink->buffer().size() > (1u << 20)) sink->flush();
         }
-        pipeline.process_message(*msg, t, lines);
-        if (sink->buffer().size() > (1u << 20)) sink->flush();
     });
     pipeline.flush(t, lines, true);
     sink->flush();

@@ -334,3 +334,47 @@ TEST_CASE("a reused buffer is appended to and not reallocated once it has grown"
     CHECK(out.size() == 2 * one);
     CHECK(out.data() == data);
 }
+
+TEST_CASE("prepared options write the same bytes as unprepared ones") {
+    for (auto d : {Direction::ingress, Direction::egress})
+        for (auto v : {Verdict::allowed, Verdict::denied}) {
+            Fixture f(d, v, 17);
+            f.ev.packet.dst = v4(173, 194, 210, 139);
+            JsonOptions plain;
+            plain.source = "netlog \"edge\"\n\xff";
+            JsonOptions prepared = plain;
+            json_prepare(prepared);
+            CAPTURE(f.json(plain));
+            CHECK(f.json(prepared) == f.json(plain));
+            // the escaped source, as json_escape writes it
+            CHECK(f.json(prepared).find(R"("source":"netlog \"edge\"\n\ufffd")") != std::string::npos);
+            prepared.source = "other";
+            json_prepare(prepared);
+            plain.source = "other";
+            CHECK(f.json(prepared) == f.json(plain));
+        }
+}
+
+TEST_CASE("numbers and timestamps are written in full at every length") {
+    // expected text from std::to_string, an independent writer of the same decimal form
+    const std::uint64_t values[] = {0,    1,     9,      10,      99,       100,      101,
+                                    999,  1000,  9999,   10000,   65535,    99999,    100000,
+                                    4294967295ull, 1795420800ull, 18446744073709551615ull};
+    for (std::uint64_t v : values) {
+        Fixture f(Direction::egress, Verdict::allowed, 17);
+        f.ev.packet.src_port = static_cast<std::uint16_t>(v);
+        f.ev.time = {static_cast<std::int64_t>(v & 0x7fffffffffffffffull),
+                     static_cast<std::uint32_t>(v % 1000000000u)};
+        const std::string line = f.json();
+        const std::string sec = std::to_string(v & 0x7fffffffffffffffull);
+        std::string ns = std::to_string(v % 1000000000u);
+        ns.insert(0, 9 - ns.size(), '0');
+        CAPTURE(line);
+        CHECK(line.find("{\"timestamp\":\"" + sec + "." + ns + "\"") == 0);
+        CHECK(line.find("\"src_port\":" + std::to_string(static_cast<std::uint16_t>(v)) + ",") !=
+              std::string::npos);
+    }
+    Fixture f(Direction::egress, Verdict::allowed, 17);
+    f.ev.time = {-5, 7};
+    CHECK(f.json().find("{\"timestamp\":\"-5.000000007\"") == 0);
+}
