@@ -1,6 +1,6 @@
 // ifindex -> interface name for the pipeline (IN= / OUT=), cached. A miss asks the kernel
 // (if_indextoname) once; unknown indexes are remembered as "" for a second, then asked
-// again. clear() (SIGHUP) forgets everything, e.g. after interfaces were renamed.
+// again (at the next of every 64th lookup of an unknown index, which reads the clock). clear() (SIGHUP) forgets everything, e.g. after interfaces were renamed.
 #pragma once
 
 #include <netlog/pipeline.h>
