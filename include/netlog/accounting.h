@@ -15,9 +15,10 @@ namespace netlog {
 // Why an event the kernel matched was not emitted. Each lost event is counted under
 // exactly one reason. `sink` counts lines an output could not write (per line, not per
 // event: outside the identity); `unclassified` counts events whose prefix matched no class
-// when the config says `unclassified: {action: drop}`.
+// when the config says `unclassified: {action: drop}`; `filtered` events no output's
+// `match` took.
 enum class DropReason : std::uint8_t {
-    kernel_enobufs, seq_gap, queue_full, decode_error, sink, unclassified, count_
+    kernel_enobufs, seq_gap, queue_full, decode_error, sink, unclassified, filtered, count_
 };
 std::string_view to_string(DropReason r);
 

@@ -64,6 +64,20 @@ struct SyslogOutputOptions {
 enum class KernelPrefix : std::uint8_t { off, host, traditional, rfc3339 };
 std::string_view to_string(KernelPrefix k);
 
+// `match:` of an output: the events it takes. Each key is optional and all given must hold;
+// without a match an output takes every event. An event no output takes is counted as
+// `filtered` (pipeline.h), never silently lost.
+struct OutputMatch {
+    std::optional<Verdict> verdict;
+    std::optional<Direction> direction;
+    struct ClassName {
+        std::string name;
+        std::string where; // "FILE:LINE:COL", for a name the rules file does not have
+    };
+    std::vector<ClassName> classes; // empty: any class; else only these (unclassified: none)
+    bool any() const { return !verdict && !direction && classes.empty(); }
+};
+
 struct OutputConfig {
     OutputType type = OutputType::stdout_;
     OutputFormat format = OutputFormat::json;
@@ -74,6 +88,7 @@ struct OutputConfig {
     SyslogOutputOptions syslog;
     JournalOutputOptions journal;
     KernelPrefix kernel_prefix = KernelPrefix::off; // klog: kern.log's line head before each line
+    OutputMatch match;
     std::string where; // "FILE:LINE:COL" of the entry, for messages about it
 };
 
@@ -152,6 +167,11 @@ struct Config {
 
 // Parse netlogd.yaml text. Errors: "<source>:<line>:<col>: key '<key>': <what to do>".
 Result<Config> config_parse(std::string_view yaml_text, std::string_view source_name);
+
+// What a config says about the rules file's classes, checked once both are read: every
+// class an output's `match.classes` names exists. The error names the config's FILE:LINE:COL
+// and key, and lists the classes the rules file has.
+Result<bool> config_check_rules(const Config &c, const RulesFile &rules);
 
 // `rules_path` resolved against the directory of `config_path` when relative.
 std::string config_resolve_path(std::string_view config_path, std::string_view path);

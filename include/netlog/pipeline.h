@@ -23,6 +23,7 @@
 #include <netlog/journal.h>
 #include <netlog/nflog.h>
 #include <netlog/result.h>
+#include <netlog/output_select.h>
 
 #include <cstdint>
 #include <ctime>
@@ -67,6 +68,7 @@ struct OutputSpec {
     KernelPrefix kernel_prefix = KernelPrefix::off;
     bool kernel_prefix_short = false; // a syslog output: only "[uptime] " (its server writes the rest)
     std::string kernel_host;          // HOST in the line head
+    OutputMatch match;      // the events it takes (all by default)
 };
 
 // The spec of `out` under config `c` (host, source, extras). Views into `c`. The kernel
@@ -102,7 +104,8 @@ struct BatchTime {
 };
 
 // Every message handed in ends in exactly one of: emitted, decode_errors,
-// unclassified_dropped; the rate limit then suppresses some of the emitted.
+// unclassified_dropped, filtered (no output's match takes it); the rate limit then
+// suppresses some of the emitted.
 struct PipelineCounters {
     std::uint64_t processed = 0;            // messages handed in
     std::uint64_t emitted = 0;              // events built for the outputs (before the rate
@@ -112,6 +115,7 @@ struct PipelineCounters {
                                             // parse; a cut header is emitted
     std::uint64_t unclassified = 0;         // prefix matched no class (emitted or dropped)
     std::uint64_t unclassified_dropped = 0; // ... and dropped by policy
+    std::uint64_t filtered = 0;             // classified, but no output's match takes it
     std::uint64_t enriched = 0;             // emitted with a container
     std::uint64_t enriched_by_prefix = 0;   // ... found through the prefix's handle
 };
@@ -155,6 +159,10 @@ public:
     bool build(const NflogMessage &msg, Timestamp receive_time, Event &ev);
     // build(), then append one line to outs[i] for each output i. No rate limit.
     bool process(const NflogMessage &msg, Timestamp receive_time, std::span<std::string> outs);
+    // Whether output `i` takes `ev` (its match); build() has made sure one does.
+    bool selects(const Event &ev, std::size_t i) const {
+        return select_[i].selects(ev.cls, ev.direction, ev.verdict);
+    }
     // Append the line of output `i` for `ev` (klog: behind its kernel prefix).
     void format(const Event &ev, std::size_t i, std::string &out) const;
 
@@ -185,6 +193,8 @@ private:
     Classifier classifier_;
     PipelineOptions opt_;
     std::vector<JsonOptions> fallback_json_; // per output: json options for unclassified events
+    std::vector<OutputSelector> select_;     // per output: its match
+    bool some_take_all_ = false;             // an output without a match: nothing is filtered
     const ContainerIndex *containers_ = nullptr;
     InterfaceNames *names_ = nullptr;
     const LocalTime *local_time_ = nullptr;

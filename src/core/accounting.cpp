@@ -11,6 +11,7 @@ std::string_view to_string(DropReason r) {
     case DropReason::decode_error: return "decode_error";
     case DropReason::sink: return "sink";
     case DropReason::unclassified: return "unclassified";
+    case DropReason::filtered: return "filtered";
     case DropReason::count_: break;
     }
     return "unknown";

@@ -107,7 +107,9 @@ const KeyTable key_tables[] = {
     {"unclassified.", {"action", "direction", "verdict"}},
     {"outputs[].",
      {"type", "path", "address", "format", "timestamp", "extras", "protocol", "facility",
-      "severity", "app_name", "hostname", "buffer", "kernel_prefix", "identifier", "priority"}},
+      "severity", "app_name", "hostname", "buffer", "kernel_prefix", "identifier", "priority",
+      "match"}},
+    {"outputs[].match.", {"verdict", "direction", "classes"}},
     {"rate_limit.classes.<class>.", {"rate", "burst"}},
 };
 
@@ -455,6 +457,38 @@ private:
         }
         syslog_options(o, at, out);
         journal_options(o, at, out);
+        if (const auto m = o["match"]) out.match = match(m, at + ".match");
+        return out;
+    }
+
+    // `match: {verdict, direction, classes}` of an output (the names are checked against
+    // the rules file by config_check_rules, once it is read).
+    OutputMatch match(const YAML::Node &m, const std::string &at) {
+        OutputMatch out;
+        map(m, at);
+        keys(m, at + ".", "outputs[].match.");
+        if (const auto v = m["verdict"]) {
+            const auto t = text(v, at + ".verdict");
+            if (t == "allowed") out.verdict = Verdict::allowed;
+            else if (t == "denied") out.verdict = Verdict::denied;
+            else fail(src_, v, at + ".verdict", fmt::format("'{}' is not allowed or denied", t));
+        }
+        if (const auto d = m["direction"]) {
+            const auto t = text(d, at + ".direction");
+            if (t == "ingress") out.direction = Direction::ingress;
+            else if (t == "egress") out.direction = Direction::egress;
+            else fail(src_, d, at + ".direction", fmt::format("'{}' is not ingress or egress", t));
+        }
+        if (const auto cl = m["classes"]) {
+            if (!cl.IsSequence() || cl.size() == 0)
+                fail(src_, cl, at + ".classes",
+                     "expected a list of class names from the rules file (leave the key out "
+                     "for every class)");
+            for (std::size_t i = 0; i < cl.size(); ++i) {
+                const auto key = fmt::format("{}.classes[{}]", at, i);
+                out.classes.push_back({nonempty(cl[i], key), where(src_, cl[i])});
+            }
+        }
         return out;
     }
 
@@ -571,6 +605,25 @@ std::vector<std::string> config_known_keys() {
     return out;
 }
 
+Result<bool> config_check_rules(const Config &c, const RulesFile &rules) {
+    for (std::size_t i = 0; i < c.outputs.size(); ++i) {
+        const auto &names = c.outputs[i].match.classes;
+        for (std::size_t k = 0; k < names.size(); ++k) {
+            const auto &n = names[k];
+            const bool known = std::any_of(rules.classes.begin(), rules.classes.end(),
+                                           [&](const ClassDef &d) { return d.name == n.name; });
+            if (known) continue;
+            std::string list;
+            for (const auto &d : rules.classes)
+                list += fmt::format("{}{}", list.empty() ? "" : ", ", d.name);
+            return make_error(fmt::format("{}: key 'outputs[{}].match.classes[{}]': the rules "
+                                          "file has no class '{}' (its classes: {})",
+                                          n.where, i, k, n.name, list));
+        }
+    }
+    return true;
+}
+
 Result<Config> config_parse(std::string_view yaml_text, std::string_view source_name) {
     try {
         const auto root = YAML::Load(std::string(yaml_text));
@@ -627,6 +680,14 @@ std::string config_summary(const Config &c) {
         if (!extras.empty()) s += ", extras " + extras;
         if (o.kernel_prefix != KernelPrefix::off)
             s += fmt::format(", kernel_prefix {}", to_string(o.kernel_prefix));
+        if (const auto &m = o.match; !m.any()) {
+            std::string what;
+            if (m.verdict) what += fmt::format(" {}", to_string(*m.verdict));
+            if (m.direction) what += fmt::format(" {}", to_string(*m.direction));
+            for (const auto &n : m.classes)
+                what += fmt::format("{}{}", &n == &m.classes.front() ? " classes " : ",", n.name);
+            s += ", only" + what;
+        }
         if (o.type != OutputType::syslog && !o.syslog.hostname.empty())
             s += fmt::format(", hostname {}", o.syslog.hostname);
         if (o.type == OutputType::syslog) {

@@ -126,7 +126,8 @@ std::string metrics_render(const MetricsSnapshot &m) {
              "Events lost, by reason: kernel_enobufs (socket buffer overrun), seq_gap (other "
              "NFLOG sequence gaps), queue_full (reader to pipeline queue), decode_error, sink "
              "(lines an output could not write, summed over outputs), unclassified (no class "
-             "matched and unclassified.action is drop).");
+             "matched and unclassified.action is drop), filtered (no output's match takes the "
+             "event).");
     for (std::size_t i = 0; i < m.dropped.size(); ++i)
         o.sample("netlog_events_dropped_total", m.dropped[i],
                  fmt::format("reason=\"{}\"", to_string(static_cast<DropReason>(i))));
@@ -337,7 +338,10 @@ std::string metrics_identity(const MetricsSnapshot &m) {
     for (std::size_t i = 0; i < m.dropped.size(); ++i) {
         const auto r = static_cast<DropReason>(i);
         if (r == DropReason::sink) continue;
-        w("  + dropped {:<20} {:>12}\n", to_string(r), m.dropped[i]);
+        if (r == DropReason::filtered)
+            w("  + filtered (no output's match) {:>12}\n", m.dropped[i]);
+        else
+            w("  + dropped {:<20} {:>12}\n", to_string(r), m.dropped[i]);
     }
     w("  + in flight (queue)            {:>12}\n", m.in_flight);
     if (m.refused_foreign || m.refused_unbound)

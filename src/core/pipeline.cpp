@@ -36,6 +36,7 @@ RateLimitKey key_of(const Event &ev, const RulesFile &rules) {
 OutputSpec output_spec(const Config &c, const OutputConfig &out) {
     OutputSpec s;
     s.format = out.format;
+    s.match = out.match;
     s.json.source = c.source;
     s.json.tcp_flags = out.extras.tcp_flags;
     s.json.length = out.extras.length;
@@ -95,6 +96,8 @@ Pipeline::Pipeline(const RulesFile &rules, PipelineOptions options)
         auto j = o.json;
         j.prefix = true;
         fallback_json_.push_back(j);
+        select_.emplace_back(o.match, rules);
+        some_take_all_ = some_take_all_ || select_.back().takes_all();
     }
 
     rl_.classes.reserve(rules.classes.size() + 1);
@@ -145,6 +148,12 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
         }
         ev.direction = opt_.unclassified.direction;
         ev.verdict = opt_.unclassified.verdict;
+    }
+    if (!some_take_all_ && std::none_of(select_.begin(), select_.end(), [&](const auto &s) {
+            return s.selects(ev.cls, ev.direction, ev.verdict);
+        })) {
+        ++c_.filtered;
+        return false;
     }
 
     ev.container = nullptr;
@@ -231,12 +240,15 @@ bool Pipeline::process(const NflogMessage &msg, Timestamp receive_time,
                        std::span<std::string> outs) {
     if (!build(msg, receive_time, ev_)) return false;
     const auto n = std::min(outs.size(), opt_.outputs.size());
-    for (std::size_t i = 0; i < n; ++i) format(ev_, i, outs[i]);
+    for (std::size_t i = 0; i < n; ++i)
+        if (selects(ev_, i)) format(ev_, i, outs[i]);
     return true;
 }
 
 void Pipeline::append_summary(const SuppressionEvent &e, LineOutputs &outs) {
     for (std::size_t i = 0; i < opt_.outputs.size(); ++i) {
+        // a summary goes where the events it stands for would have gone
+        if (!select_[i].selects(e.cls, e.direction, e.verdict)) continue;
         const auto &o = opt_.outputs[i];
         std::string &out = outs.line(i, -1);
         const std::size_t message = o.journal.enabled ? journal_message_begin(out) : 0;
@@ -290,6 +302,7 @@ bool Pipeline::process_message(const NflogMessage &msg, const BatchTime &t, Line
         }
     }
     for (std::size_t i = 0; i < opt_.outputs.size(); ++i) {
+        if (!selects(ev_, i)) continue; // outputs[i].match
         format(ev_, i, out.line(i, ev_.log_level));
         out.line_done(i);
     }
@@ -328,6 +341,7 @@ Accounting Pipeline::accounting() {
     a.emitted = c_.emitted - std::min(c_.emitted, a.suppressed);
     a.drops(DropReason::decode_error) = c_.decode_errors;
     a.drops(DropReason::unclassified) = c_.unclassified_dropped;
+    a.drops(DropReason::filtered) = c_.filtered;
     return a;
 }
 

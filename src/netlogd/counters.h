@@ -3,10 +3,13 @@
 //   events the kernel matched = received + lost_enobufs + lost_gap
 //   received = queue_dropped + pipeline.processed
 //   pipeline.processed = pipeline.emitted + pipeline.decode_errors + pipeline.unclassified_dropped
+//                        + pipeline.filtered (no output's match takes it)
 //   pipeline.emitted = emitted() + rate_limit.suppressed_total (the rate limit comes after)
-//   lines in output i = emitted() + rate_limit.summaries - outputs[i].dropped (sink losses)
+//   lines in output i = emitted() + rate_limit.summaries - outputs[i].dropped (sink losses),
+//                       counting only the events and summaries output i's match takes
 // so: kernel matched = emitted() + suppressed + lost_enobufs + lost_gap + queue_dropped
-//                      + decode_errors + unclassified_dropped (+ events still in flight).
+//                      + decode_errors + unclassified_dropped + filtered
+//                      (+ events still in flight).
 #pragma once
 
 #include "metrics.h"
@@ -63,6 +66,7 @@ struct CountersSnapshot {
         a.drops(DropReason::queue_full) = queue_dropped;
         a.drops(DropReason::decode_error) = pipeline.decode_errors;
         a.drops(DropReason::unclassified) = pipeline.unclassified_dropped;
+        a.drops(DropReason::filtered) = pipeline.filtered;
         for (const auto &o : outputs) a.drops(DropReason::sink) += o.dropped;
         const auto settled = queue_dropped + pipeline.processed;
         a.in_flight = received > settled ? received - settled : 0;
@@ -77,10 +81,11 @@ struct CountersSnapshot {
 inline std::string counters_line(const CountersSnapshot &s) {
     std::string out = fmt::format(
         "received={} emitted={} lost_enobufs={} lost_gap={} queue_dropped={} decode_errors={} "
-        "unclassified={} unclassified_dropped={} enriched={} enobufs={} queue_peak={}",
+        "unclassified={} unclassified_dropped={} filtered={} enriched={} enobufs={} "
+        "queue_peak={}",
         s.received, s.emitted(), s.lost_enobufs, s.lost_gap, s.queue_dropped,
         s.pipeline.decode_errors, s.pipeline.unclassified, s.pipeline.unclassified_dropped,
-        s.pipeline.enriched, s.enobufs, s.queue_peak);
+        s.pipeline.filtered, s.pipeline.enriched, s.enobufs, s.queue_peak);
     out += fmt::format(" sink_dropped={}", s.accounting().drops(DropReason::sink));
     if (s.refused_foreign || s.refused_unbound || s.implausible_gaps)
         out += fmt::format(" refused_foreign={} refused_unbound={} implausible_gaps={}",

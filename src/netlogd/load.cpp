@@ -111,6 +111,7 @@ Result<Loaded> load_config(const std::string &path) {
     auto rules = rules_parse(*rules_text, l.rules_source);
     if (!rules) return rules.error();
     l.rules = std::make_unique<RulesFile>(std::move(*rules));
+    if (auto ok = config_check_rules(l.config, *l.rules); !ok) return ok.error();
     if (!l.config.store_path.empty())
         l.config.store_path = config_resolve_path(path, l.config.store_path);
     for (auto &o : l.config.outputs)

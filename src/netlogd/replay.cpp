@@ -122,9 +122,9 @@ int replay(const ReplayOptions &o) {
     const Accounting a = pipeline.accounting();
     fmt::print(stderr,
                "netlogd: replay {}: records={} emitted={} decode_errors={} unclassified={} "
-               "unclassified_dropped={} enriched={} (rules {})\n",
+               "unclassified_dropped={} filtered={} enriched={} (rules {})\n",
                o.capture, stats->records, a.emitted, a.drops(DropReason::decode_error),
-               c.unclassified, c.unclassified_dropped, c.enriched, rules_source);
+               c.unclassified, c.unclassified_dropped, c.filtered, c.enriched, rules_source);
     if (pipeline.limiting()) {
         const auto &rl = pipeline.rate_limit_counters();
         fmt::print(stderr, "netlogd: replay {}: suppressed={} suppression_summaries={}\n", o.capture,
