@@ -10,7 +10,7 @@
 
 #include <netlog/classes.h>
 #include <netlog/config.h>
-#include <netlog/metrics.h>
+#include "metrics.h"
 #include <netlog/pipeline.h>
 
 #include <fstream>
