@@ -165,20 +165,20 @@ TEST_CASE("outputs[].match is read with each of its keys; a bad value names line
     CHECK(m.direction == Direction::ingress);
     REQUIRE(m.classes.size() == 2);
     CHECK(m.classes[1].name == "asg-egress-denied");
-    CHECK(m.classes[1].where == "netlogd.yaml:6:42");
+    CHECK(m.classes[1].where == "netlogd.yaml:6:43");
     CHECK(config_summary(*c).find("only denied ingress classes c2c-ingress-denied,asg-egress-denied") !=
           std::string::npos);
 
     const std::string head = "rules: r.yaml\noutputs:\n  - type: stdout\n";
     CHECK(config_error(head + "    match: {verdict: dropped}\n") ==
-          "netlogd.yaml:4:23: key 'outputs[0].match.verdict': 'dropped' is not allowed or denied");
+          "netlogd.yaml:4:22: key 'outputs[0].match.verdict': 'dropped' is not allowed or denied");
     CHECK(config_error(head + "    match: {direction: in}\n") ==
-          "netlogd.yaml:4:25: key 'outputs[0].match.direction': 'in' is not ingress or egress");
+          "netlogd.yaml:4:24: key 'outputs[0].match.direction': 'in' is not ingress or egress");
     CHECK(config_error(head + "    match: {classes: []}\n")
-              .find("netlogd.yaml:4:23: key 'outputs[0].match.classes': expected a list of class "
+              .find("netlogd.yaml:4:22: key 'outputs[0].match.classes': expected a list of class "
                     "names") == 0);
     CHECK(config_error(head + "    match: {event: drop}\n") ==
-          "netlogd.yaml:4:14: key 'outputs[0].match.event': unknown key (expected one of: "
+          "netlogd.yaml:4:13: key 'outputs[0].match.event': unknown key (expected one of: "
           "verdict, direction, classes)");
 }
 
@@ -191,7 +191,7 @@ TEST_CASE("a match naming a class the rules file does not have is refused with i
     const auto r = config_check_rules(*c, cf_rules());
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().message ==
-          "netlogd.yaml:3:56: key 'outputs[0].match.classes[1]': the rules file has no class "
+          "netlogd.yaml:3:57: key 'outputs[0].match.classes[1]': the rules file has no class "
           "'asg-egres-allowed' (its classes: c2c-ingress-allowed, c2c-ingress-denied, "
           "asg-egress-denied-rate, asg-egress-allowed, asg-egress-denied)");
 }
