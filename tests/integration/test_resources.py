@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Log resources on the real kernel: outputs that take only some events (`match`).
+
+A cell's FORWARD chain has one NFLOG rule per class of a rules file written here, each
+followed by the verdict its class says (ACCEPT or DROP), the way security-group and
+firewall rules log: two firewalls' egress rules (fw1 allow and drop, fw2 allow) and a
+security group's ingress rules (allow and drop). Each class gets its own number of UDP
+packets, each from its own source port, so every event can be told apart.
+
+Outputs: denied only; the class fw1-allow only; ingress only. No output takes fw2-allow:
+its events are counted as filtered.
+
+Expected, from the traffic this test sends and the kernel's rule counters (never from
+netlogd): each output holds exactly the (class, source port) pairs of the packets its
+match selects, each once, with the prefix installed in its NFLOG rule; every NFLOG rule's counter equals the packets sent through it;
+netlogd's filtered count equals fw2-allow's rule counter; and the identity holds:
+kernel rule counters = emitted + filtered (+ losses, which must be 0 here).
+"""
+import json
+import os
+
+from daemon_world import C1_IP, C2_IP, GROUP, OUT_IP, Cell, read_lines
+from netns import check, fail, log, require_root
+
+require_root("test_resources")
+
+# name: (prefix, direction, verdict, packets, sender, destination, target)
+CLASSES = {
+    "fw1-allow": ("FWA_1_", "egress", "allowed", 3, C1_IP, OUT_IP, "ACCEPT"),
+    "fw1-drop": ("FWD_1_", "egress", "denied", 4, C1_IP, OUT_IP, "DROP"),
+    "fw2-allow": ("FWA_2_", "egress", "allowed", 5, C2_IP, OUT_IP, "ACCEPT"),
+    "sg-ingress-allow": ("SGA_", "ingress", "allowed", 2, OUT_IP, C2_IP, "ACCEPT"),
+    "sg-ingress-drop": ("SGD_", "ingress", "denied", 6, OUT_IP, C1_IP, "DROP"),
+}
+# name: its constant fields, in the order the rules file gives them
+FIELDS = {
+    "fw1-allow": {"firewall_id": "fw-1", "tenant_id": "tenant-a"},
+    "fw1-drop": {"firewall_id": "fw-1", "tenant_id": "tenant-a"},
+    "fw2-allow": {"firewall_id": "fw-2", "tenant_id": "tenant-b"},
+    "sg-ingress-allow": {"security_group_id": "sg-web", "tenant_id": "tenant-a"},
+    "sg-ingress-drop": {"security_group_id": "sg-web", "tenant_id": "tenant-a"},
+}
+DPORT = {name: 7000 + i for i, name in enumerate(CLASSES)}
+# a rule id in the prefix, per class: the part a named group captures
+RULE_ID = {name: f"{0x1a2b3c00 + i:08x}" for i, name in enumerate(CLASSES)}
+
+w = Cell()
+rules_path = w.path("rules.yaml")
+with open(rules_path, "w") as f:
+    f.write("nflog: {group: %d}\nclasses:\n" % GROUP)
+    for name, (prefix, direction, verdict, *_rest) in CLASSES.items():
+        f.write(f"  - {{name: {name}, log_prefix: '^{prefix}', direction: {direction}, "
+                f"verdict: {verdict}}}\n")
+
+OUTPUTS = {  # file: (match, the classes it takes)
+    "denied.log": ("{verdict: denied}", {"fw1-drop", "sg-ingress-drop"}),
+    "fw1-allow.log": ("{classes: [fw1-allow]}", {"fw1-allow"}),
+    "ingress.log": ("{direction: ingress}", {"sg-ingress-allow", "sg-ingress-drop"}),
+}
+w.write_config([f"{{type: file, path: {w.path(f)}, format: json, extras: [class, prefix], "
+                f"match: {m}}}" for f, (m, _) in OUTPUTS.items()], rules=rules_path)
+
+for name, (prefix, _d, _v, _n, src, dst, target) in CLASSES.items():
+    spec = f"-s {src} -d {dst} -p udp --dport {DPORT[name]}"
+    w.cell.run(f"iptables -A FORWARD {spec} -j NFLOG --nflog-group {GROUP} "
+               f"--nflog-prefix '{prefix}{RULE_ID[name]}_'")
+    w.cell.run(f"iptables -A FORWARD {spec} -j {target}")
+
+w.start()
+ns_of = {C1_IP: w.c["c1"], C2_IP: w.c["c2"], OUT_IP: w.out}
+sent = {}  # class -> source ports
+sport = 42000
+for name, (_p, _d, _v, n, src, dst, _t) in CLASSES.items():
+    ports = list(range(sport, sport + n))
+    sport += n
+    sent[name] = ports
+    code = ("import socket\n"
+            f"for p in {ports}:\n"
+            "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            f"    s.bind(('{src}', p)); s.sendto(b'netlog', ('{dst}', {DPORT[name]})); s.close()\n")
+    ns_of[src].run(["/usr/bin/python3", "-c", code])
+
+
+def rule_counter(name):
+    """The kernel's packet counter of the NFLOG rule of class `name`."""
+    out = w.cell.run("iptables -L FORWARD -v -x -n").stdout
+    for line in out.splitlines()[2:]:
+        cols = line.split()
+        if len(cols) > 2 and cols[2] == "NFLOG" and f"dpt:{DPORT[name]}" in line:
+            return int(cols[0])
+    fail(f"no NFLOG rule for {name} in:\n{out}")
+
+
+counted = {name: rule_counter(name) for name in CLASSES}
+for name, ports in sent.items():
+    check(counted[name] == len(ports),
+          f"{name}: the rule counted {counted[name]} packets, the test sent {len(ports)}")
+kernel_total = w.rule_packets("FORWARD")
+check(kernel_total == sum(counted.values()), f"FORWARD NFLOG total {kernel_total} != {counted}")
+w.wait_settled(kernel_total)
+rc = w.stop()
+check(rc == 0, f"netlogd exited {rc}")
+c = w.counters()
+
+for fname, (match, takes) in OUTPUTS.items():
+    got = []
+    for line in read_lines(w.path(fname)):
+        doc = json.loads(line)
+        cls = doc["data"]["class"]
+        got.append((cls, doc["data"]["packet"]["src_port"]))
+        direction, verdict = CLASSES[cls][1], CLASSES[cls][2]
+        check(doc["message"] == f"{direction}-{verdict}", f"{fname}: message of {cls}: {line}")
+        installed = f"{CLASSES[cls][0]}{RULE_ID[cls]}_"
+        check(doc["data"]["prefix"] == installed, f"{fname}: prefix is not {installed}: {line}")
+    want = sorted((name, p) for name in takes for p in sent[name])
+    if sorted(got) != want:
+        fail(f"{fname} (match {match}):\n  got  {sorted(got)}\n  want {want}")
+    log(f"ok: {fname} (match {match}): exactly its {len(want)} events")
+
+filtered_want = counted["fw2-allow"]
+check(c["filtered"] == filtered_want,
+      f"filtered {c['filtered']} != the fw2-allow rule's counter {filtered_want}: {c}")
+losses = (c["lost_enobufs"] + c["lost_gap"] + c["queue_dropped"] + c["decode_errors"]
+          + c["unclassified_dropped"])
+check(losses == 0 and c["sink_dropped"] == 0, f"unexpected losses: {c}")
+check(kernel_total == c["emitted"] + c["filtered"] + losses,
+      f"identity: kernel {kernel_total} != emitted {c['emitted']} + filtered {c['filtered']} "
+      f"+ losses {losses}")
+log(f"PASS: each output holds exactly what its match selects; {c['filtered']} events no "
+    f"output takes counted as filtered; kernel {kernel_total} = emitted {c['emitted']} + "
+    f"filtered {c['filtered']}")
