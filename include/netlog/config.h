@@ -35,6 +35,7 @@ struct JsonExtras {
     bool tcp_flags = false, length = false, ttl = false, interfaces = false;
     bool class_name = false, prefix = false, host = false;
     bool community_id = false;
+    bool peer = false;
 };
 
 // Journal options of a `type: journal` output. Unset values keep the defaults:

@@ -27,6 +27,11 @@ struct Event {
     const Container *container = nullptr; // nullptr: unknown, fields print as ""
     std::string_view in_name, out_name;   // interface names for IN= / OUT= (may be empty)
     std::string_view physin_name, physout_name;
+    // The other side of the packet (json extra `peer`; Pipeline::set_peers): ingress, the
+    // source container on this cell by IP, else `peer_app` from the packet's mark; egress,
+    // the destination container on this cell by IP. nullptr / "": not known.
+    const Container *peer = nullptr;
+    std::string_view peer_app;
 };
 
 } // namespace netlog

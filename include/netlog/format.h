@@ -30,11 +30,15 @@ void json_escape(std::string_view s, std::string &out);
 //     class_name "class":"c2c-ingress-denied"   ("" when the prefix matched no class)
 //     prefix     "prefix":"DENY_C2C_..."        the full NFLOG prefix
 //     host       "host_ip":"10.0.16.15","host_guid":"0455ec2b-..."
+//     peer       ingress: "source":{the four keys of the sending container; when it is not on
+//                this cell, app_guid from the packet's mark and the others ""}; egress to a
+//                container on this cell: "destination":{its four keys}; else nothing
 struct JsonOptions {
     std::string_view source = "network-log-forwarder";
     bool tcp_flags = false, length = false, ttl = false, interfaces = false;
     bool class_name = false, prefix = false, host = false;
     bool community_id = false;
+    bool peer = false;
     std::string_view host_ip, host_guid;
     // The container object of an event whose container is unknown; empty: the CF store's
     // (four "" keys). Docker/Podman sources: engine_unknown_container_json.

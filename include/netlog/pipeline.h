@@ -24,6 +24,7 @@
 #include <netlog/nflog.h>
 #include <netlog/result.h>
 #include <netlog/output_select.h>
+#include <netlog/peer_marks.h>
 
 #include <cstdint>
 #include <ctime>
@@ -118,6 +119,9 @@ struct PipelineCounters {
     std::uint64_t filtered = 0;             // classified, but no output's match takes it
     std::uint64_t enriched = 0;             // emitted with a container
     std::uint64_t enriched_by_prefix = 0;   // ... found through the prefix's handle
+    // Ingress events emitted while an output has the json extra `peer`: with their source
+    // named (a container on this cell, or an app from the packet's mark), and without.
+    std::uint64_t sources_resolved = 0, sources_unresolved = 0;
 };
 
 // What the rate limiter did.
@@ -152,6 +156,7 @@ public:
     // Close the suppression windows older than the window (every one when `all`: at exit
     // and reload) into summary lines.
     void flush(const BatchTime &t, LineOutputs &out, bool all = false);
+    void set_peers(const PeerMarks *marks) { marks_ = marks; }                // may be null
 
     // Decode, classify and enrich `msg` into `ev` (which then borrows `msg`). False when
     // the event is not to be emitted (decode error, or unclassified and dropped by policy);
@@ -190,6 +195,8 @@ private:
     void kernel_prefix(const Event &ev, std::size_t i, std::string &out) const;
 
     const RulesFile *rules_;
+    void enrich_peer(const NflogMessage &msg, Event &ev);
+
     Classifier classifier_;
     PipelineOptions opt_;
     std::vector<JsonOptions> fallback_json_; // per output: json options for unclassified events
@@ -200,6 +207,8 @@ private:
     const LocalTime *local_time_ = nullptr;
     std::unique_ptr<RateLimiter> limiter_;
     std::uint64_t evictions_base_ = 0, overflow_base_ = 0; // carried over from before a reload
+    const PeerMarks *marks_ = nullptr;
+    bool peers_wanted_ = false; // an output has the json extra `peer`
     PipelineCounters c_;
     RateLimitCounters rl_;
     Event ev_;

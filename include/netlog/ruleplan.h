@@ -7,6 +7,7 @@
 #include <netlog/prefix_tag.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,12 @@ struct FwRule {
     // The rule's own comment, apart from the owner tag (nft: a companion keeps it beside
     // the tag; legacy keeps it as a match in match_key).
     std::string comment;
+    // Any rule: the packet mark it sets (-j MARK --set-xmark/--set-mark, nft `meta mark set`)
+    // or requires (-m mark --mark, nft `meta mark`), whole-mark forms only, and its comment
+    // (the owner tag included). Cloud Foundry's policy agent names the app of each mark
+    // there (peer_marks.h).
+    std::optional<std::uint32_t> mark_set, mark_match;
+    std::string note;
 };
 
 struct FwChain {

@@ -449,9 +449,10 @@ private:
                 else if (name == "prefix") x.prefix = true;
                 else if (name == "host") x.host = true;
                 else if (name == "community_id") x.community_id = true;
+                else if (name == "peer") x.peer = true;
                 else fail(src_, e[i], key,
                           fmt::format("unknown extra '{}' (expected one of: tcp_flags, length, "
-                                      "ttl, interfaces, class, prefix, host, community_id)",
+                                      "ttl, interfaces, class, prefix, host, community_id, peer)",
                                       name));
             }
         }
@@ -675,7 +676,8 @@ std::string config_summary(const Config &c) {
         for (const auto &[on, name] : {std::pair{x.tcp_flags, "tcp_flags"}, {x.length, "length"},
                                        {x.ttl, "ttl"}, {x.interfaces, "interfaces"},
                                        {x.class_name, "class"}, {x.prefix, "prefix"},
-                                       {x.host, "host"}, {x.community_id, "community_id"}})
+                                       {x.host, "host"}, {x.community_id, "community_id"},
+                                       {x.peer, "peer"}})
             if (on) extras += fmt::format("{}{}", extras.empty() ? "" : ",", name);
         if (!extras.empty()) s += ", extras " + extras;
         if (o.kernel_prefix != KernelPrefix::off)

@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 namespace netlog {
@@ -151,6 +152,46 @@ std::string side_effect_of(const std::vector<Token> &t, std::size_t from, std::s
     return "";
 }
 
+// "0x4", "0x4/0xffffffff", "4": a whole-mark value (a partial mask is not one).
+std::optional<std::uint32_t> whole_mark(std::string_view v) {
+    std::uint64_t mask = 0xffffffff;
+    if (const auto slash = v.find('/'); slash != std::string_view::npos) {
+        std::string_view m = v.substr(slash + 1);
+        v = v.substr(0, slash);
+        const int base = m.starts_with("0x") ? 16 : 10;
+        if (base == 16) m.remove_prefix(2);
+        auto [p, ec] = std::from_chars(m.data(), m.data() + m.size(), mask, base);
+        if (ec != std::errc{} || p != m.data() + m.size()) return std::nullopt;
+    }
+    const int base = v.starts_with("0x") ? 16 : 10;
+    if (base == 16) v.remove_prefix(2);
+    std::uint64_t value = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), value, base);
+    if (ec != std::errc{} || p != v.data() + v.size() || value > 0xffffffff || mask != 0xffffffff)
+        return std::nullopt;
+    return static_cast<std::uint32_t>(value);
+}
+
+// The mark a rule sets (-j MARK) or requires (-m mark, not negated), and its first comment.
+void read_marks(const std::vector<Token> &t, FwRule &rule) {
+    std::string_view module, target;
+    for (std::size_t i = 2; i + 1 < t.size(); ++i) {
+        const std::string_view o = t[i].raw;
+        if (o == "-m" || o == "--match") {
+            module = t[++i].value;
+        } else if (o == "-j" || o == "--jump") {
+            target = t[++i].value;
+            module = {};
+        } else if (o == "--comment" && module == "comment") {
+            if (rule.note.empty()) rule.note = t[++i].value;
+        } else if (o == "--mark" && module == "mark" && t[i - 1].raw != "!") {
+            rule.mark_match = whole_mark(t[++i].value);
+        } else if ((o == "--set-xmark" || o == "--set-mark") && target == "MARK") {
+            rule.mark_set = whole_mark(t[++i].value);
+        }
+    }
+}
+
 } // namespace
 
 std::string iptables_quote(std::string_view value) {
@@ -246,6 +287,7 @@ Result<FwRule> iptables_rule_parse(std::string_view line, Family family, std::st
     }
     std::size_t skip_to = comment == t.size() ? comment : comment + 4;
     rule.match_key = join_raw(t, 2, target, comment, skip_to);
+    read_marks(t, rule);
     return rule;
 }
 

@@ -122,6 +122,26 @@ void put_container(text::Out &out, const Container *c) {
     out.put('}');
 }
 
+// The json extra `peer` (format.h): the packet's other side.
+void put_peer(text::Out &out, const Event &ev, const JsonOptions &opt) {
+    if (ev.direction == Direction::egress) {
+        if (!ev.peer) return;
+        out.put(",\"destination\":");
+        put_container(out, ev.peer);
+        return;
+    }
+    out.put(",\"source\":");
+    if (ev.peer) {
+        put_container(out, ev.peer);
+    } else if (ev.peer_app.empty() && !opt.unknown_container.empty()) {
+        out.put(opt.unknown_container);
+    } else { // not on this cell: the app its mark names, nothing else known
+        out.put("{\"container_id\":\"\"");
+        put_string_member(out, ",\"app_guid\":", ev.peer_app);
+        out.put(",\"space_guid\":\"\",\"organization_guid\":\"\"}");
+    }
+}
+
 bool is_icmp(const Packet &p) {
     return (p.l3 == L3::ipv4 && p.protocol == 1) || (p.l3 == L3::ipv6 && p.protocol == 58);
 }
@@ -354,6 +374,7 @@ void format_json(const Event &ev, const JsonOptions &opt, std::string &str) {
         put_container(out, ev.container);
     out.put(",\"packet\":");
     put_packet(out, ev, opt);
+    if (opt.peer) put_peer(out, ev, opt);
     if (opt.interfaces) {
         put_string_member(out, ",\"in_interface\":", ev.in_name);
         put_string_member(out, ",\"out_interface\":", ev.out_name);

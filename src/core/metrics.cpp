@@ -215,6 +215,20 @@ std::string metrics_render(const MetricsSnapshot &m) {
              "Class-matched LOG rules left without a companion at the last check (side "
              "effects, or refused by the kernel; retried at every check).");
     o.sample("netlog_rules_not_covered", m.rules_not_covered);
+    if (m.peer_enabled) {
+        o.family("netlog_peer_marks", "gauge",
+                 "Packet marks the policy agent's rules name a source app for.");
+        o.sample("netlog_peer_marks", m.peer_marks);
+        o.family("netlog_peer_ruleset_reads_total", "counter",
+                 "Ruleset reads for the mark rules, by result.");
+        o.sample("netlog_peer_ruleset_reads_total", m.peer_reads, "result=\"ok\"");
+        o.sample("netlog_peer_ruleset_reads_total", m.peer_read_errors, "result=\"error\"");
+        o.family("netlog_ingress_sources_total", "counter",
+                 "Ingress events emitted with their source named (a container on this cell, or "
+                 "the app of the packet's mark) or not.");
+        o.sample("netlog_ingress_sources_total", m.sources_resolved, "result=\"resolved\"");
+        o.sample("netlog_ingress_sources_total", m.sources_unresolved, "result=\"unresolved\"");
+    }
     o.family("netlog_rule_reconcile_latency_seconds", "histogram",
              "Time from a ruleset change to the companions being back in place.");
     std::uint64_t cum = 0;
@@ -508,6 +522,14 @@ bool metrics_parse(std::string_view text, MetricsSnapshot &m, std::string &error
             else if (n == "netlog_metadata_event_lag_seconds") md.last_event_lag = d;
         } else if (n == "netlog_rule_reconciles_total") m.rule_reconciles = u;
         else if (n == "netlog_rules_not_covered") m.rules_not_covered = u;
+        else if (n == "netlog_peer_marks") {
+            m.peer_enabled = true;
+            m.peer_marks = u;
+        } else if (n == "netlog_peer_ruleset_reads_total") {
+            (s.label("result") == "ok" ? m.peer_reads : m.peer_read_errors) = u;
+        } else if (n == "netlog_ingress_sources_total") {
+            (s.label("result") == "resolved" ? m.sources_resolved : m.sources_unresolved) = u;
+        }
         else if (n == "netlog_rule_reconcile_latency_seconds_bucket") {
             double le = 0;
             if (to_double(s.label("le"), le)) buckets.emplace_back(le, u);

@@ -101,6 +101,12 @@ struct MetricsSnapshot : Accounting {
     std::uint64_t rule_reconciles = 0;
     std::uint64_t rules_not_covered = 0; // LOG rules without a companion, last check
     Histogram reconcile_latency;
+    // json extra `peer` (rendered only when an output has it): marks the policy agent's
+    // rules name an app for, ruleset reads and read errors, and ingress events with their
+    // source named or not.
+    bool peer_enabled = false;
+    std::uint64_t peer_marks = 0, peer_reads = 0, peer_read_errors = 0;
+    std::uint64_t sources_resolved = 0, sources_unresolved = 0;
     std::uint64_t queue_depth = 0, queue_capacity = 0;
     std::vector<KernelGroupView> kernel_groups;
     KernelSocketView kernel_socket;

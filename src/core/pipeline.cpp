@@ -46,6 +46,7 @@ OutputSpec output_spec(const Config &c, const OutputConfig &out) {
     s.json.prefix = out.extras.prefix;
     s.json.host = out.extras.host;
     s.json.community_id = out.extras.community_id;
+    s.json.peer = out.extras.peer;
     s.json.host_ip = c.host_ip;
     s.json.host_guid = c.host_guid;
     if (c.metadata_source == MetadataSource::docker || c.metadata_source == MetadataSource::podman)
@@ -93,6 +94,7 @@ Pipeline::Pipeline(const RulesFile &rules, PipelineOptions options)
     // An unclassified event carries its prefix, so the reader can tell what it was.
     fallback_json_.reserve(opt_.outputs.size());
     for (const auto &o : opt_.outputs) {
+        peers_wanted_ = peers_wanted_ || (o.format == OutputFormat::json && o.json.peer);
         auto j = o.json;
         j.prefix = true;
         fallback_json_.push_back(j);
@@ -167,6 +169,10 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
         if (ev.container) ++c_.enriched;
     }
 
+    ev.peer = nullptr;
+    ev.peer_app = {};
+    if (peers_wanted_) enrich_peer(msg, ev);
+
     if (names_) {
         ev.in_name = msg.indev ? names_->name(msg.indev) : std::string_view{};
         ev.out_name = msg.outdev ? names_->name(msg.outdev) : std::string_view{};
@@ -217,6 +223,19 @@ void Pipeline::kernel_prefix(const Event &ev, std::size_t i, std::string &out) c
     if (up < 0) up = 0;
     fmt::format_to(std::back_inserter(out), "[{:>5}.{:06}] ", up / 1'000'000'000,
                    up % 1'000'000'000 / 1000);
+}
+
+void Pipeline::enrich_peer(const NflogMessage &msg, Event &ev) {
+    if (ev.direction == Direction::egress) {
+        if (containers_) ev.peer = containers_->by_ip(ev.packet.dst);
+        return;
+    }
+    if (containers_) ev.peer = containers_->by_ip(ev.packet.src);
+    if (!ev.peer && marks_ && msg.mark) ev.peer_app = marks_->app(*msg.mark);
+    if (ev.peer || !ev.peer_app.empty())
+        ++c_.sources_resolved;
+    else
+        ++c_.sources_unresolved;
 }
 
 void Pipeline::format(const Event &ev, std::size_t i, std::string &out) const {

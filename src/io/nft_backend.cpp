@@ -165,6 +165,9 @@ Result<Ruleset> NftBackend::read_once(Family family, ReadState &st, bool &retry)
             fr.owner_class = std::move(f.owner_class);
             fr.group = f.group;
             fr.text = std::move(f.text);
+            fr.mark_set = f.mark_set;
+            fr.mark_match = f.mark_match;
+            fr.note = std::move(f.note);
             if (f.xt) st.xt_tables.insert(fr.table);
             if (fr.kind != RuleKind::other) st.raw.emplace(ref_of(fr), m);
             auto key = std::make_pair(fr.table, fr.chain);

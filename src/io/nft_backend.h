@@ -20,6 +20,7 @@
 #include "rules_backend.h"
 
 #include <atomic>
+#include <optional>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -84,6 +85,8 @@ struct RuleFacts {
     std::string text;            // family table chain handle, then each expression
     bool xt = false;             // the rule uses xt (iptables-nft compat) expressions
     bool acts_after_log = false; // something other than a counter follows the log expression
+    std::optional<std::uint32_t> mark_set, mark_match; // FwRule's
+    std::string note;                                  // the comment, owner tag included
 };
 RuleFacts rule_facts(const nftnl_rule *r, const AnonSets &sets);
 

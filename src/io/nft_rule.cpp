@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fmt/format.h>
+#include <optional>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
 #include <libmnl/libmnl.h>
@@ -463,6 +464,57 @@ std::vector<nftnl_expr *> exprs_of(const nftnl_rule *r) {
     return out;
 }
 
+// The whole packet mark the rule sets or requires: xt MARK (--set-xmark with a full mask)
+// and xt mark matches as iptables-nft may write them, and native `meta mark set <value>`
+// (immediate into a register, meta set from it) and `meta mark <value>` (meta load, cmp eq
+// of that register). A partial mask, an inverted match or anything else: not recorded.
+void rule_marks(const std::vector<nftnl_expr *> &ex, RuleFacts &f) {
+    struct XtMarkTarget {
+        std::uint32_t mark, mask;
+    };
+    struct XtMarkMatch {
+        std::uint32_t mark, mask;
+        std::uint8_t invert;
+    };
+    const auto u32_data = [](const nftnl_expr *e, std::uint16_t attr) -> std::optional<std::uint32_t> {
+        std::uint32_t len = 0;
+        const void *d = nftnl_expr_get(e, attr, &len);
+        if (!d || len != 4) return std::nullopt;
+        std::uint32_t v;
+        std::memcpy(&v, d, 4);
+        return v;
+    };
+    const auto is_meta_mark = [](const nftnl_expr *e, std::uint16_t reg_attr) {
+        return expr_name(e) == "meta" && nftnl_expr_is_set(e, NFTNL_EXPR_META_KEY) &&
+               nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY) == NFT_META_MARK &&
+               nftnl_expr_is_set(e, reg_attr);
+    };
+    for (std::size_t i = 0; i < ex.size(); ++i) {
+        const nftnl_expr *e = ex[i];
+        if (auto t = xt_info(e, true, "MARK"); t.size() >= sizeof(XtMarkTarget)) {
+            XtMarkTarget m{};
+            std::memcpy(&m, t.data(), sizeof m);
+            if (m.mask == 0xffffffff) f.mark_set = m.mark;
+        } else if (auto mt = xt_info(e, false, "mark"); mt.size() >= sizeof(XtMarkMatch)) {
+            XtMarkMatch m{};
+            std::memcpy(&m, mt.data(), sizeof m);
+            if (m.mask == 0xffffffff && !m.invert) f.mark_match = m.mark;
+        } else if (i + 1 < ex.size() && is_meta_mark(e, NFTNL_EXPR_META_DREG) &&
+                   expr_name(ex[i + 1]) == "cmp" &&
+                   nftnl_expr_get_u32(ex[i + 1], NFTNL_EXPR_CMP_OP) == NFT_CMP_EQ &&
+                   nftnl_expr_get_u32(ex[i + 1], NFTNL_EXPR_CMP_SREG) ==
+                       nftnl_expr_get_u32(e, NFTNL_EXPR_META_DREG)) {
+            if (auto v = u32_data(ex[i + 1], NFTNL_EXPR_CMP_DATA)) f.mark_match = *v;
+        } else if (i + 1 < ex.size() && expr_name(e) == "immediate" &&
+                   nftnl_expr_is_set(e, NFTNL_EXPR_IMM_DREG) &&
+                   is_meta_mark(ex[i + 1], NFTNL_EXPR_META_SREG) &&
+                   nftnl_expr_get_u32(ex[i + 1], NFTNL_EXPR_META_SREG) ==
+                       nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_DREG)) {
+            if (auto v = u32_data(e, NFTNL_EXPR_IMM_DATA)) f.mark_set = *v;
+        }
+    }
+}
+
 std::size_t log_index(const std::vector<nftnl_expr *> &ex) {
     for (std::size_t i = 0; i < ex.size(); ++i)
         if (log_expr(ex[i]).found) return i;
@@ -692,6 +744,8 @@ RuleFacts rule_facts(const nftnl_rule *r, const AnonSets &sets) {
         if (i > li && !is_counter(ex[i])) f.acts_after_log = true;
     }
     if (!comment.empty()) f.text += fmt::format(" comment \"{}\"", comment);
+    f.note = comment;
+    rule_marks(ex, f);
     if (li == ex.size()) return f;
     LogExpr l = log_expr(ex[li]);
     f.log_prefix = l.prefix;

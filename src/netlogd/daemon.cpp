@@ -10,6 +10,7 @@
 #include "ops.h"
 #include "outputs.h"
 #include "pipeline_setup.h"
+#include "peer_watch.h"
 #include "privileges.h"
 #include "rules_manager.h"
 #include "sinks.h"
@@ -68,6 +69,7 @@ private:
     void apply_staged();
     void reopen_all();
     void refresh_store();
+    void refresh_peers();
     static std::unique_ptr<io::EngineSource> open_engine(const Config &c);
     void use_engine(std::unique_ptr<io::EngineSource> e);
     void publish_reader();
@@ -110,8 +112,20 @@ private:
     mutable std::mutex snap_mu_;
     CountersSnapshot snap_;
     std::unique_ptr<RulesManager> rules_; // manage_rules (rules_manager.h); null: not managed
+    // json extra `peer` (peer_watch.h); null: no output has it. The pipeline thread holds
+    // the map the pipeline points into.
+    std::unique_ptr<PeerWatcher> peers_;
+    std::shared_ptr<const PeerMarks> marks_;
+    std::uint64_t marks_gen_ = 0;
     std::unique_ptr<Ops> ops_; // metrics, privileges, sd_notify (ops.h); last: goes first
 };
+
+// Whether an output asks for the json extra `peer`.
+bool wants_peers(const Config &c) {
+    return std::any_of(c.outputs.begin(), c.outputs.end(), [](const OutputConfig &o) {
+        return o.format == OutputFormat::json && o.extras.peer;
+    });
+}
 
 bool Daemon::start() {
     // Everything that can be refused before any file is created: a refused start leaves
@@ -303,8 +317,16 @@ void Daemon::refresh_store() {
     pipeline_->set_containers(index_.get());
 }
 
+void Daemon::refresh_peers() {
+    if (!peers_ || peers_->generation() == marks_gen_) return;
+    marks_gen_ = peers_->generation();
+    marks_ = peers_->current();
+    pipeline_->set_peers(marks_.get());
+}
+
 void Daemon::process(const io::Batch &b) {
     refresh_store();
+    refresh_peers();
     const auto now = monotonic_ns(); // the rate limiter's clock (pipeline.h)
     pipeline_->process_batch(b.bytes(), {b.received, now, realtime_ns() - now}, lines_);
     for (auto &s : sinks_) s->flush();
@@ -323,6 +345,7 @@ void Daemon::pipeline_loop() {
         if (staged_ready_.load(std::memory_order_acquire)) apply_staged();
         if (reopen_wanted_.exchange(false)) reopen_all();
         refresh_store(); // a new index is taken up (and the old one freed) without traffic too
+        refresh_peers();
         publish_pipeline();
         if (ops_) ops_->pipeline_tick(store_.get(), l_.config);
         if (!b && reader_done_.load() && queue_.events() == 0) {
@@ -491,6 +514,9 @@ bool Daemon::prepare_reload() {
     if (rules_ || l_.config.manage_rules)
         fmt::print(stderr, "netlogd: reload: manage_rules keeps its settings and classes until "
                            "netlogd restarts\n");
+    if (!peers_ && wants_peers(l_.config))
+        fmt::print(stderr, "netlogd: reload: the json extra 'peer' reads the mark rules from "
+                           "the next start on; until then sources are named from the store only\n");
     return true;
 }
 
@@ -534,6 +560,7 @@ void Daemon::apply_staged() {
     st.pipeline->set_interfaces(&names_);
     st.pipeline->set_containers(index_.get());
     st.pipeline->set_local_time(&local_time_);
+    st.pipeline->set_peers(marks_.get());
     pipeline_ = std::move(st.pipeline);
     sinks_ = std::move(next);
     st.applied = true;
@@ -613,6 +640,29 @@ int Daemon::run() {
             return 1;
         }
     }
+    if (wants_peers(l_.config)) {
+        PeerWatcher::Options po;
+        if (const auto &mr = l_.config.manage_rules) {
+            po.backend = mr->backend;
+            po.families = mr->families;
+            po.interval = std::chrono::milliseconds(
+                std::max<long>(1, static_cast<long>(mr->interval * 1000)));
+        }
+        auto w = PeerWatcher::open(std::move(po));
+        if (!w) {
+            fmt::print(stderr, "netlogd: {}\n", w.error().message);
+            return 1;
+        }
+        peers_ = std::move(*w);
+        if (peers_->needs_net_raw() && !l_.config.user.empty()) {
+            fmt::print(stderr, "netlogd: the json extra 'peer' reads iptables-legacy rules with "
+                               "iptables-legacy-save, which needs root: remove 'user' from {} "
+                               "or use manage_rules.backend: nft\n",
+                       config_path_);
+            return 1;
+        }
+        refresh_peers();
+    }
     Ops::Options oo;
     oo.metrics_listen = l_.config.metrics_listen;
     oo.user = l_.config.user;
@@ -624,6 +674,11 @@ int Daemon::run() {
         oo.keep_net_raw = rules_->needs_net_raw();
         oo.rules_metrics = [this](MetricsSnapshot &m) { rules_->fill(m); };
     }
+    if (peers_) {
+        oo.keep_net_admin = true; // reading the ruleset
+        oo.keep_net_raw = oo.keep_net_raw || peers_->needs_net_raw();
+        oo.peer_metrics = [this](MetricsSnapshot &m) { peers_->fill(m); };
+    }
     if (auto o = Ops::start(std::move(oo))) {
         ops_ = std::move(*o);
     } else {
@@ -631,6 +686,7 @@ int Daemon::run() {
         return 1;
     }
     if (rules_) rules_->start(); // after the drop: the thread keeps only what is left
+    if (peers_) peers_->start();
     if (store_) store_->start();
     if (engine_) engine_->start();
     // Named (top -H, /proc/PID/task/*/comm): tests stop one thread alone by its name.
@@ -673,6 +729,7 @@ int Daemon::run() {
     // the capabilities kept for the watch thread), while the reader still reads.
     int rc = 0;
     if (rules_ && !rules_->stop()) rc = 1;
+    if (peers_) peers_->stop();
     stopping_ = true;
     std::uint64_t one = 1;
     [[maybe_unused]] auto r = write(wake_fd_.get(), &one, sizeof one);

@@ -62,6 +62,8 @@ MetricsSnapshot metrics_from_counters(const CountersSnapshot &c) {
     m.queue_depth = c.queue_events;
     m.containers = c.containers;
     m.metadata = c.metadata;
+    m.sources_resolved = c.pipeline.sources_resolved;
+    m.sources_unresolved = c.pipeline.sources_unresolved;
     return m;
 }
 
@@ -158,6 +160,7 @@ MetricsSnapshot Ops::metrics() const {
     m.process = io::read_process_view();
     if (server_) m.http = server_->stats();
     if (o_.rules_metrics) o_.rules_metrics(m);
+    if (o_.peer_metrics) o_.peer_metrics(m);
     {
         std::lock_guard lk(mu_);
         if (store_.reloads_ok || store_.reloads_failed || store_.containers) {
@@ -244,6 +247,11 @@ int stats_command(const std::string &config_path) {
                    md.source, md.up ? "up" : "DOWN (keeping the last index)", md.running, md.gone,
                    md.connects, md.disconnects, md.failures, md.events, md.lookups,
                    md.last_event_lag);
+    if (m.peer_enabled)
+        fmt::print("peer: {} marks name a source app ({} ruleset reads, {} failed); ingress "
+                   "events with their source named: {} of {}\n",
+                   m.peer_marks, m.peer_reads, m.peer_read_errors, m.sources_resolved,
+                   m.sources_resolved + m.sources_unresolved);
     return m.implausible_gaps == 0 && m.holds() ? 0 : 3;
 }
 

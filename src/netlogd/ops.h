@@ -45,6 +45,7 @@ public:
         std::function<CountersSnapshot()> counters; // thread-safe copy of the live counters
         bool keep_net_raw = false;           // rules managed through iptables-legacy
         std::function<void(MetricsSnapshot &)> rules_metrics; // manage_rules: reconciles
+        std::function<void(MetricsSnapshot &)> peer_metrics;  // json extra peer: marks
     };
     // Starts the listener (when configured), then drops privileges. One-line errors.
     static Result<std::unique_ptr<Ops>> start(Options options);
