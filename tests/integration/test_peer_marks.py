@@ -29,7 +29,8 @@ import sys
 import time
 
 import netns
-from daemon_world import C1_HANDLE, C1_IP, C2_HANDLE, C2_IP, CONTAINERS, GROUP, Cell, read_lines
+from daemon_world import (C1_HANDLE, C1_IP, C2_HANDLE, C2_IP, CONTAINERS, GROUP, OUT_IP, Cell,
+                          read_lines)
 from netns import check, fail, log, require_root, wait_for
 
 require_root("test_peer_marks")
@@ -172,21 +173,23 @@ def run(flavor):
     wait_for(lambda: re.search(r"peer: 2 marks name a source app", w.stderr()), timeout=30,
              what=f"netlogd to read the two tags: {w.stderr()}")
 
-    sent = []  # (expected message, dst port, expected peer key, expected peer object)
+    sent = []  # (expected message, src ip, dst port, expected peer key, expected peer object)
+    src_of = {"c1": C1_IP, "out": OUT_IP}
 
-    def connect(ns, port, message, key, peer):
+    def connect(src, port, message, key, peer):
+        ns = w.out if src == "out" else w.c[src]
         ns.run(f"nc -z -w 2 {C2_IP} {port}", check=False)
-        sent.append((message, port, key, peer))
+        sent.append((message, src_of[src], port, key, peer))
 
-    def udp(ns, port, message, key, peer):
-        ns.run(f"echo x | nc -u -w 1 -q 0 {C2_IP} {port}", check=False)
-        sent.append((message, port, key, peer))
+    def udp(src, port, message, key, peer):
+        w.c[src].run(f"echo x | nc -u -w 1 -q 0 {C2_IP} {port}", check=False)
+        sent.append((message, src_of[src], port, key, peer))
 
-    connect(w.c["c1"], 8080, "ingress-allowed", "source", container(C1_HANDLE))
-    connect(w.out, 8080, "ingress-allowed", "source", remote(APP_C))
-    connect(w.out, 7000, "ingress-denied", "source", remote(APP_C))
-    connect(w.out, 7001, "ingress-denied", "source", EMPTY)
-    udp(w.c["c1"], 9999, "egress-allowed", "destination", container(C2_HANDLE))
+    connect("c1", 8080, "ingress-allowed", "source", container(C1_HANDLE))
+    connect("out", 8080, "ingress-allowed", "source", remote(APP_C))
+    connect("out", 7000, "ingress-denied", "source", remote(APP_C))
+    connect("out", 7001, "ingress-denied", "source", EMPTY)
+    udp("c1", 9999, "egress-allowed", "destination", container(C2_HANDLE))
 
     def events(path):
         return [json.loads(l) for l in read_lines(path)]
@@ -203,8 +206,9 @@ def run(flavor):
         check(kernel == expected_events,
               f"the kernel's NFLOG rules counted {kernel} packets, the test sent {expected_events}")
     got = events(out_file)
-    for message, dport, key, peer in sent:
+    for message, src, dport, key, peer in sent:
         matching = [e for e in got if e["message"] == message
+                    and e["data"]["packet"]["src_ip"] == src
                     and e["data"]["packet"].get("dst_port") == dport]
         check(len(matching) == 1, f"{message} to :{dport}: {len(matching)} events: {got}")
         e = matching[0]
@@ -222,7 +226,8 @@ def run(flavor):
     resolved = sum(1 for e in got if e["message"].startswith("ingress")
                    and e["data"]["source"]["app_guid"])
     ingress = sum(1 for e in got if e["message"].startswith("ingress"))
-    expect_resolved = sum(1 for m, _, k, p in sent if m.startswith("ingress") and p["app_guid"]) + 1
+    expect_resolved = sum(1 for m, _, _, _, p in sent
+                          if m.startswith("ingress") and p["app_guid"]) + 1
     # (+1: the udp packet's DENY_C2C event, its source c1 on this cell)
     check(resolved == expect_resolved, f"{resolved} ingress sources named, sent {expect_resolved}")
     stats = w.cell.run([netns.binary("netlogd"), "--stats", "-c", w.path("netlogd.yaml")],
@@ -245,7 +250,7 @@ def run(flavor):
     check("peer: 3 marks name a source app" in w.stderr(),
           f"netlogd read another map than the new chain's three tags: {w.stderr()}")
     n = len(events(out_file))
-    connect(w.out, 8080, "ingress-allowed", "source", remote(APP_D))
+    connect("out", 8080, "ingress-allowed", "source", remote(APP_D))
     settled(n + 1)
     last = events(out_file)[-1]
     check(last["data"]["source"] == remote(APP_D),
