@@ -3,11 +3,13 @@
 // iptables-legacy-save v1.8.9 printed after cf-policy-marks.rules (the policy agent's
 // argument lists from ../shared/facts/cloudfoundry.md §6, in its order, plus a negated
 // mark, a partial mask and a connmark that name no app) was loaded into a fresh namespace.
+// The packet: pipeline_fixtures.h's real TCP SYN 10.255.15.7:43902 -> 10.255.15.13:80.
 #include <doctest/doctest.h>
 
 #include <netlog/classes.h>
 #include <netlog/container.h>
 #include "iptables_save.h"
+#include "pipeline_fixtures.h"
 #include <netlog/peer_marks.h>
 #include <netlog/pipeline.h>
 
@@ -17,6 +19,8 @@
 #include <vector>
 
 using namespace netlog;
+using netlog::test::cf_rules;
+using netlog::test::tcp_syn;
 
 namespace {
 
@@ -40,13 +44,6 @@ constexpr std::string_view app_a = "c5836386-b934-424a-8d93-5894115b3130"; // so
 constexpr std::string_view app_b = "bc6f229d-5e4a-4c41-a63f-e8795496c283"; // destination
 constexpr std::string_view app_c = "7f1e2d3c-0000-4aaa-8bbb-123456789abc"; // source, tag 0x7
 
-// TCP SYN 10.255.15.7:43902 -> 10.255.15.13:80, captured with NFLOG (test_pipeline.cpp).
-const std::vector<std::uint8_t> tcp_syn = {
-    0x45, 0x00, 0x00, 0x3c, 0xfd, 0x04, 0x40, 0x00, 0x40, 0x06, 0x09, 0xa6, 0x0a, 0xff, 0x0f,
-    0x07, 0x0a, 0xff, 0x0f, 0x0d, 0xab, 0x7e, 0x00, 0x50, 0x38, 0x6a, 0xf7, 0x73, 0x00, 0x00,
-    0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x34, 0x40, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04,
-    0x02, 0x08, 0x0a, 0x58, 0xfc, 0x14, 0xb5, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x0a};
-
 // The destination .13 on this cell; the source .7 only in `with_source`.
 std::string store(bool with_source) {
     std::string s = R"({"d5978989-1401-49ff-46cd-33e5": {"handle": "d5978989-1401-49ff-46cd-33e5",
@@ -65,16 +62,6 @@ ContainerIndex index_of(bool with_source) {
     auto r = ContainerIndex::parse(store(with_source));
     REQUIRE(r.ok());
     return std::move(*r);
-}
-
-const RulesFile &cf_rules() {
-    static const RulesFile rules = [] {
-        auto r = rules_parse(read_file(std::string(NETLOG_SOURCE_ROOT) + "/rules/cloudfoundry.yaml"),
-                             "rules/cloudfoundry.yaml");
-        REQUIRE(r.ok());
-        return std::move(*r);
-    }();
-    return rules;
 }
 
 NflogMessage message(std::string_view prefix, std::optional<std::uint32_t> mark) {
