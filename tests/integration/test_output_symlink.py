@@ -46,8 +46,9 @@ def as_nobody(code):
 send(w, 10)
 wait_for(lambda: count(out) == 10, timeout=30, what="10 lines")
 tmp = os.path.join(jobdir, "tmp")
-for what, make in (("a symbolic link to a root-owned file", f"os.symlink({target!r}, {tmp!r})"),
-                   ("a FIFO", f"os.mkfifo({tmp!r})")):
+for phase, (what, make) in enumerate(
+        (("a symbolic link to a root-owned file", f"os.symlink({target!r}, {tmp!r})"),
+         ("a FIFO", f"os.mkfifo({tmp!r})")), start=1):
     mark = len(w.stderr())
     # rename the file away (if it is ours), then put the new thing in place in one rename
     as_nobody(f"import os\n{make}\n"
@@ -61,6 +62,11 @@ for what, make in (("a symbolic link to a root-owned file", f"os.symlink({target
     wait_for(lambda: w.cell.run(["cat", "/proc/net/netfilter/nfnetlink_log"]).stdout and
              w.rule_packets("FORWARD") >= 10 + 10 * (2 if "FIFO" in what else 1), timeout=10,
              what="the kernel to log 10 more")
+    # netlogd must have dealt with this phase's 10 lines (dropped and counted: nothing can
+    # be opened at the path) before the next phase changes the path; otherwise, on a loaded
+    # machine, they are still queued when the file comes back and land in it
+    wait_for(lambda: w.live_counters()["sink_dropped"] >= 10 * phase, timeout=30,
+             what=f"netlogd to drop and count the 10 lines it could not write to {what}")
     log(f"ok: {what}: {line}")
     check(open(target).read() == "root's file\n", f"the root-owned file was written to: "
           f"{open(target).read()[:200]!r}")
