@@ -305,8 +305,12 @@ void put_iptables(Doc &d, const Event &ev, Bytes eth) {
         d.num("ack", p.tcp_ack);
         d.num("window", p.tcp_window);
         d.num("reserved_bits", p.tcp_reserved);
-        d.key("flags");
-        put_tcp_flags(d.out(), p.tcp_flags);
+        // a segment with no flag set (a scan, or a fuzzed header) has no flags field: an
+        // empty array is what ECS calls an empty value, absent instead
+        if (p.tcp_flags) {
+            d.key("flags");
+            put_tcp_flags(d.out(), p.tcp_flags);
+        }
         d.close();
     } else if (p.protocol == 17 && p.has_transport) {
         d.open("udp");
