@@ -3,7 +3,7 @@
 //
 // Packets: the IPv4 bytes of an NFLOG record captured on this machine (kernel 6.x,
 // `tcpdump -i nflog:42 -w` in a namespace): TCP SYN 10.255.15.7:43902 -> 10.255.15.13:80
-// (test_pipeline.cpp has its tshark dissection). Classes: rules/cloudfoundry.yaml, whose
+// (pipeline_fixtures.h, shared with the pipeline tests). Classes: rules/cloudfoundry.yaml, whose
 // order and patterns say which class a prefix belongs to (`OK_0002_` is c2c-ingress-allowed,
 // `OK_` alone asg-egress-allowed, `DENY_C2C_` c2c-ingress-denied, `DENY_` asg-egress-denied).
 #include <doctest/doctest.h>
@@ -12,6 +12,7 @@
 #include <netlog/config.h>
 #include "metrics.h"
 #include <netlog/pipeline.h>
+#include "pipeline_fixtures.h"
 
 #include <fstream>
 #include <sstream>
@@ -19,26 +20,10 @@
 #include <vector>
 
 using namespace netlog;
+using netlog::test::cf_rules;
+using netlog::test::tcp_syn;
 
 namespace {
-
-const std::vector<std::uint8_t> tcp_syn = {
-    0x45, 0x00, 0x00, 0x3c, 0xfd, 0x04, 0x40, 0x00, 0x40, 0x06, 0x09, 0xa6, 0x0a, 0xff, 0x0f,
-    0x07, 0x0a, 0xff, 0x0f, 0x0d, 0xab, 0x7e, 0x00, 0x50, 0x38, 0x6a, 0xf7, 0x73, 0x00, 0x00,
-    0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x34, 0x40, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04,
-    0x02, 0x08, 0x0a, 0x58, 0xfc, 0x14, 0xb5, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x0a};
-
-const RulesFile &cf_rules() {
-    static const RulesFile rules = [] {
-        std::ifstream in(std::string(NETLOG_SOURCE_ROOT) + "/rules/cloudfoundry.yaml");
-        std::stringstream ss;
-        ss << in.rdbuf();
-        auto r = rules_parse(ss.str(), "rules/cloudfoundry.yaml");
-        REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
-        return std::move(*r);
-    }();
-    return rules;
-}
 
 NflogMessage message(std::string_view prefix) {
     NflogMessage m;
