@@ -5,6 +5,7 @@
 
 #include <netlog/result.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -32,12 +33,31 @@ struct NflogSettings {
     std::uint16_t queue_threshold = 32;
 };
 
+// A constant a class gives each of its events (`fields:` in the rules file).
+struct ClassField {
+    std::string name, value;
+};
+
+// At most this many named groups in one class's log_prefix (each event carries their views).
+inline constexpr std::size_t max_captures = 8;
+
+// The parts of a prefix a class's named groups matched, in the order of ClassDef::group_names
+// (views into the prefix; "" for a group that took no part in the match).
+struct Captures {
+    std::uint8_t n = 0;
+    std::array<std::string_view, max_captures> value{};
+};
+
 struct ClassDef {
     std::string name;
     std::string log_prefix; // the regex as written (RE2 syntax)
     std::shared_ptr<const re2::RE2> pattern;
-    // The pattern's named capture groups, `(?P<name>...)`, in the order they open.
-    std::vector<std::string> group_names;
+    // The rule identity every event of the class carries (json extra `rule`, ECS rule.id
+    // and labels): the constants of `fields:` in the order written, then the named groups
+    // of log_prefix, `(?P<rule_id>...)`, in the order they open.
+    std::vector<ClassField> fields;
+    std::vector<std::string> group_names; // the named groups' names
+    std::vector<int> group_index;         // their numbers among the pattern's groups
     // From log_prefix by rules_parse: a prefix must start with `literal` to match (the
     // pattern's anchored literal head); `literal_only`: the pattern is just `^literal`.
     std::string literal;
@@ -60,18 +80,19 @@ Result<RulesFile> rules_parse(std::string_view yaml_text, std::string_view sourc
 // The first class whose pattern matches somewhere in the prefix, or nullptr.
 const ClassDef *rules_match(const RulesFile &rules, std::string_view prefix);
 
-// Matches the class's pattern against the prefix and sets `values` to the text of each
-// named group (one per c.group_names, in that order; views into `prefix`; empty for a
-// group that took no part in the match). False, `values` empty, when it does not match.
-bool class_captures(const ClassDef &c, std::string_view prefix,
-                    std::vector<std::string_view> &values);
+// Matches the class's pattern against the prefix and sets `out` to the text of each named
+// group (one per c.group_names, in that order, at most max_captures; views into `prefix`;
+// empty for a group that took no part in the match). False, `out.n` 0, when it does not
+// match.
+bool class_captures(const ClassDef &c, std::string_view prefix, Captures &out);
 
 // Cached classification: one regex pass per distinct prefix. Bounded: past `capacity`
 // distinct prefixes the cache is cleared (prefixes carry container handles; they churn).
 class Classifier {
 public:
     explicit Classifier(const RulesFile &rules, std::size_t capacity = 65536);
-    const ClassDef *classify(std::string_view prefix);
+    // `caps`, when given, receives the class's named groups (views into `prefix`).
+    const ClassDef *classify(std::string_view prefix, Captures *caps = nullptr);
     std::size_t cached() const { return cache_.size(); }
 
 private:
@@ -103,7 +124,13 @@ private:
             return static_cast<std::size_t>(h);
         }
     };
-    std::unordered_map<std::string, const ClassDef *, Hash, std::equal_to<>> cache_;
+    // A class and where its named groups matched (offset, length into the prefix): a hit
+    // costs no regex pass, with or without groups.
+    struct Hit {
+        const ClassDef *cls = nullptr;
+        std::array<std::pair<std::uint16_t, std::uint16_t>, max_captures> spans{};
+    };
+    std::unordered_map<std::string, Hit, Hash, std::equal_to<>> cache_;
 };
 
 } // namespace netlog

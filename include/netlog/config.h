@@ -36,6 +36,7 @@ struct JsonExtras {
     bool class_name = false, prefix = false, host = false;
     bool community_id = false;
     bool peer = false;
+    bool rule = false;
 };
 
 // Journal options of a `type: journal` output. Unset values keep the defaults:

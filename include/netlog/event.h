@@ -22,6 +22,7 @@ struct Event {
     Packet packet;
     Timestamp time;                   // NFLOG timestamp, else receive time
     const ClassDef *cls = nullptr;    // nullptr: prefix matched no class (fallback)
+    Captures captures;                // cls's named groups in the prefix (classes.h)
     Direction direction = Direction::egress;
     Verdict verdict = Verdict::denied;
     const Container *container = nullptr; // nullptr: unknown, fields print as ""

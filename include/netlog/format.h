@@ -39,6 +39,7 @@ struct JsonOptions {
     bool class_name = false, prefix = false, host = false;
     bool community_id = false;
     bool peer = false;
+    bool rule = false; // data.rule: {"name": class, its fields...} (classified events only)
     std::string_view host_ip, host_guid;
     // The container object of an event whose container is unknown; empty: the CF store's
     // (four "" keys). Docker/Podman sources: engine_unknown_container_json.

@@ -8,6 +8,8 @@
 #include "yaml_syntax.h"
 
 #include <algorithm>
+#include <cctype>
+#include <map>
 #include <set>
 
 namespace netlog {
@@ -82,6 +84,23 @@ struct ParseError {
     std::string message;
 };
 
+// A field's name: it is a JSON key, an ECS label and a path template's {name}.
+bool field_name_ok(std::string_view n) {
+    if (n.empty() || n.size() > 64 || std::isdigit(static_cast<unsigned char>(n[0]))) return false;
+    return std::all_of(n.begin(), n.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+    });
+}
+
+// Two spellings of one field ("rule_id", "ruleId", "Rule-ID") compare equal here.
+std::string field_key(std::string_view n) {
+    std::string k;
+    for (char ch : n)
+        if (ch != '_' && ch != '-')
+            k += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return k;
+}
+
 [[noreturn]] void fail(std::string_view source, const YAML::Node &node, std::string_view key,
                        std::string_view what) {
     const auto m = node.Mark();
@@ -123,6 +142,55 @@ void check_keys(std::string_view source, const YAML::Node &map, std::string_view
     }
 }
 
+// Every field name seen so far, by field_key: its spelling and the class that used it.
+using Spellings = std::map<std::string, std::pair<std::string, std::string>>;
+
+// `fields:` constants and log_prefix's named groups of class `d` (at `at`). One field has
+// one spelling across the file: events are compared, selected and filed by it.
+void class_fields(std::string_view source, const YAML::Node &c, const std::string &at,
+                  ClassDef &d, Spellings &spellings) {
+    std::set<std::string> own;
+    const auto add = [&](const YAML::Node &node, const std::string &key, const std::string &name) {
+        if (!field_name_ok(name))
+            fail(source, node, key,
+                 fmt::format("'{}' is not a field name: use letters, digits and '_' (not first "
+                             "a digit)", shown(name)));
+        if (name == "name")
+            fail(source, node, key, "'name' is the class's own (data.rule.name): pick another");
+        if (!own.insert(name).second)
+            fail(source, node, key,
+                 fmt::format("field '{}' twice in class '{}' (a constant and a named group): "
+                             "keep one", name, d.name));
+        const auto [it, fresh] = spellings.try_emplace(field_key(name), name, d.name);
+        if (!fresh && it->second.first != name)
+            fail(source, node, key,
+                 fmt::format("field '{}' is spelled '{}' in class '{}': spell it the same way "
+                             "in every class", name, it->second.first, it->second.second));
+    };
+    if (const auto f = c["fields"]) {
+        if (!f.IsMap()) fail(source, f, at + ".fields", "expected a mapping of names to values");
+        for (const auto &kv : f) {
+            const auto name = kv.first.Scalar();
+            const auto key = fmt::format("{}.fields.{}", at, name);
+            add(kv.first, key, name);
+            d.fields.push_back({name, text(source, kv.second, key)});
+        }
+    }
+    // RE2 numbers groups in the order they open; NamedCapturingGroups maps name -> number.
+    std::vector<std::pair<int, std::string>> named;
+    for (const auto &[name, index] : d.pattern->NamedCapturingGroups())
+        named.emplace_back(index, name);
+    std::sort(named.begin(), named.end());
+    if (named.size() > max_captures)
+        fail(source, c["log_prefix"], at + ".log_prefix",
+             fmt::format("{} named groups: at most {} in one class", named.size(), max_captures));
+    for (auto &[index, name] : named) {
+        add(c["log_prefix"], at + ".log_prefix", name);
+        d.group_names.push_back(std::move(name));
+        d.group_index.push_back(index);
+    }
+}
+
 RulesFile parse(const YAML::Node &root, std::string_view source) {
     RulesFile rf;
     if (!root.IsMap()) fail(source, root, "(top level)", "expected a mapping with 'classes'");
@@ -146,12 +214,13 @@ RulesFile parse(const YAML::Node &root, std::string_view source) {
     if (!cls.IsSequence()) fail(source, cls, "classes", "expected a list");
     if (cls.size() == 0) fail(source, cls, "classes", "the list is empty");
     std::set<std::string> names;
+    Spellings spellings;
     for (std::size_t i = 0; i < cls.size(); ++i) {
         const auto c = cls[i];
         const auto at = fmt::format("classes[{}]", i);
         if (!c.IsMap()) fail(source, c, at, "expected a mapping");
         check_keys(source, c, at + ".",
-                   {"name", "log_prefix", "direction", "verdict", "group"});
+                   {"name", "log_prefix", "direction", "verdict", "group", "fields"});
         for (auto req : {"name", "log_prefix", "direction", "verdict"})
             if (!c[req]) fail(source, c, fmt::format("{}.{}", at, req), "missing");
         ClassDef d;
@@ -165,11 +234,6 @@ RulesFile parse(const YAML::Node &root, std::string_view source) {
         if (!d.pattern)
             fail(source, c["log_prefix"], at + ".log_prefix",
                  fmt::format("invalid regex '{}': {}", shown(d.log_prefix), error));
-        std::vector<std::pair<int, std::string>> named;
-        for (const auto &[name, index] : d.pattern->NamedCapturingGroups())
-            named.emplace_back(index, name);
-        std::sort(named.begin(), named.end());
-        for (auto &n : named) d.group_names.push_back(std::move(n.second));
         literal_head(d);
         const auto dir = text(source, c["direction"], at + ".direction");
         if (dir == "ingress") d.direction = Direction::ingress;
@@ -182,6 +246,7 @@ RulesFile parse(const YAML::Node &root, std::string_view source) {
         else fail(source, c["verdict"], at + ".verdict",
                   fmt::format("'{}' is not allowed or denied", ver));
         if (c["group"]) d.group = scalar<std::uint16_t>(source, c["group"], at + ".group", 0, 65535);
+        class_fields(source, c, at, d, spellings);
         rf.classes.push_back(std::move(d));
     }
     return rf;
@@ -209,35 +274,57 @@ const ClassDef *rules_match(const RulesFile &rules, std::string_view prefix) {
     return nullptr;
 }
 
-bool class_captures(const ClassDef &c, std::string_view prefix,
-                    std::vector<std::string_view> &values) {
-    values.clear();
-    const auto &groups = c.pattern->NamedCapturingGroups();
+bool class_captures(const ClassDef &c, std::string_view prefix, Captures &out) {
+    out.n = 0;
     // Group 0 is the whole match; the named groups are among 1..NumberOfCapturingGroups().
-    const int n = c.pattern->NumberOfCapturingGroups() + 1;
-    std::vector<re2::StringPiece> sub(static_cast<std::size_t>(n));
+    constexpr int max_groups = 32;
+    const int n = std::min(c.pattern->NumberOfCapturingGroups() + 1, max_groups);
+    std::array<re2::StringPiece, max_groups> sub;
     if (!c.pattern->Match(re2::StringPiece(prefix.data(), prefix.size()), 0, prefix.size(),
                           re2::RE2::UNANCHORED, sub.data(), n))
         return false;
-    for (const auto &name : c.group_names) {
-        const auto &piece = sub[static_cast<std::size_t>(groups.at(name))];
-        values.emplace_back(piece.data() ? std::string_view(piece.data(), piece.size())
-                                         : std::string_view());
+    const std::size_t k_max = std::min(c.group_names.size(), max_captures);
+    for (std::size_t k = 0; k < k_max; ++k) {
+        const int g = c.group_index[k];
+        const auto &piece = g < n ? sub[static_cast<std::size_t>(g)] : re2::StringPiece();
+        out.value[k] = piece.data() ? std::string_view(piece.data(), piece.size())
+                                    : std::string_view();
     }
+    out.n = static_cast<std::uint8_t>(k_max);
     return true;
 }
 
 Classifier::Classifier(const RulesFile &rules, std::size_t capacity)
     : rules_(&rules), capacity_(capacity) {}
 
-const ClassDef *Classifier::classify(std::string_view prefix) {
+const ClassDef *Classifier::classify(std::string_view prefix, Captures *caps) {
     // Transparent hashing: the hit path looks the view up without building a string.
-    // Misses are cached too (as nullptr): an unclassified prefix costs one regex pass.
-    if (auto it = cache_.find(prefix); it != cache_.end()) return it->second;
-    if (cache_.size() >= capacity_) cache_.clear();
-    const auto *c = rules_match(*rules_, prefix);
-    cache_.emplace(std::string(prefix), c);
-    return c;
+    // Misses are cached too (cls nullptr): an unclassified prefix costs one regex pass.
+    // A class with named groups costs one more pass, once per distinct prefix: the cache
+    // keeps where they matched.
+    auto it = cache_.find(prefix);
+    if (it == cache_.end()) {
+        if (cache_.size() >= capacity_) cache_.clear();
+        Hit h;
+        h.cls = rules_match(*rules_, prefix);
+        if (h.cls && !h.cls->group_names.empty()) {
+            Captures found;
+            class_captures(*h.cls, prefix, found);
+            for (std::size_t k = 0; k < found.n; ++k)
+                h.spans[k] = {static_cast<std::uint16_t>(
+                                  found.value[k].data() ? found.value[k].data() - prefix.data() : 0),
+                              static_cast<std::uint16_t>(found.value[k].size())};
+        }
+        it = cache_.emplace(std::string(prefix), h).first;
+    }
+    const Hit &h = it->second;
+    if (caps) {
+        caps->n = h.cls ? static_cast<std::uint8_t>(std::min(h.cls->group_names.size(), max_captures))
+                        : 0;
+        for (std::size_t k = 0; k < caps->n; ++k)
+            caps->value[k] = prefix.substr(h.spans[k].first, h.spans[k].second);
+    }
+    return h.cls;
 }
 
 } // namespace netlog

@@ -450,9 +450,10 @@ private:
                 else if (name == "host") x.host = true;
                 else if (name == "community_id") x.community_id = true;
                 else if (name == "peer") x.peer = true;
+                else if (name == "rule") x.rule = true;
                 else fail(src_, e[i], key,
                           fmt::format("unknown extra '{}' (expected one of: tcp_flags, length, "
-                                      "ttl, interfaces, class, prefix, host, community_id, peer)",
+                                      "ttl, interfaces, class, prefix, host, community_id, peer, rule)",
                                       name));
             }
         }
@@ -677,7 +678,7 @@ std::string config_summary(const Config &c) {
                                        {x.ttl, "ttl"}, {x.interfaces, "interfaces"},
                                        {x.class_name, "class"}, {x.prefix, "prefix"},
                                        {x.host, "host"}, {x.community_id, "community_id"},
-                                       {x.peer, "peer"}})
+                                       {x.peer, "peer"}, {x.rule, "rule"}})
             if (on) extras += fmt::format("{}{}", extras.empty() ? "" : ",", name);
         if (!extras.empty()) s += ", extras " + extras;
         if (o.kernel_prefix != KernelPrefix::off)

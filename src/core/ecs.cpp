@@ -183,6 +183,31 @@ void put_message(Doc &d, const Event &ev) {
     o.put('"');
 }
 
+// rule.name (the class), rule.id (its field rule_id, if it has one) and the class's other
+// fields in `labels` (constants, then named groups; field names carry no '.', as ECS asks).
+void put_rule(Doc &d, const ClassDef &c, const Captures &caps) {
+    std::string_view id;
+    bool labels = false;
+    const auto each = [&](auto &&fn) {
+        for (const auto &f : c.fields) fn(std::string_view(f.name), std::string_view(f.value));
+        for (std::size_t k = 0; k < caps.n; ++k) fn(std::string_view(c.group_names[k]), caps.value[k]);
+    };
+    each([&](std::string_view name, std::string_view value) {
+        if (name == "rule_id") id = value;
+        else labels = labels || !value.empty();
+    });
+    d.open("rule");
+    d.str("name", c.name);
+    d.str("id", id);
+    d.close();
+    if (!labels) return;
+    d.open("labels");
+    each([&](std::string_view name, std::string_view value) {
+        if (name != "rule_id") d.str(name, value);
+    });
+    d.close();
+}
+
 void put_event(Doc &d, Direction dir, Verdict v, bool suppressed) {
     d.open("event");
     d.raw("kind", "\"event\"");
@@ -396,11 +421,7 @@ void format_ecs(const Event &ev, const EcsOptions &opt, std::string &str) {
     d.close();
     put_event(d, ev.direction, ev.verdict, false);
     d.close();
-    if (ev.cls && !ev.cls->name.empty()) {
-        d.open("rule");
-        d.str("name", ev.cls->name);
-        d.close();
-    }
+    if (ev.cls && !ev.cls->name.empty()) put_rule(d, *ev.cls, ev.captures);
 
     const Bytes eth = ether_header(ev);
     const bool ports = p.has_ports;

@@ -374,6 +374,20 @@ void format_json(const Event &ev, const JsonOptions &opt, std::string &str) {
         put_container(out, ev.container);
     out.put(",\"packet\":");
     put_packet(out, ev, opt);
+    if (opt.rule && ev.cls) {
+        put_string_member(out, ",\"rule\":{\"name\":", ev.cls->name);
+        for (const auto &f : ev.cls->fields) {
+            out.put(",\"");
+            out.put(f.name); // a field name is letters, digits and '_' (classes.cpp)
+            put_string_member(out, "\":", f.value);
+        }
+        for (std::size_t k = 0; k < ev.captures.n; ++k) {
+            out.put(",\"");
+            out.put(ev.cls->group_names[k]);
+            put_string_member(out, "\":", ev.captures.value[k]);
+        }
+        out.put('}');
+    }
     if (opt.peer) put_peer(out, ev, opt);
     if (opt.interfaces) {
         put_string_member(out, ",\"in_interface\":", ev.in_name);

@@ -47,6 +47,7 @@ OutputSpec output_spec(const Config &c, const OutputConfig &out) {
     s.json.host = out.extras.host;
     s.json.community_id = out.extras.community_id;
     s.json.peer = out.extras.peer;
+    s.json.rule = out.extras.rule;
     s.json.host_ip = c.host_ip;
     s.json.host_guid = c.host_guid;
     if (c.metadata_source == MetadataSource::docker || c.metadata_source == MetadataSource::podman)
@@ -138,7 +139,7 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
     ev.prefix = tag.prefix;
     ev.log_level = tag.level;
     ev.log_flags = tag.flags;
-    ev.cls = classifier_.classify(ev.prefix);
+    ev.cls = classifier_.classify(ev.prefix, &ev.captures);
     if (ev.cls) {
         ev.direction = ev.cls->direction;
         ev.verdict = ev.cls->verdict;

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Log resources on the real kernel: outputs that take only some events (`match`).
+"""Log resources on the real kernel: outputs that take only some events (`match`), and the
+rule identity on every event (a class's constant `fields` and its prefix's named groups,
+json extra `rule`).
 
 A cell's FORWARD chain has one NFLOG rule per class of a rules file written here, each
 followed by the verdict its class says (ACCEPT or DROP), the way security-group and
@@ -7,12 +9,17 @@ firewall rules log: two firewalls' egress rules (fw1 allow and drop, fw2 allow) 
 security group's ingress rules (allow and drop). Each class gets its own number of UDP
 packets, each from its own source port, so every event can be told apart.
 
+Each class has constant fields (its firewall or security group, its tenant) and a named
+group that captures the rule id the test put in its NFLOG rule's prefix.
+
 Outputs: denied only; the class fw1-allow only; ingress only. No output takes fw2-allow:
 its events are counted as filtered.
 
 Expected, from the traffic this test sends and the kernel's rule counters (never from
 netlogd): each output holds exactly the (class, source port) pairs of the packets its
-match selects, each once, with the prefix installed in its NFLOG rule; every NFLOG rule's counter equals the packets sent through it;
+match selects, each once, and each event's data.rule is its class's name, the constants
+written into the rules file and the rule id installed in its NFLOG rule's prefix (the
+prefix as the kernel delivered it, extra `prefix`, says so too); every NFLOG rule's counter equals the packets sent through it;
 netlogd's filtered count equals fw2-allow's rule counter; and the identity holds:
 kernel rule counters = emitted + filtered (+ losses, which must be 0 here).
 """
@@ -49,15 +56,16 @@ rules_path = w.path("rules.yaml")
 with open(rules_path, "w") as f:
     f.write("nflog: {group: %d}\nclasses:\n" % GROUP)
     for name, (prefix, direction, verdict, *_rest) in CLASSES.items():
-        f.write(f"  - {{name: {name}, log_prefix: '^{prefix}', direction: {direction}, "
-                f"verdict: {verdict}}}\n")
+        fields = ", ".join(f"{k}: {v}" for k, v in FIELDS[name].items())
+        f.write(f"  - {{name: {name}, log_prefix: '^{prefix}(?P<rule_id>[0-9a-f]{{8}})_', "
+                f"direction: {direction}, verdict: {verdict}, fields: {{{fields}}}}}\n")
 
 OUTPUTS = {  # file: (match, the classes it takes)
     "denied.log": ("{verdict: denied}", {"fw1-drop", "sg-ingress-drop"}),
     "fw1-allow.log": ("{classes: [fw1-allow]}", {"fw1-allow"}),
     "ingress.log": ("{direction: ingress}", {"sg-ingress-allow", "sg-ingress-drop"}),
 }
-w.write_config([f"{{type: file, path: {w.path(f)}, format: json, extras: [class, prefix], "
+w.write_config([f"{{type: file, path: {w.path(f)}, format: json, extras: [class, prefix, rule], "
                 f"match: {m}}}" for f, (m, _) in OUTPUTS.items()], rules=rules_path)
 
 for name, (prefix, _d, _v, _n, src, dst, target) in CLASSES.items():
@@ -112,10 +120,17 @@ for fname, (match, takes) in OUTPUTS.items():
         check(doc["message"] == f"{direction}-{verdict}", f"{fname}: message of {cls}: {line}")
         installed = f"{CLASSES[cls][0]}{RULE_ID[cls]}_"
         check(doc["data"]["prefix"] == installed, f"{fname}: prefix is not {installed}: {line}")
+        want_rule = {"name": cls, **FIELDS[cls], "rule_id": RULE_ID[cls]}
+        # the order too: the class, its constants as written, then the named group
+        check(list(doc["data"]["rule"].items()) == list(want_rule.items()),
+              f"{fname}: data.rule {doc['data']['rule']} != {want_rule}")
+        keys = list(doc["data"])
+        check(keys[keys.index("packet") + 1] == "rule",
+              f"{fname}: data.rule does not follow data.packet: {line}")
     want = sorted((name, p) for name in takes for p in sent[name])
     if sorted(got) != want:
         fail(f"{fname} (match {match}):\n  got  {sorted(got)}\n  want {want}")
-    log(f"ok: {fname} (match {match}): exactly its {len(want)} events")
+    log(f"ok: {fname} (match {match}): exactly its {len(want)} events, each with its rule")
 
 filtered_want = counted["fw2-allow"]
 check(c["filtered"] == filtered_want,

@@ -197,3 +197,164 @@ TEST_CASE("filtered events are a reason of their own in the metrics, inside the 
     CHECK(id.find("+ filtered (no output's match)            4\n") != std::string::npos);
     CHECK(id.find("identity holds") != std::string::npos);
 }
+
+// --- the rule identity of an event: constant fields and named groups ---------------------
+
+namespace {
+
+// Two firewalls' rules, as an operator writes them (rules/openstack.yaml's shape): the
+// prefix carries the rule's id, the class the firewall's and tenant's.
+const char *fw_rules = R"(classes:
+  - name: fw1-drop
+    log_prefix: '^FWD_(?P<rule_id>[0-9a-f]{8})_(?:v[0-9]_)?(?P<port>[a-z0-9]*)'
+    direction: egress
+    verdict: denied
+    fields: {firewall_id: fw-1, tenant_id: "t\"1"}
+  - {name: fw2-allow, log_prefix: '^FWA_', direction: egress, verdict: allowed}
+)";
+
+RulesFile parse_rules(const char *text) {
+    auto r = rules_parse(text, "rules.yaml");
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
+    return std::move(*r);
+}
+
+std::string rules_error(const std::string &text) {
+    auto r = rules_parse(text, "rules.yaml");
+    return r.ok() ? std::string() : r.error().message;
+}
+
+} // namespace
+
+TEST_CASE("named groups become plain groups for the engine, each name with its group number") {
+    const auto g = named_groups(R"(^FW_(?P<rule_id>[0-9a-f]{8})_[(]\((?:x|y)(?<tenant>[a-z]+)_([0-9]))");
+    CHECK(g.error.empty());
+    CHECK(g.pattern == R"(^FW_([0-9a-f]{8})_[(]\((?:x|y)([a-z]+)_([0-9]))");
+    REQUIRE(g.groups.size() == 2);
+    CHECK(g.groups[0] == std::pair<std::string, std::size_t>{"rule_id", 1});
+    CHECK(g.groups[1] == std::pair<std::string, std::size_t>{"tenant", 2});
+    CHECK(named_groups("^A_(?P<9x>.)").error.find("named group '9x' is not a name") == 0);
+    CHECK(named_groups("^A_(?P<rule").error.find("is not a name") != std::string::npos);
+    CHECK(named_groups("^A_(?<=x)(?<!y)").groups.empty());
+}
+
+TEST_CASE("with the json extra rule, data.rule holds the class, its constants and captured parts") {
+    const auto rules = parse_rules(fw_rules);
+    REQUIRE(rules.classes[0].fields.size() == 2);
+    CHECK(rules.classes[0].captures == std::vector<std::string>{"rule_id", "port"});
+    PipelineOptions o;
+    OutputSpec with, without;
+    with.json.rule = true;
+    o.outputs = {with, without};
+    Pipeline p(rules, o);
+    std::vector<std::string> outs(2);
+    auto m = message("FWD_0a1b2c3d_v4_https");
+    m.timestamp = Timestamp{1795422014, 46346000};
+    REQUIRE(p.process(m, {1, 0}, outs));
+    const std::string seed =
+        R"({"timestamp":"1795422014.046346000","source":"network-log-forwarder",)"
+        R"("message":"egress-denied","log_level":1,"data":{"source":{"container_id":"",)"
+        R"("app_guid":"","space_guid":"","organization_guid":""},)"
+        R"("packet":{"src_ip":"10.255.15.7","src_port":43902,"dst_ip":"10.255.15.13",)"
+        R"("dst_port":80,"protocol":"tcp"})";
+    CHECK(outs[0] == seed + R"(,"rule":{"name":"fw1-drop","firewall_id":"fw-1",)"
+                            R"("tenant_id":"t\"1","rule_id":"0a1b2c3d","port":"https"}}})" "\n");
+    CHECK(outs[1] == seed + "}}\n"); // without the extra: the seed line, byte for byte
+
+    // the same prefix again comes from the classifier's cache: the same parts
+    outs = {"", ""};
+    REQUIRE(p.process(m, {1, 0}, outs));
+    CHECK(outs[0].find(R"("rule_id":"0a1b2c3d","port":"https"})") != std::string::npos);
+    // an optional part that took no part in the match, and a class without fields
+    outs = {"", ""};
+    const auto bare = message("FWD_0a1b2c3e_");
+    REQUIRE(p.process(bare, {1, 0}, outs));
+    CHECK(outs[0].find(R"("rule_id":"0a1b2c3e","port":""}}})") != std::string::npos);
+    outs = {"", ""};
+    const auto fw2 = message("FWA_x");
+    REQUIRE(p.process(fw2, {1, 0}, outs));
+    CHECK(outs[0].find(R"(,"rule":{"name":"fw2-allow"}}})") != std::string::npos);
+    // an unclassified event has no rule
+    outs = {"", ""};
+    const auto none = message("NOPE");
+    REQUIRE(p.process(none, {1, 0}, outs));
+    CHECK(outs[0].find(R"("rule")") == std::string::npos);
+}
+
+TEST_CASE("ECS puts the rule's id in rule.id and the class's other fields in labels") {
+    const auto rules = parse_rules(fw_rules);
+    PipelineOptions o;
+    OutputSpec ecs;
+    ecs.format = OutputFormat::ecs;
+    o.outputs = {ecs};
+    Pipeline p(rules, o);
+    std::vector<std::string> outs(1);
+    const auto m = message("FWD_0a1b2c3d_v4_https");
+    REQUIRE(p.process(m, {1, 0}, outs));
+    CHECK(outs[0].find(R"("rule":{"name":"fw1-drop","id":"0a1b2c3d"},)"
+                       R"("labels":{"firewall_id":"fw-1","tenant_id":"t\"1","port":"https"})") !=
+          std::string::npos);
+    outs = {""};
+    const auto fw2 = message("FWA_x");
+    REQUIRE(p.process(fw2, {1, 0}, outs));
+    CHECK(outs[0].find(R"("rule":{"name":"fw2-allow"},)") != std::string::npos);
+    CHECK(outs[0].find("labels") == std::string::npos);
+}
+
+TEST_CASE("a field spelled two ways, named twice or badly is refused with file, line and key") {
+    const std::string head = "classes:\n  - {name: a, log_prefix: '^A_(?P<rule_id>.)', "
+                             "direction: egress, verdict: denied}\n";
+    CHECK(rules_error(head + "  - {name: b, log_prefix: '^B_(?P<ruleId>.)', direction: egress, "
+                             "verdict: denied}\n") ==
+          "rules.yaml:3:29: key 'classes[1].log_prefix': field 'ruleId' is spelled 'rule_id' in "
+          "class 'a': spell it the same way in every class");
+    CHECK(rules_error(head + "  - {name: b, log_prefix: '^B_', direction: egress, verdict: "
+                             "denied, fields: {Rule-ID: x}}\n")
+              .find("rules.yaml:3:80: key 'classes[1].fields.Rule-ID': 'Rule-ID' is not a field "
+                    "name") == 0);
+    CHECK(rules_error(head + "  - {name: b, log_prefix: '^B_', direction: egress, verdict: "
+                             "denied, fields: {RULE_ID: x}}\n") ==
+          "rules.yaml:3:80: key 'classes[1].fields.RULE_ID': field 'RULE_ID' is spelled "
+          "'rule_id' in class 'a': spell it the same way in every class");
+    CHECK(rules_error("classes:\n  - {name: a, log_prefix: '^A_(?P<rule_id>.)', direction: "
+                      "egress, verdict: denied, fields: {rule_id: x}}\n") ==
+          "rules.yaml:2:29: key 'classes[0].log_prefix': field 'rule_id' twice in class 'a' (a "
+          "constant and a named group, or two groups): keep one");
+    CHECK(rules_error("classes:\n  - {name: a, log_prefix: '^A_', direction: egress, verdict: "
+                      "denied, fields: {name: x}}\n")
+              .find("key 'classes[0].fields.name': 'name' is the class's own") != std::string::npos);
+    CHECK(rules_error("classes:\n  - {name: a, log_prefix: '^A_(?P<1>.)', direction: egress, "
+                      "verdict: denied}\n")
+              .find("rules.yaml:2:29: key 'classes[0].log_prefix': named group '1' is not a "
+                    "name") == 0);
+    CHECK(rules_error("classes:\n  - {name: a, log_prefix: '^A_', direction: egress, verdict: "
+                      "denied, fields: [x]}\n")
+              .find("key 'classes[0].fields': expected a mapping of names to values") !=
+          std::string::npos);
+}
+
+TEST_CASE("rules/openstack.yaml: each class names its firewall or group, its tenant and its rule") {
+    std::ifstream in(std::string(NETLOG_SOURCE_ROOT) + "/rules/openstack.yaml");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const auto rules = parse_rules(ss.str().c_str());
+    REQUIRE(rules.classes.size() == 6);
+    Classifier c(rules);
+    Captures caps;
+    // a LOG prefix of the shape the file's comment gives (29 characters at most)
+    const auto *drop = c.classify("FWD_4f2a9c1e_0b7d3e21_", &caps);
+    REQUIRE(drop);
+    CHECK(drop->name == "fw-1-drop");
+    CHECK(drop->verdict == Verdict::denied);
+    CHECK(drop->fields[0].value == "4f2a9c1e-7d3b-4c1a-9e0f-2b8d6a5c3e71");
+    REQUIRE(caps.n == 1);
+    CHECK(caps.value[0] == "0b7d3e21");
+    const auto *sg = c.classify("SGA_77aa0c19_5d2e8f10_", &caps);
+    REQUIRE(sg);
+    CHECK(sg->name == "sg-accept");
+    CHECK(sg->direction == Direction::ingress);
+    REQUIRE(caps.n == 2);
+    CHECK(caps.value[0] == "77aa0c19");
+    CHECK(caps.value[1] == "5d2e8f10");
+    CHECK(c.classify("FWD_00000000_0b7d3e21_") == nullptr); // a firewall the file does not know
+}
