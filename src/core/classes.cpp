@@ -142,6 +142,27 @@ void check_keys(std::string_view source, const YAML::Node &map, std::string_view
     }
 }
 
+// How many named groups, `(?P<`, a pattern opens: escapes and bracket expressions skipped.
+// RE2 keeps one number per name, so two groups of one name show only as a count it lacks.
+std::size_t named_group_count(std::string_view re) {
+    std::size_t n = 0;
+    bool in_set = false;
+    for (std::size_t i = 0; i < re.size(); ++i) {
+        if (re[i] == '\\') {
+            ++i;
+        } else if (in_set) {
+            in_set = re[i] != ']';
+        } else if (re[i] == '[') {
+            in_set = true;
+            if (i + 1 < re.size() && re[i + 1] == '^') ++i;
+            if (i + 1 < re.size() && re[i + 1] == ']') ++i; // a ']' first is a member
+        } else if (re.substr(i).starts_with("(?P<")) {
+            ++n;
+        }
+    }
+    return n;
+}
+
 // Every field name seen so far, by field_key: its spelling and the class that used it.
 using Spellings = std::map<std::string, std::pair<std::string, std::string>>;
 
@@ -181,6 +202,9 @@ void class_fields(std::string_view source, const YAML::Node &c, const std::strin
     for (const auto &[name, index] : d.pattern->NamedCapturingGroups())
         named.emplace_back(index, name);
     std::sort(named.begin(), named.end());
+    if (named_group_count(d.log_prefix) != named.size())
+        fail(source, c["log_prefix"], at + ".log_prefix",
+             "two named groups of one name: a field has one value, keep one");
     if (named.size() > max_captures)
         fail(source, c["log_prefix"], at + ".log_prefix",
              fmt::format("{} named groups: at most {} in one class", named.size(), max_captures));

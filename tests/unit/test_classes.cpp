@@ -162,21 +162,21 @@ TEST_CASE("named groups give their text for a matching prefix") {
     REQUIRE(r.ok());
     const ClassDef &c = r->classes[0];
     CHECK(c.group_names == std::vector<std::string>{"kind", "handle", "rest"});
-    std::vector<std::string_view> v;
+    Captures v;
     REQUIRE(class_captures(c, "DENY_C2C_cb40f81e-52ce", v));
-    REQUIRE(v.size() == 3);
-    CHECK(v[0] == "C2C");
-    CHECK(v[1] == "cb40f81e");
-    CHECK(v[2].empty()); // took no part in the match
+    REQUIRE(v.n == 3);
+    CHECK(v.value[0] == "C2C");
+    CHECK(v.value[1] == "cb40f81e");
+    CHECK(v.value[2].empty()); // took no part in the match
     REQUIRE(class_captures(c, "DENY_d538d169-x", v));
-    CHECK(v[0].empty());
-    CHECK(v[1] == "d538d169");
-    CHECK(v[2] == "-x");
+    CHECK(v.value[0].empty());
+    CHECK(v.value[1] == "d538d169");
+    CHECK(v.value[2] == "-x");
     CHECK(!class_captures(c, "OK_0002_e9e8959f", v));
-    CHECK(v.empty());
+    CHECK(v.n == 0);
     auto plain = one_class("^OK_");
     REQUIRE(plain.ok());
     CHECK(plain->classes[0].group_names.empty());
     CHECK(class_captures(plain->classes[0], "OK_x", v));
-    CHECK(v.empty());
+    CHECK(v.n == 0);
 }

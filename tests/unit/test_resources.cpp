@@ -226,22 +226,24 @@ std::string rules_error(const std::string &text) {
 
 } // namespace
 
-TEST_CASE("named groups become plain groups for the engine, each name with its group number") {
-    const auto g = named_groups(R"(^FW_(?P<rule_id>[0-9a-f]{8})_[(]\((?:x|y)(?<tenant>[a-z]+)_([0-9]))");
-    CHECK(g.error.empty());
-    CHECK(g.pattern == R"(^FW_([0-9a-f]{8})_[(]\((?:x|y)([a-z]+)_([0-9]))");
-    REQUIRE(g.groups.size() == 2);
-    CHECK(g.groups[0] == std::pair<std::string, std::size_t>{"rule_id", 1});
-    CHECK(g.groups[1] == std::pair<std::string, std::size_t>{"tenant", 2});
-    CHECK(named_groups("^A_(?P<9x>.)").error.find("named group '9x' is not a name") == 0);
-    CHECK(named_groups("^A_(?P<rule").error.find("is not a name") != std::string::npos);
-    CHECK(named_groups("^A_(?<=x)(?<!y)").groups.empty());
+TEST_CASE("named groups are numbered in the order they open, unnamed and non-capturing ones skipped") {
+    const auto rules = parse_rules(R"(classes:
+  - {name: a, log_prefix: '^FW_(?P<rule_id>[0-9a-f]{8})_[(]\((?:x|y)([a-z]+)(?P<tenant>[a-z]+)_([0-9])', direction: egress, verdict: denied}
+)");
+    const auto &c = rules.classes[0];
+    CHECK(c.group_names == std::vector<std::string>{"rule_id", "tenant"});
+    CHECK(c.group_index == std::vector<int>{1, 3});
+    Captures v;
+    REQUIRE(class_captures(c, "FW_0a1b2c3d_((yab_7", v));
+    REQUIRE(v.n == 2);
+    CHECK(v.value[0] == "0a1b2c3d");
+    CHECK(v.value[1] == "b"); // [a-z]+ before it is greedy and leaves one letter
 }
 
 TEST_CASE("with the json extra rule, data.rule holds the class, its constants and captured parts") {
     const auto rules = parse_rules(fw_rules);
     REQUIRE(rules.classes[0].fields.size() == 2);
-    CHECK(rules.classes[0].captures == std::vector<std::string>{"rule_id", "port"});
+    CHECK(rules.classes[0].group_names == std::vector<std::string>{"rule_id", "port"});
     PipelineOptions o;
     OutputSpec with, without;
     with.json.rule = true;
@@ -306,27 +308,33 @@ TEST_CASE("a field spelled two ways, named twice or badly is refused with file, 
                              "direction: egress, verdict: denied}\n";
     CHECK(rules_error(head + "  - {name: b, log_prefix: '^B_(?P<ruleId>.)', direction: egress, "
                              "verdict: denied}\n") ==
-          "rules.yaml:3:29: key 'classes[1].log_prefix': field 'ruleId' is spelled 'rule_id' in "
+          "rules.yaml:3:27: key 'classes[1].log_prefix': field 'ruleId' is spelled 'rule_id' in "
           "class 'a': spell it the same way in every class");
     CHECK(rules_error(head + "  - {name: b, log_prefix: '^B_', direction: egress, verdict: "
                              "denied, fields: {Rule-ID: x}}\n")
-              .find("rules.yaml:3:80: key 'classes[1].fields.Rule-ID': 'Rule-ID' is not a field "
+              .find("rules.yaml:3:79: key 'classes[1].fields.Rule-ID': 'Rule-ID' is not a field "
                     "name") == 0);
     CHECK(rules_error(head + "  - {name: b, log_prefix: '^B_', direction: egress, verdict: "
                              "denied, fields: {RULE_ID: x}}\n") ==
-          "rules.yaml:3:80: key 'classes[1].fields.RULE_ID': field 'RULE_ID' is spelled "
+          "rules.yaml:3:79: key 'classes[1].fields.RULE_ID': field 'RULE_ID' is spelled "
           "'rule_id' in class 'a': spell it the same way in every class");
     CHECK(rules_error("classes:\n  - {name: a, log_prefix: '^A_(?P<rule_id>.)', direction: "
                       "egress, verdict: denied, fields: {rule_id: x}}\n") ==
-          "rules.yaml:2:29: key 'classes[0].log_prefix': field 'rule_id' twice in class 'a' (a "
-          "constant and a named group, or two groups): keep one");
+          "rules.yaml:2:27: key 'classes[0].log_prefix': field 'rule_id' twice in class 'a' (a "
+          "constant and a named group): keep one");
     CHECK(rules_error("classes:\n  - {name: a, log_prefix: '^A_', direction: egress, verdict: "
                       "denied, fields: {name: x}}\n")
               .find("key 'classes[0].fields.name': 'name' is the class's own") != std::string::npos);
     CHECK(rules_error("classes:\n  - {name: a, log_prefix: '^A_(?P<1>.)', direction: egress, "
                       "verdict: denied}\n")
-              .find("rules.yaml:2:29: key 'classes[0].log_prefix': named group '1' is not a "
-                    "name") == 0);
+              .find("rules.yaml:2:27: key 'classes[0].log_prefix': '1' is not a field name") == 0);
+    CHECK(rules_error("classes:\n  - {name: a, log_prefix: '^A_(?P<x>.)[(?P<]\\(?P<(?P<x>.)', "
+                      "direction: egress, verdict: denied}\n") ==
+          "rules.yaml:2:27: key 'classes[0].log_prefix': two named groups of one name: a field "
+          "has one value, keep one");
+    // A '(?P<' escaped or in a bracket expression opens no group.
+    CHECK(rules_error("classes:\n  - {name: a, log_prefix: '^A_(?P<x>.)[(?P<]\\(?P<', "
+                      "direction: egress, verdict: denied}\n") == "");
     CHECK(rules_error("classes:\n  - {name: a, log_prefix: '^A_', direction: egress, verdict: "
                       "denied, fields: [x]}\n")
               .find("key 'classes[0].fields': expected a mapping of names to values") !=
