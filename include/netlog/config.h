@@ -5,6 +5,7 @@
 
 #include <netlog/classes.h>
 #include <netlog/format.h>
+#include <netlog/path_template.h>
 #include <netlog/result.h>
 #include <netlog/ruleplan.h>
 
@@ -84,6 +85,12 @@ struct OutputConfig {
     OutputType type = OutputType::stdout_;
     OutputFormat format = OutputFormat::json;
     std::string path;    // file
+    // A file path naming class fields ({firewall_id}): one file per value, opened on first
+    // use, at most max_files; the events past that or without a value go to `fallback`.
+    PathTemplate path_template;
+    std::string fallback;
+    std::uint32_t max_files = 64;
+    std::string path_where; // "FILE:LINE:COL" of `path`
     std::string address; // syslog: "udp://HOST:PORT", "tcp://...", "unix:///dev/log"
     IptablesLoggerOptions::TimeStyle timestamp = IptablesLoggerOptions::TimeStyle::rfc3339;
     JsonExtras extras;

@@ -24,6 +24,7 @@
 #include <netlog/nflog.h>
 #include <netlog/result.h>
 #include <netlog/output_select.h>
+#include <netlog/path_template.h>
 #include <netlog/peer_marks.h>
 
 #include <cstdint>
@@ -70,6 +71,7 @@ struct OutputSpec {
     bool kernel_prefix_short = false; // a syslog output: only "[uptime] " (its server writes the rest)
     std::string kernel_host;          // HOST in the line head
     OutputMatch match;      // the events it takes (all by default)
+    PathTemplate path;      // templated: each line goes to the file its event's fields name
 };
 
 // The spec of `out` under config `c` (host, source, extras). Views into `c`. The kernel
@@ -89,8 +91,10 @@ class LineOutputs {
 public:
     virtual ~LineOutputs() = default;
     // The buffer the next line of output `i` is appended to. `level`: the LOG rule's level
-    // of the event (a syslog output sends the line at it); -1 for a summary line.
-    virtual std::string &line(std::size_t i, int level) = 0;
+    // of the event (a syslog output sends the line at it); -1 for a summary line. `route`:
+    // for an output whose path names fields (OutputSpec::path), the file of this line; ""
+    // when the event has no usable value for them (the output's fallback file).
+    virtual std::string &line(std::size_t i, int level, std::string_view route = {}) = 0;
     // After a line was appended to output `i` (a large buffer may be written out).
     virtual void line_done(std::size_t i) { (void)i; }
 };
@@ -201,6 +205,9 @@ private:
     PipelineOptions opt_;
     std::vector<JsonOptions> fallback_json_; // per output: json options for unclassified events
     std::vector<OutputSelector> select_;     // per output: its match
+    std::vector<std::unique_ptr<PathRouter>> routers_; // per output: its path's fields, or null
+    std::string route_;                      // the path of the line being written
+    std::string_view route(std::size_t i, const ClassDef *cls, const Captures *caps);
     bool some_take_all_ = false;             // an output without a match: nothing is filtered
     const ContainerIndex *containers_ = nullptr;
     InterfaceNames *names_ = nullptr;

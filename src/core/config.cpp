@@ -108,7 +108,7 @@ const KeyTable key_tables[] = {
     {"outputs[].",
      {"type", "path", "address", "format", "timestamp", "extras", "protocol", "facility",
       "severity", "app_name", "hostname", "buffer", "kernel_prefix", "identifier", "priority",
-      "match"}},
+      "match", "max_files", "fallback"}},
     {"outputs[].match.", {"verdict", "direction", "classes"}},
     {"rate_limit.classes.<class>.", {"rate", "burst"}},
 };
@@ -153,6 +153,10 @@ public:
         std::set<std::string> paths;
         for (std::size_t i = 0; i < outs.size(); ++i) {
             auto o = output(outs[i], fmt::format("outputs[{}]", i));
+            if (o.type == OutputType::file && !o.fallback.empty() && !paths.insert(o.fallback).second)
+                fail(src_, outs[i]["fallback"] ? outs[i]["fallback"] : outs[i]["path"],
+                     fmt::format("outputs[{}].fallback", i),
+                     fmt::format("'{}' is already the path of another output", o.fallback));
             if (o.type == OutputType::file && !paths.insert(o.path).second)
                 fail(src_, outs[i]["path"], fmt::format("outputs[{}].path", i),
                      fmt::format("'{}' is already the path of another output", o.path));
@@ -400,6 +404,24 @@ private:
         if (out.type == OutputType::file) {
             if (!o["path"]) fail(src_, o, at + ".path", "missing: a file output needs a path");
             out.path = nonempty(o["path"], at + ".path");
+            out.path_where = where(src_, o["path"]);
+            auto t = path_template_parse(out.path);
+            if (!t) fail(src_, o["path"], at + ".path", t.error().message);
+            out.path_template = std::move(*t);
+            const bool routed = out.path_template.templated();
+            for (const char *k : {"max_files", "fallback"})
+                if (o[k] && !routed)
+                    fail(src_, o[k], fmt::format("{}.{}", at, k),
+                         "only a path that names a field ({name}) has one");
+            if (routed) {
+                if (o["max_files"])
+                    out.max_files = number<std::uint32_t>(o["max_files"], at + ".max_files", 1, 4096);
+                out.fallback = o["fallback"] ? nonempty(o["fallback"], at + ".fallback")
+                                             : out.path_template.fallback();
+                if (out.fallback.find_first_of("{}") != std::string::npos)
+                    fail(src_, o["fallback"], at + ".fallback",
+                         "the fallback is one file: it names no field");
+            }
         } else if (o["path"]) {
             fail(src_, o["path"], at + ".path",
                  fmt::format("only a file output has a path (this one is {})", type));
@@ -609,6 +631,20 @@ std::vector<std::string> config_known_keys() {
 
 Result<bool> config_check_rules(const Config &c, const RulesFile &rules) {
     for (std::size_t i = 0; i < c.outputs.size(); ++i) {
+        for (const auto &f : c.outputs[i].path_template.fields()) {
+            std::set<std::string> all{"name"}; // the class's own name, as data.rule.name
+            for (const auto &d : rules.classes) {
+                for (const auto &x : d.fields) all.insert(x.name);
+                for (const auto &g : d.group_names) all.insert(g);
+            }
+            if (all.count(f)) continue;
+            std::string list;
+            for (const auto &n : all) list += fmt::format("{}{}", list.empty() ? "" : ", ", n);
+            return make_error(fmt::format("{}: key 'outputs[{}].path': no class of the rules file "
+                                          "has the field '{}' ({})",
+                                          c.outputs[i].path_where, i, f,
+                                          "their fields: " + list));
+        }
         const auto &names = c.outputs[i].match.classes;
         for (std::size_t k = 0; k < names.size(); ++k) {
             const auto &n = names[k];
@@ -668,6 +704,8 @@ std::string config_summary(const Config &c) {
     for (const auto &o : c.outputs) {
         s += fmt::format("\n  output {} {}", to_string(o.type), to_string(o.format));
         if (!o.path.empty()) s += " " + o.path;
+        if (o.path_template.templated())
+            s += fmt::format(" (one file per value, at most {}; else {})", o.max_files, o.fallback);
         if (!o.address.empty()) s += " " + o.address;
         if (o.format == OutputFormat::iptables_logger)
             s += o.timestamp == IptablesLoggerOptions::TimeStyle::rfc3339 ? ", timestamp rfc3339"

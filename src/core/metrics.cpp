@@ -173,6 +173,25 @@ std::string metrics_render(const MetricsSnapshot &m) {
                [](const Out_ &x) { return x.reopens; });
     per_output("netlog_output_reconnects_total", "Syslog reconnections, per output.",
                [](const Out_ &x) { return x.reconnects; });
+    // Only the file outputs whose path names fields have these.
+    const auto per_routed = [&](std::string_view name, std::string_view type,
+                                std::string_view help, auto field) {
+        if (std::none_of(m.outputs.begin(), m.outputs.end(), [](const Out_ &x) { return x.routed; }))
+            return;
+        o.family(name, type, help);
+        for (const auto &out : m.outputs)
+            if (out.routed)
+                o.sample(name, field(out),
+                         fmt::format("output=\"{}\",type=\"{}\",format=\"{}\"", label(out.name),
+                                     out.type, out.format));
+    };
+    per_routed("netlog_output_files", "gauge",
+               "Files open by an output whose path names fields (one per value).",
+               [](const Out_ &x) { return x.files; });
+    per_routed("netlog_output_fallback_lines_total", "counter",
+               "Lines such an output sent to its fallback file: no usable value, max_files "
+               "reached, or a file that would not open.",
+               [](const Out_ &x) { return x.fallback; });
 
     o.family("netlog_store_reloads_total", "counter", "Container store loads, by result.");
     o.sample("netlog_store_reloads_total", m.store_reloads_ok, "result=\"ok\"");
@@ -505,6 +524,10 @@ bool metrics_parse(std::string_view text, MetricsSnapshot &m, std::string &error
         else if (n == "netlog_output_errors_total") output_of(m, s).errors = u;
         else if (n == "netlog_output_reopens_total") output_of(m, s).reopens = u;
         else if (n == "netlog_output_reconnects_total") output_of(m, s).reconnects = u;
+        else if (n == "netlog_output_files") {
+            output_of(m, s).files = u;
+            output_of(m, s).routed = true;
+        } else if (n == "netlog_output_fallback_lines_total") output_of(m, s).fallback = u;
         else if (n == "netlog_store_reloads_total") {
             (s.label("result") == "ok" ? m.store_reloads_ok : m.store_reloads_failed) = u;
         } else if (n == "netlog_containers") m.containers = u;

@@ -88,6 +88,9 @@ struct MetricsSnapshot : Accounting {
     struct Output {
         std::string name, type, format;
         std::uint64_t lines = 0, bytes = 0, dropped = 0, errors = 0, reopens = 0, reconnects = 0;
+        // A file output whose path names fields: its files open, lines to its fallback.
+        bool routed = false;
+        std::uint64_t files = 0, fallback = 0;
     };
     std::vector<Output> outputs;
     struct ClassCount {

@@ -48,6 +48,7 @@ OutputSpec output_spec(const Config &c, const OutputConfig &out) {
     s.json.community_id = out.extras.community_id;
     s.json.peer = out.extras.peer;
     s.json.rule = out.extras.rule;
+    s.path = out.path_template;
     s.json.host_ip = c.host_ip;
     s.json.host_guid = c.host_guid;
     if (c.metadata_source == MetadataSource::docker || c.metadata_source == MetadataSource::podman)
@@ -100,6 +101,8 @@ Pipeline::Pipeline(const RulesFile &rules, PipelineOptions options)
         j.prefix = true;
         fallback_json_.push_back(j);
         select_.emplace_back(o.match, rules);
+        routers_.push_back(o.path.templated() ? std::make_unique<PathRouter>(o.path, rules)
+                                              : nullptr);
         some_take_all_ = some_take_all_ || select_.back().takes_all();
     }
 
@@ -270,7 +273,7 @@ void Pipeline::append_summary(const SuppressionEvent &e, LineOutputs &outs) {
         // a summary goes where the events it stands for would have gone
         if (!select_[i].selects(e.cls, e.direction, e.verdict)) continue;
         const auto &o = opt_.outputs[i];
-        std::string &out = outs.line(i, -1);
+        std::string &out = outs.line(i, -1, route(i, e.cls, nullptr));
         const std::size_t message = o.journal.enabled ? journal_message_begin(out) : 0;
         switch (o.format) {
         case OutputFormat::json: format_suppression_json(e, o.json, out); break;
@@ -323,10 +326,16 @@ bool Pipeline::process_message(const NflogMessage &msg, const BatchTime &t, Line
     }
     for (std::size_t i = 0; i < opt_.outputs.size(); ++i) {
         if (!selects(ev_, i)) continue; // outputs[i].match
-        format(ev_, i, out.line(i, ev_.log_level));
+        format(ev_, i, out.line(i, ev_.log_level, route(i, ev_.cls, &ev_.captures)));
         out.line_done(i);
     }
     return true;
+}
+
+std::string_view Pipeline::route(std::size_t i, const ClassDef *cls, const Captures *caps) {
+    if (!routers_[i]) return {};
+    // A summary (no captures) finds its file when the path names only the class's constants.
+    return routers_[i]->route(cls, caps, route_) ? std::string_view(route_) : std::string_view();
 }
 
 void Pipeline::process_batch(Bytes batch, const BatchTime &t, LineOutputs &out) {

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <ctime>
 #include <string_view>
+#include <unordered_map>
 
 namespace netlog::io {
 
@@ -308,7 +309,114 @@ private:
     std::int64_t last_try_ns_ = 0;
 };
 
+// One file sink per route, bounded; the fallback takes the rest. Its counters are the sums
+// of its files' (files are never closed before the sink is, so the sums only grow).
+class RoutedFileSink final : public Sink {
+public:
+    RoutedFileSink(const std::string &describe, std::unique_ptr<Sink> fallback,
+                   std::size_t max_files)
+        : fallback_(std::move(fallback)), max_files_(max_files) {
+        name_ = describe;
+        c_.routed = true;
+    }
+    ~RoutedFileSink() override { flush(); }
+
+    std::string &buffer_for(std::string_view route) override {
+        if (route.empty()) return to_fallback();
+        if (route == last_route_ && last_) return last_->buffer();
+        auto it = files_.find(route);
+        if (it == files_.end()) {
+            if (files_.size() >= max_files_) {
+                if (now_s() != last_full_report_s_) {
+                    last_full_report_s_ = now_s();
+                    fmt::print(stderr,
+                               "netlogd: output {}: {} files are open, its max_files: the lines "
+                               "of {} go to {} (raise max_files to give each its own file)\n",
+                               name_, max_files_, route, fallback_->describe());
+                }
+                return to_fallback();
+            }
+            std::string error;
+            auto sink = make_file_sink(std::string(route), error);
+            if (!sink) {
+                ++open_errors_;
+                if (now_s() != last_open_report_s_) {
+                    last_open_report_s_ = now_s();
+                    fmt::print(stderr, "netlogd: {}; its lines go to {}\n", error,
+                               fallback_->describe());
+                }
+                return to_fallback();
+            }
+            it = files_.emplace(std::string(route), std::move(sink)).first;
+            c_.files = files_.size();
+        }
+        last_route_ = it->first;
+        last_ = it->second.get();
+        return last_->buffer();
+    }
+
+    bool flush() override {
+        bool ok = fallback_->flush();
+        for (auto &[path, f] : files_) ok = f->flush() && ok;
+        sync();
+        return ok;
+    }
+    void reopen() override {
+        fallback_->reopen();
+        for (auto &[path, f] : files_) f->reopen();
+        sync();
+    }
+    void tick(std::int64_t now_ns) override {
+        fallback_->tick(now_ns);
+        for (auto &[path, f] : files_) f->tick(now_ns);
+        sync();
+    }
+
+private:
+    std::string &to_fallback() {
+        ++c_.fallback;
+        return fallback_->buffer();
+    }
+    static std::int64_t now_s() { return monotonic_ns() / 1'000'000'000; }
+    void sync() {
+        SinkCounters sum = fallback_->counters();
+        for (const auto &[path, f] : files_) {
+            const auto &x = f->counters();
+            sum.lines += x.lines;
+            sum.bytes += x.bytes;
+            sum.dropped += x.dropped;
+            sum.errors += x.errors;
+            sum.reopens += x.reopens;
+        }
+        sum.errors += open_errors_;
+        sum.files = files_.size();
+        sum.fallback = c_.fallback;
+        sum.routed = true;
+        c_ = sum;
+    }
+
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::unique_ptr<Sink> fallback_;
+    std::size_t max_files_;
+    std::unordered_map<std::string, std::unique_ptr<Sink>, Hash, std::equal_to<>> files_;
+    std::string_view last_route_; // the key of `last_` in files_ (node keys do not move)
+    Sink *last_ = nullptr;
+    std::int64_t last_full_report_s_ = -1, last_open_report_s_ = -1;
+    std::uint64_t open_errors_ = 0; // files that would not open (their lines: fallback)
+};
+
 } // namespace
+
+std::unique_ptr<Sink> make_routed_file_sink(const std::string &describe,
+                                            const std::string &fallback, std::size_t max_files,
+                                            std::string &error) {
+    auto fb = make_file_sink(fallback, error);
+    if (!fb) return nullptr;
+    return std::make_unique<RoutedFileSink>(describe, std::move(fb), max_files);
+}
 
 std::unique_ptr<Sink> make_file_sink(const std::string &path, std::string &error) {
     auto s = std::make_unique<FileSink>(path);

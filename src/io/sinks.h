@@ -22,6 +22,10 @@ struct SinkCounters {
     std::uint64_t dropped = 0; // lines that could not be written
     std::uint64_t errors = 0;  // failed writes / opens
     std::uint64_t reopens = 0;
+    // A file output whose path names fields: files open, and lines that went to its
+    // fallback (no usable value, or max_files reached, or a file that would not open).
+    std::uint64_t files = 0, fallback = 0;
+    bool routed = false;
 };
 
 class Sink {
@@ -29,6 +33,9 @@ public:
     virtual ~Sink() = default;
     // Lines waiting for flush(); append whole lines ending in '\n'.
     std::string &buffer() { return buf_; }
+    // The buffer of the file `route` names, for a sink with one file per route (a path
+    // naming fields); "" or any other sink: buffer().
+    virtual std::string &buffer_for(std::string_view /*route*/) { return buf_; }
     // The syslog level (0..7) of the line appended next: a klog line's LOG rule level. Only
     // a syslog output that frames klog lines uses it (as the message's severity).
     virtual void next_line_level(std::uint8_t /*level*/) {}
@@ -72,6 +79,13 @@ constexpr std::size_t max_pending = 4u << 20; // a non-blocking sink's backlog, 
 // Opens (creating with mode 0640) `path` for appending: a regular file, no link followed.
 // Error text for the user on failure.
 std::unique_ptr<Sink> make_file_sink(const std::string &path, std::string &error);
+// One file per route (the path a PathTemplate gave the line), each a file sink opened on
+// first use, at most `max_files`; lines without a route, past that number, or for a file
+// that would not open go to `fallback` (opened now: an error text when it cannot be).
+// Each file is reopened on SIGHUP and when its path is renamed, as a file sink is.
+std::unique_ptr<Sink> make_routed_file_sink(const std::string &describe,
+                                            const std::string &fallback, std::size_t max_files,
+                                            std::string &error);
 // `nonblocking`: the daemon's stdout (a stalled reader costs only this output's lines);
 // --replay writes blocking (its reader sets the pace).
 std::unique_ptr<Sink> make_stdout_sink(bool nonblocking = false);

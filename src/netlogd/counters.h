@@ -29,6 +29,8 @@ namespace netlog {
 struct OutputCounters {
     std::string name; // path, "stdout", syslog address
     std::uint64_t lines = 0, bytes = 0, dropped = 0, errors = 0, reopens = 0;
+    bool routed = false;                  // a path naming fields: one file per value
+    std::uint64_t files = 0, fallback = 0; // ... its files open, lines to its fallback
 };
 
 struct CountersSnapshot {

@@ -600,7 +600,8 @@ void Daemon::publish_pipeline() {
     outs.reserve(sinks_.size());
     for (const auto &s : sinks_) {
         const auto &c = s->counters();
-        outs.push_back({s->describe(), c.lines, c.bytes, c.dropped, c.errors, c.reopens});
+        outs.push_back({s->describe(), c.lines, c.bytes, c.dropped, c.errors, c.reopens,
+                        c.routed, c.files, c.fallback});
     }
     std::lock_guard lk(snap_mu_);
     snap_.pipeline = pipeline_->counters();

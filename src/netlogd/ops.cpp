@@ -57,6 +57,9 @@ MetricsSnapshot metrics_from_counters(const CountersSnapshot &c) {
         out.dropped = o.dropped;
         out.errors = o.errors;
         out.reopens = o.reopens;
+        out.routed = o.routed;
+        out.files = o.files;
+        out.fallback = o.fallback;
         m.outputs.push_back(std::move(out));
     }
     m.queue_depth = c.queue_events;
@@ -247,6 +250,10 @@ int stats_command(const std::string &config_path) {
                    md.source, md.up ? "up" : "DOWN (keeping the last index)", md.running, md.gone,
                    md.connects, md.disconnects, md.failures, md.events, md.lookups,
                    md.last_event_lag);
+    for (const auto &out : m.outputs)
+        if (out.routed)
+            fmt::print("output {}: {} files open, {} lines to its fallback file\n", out.name,
+                       out.files, out.fallback);
     if (m.peer_enabled)
         fmt::print("peer: {} marks name a source app ({} ruleset reads, {} failed); ingress "
                    "events with their source named: {} of {}\n",

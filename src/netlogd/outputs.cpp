@@ -98,7 +98,7 @@ void apply_syslog_options(const SyslogOutputOptions &o, io::SyslogSettings &s) {
 } // namespace
 
 void SinkLines::line_done(std::size_t i) {
-    if (sinks_[i]->buffer().size() > sink_flush_bytes) sinks_[i]->flush();
+    if (last_ && last_->size() > sink_flush_bytes) sinks_[i]->flush();
 }
 
 std::string output_key(const OutputConfig &o) {
@@ -106,6 +106,8 @@ std::string output_key(const OutputConfig &o) {
     // format or severity opens it anew.
     if (o.type == OutputType::syslog)
         return fmt::format("syslog:{}:{}:{}", o.address, to_string(o.format), o.syslog.severity);
+    if (o.path_template.templated())
+        return fmt::format("file:{}:{}:{}", o.path, o.fallback, o.max_files);
     return fmt::format("{}:{}{}", to_string(o.type), o.path, o.address);
 }
 
@@ -115,7 +117,9 @@ Result<std::unique_ptr<io::Sink>> open_output(const OutputConfig &o, std::size_t
     case OutputType::stdout_: return io::make_stdout_sink(true);
     case OutputType::file: {
         std::string err;
-        auto s = io::make_file_sink(o.path, err);
+        auto s = o.path_template.templated()
+                     ? io::make_routed_file_sink(o.path, o.fallback, o.max_files, err)
+                     : io::make_file_sink(o.path, err);
         if (!s) return make_error(fmt::format("{}: key 'outputs[{}].path': {}", o.where, i, err));
         return std::unique_ptr<io::Sink>(std::move(s));
     }

@@ -26,14 +26,16 @@ std::string output_key(const OutputConfig &o);
 class SinkLines final : public LineOutputs {
 public:
     explicit SinkLines(std::vector<std::unique_ptr<io::Sink>> &sinks) : sinks_(sinks) {}
-    std::string &line(std::size_t i, int level) override {
+    std::string &line(std::size_t i, int level, std::string_view route) override {
         if (level >= 0) sinks_[i]->next_line_level(static_cast<std::uint8_t>(level));
-        return sinks_[i]->buffer();
+        last_ = &sinks_[i]->buffer_for(route);
+        return *last_;
     }
     void line_done(std::size_t i) override;
 
 private:
     std::vector<std::unique_ptr<io::Sink>> &sinks_;
+    std::string *last_ = nullptr; // the buffer the last line went to
 };
 
 } // namespace netlog::daemon

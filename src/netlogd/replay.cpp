@@ -24,7 +24,7 @@ namespace {
 class StdoutLines final : public LineOutputs {
 public:
     explicit StdoutLines(io::Sink &s) : s_(s) {}
-    std::string &line(std::size_t, int) override { return s_.buffer(); }
+    std::string &line(std::size_t, int, std::string_view) override { return s_.buffer(); }
 
 private:
     io::Sink &s_;

@@ -152,7 +152,7 @@ compare("netlog-rules commands", commands, doc_commands, "netlog-rules --help",
         "netlog-rules(8) COMMANDS")
 
 # --- metrics ----------------------------------------------------------------------------
-families = set(re.findall(r'(?:o\.family|per_output)\("((?:netlog|process)_\w+)"', read(os.path.join(SRC, "src", "core", "metrics.cpp"))))
+families = set(re.findall(r'(?:o\.family|per_output|per_routed)\("((?:netlog|process)_\w+)"', read(os.path.join(SRC, "src", "core", "metrics.cpp"))))
 described = set(re.findall(r"^\*((?:netlog|process)_\w+)\*", section(netlogd8, "METRICS"), re.M))
 compare("metric families", families, described, "metrics_render()", "netlogd(8) METRICS")
 

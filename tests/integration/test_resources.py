@@ -25,9 +25,11 @@ kernel rule counters = emitted + filtered (+ losses, which must be 0 here).
 """
 import json
 import os
+import signal
 
 from daemon_world import C1_IP, C2_IP, GROUP, OUT_IP, Cell, read_lines
-from netns import check, fail, log, require_root
+import netns
+from netns import check, fail, log, require_root, wait_for
 
 require_root("test_resources")
 
@@ -65,8 +67,30 @@ OUTPUTS = {  # file: (match, the classes it takes)
     "fw1-allow.log": ("{classes: [fw1-allow]}", {"fw1-allow"}),
     "ingress.log": ("{direction: ingress}", {"sg-ingress-allow", "sg-ingress-drop"}),
 }
+# One file per resource: the denied events, filed by fields of their class. Every value of
+# the files' names comes from the rules file above (FIELDS, RULE_ID), never from netlogd.
+DENIED = ["fw1-drop", "sg-ingress-drop"]
+os.mkdir(w.path("res"))
+ROUTED = {  # template: (max_files, fallback file or None (the default), {file: classes})
+    # a constant and a named group: each denied class its own file
+    "res/by-rule-{tenant_id}-{rule_id}.log": (64, None, {
+        f"res/by-rule-{FIELDS[n]['tenant_id']}-{RULE_ID[n]}.log": {n} for n in DENIED}),
+    # sg-ingress-drop has no firewall_id: its events go to the default fallback
+    "res/fw-{firewall_id}.log": (64, None, {
+        "res/fw-fw-1.log": {"fw1-drop"}, "res/fw-fw-1.log.1": {"fw1-drop"},
+        "res/fw-_other.log": {"sg-ingress-drop"}}),
+}
+routed_outputs = [
+    f"{{type: file, path: '{w.path(t)}', format: json, extras: [class, prefix, rule], "
+    f"match: {{verdict: denied}}, max_files: {mx}}}" for t, (mx, _fb, _f) in ROUTED.items()]
+# at most one file: whichever denied class comes first gets it, the other the fallback
+routed_outputs.append(f"{{type: file, path: '{w.path('res/one-{rule_id}.log')}', format: json, "
+                      f"extras: [class], match: {{verdict: denied}}, max_files: 1, "
+                      f"fallback: {w.path('res/one-rest.log')}}}")
+METRICS = "127.0.0.1:7561"  # the cell's own loopback
 w.write_config([f"{{type: file, path: {w.path(f)}, format: json, extras: [class, prefix, rule], "
-                f"match: {m}}}" for f, (m, _) in OUTPUTS.items()], rules=rules_path)
+                f"match: {m}}}" for f, (m, _) in OUTPUTS.items()] + routed_outputs,
+               rules=rules_path, extra=f"metrics: {{listen: \"{METRICS}\"}}\n")
 
 for name, (prefix, _d, _v, _n, src, dst, target) in CLASSES.items():
     spec = f"-s {src} -d {dst} -p udp --dport {DPORT[name]}"
@@ -76,17 +100,26 @@ for name, (prefix, _d, _v, _n, src, dst, target) in CLASSES.items():
 
 w.start()
 ns_of = {C1_IP: w.c["c1"], C2_IP: w.c["c2"], OUT_IP: w.out}
-sent = {}  # class -> source ports
-sport = 42000
-for name, (_p, _d, _v, n, src, dst, _t) in CLASSES.items():
-    ports = list(range(sport, sport + n))
-    sport += n
-    sent[name] = ports
+sent = {name: [] for name in CLASSES}  # class -> source ports
+next_port = [42000]
+
+
+def send(name, n):
+    """n UDP packets through class `name`'s rules, each from its own source port."""
+    _p, _d, _v, _n, src, dst, _t = CLASSES[name]
+    ports = list(range(next_port[0], next_port[0] + n))
+    next_port[0] += n
+    sent[name] += ports
     code = ("import socket\n"
             f"for p in {ports}:\n"
             "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
             f"    s.bind(('{src}', p)); s.sendto(b'netlog', ('{dst}', {DPORT[name]})); s.close()\n")
     ns_of[src].run(["/usr/bin/python3", "-c", code])
+    return ports
+
+
+for name, (_p, _d, _v, n, *_rest) in CLASSES.items():
+    send(name, n)
 
 
 def rule_counter(name):
@@ -99,6 +132,16 @@ def rule_counter(name):
     fail(f"no NFLOG rule for {name} in:\n{out}")
 
 
+# A per-resource file is rotated like any other output: renamed away, SIGHUP, and the
+# events after it go to a new file of that name.
+w.wait_settled(w.rule_packets("FORWARD"))
+os.rename(w.path("res/fw-fw-1.log"), w.path("res/fw-fw-1.log.1"))
+w.proc.send_signal(signal.SIGHUP)
+wait_for(lambda: os.path.exists(w.path("res/fw-fw-1.log")), timeout=30,
+         what="netlogd to reopen res/fw-fw-1.log after SIGHUP")
+before_rotation = list(sent["fw1-drop"])
+after_rotation = send("fw1-drop", 2)
+
 counted = {name: rule_counter(name) for name in CLASSES}
 for name, ports in sent.items():
     check(counted[name] == len(ports),
@@ -106,6 +149,7 @@ for name, ports in sent.items():
 kernel_total = w.rule_packets("FORWARD")
 check(kernel_total == sum(counted.values()), f"FORWARD NFLOG total {kernel_total} != {counted}")
 w.wait_settled(kernel_total)
+stats = w.cell.run([netns.binary("netlogd"), "--stats", "-c", w.path("netlogd.yaml")]).stdout
 rc = w.stop()
 check(rc == 0, f"netlogd exited {rc}")
 c = w.counters()
@@ -131,6 +175,53 @@ for fname, (match, takes) in OUTPUTS.items():
     if sorted(got) != want:
         fail(f"{fname} (match {match}):\n  got  {sorted(got)}\n  want {want}")
     log(f"ok: {fname} (match {match}): exactly its {len(want)} events, each with its rule")
+
+def classes_in(path):
+    return sorted((json.loads(l)["data"]["class"], json.loads(l)["data"]["packet"]["src_port"])
+                  for l in read_lines(w.path(path)))
+
+
+def want_of(classes):
+    return sorted((n, p) for n in classes for p in sent[n])
+
+
+for template, (_mx, _fb, files) in ROUTED.items():
+    # (the fallback is opened at start: empty when no event needed it)
+    made = sorted(os.path.join("res", f) for f in os.listdir(w.path("res"))
+                  if f.startswith(template[4:template.index("{")])
+                  and os.path.getsize(w.path(os.path.join("res", f))) > 0)
+    check(made == sorted(files), f"{template}: files {made}, want {sorted(files)}")
+    for path, takes in files.items():
+        got = classes_in(path)
+        want = want_of(takes)
+        if path.startswith("res/fw-fw-1.log"):  # the rotated file and the new one
+            ports = after_rotation if path == "res/fw-fw-1.log" else before_rotation
+            want = sorted(("fw1-drop", p) for p in ports)
+        check(got == want, f"{path}: got {got}, want {want}")
+    log(f"ok: {template}: one file per resource, each with exactly its events: {sorted(files)}")
+
+one = [f for f in os.listdir(w.path("res")) if f.startswith("one-") and f != "one-rest.log"]
+check(len(one) == 1, f"max_files 1: files {one}")
+first = classes_in(os.path.join("res", one[0]))
+rest = classes_in("res/one-rest.log")
+check(len({n for n, _ in first}) == 1, f"{one[0]} holds more than one class: {first}")
+cls_first = first[0][0]
+check(one[0] == f"one-{RULE_ID[cls_first]}.log" and first == want_of([cls_first]),
+      f"{one[0]}: {first}")
+other = [n for n in DENIED if n != cls_first]
+check(rest == want_of(other), f"one-rest.log: got {rest}, want {want_of(other)}")
+# --stats: the fallback lines of each routed output, from /metrics
+fb = {}
+for line in stats.splitlines():
+    if line.startswith("output ") and "files open" in line:
+        name, rest_ = line[len("output "):].split(": ", 1)
+        fb[os.path.relpath(name, w.path(""))] = tuple(int(rest_.split()[i]) for i in (0, 3))
+want_fb = {"res/by-rule-{tenant_id}-{rule_id}.log": (2, 0),
+           "res/fw-{firewall_id}.log": (1, len(sent["sg-ingress-drop"])),
+           "res/one-{rule_id}.log": (1, len(rest))}
+check(fb == want_fb, f"--stats files/fallback {fb} != {want_fb}:\n{stats}")
+log(f"ok: max_files 1: {one[0]} holds {cls_first}, the other class went to the fallback; "
+    f"--stats counts files and fallback lines: {fb}")
 
 filtered_want = counted["fw2-allow"]
 check(c["filtered"] == filtered_want,

@@ -79,7 +79,7 @@ struct Lines final : LineOutputs {
     explicit Lines(std::size_t n) : buf(n) {}
     std::vector<std::string> buf;
     std::vector<int> levels;
-    std::string &line(std::size_t i, int level) override {
+    std::string &line(std::size_t i, int level, std::string_view) override {
         if (i == 0) levels.push_back(level);
         return buf[i];
     }

@@ -14,6 +14,7 @@
 #include <netlog/pipeline.h>
 #include "pipeline_fixtures.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -365,4 +366,137 @@ TEST_CASE("rules/openstack.yaml: each class names its firewall or group, its ten
     CHECK(caps.value[0] == "77aa0c19");
     CHECK(caps.value[1] == "5d2e8f10");
     CHECK(c.classify("FWD_00000000_0b7d3e21_") == nullptr); // a firewall the file does not know
+}
+
+// --- one file per resource: a file output's path naming fields ------------------------------
+
+TEST_CASE("a path names fields only in the file's name; a stray brace or bad name is refused") {
+    auto t = path_template_parse("/var/log/netlog/fw-{firewall_id}-{rule_id}.log");
+    REQUIRE(t.ok());
+    CHECK(t->templated());
+    CHECK(t->fields() == std::vector<std::string>{"firewall_id", "rule_id"});
+    CHECK(t->fallback() == "/var/log/netlog/fw-_other-_other.log");
+    auto plain = path_template_parse("/var/log/netlog/netlog.log");
+    REQUIRE(plain.ok());
+    CHECK_FALSE(plain->templated());
+    CHECK(path_template_parse("/var/log/{tenant_id}/fw.log").error().message.find(
+              "a field may stand only in the file's name") == 0);
+    CHECK(path_template_parse("/x/fw-{firewall-id}.log").error().message ==
+          "'{firewall-id}' at byte 7 is not a field: write {name} with letters, digits and '_' "
+          "(e.g. {firewall_id})");
+    CHECK(path_template_parse("/x/fw-{}.log").error().message.find("'{}' at byte 7 is not a "
+                                                                    "field") == 0);
+    CHECK(path_template_parse("/x/fw-{rule_id.log").error().message.find("at byte 7 is not a "
+                                                                          "field") != std::string::npos);
+    CHECK(path_template_parse("/x/fw-rule}.log").error().message ==
+          "'}' at byte 11 closes no field: a field is written {name}");
+}
+
+TEST_CASE("a value stands in a file name only when it cannot leave the directory or hide") {
+    CHECK(path_value_ok("fw-1"));
+    CHECK(path_value_ok("4f2a9c1e-7d3b-4c1a-9e0f-2b8d6a5c3e71"));
+    CHECK(path_value_ok("a.b_c"));
+    CHECK_FALSE(path_value_ok(""));
+    CHECK_FALSE(path_value_ok(".."));
+    CHECK_FALSE(path_value_ok(".hidden"));
+    CHECK_FALSE(path_value_ok("_other")); // the fallback's own name
+    CHECK_FALSE(path_value_ok("a/b"));
+    CHECK_FALSE(path_value_ok("t\"1"));
+    CHECK_FALSE(path_value_ok(std::string(129, 'a')));
+    CHECK(path_value_ok(std::string(128, 'a')));
+}
+
+TEST_CASE("each line of a templated output goes to the file its class's constants and groups name") {
+    const auto rules = parse_rules(fw_rules);
+    PipelineOptions o;
+    OutputSpec routed;
+    routed.path = *path_template_parse("/l/{firewall_id}-{rule_id}.log");
+    OutputSpec by_class;
+    by_class.path = *path_template_parse("/l/{name}.log");
+    OutputSpec plain;
+    o.outputs = {routed, plain, by_class};
+    Pipeline p(rules, o);
+    struct Routes final : LineOutputs {
+        std::vector<std::string> buf = std::vector<std::string>(3);
+        std::vector<std::pair<std::size_t, std::string>> routes;
+        std::string &line(std::size_t i, int, std::string_view route) override {
+            routes.emplace_back(i, std::string(route));
+            return buf[i];
+        }
+    } out;
+    const BatchTime t{{1795422014, 0}, 0, 0};
+    CHECK(p.process_message(message("FWD_0a1b2c3d_v4_https"), t, out));
+    CHECK(p.process_message(message("FWD_0a1b2c3e_x"), t, out));
+    CHECK(p.process_message(message("FWA_x"), t, out)); // fw2-allow: no firewall_id
+    CHECK(p.process_message(message("OTHER"), t, out)); // unclassified
+    const std::vector<std::pair<std::size_t, std::string>> want = {
+        {0, "/l/fw-1-0a1b2c3d.log"}, {1, ""}, {2, "/l/fw1-drop.log"},
+        {0, "/l/fw-1-0a1b2c3e.log"}, {1, ""}, {2, "/l/fw1-drop.log"},
+        {0, ""}, {1, ""}, {2, "/l/fw2-allow.log"},
+        {0, ""}, {1, ""}, {2, ""}}; // unclassified: no class, no name
+    CHECK(out.routes == want);
+    CHECK(out.buf[0].find("FWD") == std::string::npos); // the lines themselves are unchanged
+    CHECK(std::count(out.buf[0].begin(), out.buf[0].end(), '\n') == 4);
+}
+
+TEST_CASE("a templated path's fields, max_files and fallback are checked at start, with position") {
+    auto c = config_parse("rules: r.yaml\n"
+                          "outputs:\n"
+                          "  - type: file\n"
+                          "    path: /l/fw-{firewall_id}.log\n"
+                          "    max_files: 8\n"
+                          "  - {type: file, path: '/l/t-{tenant_id}.log', fallback: /l/t.log}\n"
+                          "  - {type: file, path: /l/plain.log}\n",
+                          "netlogd.yaml");
+    REQUIRE_MESSAGE(c.ok(), (c.ok() ? std::string() : c.error().message));
+    CHECK(c->outputs[0].max_files == 8);
+    CHECK(c->outputs[0].fallback == "/l/fw-_other.log");
+    CHECK(c->outputs[1].max_files == 64);
+    CHECK(c->outputs[1].fallback == "/l/t.log");
+    CHECK(c->outputs[2].fallback.empty());
+    CHECK(config_check_rules(*c, parse_rules(fw_rules)).ok());
+    const auto r = config_check_rules(*c, cf_rules());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message == "netlogd.yaml:4:11: key 'outputs[0].path': no class of the rules "
+                               "file has the field 'firewall_id' (their fields: name)");
+    auto typo = config_parse("rules: r.yaml\noutputs:\n  - {type: file, path: '/l/{firewal_id}'}\n",
+                             "netlogd.yaml");
+    REQUIRE(typo.ok());
+    CHECK(config_check_rules(*typo, parse_rules(fw_rules)).error().message ==
+          "netlogd.yaml:3:24: key 'outputs[0].path': no class of the rules file has the field "
+          "'firewal_id' (their fields: firewall_id, name, port, rule_id, tenant_id)");
+
+    const std::string head = "rules: r.yaml\noutputs:\n  - type: file\n";
+    CHECK(config_error(head + "    path: /l/plain.log\n    max_files: 3\n") ==
+          "netlogd.yaml:5:16: key 'outputs[0].max_files': only a path that names a field "
+          "({name}) has one");
+    CHECK(config_error(head + "    path: /l/{rule_id}.log\n    max_files: 0\n")
+              .find("netlogd.yaml:5:16: key 'outputs[0].max_files'") == 0);
+    CHECK(config_error(head + "    path: /l/{rule_id}.log\n    fallback: /l/{x}.log\n") ==
+          "netlogd.yaml:5:15: key 'outputs[0].fallback': the fallback is one file: it names no "
+          "field");
+    CHECK(config_error(head + "    path: /{rule_id}/x.log\n")
+              .find("netlogd.yaml:4:11: key 'outputs[0].path': a field may stand only") == 0);
+    CHECK(config_error(head + "    path: /l/{rule_id}.log\n"
+                              "  - {type: file, path: /l/_other.log}\n") ==
+          "netlogd.yaml:5:24: key 'outputs[1].path': '/l/_other.log' is already the path of "
+          "another output");
+}
+
+TEST_CASE("a templated output's files and fallback lines survive the metrics round trip") {
+    MetricsSnapshot m;
+    m.outputs.push_back({"/l/plain.log", "file", "json", 5, 500, 0, 0, 0, 0, false, 0, 0});
+    m.outputs.push_back({"/l/fw-{firewall_id}.log", "file", "json", 7, 700, 0, 0, 0, 0, true, 3, 2});
+    const auto text = metrics_render(m);
+    CHECK(text.find("netlog_output_files{output=\"/l/fw-{firewall_id}.log\",type=\"file\","
+                    "format=\"json\"} 3\n") != std::string::npos);
+    CHECK(text.find("netlog_output_files{output=\"/l/plain.log\"") == std::string::npos);
+    MetricsSnapshot back;
+    std::string err;
+    REQUIRE_MESSAGE(metrics_parse(text, back, err), err);
+    REQUIRE(back.outputs.size() == 2);
+    CHECK_FALSE(back.outputs[0].routed);
+    CHECK(back.outputs[1].routed);
+    CHECK(back.outputs[1].files == 3);
+    CHECK(back.outputs[1].fallback == 2);
 }
