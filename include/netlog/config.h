@@ -141,6 +141,15 @@ struct ManageRulesConfig {
     double interval = 1.0; // seconds: legacy poll period, nft wait timeout
 };
 
+// `connections:` what became of the connections whose first packet was logged as allowed
+// (netlog/conntrack.h). Off by default.
+struct ConnectionsConfig {
+    bool outcomes = false;   // <direction>-failed: refused | unanswered | unreachable
+    bool flow_end = false;   // <direction>-closed: duration, packets and bytes each way
+    std::uint32_t max_tracked = 65536; // connections followed at once; more are counted
+    bool enabled() const { return outcomes || flow_end; }
+};
+
 // Where container metadata comes from (`metadata.source`).
 enum class MetadataSource : std::uint8_t { none, cf_store, docker, podman };
 std::string_view to_string(MetadataSource s); // "none", "cf-store", "docker", "podman"
@@ -172,6 +181,7 @@ struct Config {
     std::string metrics_listen; // empty: off; `metrics: {}` gives default_metrics_listen
     std::string user; // after binding, switch to this user (no capabilities); empty: stay uid 0
     std::optional<ManageRulesConfig> manage_rules; // absent: rules are not managed
+    ConnectionsConfig connections;
 };
 
 // Parse netlogd.yaml text. Errors: "<source>:<line>:<col>: key '<key>': <what to do>".

@@ -65,6 +65,19 @@ std::string container_json(const Container &c);
 // string: the lowercase IANA keyword, or the decimal number ("253") when there is none.
 void format_json(const Event &ev, const JsonOptions &opt, std::string &out);
 
+// A followed connection's end (netlog/conntrack.h, `connections:`). Its body is rendered
+// when the connection is followed: the original event's container object and its packet
+// with the seed keys only (no extras). The line, '\n'-terminated:
+//   {"timestamp":..,"source":..,"message":"<direction>-failed"|"<direction>-closed",
+//    "log_level":1,"data":{"source"|"destination":{container},"packet":{..},
+//    "connection":{"outcome":"refused"|"unanswered"|"unreachable","duration_ms":N}}}
+// closed: "connection":{"duration_ms":N,"orig_packets":..,"orig_bytes":..,"reply_packets":..,
+// "reply_bytes":..} (the counters when conntrack accounting is on); the extra `host` adds
+// host_ip and host_guid as for other events.
+void json_connection_body(const Event &ev, const JsonOptions &opt, std::string &out);
+struct ConnEnd;
+void format_json_connection(const ConnEnd &c, const JsonOptions &opt, std::string &out);
+
 // Cloud Foundry iptables-logger compatible JSON (facts/cloudfoundry.md §4), '\n'-terminated:
 // what the real program writes for the kernel's LOG line of the same packet.
 // rfc3339: {"timestamp":"2024-05-03T23:35:07.123456789Z","level":"info","source":...,"data":...}

@@ -16,6 +16,7 @@
 #include <netlog/accounting.h>
 #include <netlog/classes.h>
 #include <netlog/config.h>
+#include <netlog/conntrack.h>
 #include <netlog/container.h>
 #include <netlog/ecs.h>
 #include <netlog/event.h>
@@ -84,6 +85,9 @@ struct PipelineOptions {
     std::vector<OutputSpec> outputs;
     std::optional<RateLimitConfig> rate_limit; // none: every event is formatted
     std::int64_t boot_wall_ns = 0; // wall-clock ns of CLOCK_MONOTONIC zero (kern.log "[uptime]")
+    // connections: follow the allowed events' connections through conntrack messages the
+    // caller hands in (conntrack_datagram); off unless outcomes or flow_end.
+    ConnectionOptions connections;
 };
 
 // Where the lines go, one buffer per output: the daemon's sinks, replay's stdout.
@@ -126,6 +130,9 @@ struct PipelineCounters {
     // Ingress events emitted while an output has the json extra `peer`: with their source
     // named (a container on this cell, or an app from the packet's mark), and without.
     std::uint64_t sources_resolved = 0, sources_unresolved = 0;
+    // connections: the followed connections' table (its own identity, conntrack.h). Its
+    // -failed and -closed lines are events of their own, outside the NFLOG identity.
+    ConnectionCounters connections;
 };
 
 // What the rate limiter did.
@@ -175,6 +182,15 @@ public:
     // Append the line of output `i` for `ev` (klog: behind its kernel prefix).
     void format(const Event &ev, std::size_t i, std::string &out) const;
 
+    // connections: one datagram read from the conntrack event socket or the answers to
+    // conntrack_probes' requests; a followed connection that ended becomes one line in each
+    // json output that took its first packet (journal-framed outputs and the other formats
+    // get none). `t.now_ns` is the monotonic clock, `t.received` the wall clock.
+    void conntrack_datagram(Bytes datagram, const BatchTime &t, LineOutputs &out);
+    // The conntrack GET requests due at `now_ns` (netlink messages appended to `out`).
+    void conntrack_probes(std::int64_t now_ns, std::vector<std::uint8_t> &out);
+    bool tracking() const { return tracker_ != nullptr; }
+
     // A message that could not be parsed at all (a netlink message, a capture's record):
     // counted as processed and as a decode error.
     void count_bad_message() {
@@ -216,6 +232,10 @@ private:
     std::uint64_t evictions_base_ = 0, overflow_base_ = 0; // carried over from before a reload
     const PeerMarks *marks_ = nullptr;
     bool peers_wanted_ = false; // an output has the json extra `peer`
+    std::unique_ptr<ConnectionTracker> tracker_; // connections: on
+    std::uint32_t probe_seq_ = 0;
+    void follow(const BatchTime &t, LineOutputs &out);
+    void emit_connection(const ConnEnd &x, LineOutputs &out);
     PipelineCounters c_;
     RateLimitCounters rl_;
     Event ev_;

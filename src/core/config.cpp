@@ -96,7 +96,8 @@ struct KeyTable {
 const KeyTable key_tables[] = {
     {"",
      {"rules", "metadata", "host", "source", "nflog", "queue", "outputs", "rate_limit", "metrics",
-      "unclassified", "user", "manage_rules"}},
+      "unclassified", "user", "manage_rules", "connections"}},
+    {"connections.", {"outcomes", "flow_end", "max_tracked"}},
     {"metadata.", {"source", "store", "socket", "labels", "grace"}},
     {"host.", {"ip", "guid"}},
     {"rate_limit.", {"rate", "burst", "classes"}},
@@ -184,6 +185,7 @@ public:
         if (const auto u = root["unclassified"]) unclassified(u, c.unclassified);
         if (const auto u = root["user"]) c.user = nonempty(u, "user");
         if (const auto m = root["manage_rules"]) c.manage_rules = manage_rules(m);
+        if (const auto n = root["connections"]) connections(n, c.connections);
         return c;
     }
 
@@ -324,6 +326,23 @@ private:
         if (n["netlink_buffer"])
             s.netlink_buffer = number<std::uint32_t>(n["netlink_buffer"],
                                                      "nflog.netlink_buffer", 4096, 131072);
+    }
+
+    bool boolean(const YAML::Node &n, std::string_view key) {
+        if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false"))
+            return n.Scalar() == "true";
+        fail(src_, n, key,
+             fmt::format("expected true or false, not '{}'", n.IsScalar() ? n.Scalar() : "a collection"));
+    }
+
+    void connections(const YAML::Node &n, ConnectionsConfig &c) {
+        map(n, "connections");
+        keys(n, "connections.");
+        if (n["outcomes"]) c.outcomes = boolean(n["outcomes"], "connections.outcomes");
+        if (n["flow_end"]) c.flow_end = boolean(n["flow_end"], "connections.flow_end");
+        if (n["max_tracked"])
+            c.max_tracked = number<std::uint32_t>(n["max_tracked"], "connections.max_tracked", 1,
+                                                  1u << 24);
     }
 
     // `manage_rules: {backend, mode, family, interval}`; `manage_rules: {}` takes the defaults.
@@ -761,6 +780,11 @@ std::string config_summary(const Config &c) {
     }
     if (!c.metrics_listen.empty()) s += fmt::format("\n  metrics on {}", c.metrics_listen);
     if (!c.user.empty()) s += fmt::format("\n  runs as user {} once its sockets are bound", c.user);
+    if (c.connections.enabled())
+        s += fmt::format("\n  connections followed through conntrack:{}{} (at most {} at once)",
+                         c.connections.outcomes ? " failed (outcomes)" : "",
+                         c.connections.flow_end ? " closed (flow_end)" : "",
+                         c.connections.max_tracked);
     if (c.manage_rules) {
         const auto &m = *c.manage_rules;
         s += fmt::format("\n  manages rules: backend {}, mode {}, family {}, interval {} s",

@@ -5,6 +5,7 @@
 #include <cstring>
 #include "community_id.h"
 #include <netlog/format.h>
+#include <netlog/conntrack.h>
 
 namespace netlog {
 
@@ -396,6 +397,54 @@ void format_json(const Event &ev, const JsonOptions &opt, std::string &str) {
     if (opt.class_name)
         put_string_member(out, ",\"class\":", ev.cls ? std::string_view(ev.cls->name) : "");
     if (opt.prefix) put_string_member(out, ",\"prefix\":", ev.prefix);
+    if (opt.host) {
+        put_string_member(out, ",\"host_ip\":", opt.host_ip);
+        put_string_member(out, ",\"host_guid\":", opt.host_guid);
+    }
+    out.put("}}\n");
+}
+
+void json_connection_body(const Event &ev, const JsonOptions &opt, std::string &str) {
+    static const JsonOptions seed_keys{};
+    text::Out out(str);
+    if (!ev.container && !opt.unknown_container.empty())
+        out.put(opt.unknown_container);
+    else
+        put_container(out, ev.container);
+    out.put(",\"packet\":");
+    put_packet(out, ev, seed_keys);
+}
+
+void format_json_connection(const ConnEnd &c, const JsonOptions &opt, std::string &str) {
+    text::Out out(str);
+    out.put("{\"timestamp\":\"");
+    out.epoch(c.time);
+    put_string_member(out, "\",\"source\":", opt.source);
+    out.put(",\"message\":\"");
+    out.put(to_string(c.direction));
+    out.put(c.failed ? "-failed" : "-closed");
+    out.put("\",\"log_level\":1,\"data\":{");
+    out.put(c.direction == Direction::ingress ? "\"destination\":" : "\"source\":");
+    out.put(c.body);
+    out.put(",\"connection\":{");
+    if (c.failed) {
+        out.put("\"outcome\":\"");
+        out.put(to_string(c.outcome));
+        out.put("\",");
+    }
+    out.put("\"duration_ms\":");
+    out.uint(c.duration_ms);
+    if (c.orig && c.reply) {
+        out.put(",\"orig_packets\":");
+        out.uint(c.orig->packets);
+        out.put(",\"orig_bytes\":");
+        out.uint(c.orig->bytes);
+        out.put(",\"reply_packets\":");
+        out.uint(c.reply->packets);
+        out.put(",\"reply_bytes\":");
+        out.uint(c.reply->bytes);
+    }
+    out.put('}');
     if (opt.host) {
         put_string_member(out, ",\"host_ip\":", opt.host_ip);
         put_string_member(out, ",\"host_guid\":", opt.host_guid);

@@ -248,6 +248,34 @@ std::string metrics_render(const MetricsSnapshot &m) {
         o.sample("netlog_ingress_sources_total", m.sources_resolved, "result=\"resolved\"");
         o.sample("netlog_ingress_sources_total", m.sources_unresolved, "result=\"unresolved\"");
     }
+    if (m.connections_enabled) {
+        const auto &c = m.connections;
+        o.family("netlog_connections_followed_total", "counter",
+                 "Connections followed through conntrack after their first packet was emitted "
+                 "as allowed.");
+        o.sample("netlog_connections_followed_total", c.followed);
+        o.family("netlog_connections_untracked_total", "counter",
+                 "Allowed first packets whose connection was not followed: the table was full "
+                 "(connections.max_tracked).");
+        o.sample("netlog_connections_untracked_total", c.untracked);
+        o.family("netlog_connections_ended_total", "counter",
+                 "Followed connections that ended, by result: refused, unanswered, unreachable "
+                 "(a -failed event), closed (a -closed event), quiet (no event asked for), lost "
+                 "(the kernel had no entry and no DESTROY came).");
+        for (const auto &[v, r] : {std::pair{c.refused, "refused"}, {c.unanswered, "unanswered"},
+                                  {c.unreachable, "unreachable"}, {c.closed, "closed"},
+                                  {c.quiet, "quiet"}, {c.lost, "lost"}})
+            o.sample("netlog_connections_ended_total", v, fmt::format("result=\"{}\"", r));
+        o.family("netlog_connections_active", "gauge", "Connections followed now.");
+        o.sample("netlog_connections_active", c.active);
+        o.family("netlog_conntrack_messages_total", "counter",
+                 "Conntrack messages read (events and answers), and those that did not parse.");
+        o.sample("netlog_conntrack_messages_total", c.messages, "result=\"ok\"");
+        o.sample("netlog_conntrack_messages_total", c.bad_messages, "result=\"bad\"");
+        o.family("netlog_conntrack_overruns_total", "counter",
+                 "Times the kernel could not deliver conntrack events (ENOBUFS).");
+        o.sample("netlog_conntrack_overruns_total", m.conntrack_overruns);
+    }
     o.family("netlog_rule_reconcile_latency_seconds", "histogram",
              "Time from a ruleset change to the companions being back in place.");
     std::uint64_t cum = 0;
@@ -552,6 +580,23 @@ bool metrics_parse(std::string_view text, MetricsSnapshot &m, std::string &error
             (s.label("result") == "ok" ? m.peer_reads : m.peer_read_errors) = u;
         } else if (n == "netlog_ingress_sources_total") {
             (s.label("result") == "resolved" ? m.sources_resolved : m.sources_unresolved) = u;
+        } else if (n.starts_with("netlog_connections_") || n.starts_with("netlog_conntrack_")) {
+            auto &c = m.connections;
+            m.connections_enabled = true;
+            const auto r = s.label("result");
+            if (n == "netlog_connections_followed_total") c.followed = u;
+            else if (n == "netlog_connections_untracked_total") c.untracked = u;
+            else if (n == "netlog_connections_active") c.active = u;
+            else if (n == "netlog_conntrack_overruns_total") m.conntrack_overruns = u;
+            else if (n == "netlog_conntrack_messages_total") (r == "bad" ? c.bad_messages : c.messages) = u;
+            else if (n == "netlog_connections_ended_total") {
+                if (r == "refused") c.refused = u;
+                else if (r == "unanswered") c.unanswered = u;
+                else if (r == "unreachable") c.unreachable = u;
+                else if (r == "closed") c.closed = u;
+                else if (r == "quiet") c.quiet = u;
+                else if (r == "lost") c.lost = u;
+            }
         }
         else if (n == "netlog_rule_reconcile_latency_seconds_bucket") {
             double le = 0;

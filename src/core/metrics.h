@@ -4,6 +4,8 @@
 // netlogd(8); counters end in _total, times are in seconds.
 #pragma once
 
+#include <netlog/conntrack.h>
+
 #include <netlog/accounting.h>
 
 #include <array>
@@ -110,6 +112,11 @@ struct MetricsSnapshot : Accounting {
     bool peer_enabled = false;
     std::uint64_t peer_marks = 0, peer_reads = 0, peer_read_errors = 0;
     std::uint64_t sources_resolved = 0, sources_unresolved = 0;
+    // connections: (rendered only when on): the followed connections' table and the
+    // conntrack events the kernel could not deliver.
+    bool connections_enabled = false;
+    ConnectionCounters connections;
+    std::uint64_t conntrack_overruns = 0;
     std::uint64_t queue_depth = 0, queue_capacity = 0;
     std::vector<KernelGroupView> kernel_groups;
     KernelSocketView kernel_socket;

@@ -106,6 +106,9 @@ Pipeline::Pipeline(const RulesFile &rules, PipelineOptions options)
         some_take_all_ = some_take_all_ || select_.back().takes_all();
     }
 
+    if (opt_.connections.outcomes || opt_.connections.flow_end)
+        tracker_ = std::make_unique<ConnectionTracker>(opt_.connections);
+
     rl_.classes.reserve(rules.classes.size() + 1);
     for (const auto &d : rules.classes) rl_.classes.push_back(d.name);
     rl_.classes.push_back("unclassified");
@@ -135,6 +138,8 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
         return false;
     }
     ev.time = msg.timestamp ? *msg.timestamp : receive_time;
+    // An ICMP error quoting a followed connection's packet, whatever becomes of the event.
+    if (tracker_ && !tracker_->empty()) tracker_->icmp(ev.packet);
 
     // A companion's prefix carries its LOG rule's level and flags (prefix_tag.h): split
     // off here, so that classes, enrichment and every output see the LOG rule's prefix.
@@ -329,6 +334,9 @@ bool Pipeline::process_message(const NflogMessage &msg, const BatchTime &t, Line
         format(ev_, i, out.line(i, ev_.log_level, route(i, ev_.cls, &ev_.captures)));
         out.line_done(i);
     }
+    if (tracker_ && ev_.verdict == Verdict::allowed &&
+        ConnectionTracker::starts_connection(ev_.packet))
+        follow(t, out);
     return true;
 }
 
@@ -336,6 +344,57 @@ std::string_view Pipeline::route(std::size_t i, const ClassDef *cls, const Captu
     if (!routers_[i]) return {};
     // A summary (no captures) finds its file when the path names only the class's constants.
     return routers_[i]->route(cls, caps, route_) ? std::string_view(route_) : std::string_view();
+}
+
+// The json outputs (not journal-framed) that took ev_: a bit each (the first 64 outputs).
+void Pipeline::follow(const BatchTime &t, LineOutputs &out) {
+    std::uint64_t mask = 0;
+    const JsonOptions *json = nullptr;
+    for (std::size_t i = 0; i < opt_.outputs.size() && i < 64; ++i) {
+        const auto &o = opt_.outputs[i];
+        if (o.format != OutputFormat::json || o.journal.enabled || !selects(ev_, i)) continue;
+        mask |= std::uint64_t{1} << i;
+        if (!json) json = &o.json;
+    }
+    if (!mask) return;
+    std::string body;
+    json_connection_body(ev_, *json, body);
+    tracker_->follow(ev_.packet, ev_.direction, ev_.time, t.now_ns, std::move(body), mask,
+                     [&](const ConnEnd &x) { emit_connection(x, out); });
+    c_.connections = tracker_->counters();
+}
+
+void Pipeline::emit_connection(const ConnEnd &x, LineOutputs &out) {
+    for (std::size_t i = 0; i < opt_.outputs.size() && i < 64; ++i) {
+        const auto &o = opt_.outputs[i];
+        if (!(x.outputs >> i & 1) || o.format != OutputFormat::json || o.journal.enabled) continue;
+        format_json_connection(x, o.json, out.line(i, -1));
+        out.line_done(i);
+    }
+}
+
+void Pipeline::conntrack_datagram(Bytes d, const BatchTime &t, LineOutputs &out) {
+    if (!tracker_) return;
+    const auto emit = [&](const ConnEnd &x) { emit_connection(x, out); };
+    const bool ok = ct_parse_datagram(
+        d, [&](const CtMessage &m) { tracker_->message(m, t.now_ns, t.received, emit); },
+        [&](int, const CtMessage *req) {
+            if (req) tracker_->probe_failed(*req, t.now_ns);
+        });
+    auto c = tracker_->counters();
+    if (!ok) {
+        ++c.bad_messages;
+        tracker_->set_counters(c);
+    }
+    c_.connections = c;
+}
+
+void Pipeline::conntrack_probes(std::int64_t now_ns, std::vector<std::uint8_t> &out) {
+    if (!tracker_) return;
+    tracker_->due(now_ns, 256, [&](const CtTuple &k, bool by_reply) {
+        ct_build_get(k, by_reply, ++probe_seq_, out);
+    });
+    c_.connections = tracker_->counters();
 }
 
 void Pipeline::process_batch(Bytes batch, const BatchTime &t, LineOutputs &out) {
@@ -376,6 +435,15 @@ Accounting Pipeline::accounting() {
 
 void Pipeline::carry_over(Pipeline &old) {
     c_ = old.c_;
+    // The connections followed go on being followed (with this pipeline's options).
+    if (tracker_ && old.tracker_) {
+        auto c = old.tracker_->counters();
+        tracker_ = std::move(old.tracker_);
+        tracker_->set_options(opt_.connections);
+        tracker_->set_counters(c);
+    } else if (tracker_) {
+        tracker_->set_counters(c_.connections);
+    }
     const auto &c = old.rate_limit_counters();
     for (std::size_t i = 0; i < c.classes.size() && i < c.suppressed.size(); ++i) {
         auto it = std::find(rl_.classes.begin(), rl_.classes.end(), c.classes[i]);

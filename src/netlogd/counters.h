@@ -5,8 +5,9 @@
 //   pipeline.processed = pipeline.emitted + pipeline.decode_errors + pipeline.unclassified_dropped
 //                        + pipeline.filtered (no output's match takes it)
 //   pipeline.emitted = emitted() + rate_limit.suppressed_total (the rate limit comes after)
-//   lines in output i = emitted() + rate_limit.summaries - outputs[i].dropped (sink losses),
-//                       counting only the events and summaries output i's match takes
+//   lines in output i = emitted() + rate_limit.summaries + connection events (json outputs,
+//                       connections:) - outputs[i].dropped (sink losses), counting only the
+//                       events, summaries and connections output i's match takes
 // so: kernel matched = emitted() + suppressed + lost_enobufs + lost_gap + queue_dropped
 //                      + decode_errors + unclassified_dropped + filtered
 //                      (+ events still in flight).
@@ -53,6 +54,10 @@ struct CountersSnapshot {
     std::size_t containers = 0;
     MetadataSourceView metadata;  // Docker/Podman source (source "" otherwise)
     RateLimitCounters rate_limit; // pipeline thread
+    // connections: on; conntrack events the kernel could not deliver (ENOBUFS on the event
+    // socket: a followed connection whose DESTROY was among them ends as `lost`).
+    bool connections_enabled = false;
+    std::uint64_t conntrack_overruns = 0;
 
     // The identity's terms (netlog/accounting.h) from these counters: the one place that
     // says which counter is which term.
@@ -96,6 +101,17 @@ inline std::string counters_line(const CountersSnapshot &s) {
         for (std::size_t i = 0; i < s.outputs.size(); ++i)
             out += fmt::format(" out{}_lines={} out{}_dropped={}", i, s.outputs[i].lines, i,
                                s.outputs[i].dropped);
+    if (s.connections_enabled) { // the followed connections' own identity (conntrack.h)
+        const auto &c = s.pipeline.connections;
+        out += fmt::format(" connections_followed={} connections_untracked={} "
+                           "connection_events={} connections_refused={} "
+                           "connections_unanswered={} connections_unreachable={} "
+                           "connections_closed={} connections_quiet={} connections_lost={} "
+                           "connections_active={} conntrack_overruns={}",
+                           c.followed, c.untracked, c.events(), c.refused, c.unanswered,
+                           c.unreachable, c.closed, c.quiet, c.lost, c.active,
+                           s.conntrack_overruns);
+    }
     if (s.rate_limit.enabled) // emitted + suppressed = the events the pipeline built
         out += fmt::format(" suppressed={} suppression_summaries={} summarised={}",
                            s.rate_limit.suppressed_total, s.rate_limit.summaries,

@@ -1,6 +1,7 @@
 // netlogd's live mode: threads, signals, reload.
 #include "daemon.h"
 #include "clock.h"
+#include "conntrack_socket.h"
 
 #include "batch_queue.h"
 #include "engine_source.h"
@@ -75,6 +76,8 @@ private:
     void publish_reader();
     void publish_pipeline();
     void flush_summaries(std::int64_t now, bool all);
+    void conntrack_tick();
+    PipelineOptions with_connections(PipelineOptions o) const;
     CountersSnapshot snapshot() const;
 
     std::string config_path_;
@@ -117,6 +120,11 @@ private:
     std::unique_ptr<PeerWatcher> peers_;
     std::shared_ptr<const PeerMarks> marks_;
     std::uint64_t marks_gen_ = 0;
+    // connections: (conntrack_socket.h); null: off. Drained by the pipeline thread, whose
+    // pipeline holds the followed connections; settings fixed at start.
+    std::unique_ptr<io::ConntrackSocket> ct_;
+    ConnectionOptions ct_options_;
+    std::vector<std::uint8_t> ct_requests_;
     std::unique_ptr<Ops> ops_; // metrics, privileges, sd_notify (ops.h); last: goes first
 };
 
@@ -173,8 +181,29 @@ bool Daemon::start() {
             opened[i] = std::move(*s);
         }
     for (auto &s : opened) sinks_.push_back(std::move(s));
+    if (const auto &cc = l_.config.connections; cc.enabled()) {
+        auto c = io::ConntrackSocket::open(8u << 20);
+        if (!c) {
+            fmt::print(stderr, "netlogd: {}: {}\n", config_key_where(config_path_, "connections"),
+                       c.error().message);
+            return false;
+        }
+        ct_ = std::move(*c);
+        ct_options_ = {cc.outcomes, cc.flow_end, cc.max_tracked};
+        const auto acct = io::ConntrackSocket::accounting_on();
+        fmt::print(stderr, "netlogd: connections: following allowed connections through "
+                           "conntrack ({}{}{}; at most {}){}\n",
+                   cc.outcomes ? "failed" : "", cc.outcomes && cc.flow_end ? ", " : "",
+                   cc.flow_end ? "closed" : "", cc.max_tracked,
+                   cc.flow_end && acct && !*acct
+                       ? "; net.netfilter.nf_conntrack_acct is 0 in this network namespace: "
+                         "-closed events carry no packet and byte counts (sysctl -w "
+                         "net.netfilter.nf_conntrack_acct=1 turns them on; netlogd leaves it as "
+                         "it is)"
+                       : "");
+    }
     auto setup = pipeline_setup(l_.config);
-    if (auto p = Pipeline::make(*l_.rules, std::move(setup.options))) {
+    if (auto p = Pipeline::make(*l_.rules, with_connections(std::move(setup.options)))) {
         pipeline_ = std::move(*p);
     } else {
         fmt::print(stderr, "netlogd: {}\n", p.error().message);
@@ -324,12 +353,30 @@ void Daemon::refresh_peers() {
     pipeline_->set_peers(marks_.get());
 }
 
+PipelineOptions Daemon::with_connections(PipelineOptions o) const {
+    if (ct_) o.connections = ct_options_;
+    return o;
+}
+
+// The conntrack messages waiting, then the GET requests due (pipeline thread).
+void Daemon::conntrack_tick() {
+    if (!ct_) return;
+    const auto now = monotonic_ns();
+    const BatchTime t{io::realtime_now(), now, 0};
+    ct_->drain([&](Bytes d) { pipeline_->conntrack_datagram(d, t, lines_); });
+    ct_requests_.clear();
+    pipeline_->conntrack_probes(now, ct_requests_);
+    ct_->send(ct_requests_);
+    for (auto &s : sinks_) s->flush();
+}
+
 void Daemon::process(const io::Batch &b) {
     refresh_store();
     refresh_peers();
     const auto now = monotonic_ns(); // the rate limiter's clock (pipeline.h)
     pipeline_->process_batch(b.bytes(), {b.received, now, realtime_ns() - now}, lines_);
     for (auto &s : sinks_) s->flush();
+    conntrack_tick();
 }
 
 void Daemon::pipeline_loop() {
@@ -341,6 +388,7 @@ void Daemon::pipeline_loop() {
         }
         const auto now = monotonic_ns();
         flush_summaries(now, false);
+        if (!b) conntrack_tick();
         for (auto &s : sinks_) s->tick(now);
         if (staged_ready_.load(std::memory_order_acquire)) apply_staged();
         if (reopen_wanted_.exchange(false)) reopen_all();
@@ -484,6 +532,7 @@ bool Daemon::prepare_reload() {
         if (st->engine_changed && (st->engine = open_engine(fresh->config))) st->engine->start();
     }
     auto setup = pipeline_setup(fresh->config);
+    setup.options = with_connections(std::move(setup.options));
     if (auto p = Pipeline::make(*fresh->rules, setup.options)) {
         st->pipeline = std::move(*p);
     } else { // an unknown class in rate_limit.classes: the outputs' formats still change
@@ -514,6 +563,11 @@ bool Daemon::prepare_reload() {
     if (rules_ || l_.config.manage_rules)
         fmt::print(stderr, "netlogd: reload: manage_rules keeps its settings and classes until "
                            "netlogd restarts\n");
+    if (const auto &cc = l_.config.connections;
+        cc.outcomes != ct_options_.outcomes || cc.flow_end != ct_options_.flow_end ||
+        (cc.enabled() && cc.max_tracked != ct_options_.max_tracked))
+        fmt::print(stderr, "netlogd: reload: connections keeps its settings until netlogd "
+                           "restarts\n");
     if (!peers_ && wants_peers(l_.config))
         fmt::print(stderr, "netlogd: reload: the json extra 'peer' reads the mark rules from "
                            "the next start on; until then sources are named from the store only\n");
@@ -605,6 +659,10 @@ void Daemon::publish_pipeline() {
     }
     std::lock_guard lk(snap_mu_);
     snap_.pipeline = pipeline_->counters();
+    if (ct_) {
+        snap_.connections_enabled = true;
+        snap_.conntrack_overruns = ct_->overruns();
+    }
     snap_.outputs = std::move(outs);
     snap_.containers = index_ ? index_->size() : 0;
     snap_.metadata = engine_ ? engine_->health() : MetadataSourceView{};
@@ -675,6 +733,7 @@ int Daemon::run() {
         oo.keep_net_raw = rules_->needs_net_raw();
         oo.rules_metrics = [this](MetricsSnapshot &m) { rules_->fill(m); };
     }
+    if (ct_) oo.keep_net_admin = true; // conntrack GET requests (nfnetlink asks for it)
     if (peers_) {
         oo.keep_net_admin = true; // reading the ruleset
         oo.keep_net_raw = oo.keep_net_raw || peers_->needs_net_raw();

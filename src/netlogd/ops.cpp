@@ -67,6 +67,9 @@ MetricsSnapshot metrics_from_counters(const CountersSnapshot &c) {
     m.metadata = c.metadata;
     m.sources_resolved = c.pipeline.sources_resolved;
     m.sources_unresolved = c.pipeline.sources_unresolved;
+    m.connections_enabled = c.connections_enabled;
+    m.connections = c.pipeline.connections;
+    m.conntrack_overruns = c.conntrack_overruns;
     return m;
 }
 
@@ -259,6 +262,16 @@ int stats_command(const std::string &config_path) {
                    "events with their source named: {} of {}\n",
                    m.peer_marks, m.peer_reads, m.peer_read_errors, m.sources_resolved,
                    m.sources_resolved + m.sources_unresolved);
+    if (m.connections_enabled) {
+        // Events of their own: outside the identity above.
+        const auto &c = m.connections;
+        fmt::print("connections: followed {} = refused {} + unanswered {} + unreachable {} + "
+                   "closed {} + quiet {} + lost {} + active {} ({}); not followed (table full) "
+                   "{}; connection events {}; conntrack overruns {}\n",
+                   c.followed, c.refused, c.unanswered, c.unreachable, c.closed, c.quiet, c.lost,
+                   c.active, c.holds() ? "holds" : "BROKEN", c.untracked, c.events(),
+                   m.conntrack_overruns);
+    }
     return m.implausible_gaps == 0 && m.holds() ? 0 : 3;
 }
 

@@ -1,0 +1,467 @@
+// ctnetlink messages -> CtMessage, GET requests, and the table of followed connections
+// (netlog/conntrack.h). Attribute walks with libmnl; every length is checked first.
+#include <netlog/conntrack.h>
+
+#include <fmt/format.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netlink.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace netlog {
+
+namespace {
+
+constexpr std::uint16_t ct_type(std::uint8_t msg) {
+    return static_cast<std::uint16_t>((NFNL_SUBSYS_CTNETLINK << 8) | msg);
+}
+
+std::uint16_t be16(const void *p) {
+    const auto *b = static_cast<const std::uint8_t *>(p);
+    return static_cast<std::uint16_t>(b[0] << 8 | b[1]);
+}
+
+std::uint32_t be32(const void *p) {
+    const auto *b = static_cast<const std::uint8_t *>(p);
+    return std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 |
+           std::uint32_t{b[3]};
+}
+
+std::uint64_t be64(const void *p) {
+    const auto *b = static_cast<const std::uint8_t *>(p);
+    return std::uint64_t{be32(b)} << 32 | be32(b + 4);
+}
+
+// The nested attributes of `a` into `tb` (indexed by type, up to max); false when one
+// overruns its parent.
+template <std::size_t N> bool nested(const nlattr *a, std::array<const nlattr *, N> &tb) {
+    tb.fill(nullptr);
+    struct Ctx {
+        std::array<const nlattr *, N> *tb;
+    } ctx{&tb};
+    return mnl_attr_parse_nested(
+               a,
+               [](const nlattr *x, void *data) {
+                   auto &t = *static_cast<Ctx *>(data)->tb;
+                   const auto type = mnl_attr_get_type(x);
+                   if (type < N) t[type] = x;
+                   return MNL_CB_OK;
+               },
+               &ctx) >= MNL_CB_STOP;
+}
+
+// Whether `a` (may be null) carries exactly `len` bytes.
+bool has(const nlattr *a, std::size_t len) { return a && mnl_attr_get_payload_len(a) == len; }
+
+std::optional<CtTuple> tuple(const nlattr *a) {
+    std::array<const nlattr *, CTA_TUPLE_MAX + 1> t;
+    if (!nested(a, t) || !t[CTA_TUPLE_IP] || !t[CTA_TUPLE_PROTO]) return std::nullopt;
+    std::array<const nlattr *, CTA_IP_MAX + 1> ip;
+    std::array<const nlattr *, CTA_PROTO_MAX + 1> pr;
+    if (!nested(t[CTA_TUPLE_IP], ip) || !nested(t[CTA_TUPLE_PROTO], pr)) return std::nullopt;
+    CtTuple r;
+    const auto addr = [](const nlattr *x, L3 f, IpAddress &out) {
+        const std::size_t n = f == L3::ipv4 ? 4 : 16;
+        if (!has(x, n)) return false;
+        out.family = f;
+        std::memcpy(out.bytes.data(), mnl_attr_get_payload(x), n);
+        return true;
+    };
+    if (ip[CTA_IP_V4_SRC] || ip[CTA_IP_V4_DST]) {
+        if (!addr(ip[CTA_IP_V4_SRC], L3::ipv4, r.src) || !addr(ip[CTA_IP_V4_DST], L3::ipv4, r.dst))
+            return std::nullopt;
+    } else if (!addr(ip[CTA_IP_V6_SRC], L3::ipv6, r.src) ||
+               !addr(ip[CTA_IP_V6_DST], L3::ipv6, r.dst)) {
+        return std::nullopt;
+    }
+    if (!has(pr[CTA_PROTO_NUM], 1)) return std::nullopt;
+    r.protocol = *static_cast<const std::uint8_t *>(mnl_attr_get_payload(pr[CTA_PROTO_NUM]));
+    if (has(pr[CTA_PROTO_SRC_PORT], 2)) r.src_port = be16(mnl_attr_get_payload(pr[CTA_PROTO_SRC_PORT]));
+    if (has(pr[CTA_PROTO_DST_PORT], 2)) r.dst_port = be16(mnl_attr_get_payload(pr[CTA_PROTO_DST_PORT]));
+    return r;
+}
+
+std::optional<CtMessage::Counters> counters(const nlattr *a) {
+    std::array<const nlattr *, CTA_COUNTERS_MAX + 1> c;
+    if (!nested(a, c)) return std::nullopt;
+    CtMessage::Counters r;
+    if (has(c[CTA_COUNTERS_PACKETS], 8)) r.packets = be64(mnl_attr_get_payload(c[CTA_COUNTERS_PACKETS]));
+    else if (has(c[CTA_COUNTERS32_PACKETS], 4)) r.packets = be32(mnl_attr_get_payload(c[CTA_COUNTERS32_PACKETS]));
+    else return std::nullopt;
+    if (has(c[CTA_COUNTERS_BYTES], 8)) r.bytes = be64(mnl_attr_get_payload(c[CTA_COUNTERS_BYTES]));
+    else if (has(c[CTA_COUNTERS32_BYTES], 4)) r.bytes = be32(mnl_attr_get_payload(c[CTA_COUNTERS32_BYTES]));
+    else return std::nullopt;
+    return r;
+}
+
+Timestamp to_timestamp(std::uint64_t ns) {
+    return {static_cast<std::int64_t>(ns / 1'000'000'000), static_cast<std::uint32_t>(ns % 1'000'000'000)};
+}
+
+std::int64_t ns_of(Timestamp t) { return t.sec * 1'000'000'000 + t.nsec; }
+
+// nlattr with a payload, appended (4-byte aligned).
+std::size_t put_attr(std::vector<std::uint8_t> &out, std::uint16_t type, const void *data,
+                     std::size_t len) {
+    const std::size_t at = out.size();
+    nlattr a{static_cast<std::uint16_t>(NLA_HDRLEN + len), type};
+    out.resize(at + NLA_ALIGN(NLA_HDRLEN + len), 0);
+    std::memcpy(out.data() + at, &a, sizeof a);
+    if (len) std::memcpy(out.data() + at + NLA_HDRLEN, data, len);
+    return at;
+}
+std::size_t begin_nest(std::vector<std::uint8_t> &out, std::uint16_t type) {
+    return put_attr(out, static_cast<std::uint16_t>(type | NLA_F_NESTED), nullptr, 0);
+}
+void end_nest(std::vector<std::uint8_t> &out, std::size_t at) {
+    const auto len = static_cast<std::uint16_t>(out.size() - at);
+    std::memcpy(out.data() + at, &len, sizeof len);
+}
+
+} // namespace
+
+std::size_t CtTupleHash::operator()(const CtTuple &t) const noexcept {
+    std::uint64_t h = 1469598103934665603ull;
+    const auto mix = [&](const void *p, std::size_t n) {
+        const auto *b = static_cast<const std::uint8_t *>(p);
+        for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+    };
+    const std::size_t n = t.src.family == L3::ipv4 ? 4 : 16;
+    mix(t.src.bytes.data(), n);
+    mix(t.dst.bytes.data(), n);
+    mix(&t.protocol, 1);
+    mix(&t.src_port, 2);
+    mix(&t.dst_port, 2);
+    return static_cast<std::size_t>(h);
+}
+
+Result<CtMessage> ct_parse_message(Bytes b) {
+    if (b.size() < NLMSG_HDRLEN + sizeof(nfgenmsg)) return make_error("conntrack message: too short");
+    nlmsghdr h;
+    std::memcpy(&h, b.data(), sizeof h);
+    if (h.nlmsg_len < NLMSG_HDRLEN + sizeof(nfgenmsg) || h.nlmsg_len > b.size())
+        return make_error(fmt::format("conntrack message: length {} does not fit {} bytes",
+                                      h.nlmsg_len, b.size()));
+    CtMessage m;
+    if (h.nlmsg_type == ct_type(IPCTNL_MSG_CT_DELETE))
+        m.type = CtType::destroy;
+    else if (h.nlmsg_type == ct_type(IPCTNL_MSG_CT_NEW))
+        m.type = (h.nlmsg_flags & NLM_F_CREATE) ? CtType::create : CtType::update;
+    else if (h.nlmsg_type == ct_type(IPCTNL_MSG_CT_GET))
+        m.type = CtType::update;
+    else
+        return make_error(fmt::format("conntrack message: type 0x{:x} is not a conntrack entry",
+                                      h.nlmsg_type));
+    // libmnl reads the header in place: the bytes must be 4-byte aligned.
+    if (reinterpret_cast<std::uintptr_t>(b.data()) % 4) return make_error("conntrack message: not aligned");
+    const auto *nlh = reinterpret_cast<const nlmsghdr *>(b.data());
+    std::array<const nlattr *, CTA_MAX + 1> tb{};
+    struct Ctx {
+        std::array<const nlattr *, CTA_MAX + 1> *tb;
+    } ctx{&tb};
+    if (mnl_attr_parse(
+            nlh, sizeof(nfgenmsg),
+            [](const nlattr *x, void *data) {
+                auto &t = *static_cast<Ctx *>(data)->tb;
+                const auto type = mnl_attr_get_type(x);
+                if (type <= CTA_MAX) t[type] = x;
+                return MNL_CB_OK;
+            },
+            &ctx) < MNL_CB_STOP)
+        return make_error("conntrack message: an attribute overruns the message");
+    if (tb[CTA_TUPLE_ORIG] && !(m.orig = tuple(tb[CTA_TUPLE_ORIG])))
+        return make_error("conntrack message: the original tuple does not parse");
+    if (tb[CTA_TUPLE_REPLY] && !(m.reply = tuple(tb[CTA_TUPLE_REPLY])))
+        return make_error("conntrack message: the reply tuple does not parse");
+    if (has(tb[CTA_STATUS], 4)) m.status = be32(mnl_attr_get_payload(tb[CTA_STATUS]));
+    if (has(tb[CTA_TIMEOUT], 4)) m.timeout = be32(mnl_attr_get_payload(tb[CTA_TIMEOUT]));
+    if (has(tb[CTA_ID], 4)) m.id = be32(mnl_attr_get_payload(tb[CTA_ID]));
+    if (tb[CTA_PROTOINFO]) {
+        std::array<const nlattr *, CTA_PROTOINFO_MAX + 1> pi;
+        std::array<const nlattr *, CTA_PROTOINFO_TCP_MAX + 1> tcp;
+        if (nested(tb[CTA_PROTOINFO], pi) && pi[CTA_PROTOINFO_TCP] &&
+            nested(pi[CTA_PROTOINFO_TCP], tcp) && has(tcp[CTA_PROTOINFO_TCP_STATE], 1))
+            m.tcp_state = *static_cast<const std::uint8_t *>(mnl_attr_get_payload(tcp[CTA_PROTOINFO_TCP_STATE]));
+    }
+    if (tb[CTA_COUNTERS_ORIG]) m.orig_counters = counters(tb[CTA_COUNTERS_ORIG]);
+    if (tb[CTA_COUNTERS_REPLY]) m.reply_counters = counters(tb[CTA_COUNTERS_REPLY]);
+    if (tb[CTA_TIMESTAMP]) {
+        std::array<const nlattr *, CTA_TIMESTAMP_MAX + 1> ts;
+        if (nested(tb[CTA_TIMESTAMP], ts)) {
+            if (has(ts[CTA_TIMESTAMP_START], 8)) m.start_ns = be64(mnl_attr_get_payload(ts[CTA_TIMESTAMP_START]));
+            if (has(ts[CTA_TIMESTAMP_STOP], 8)) m.stop_ns = be64(mnl_attr_get_payload(ts[CTA_TIMESTAMP_STOP]));
+        }
+    }
+    return m;
+}
+
+bool ct_parse_datagram(Bytes d, const std::function<void(const CtMessage &)> &on_message,
+                       const std::function<void(int, const CtMessage *)> &on_error) {
+    std::size_t off = 0;
+    while (d.size() - off >= NLMSG_HDRLEN) {
+        nlmsghdr h;
+        std::memcpy(&h, d.data() + off, sizeof h);
+        if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > d.size() - off) return false;
+        const Bytes msg = d.subspan(off, h.nlmsg_len);
+        if (h.nlmsg_type == NLMSG_ERROR) {
+            if (msg.size() < NLMSG_HDRLEN + sizeof(nlmsgerr)) return false;
+            int err;
+            std::memcpy(&err, msg.data() + NLMSG_HDRLEN, sizeof err);
+            if (err != 0) { // 0: an acknowledgement
+                const Bytes req = msg.subspan(NLMSG_HDRLEN + sizeof err);
+                auto r = ct_parse_message(req);
+                on_error(-err, r ? &*r : nullptr);
+            }
+        } else if ((h.nlmsg_type >> 8) == NFNL_SUBSYS_CTNETLINK) {
+            auto r = ct_parse_message(msg);
+            if (!r) return false;
+            on_message(*r);
+        }
+        off += NLMSG_ALIGN(h.nlmsg_len);
+        if (off > d.size()) break;
+    }
+    return true;
+}
+
+void ct_build_get(const CtTuple &t, bool by_reply, std::uint32_t seq, std::vector<std::uint8_t> &out) {
+    const std::size_t at = out.size();
+    out.resize(at + NLMSG_HDRLEN + sizeof(nfgenmsg), 0);
+    nfgenmsg g{};
+    g.nfgen_family = t.src.family == L3::ipv6 ? AF_INET6 : AF_INET;
+    g.version = NFNETLINK_V0;
+    std::memcpy(out.data() + at + NLMSG_HDRLEN, &g, sizeof g);
+    const auto outer = begin_nest(out, by_reply ? CTA_TUPLE_REPLY : CTA_TUPLE_ORIG);
+    const auto ip = begin_nest(out, CTA_TUPLE_IP);
+    const bool v4 = t.src.family == L3::ipv4;
+    put_attr(out, v4 ? CTA_IP_V4_SRC : CTA_IP_V6_SRC, t.src.bytes.data(), v4 ? 4 : 16);
+    put_attr(out, v4 ? CTA_IP_V4_DST : CTA_IP_V6_DST, t.dst.bytes.data(), v4 ? 4 : 16);
+    end_nest(out, ip);
+    const auto pr = begin_nest(out, CTA_TUPLE_PROTO);
+    put_attr(out, CTA_PROTO_NUM, &t.protocol, 1);
+    const std::uint8_t sp[2] = {static_cast<std::uint8_t>(t.src_port >> 8), static_cast<std::uint8_t>(t.src_port)};
+    const std::uint8_t dp[2] = {static_cast<std::uint8_t>(t.dst_port >> 8), static_cast<std::uint8_t>(t.dst_port)};
+    put_attr(out, CTA_PROTO_SRC_PORT, sp, 2);
+    put_attr(out, CTA_PROTO_DST_PORT, dp, 2);
+    end_nest(out, pr);
+    end_nest(out, outer);
+    nlmsghdr h{};
+    h.nlmsg_len = static_cast<std::uint32_t>(out.size() - at);
+    h.nlmsg_type = ct_type(IPCTNL_MSG_CT_GET);
+    h.nlmsg_flags = NLM_F_REQUEST;
+    h.nlmsg_seq = seq;
+    std::memcpy(out.data() + at, &h, sizeof h);
+}
+
+std::string_view to_string(ConnOutcome o) {
+    switch (o) {
+    case ConnOutcome::refused: return "refused";
+    case ConnOutcome::unanswered: return "unanswered";
+    case ConnOutcome::unreachable: return "unreachable";
+    }
+    return "unknown";
+}
+
+namespace {
+
+constexpr std::int64_t first_probe_ns = 2'000'000'000; // when no message gave a timeout yet
+constexpr std::int64_t reprobe_ns = 1'000'000'000;     // after a GET (no answer, or ENOENT)
+constexpr std::int64_t past_timeout_ns = 500'000'000;  // after the timeout a message gave
+constexpr std::uint32_t max_misses = 4;                // ENOENT answers before `lost`
+constexpr std::int64_t recent_ns = 5'000'000'000;      // a DESTROY waits this long for its SYN
+constexpr std::size_t recent_max = 8192;
+
+bool is_transport(std::uint8_t proto) { return proto == 6 || proto == 17; }
+
+CtTuple tuple_of(const Packet &p) {
+    return {p.src, p.dst, p.protocol, p.src_port, p.dst_port};
+}
+
+} // namespace
+
+bool ConnectionTracker::starts_connection(const Packet &p) {
+    if (!p.has_ports || p.is_fragment) return false;
+    if (p.protocol == 17) return true;
+    return p.protocol == 6 && p.has_transport && (p.tcp_flags & tcp_flag::syn) &&
+           !(p.tcp_flags & tcp_flag::ack);
+}
+
+void ConnectionTracker::schedule(const CtTuple &key, Entry &e, std::int64_t at_ns) {
+    e.deadline_ns = at_ns;
+    due_.push({at_ns, key});
+    if (due_.size() > 2 * table_.size() + 1024) { // stale deadlines: rebuild
+        decltype(due_) fresh;
+        for (const auto &[k, v] : table_) fresh.push({v.deadline_ns, k});
+        due_ = std::move(fresh);
+    }
+}
+
+ConnectionTracker::Follow ConnectionTracker::follow(const Packet &p, Direction d, Timestamp time,
+                                                    std::int64_t now_ns, std::string body,
+                                                    std::uint64_t outputs,
+                                                    const std::function<void(const ConnEnd &)> &emit) {
+    const CtTuple key = tuple_of(p);
+    if (table_.count(key)) return Follow::already; // a retransmitted first packet
+    if (table_.size() >= opt_.max_tracked) {
+        ++c_.untracked;
+        return Follow::full;
+    }
+    auto [it, ok] = table_.emplace(key, Entry{});
+    (void)ok;
+    Entry &e = it->second;
+    e.direction = d;
+    e.start = time;
+    e.outputs = outputs;
+    e.body = std::move(body);
+    ++c_.followed;
+    ++c_.active;
+    if (auto r = recent_.find(key); r != recent_.end()) {
+        // Its DESTROY came before its NFLOG event; an older connection's (the same tuple
+        // reused) ended before this packet was logged.
+        const Destroyed dd = r->second;
+        recent_.erase(r);
+        if (ns_of(dd.wall) >= ns_of(time)) {
+            end(it, dd.m, dd.wall, emit);
+            return Follow::followed;
+        }
+    }
+    schedule(key, e, now_ns + first_probe_ns);
+    return Follow::followed;
+}
+
+void ConnectionTracker::icmp(const Packet &p) {
+    if (table_.empty() || !p.has_icmp) return;
+    const bool unreach = (p.l3 == L3::ipv4 && p.protocol == 1 && p.icmp_type == 3) ||
+                         (p.l3 == L3::ipv6 && p.protocol == 58 && p.icmp_type == 1);
+    if (!unreach || p.transport.size() <= 8) return;
+    const Packet inner = packet_decode(p.transport.subspan(8), 0);
+    if (!inner.has_ports || !is_transport(inner.protocol)) return;
+    auto it = table_.find(tuple_of(inner));
+    if (it == table_.end()) return;
+    if (!it->second.unreachable) ++c_.icmp_errors;
+    it->second.unreachable = true;
+}
+
+ConnectionTracker::Table::iterator ConnectionTracker::find(const CtMessage &m) {
+    if (m.orig) {
+        if (auto it = table_.find(*m.orig); it != table_.end()) return it;
+    }
+    if (m.reply) return table_.find(m.reply->inverted()); // NAT'd after the NFLOG rule
+    return table_.end();
+}
+
+void ConnectionTracker::remember(const CtMessage &m, Timestamp wall, std::int64_t now_ns) {
+    while (!recent_order_.empty() &&
+           (recent_order_.front().first < now_ns - recent_ns || recent_order_.size() > recent_max)) {
+        const auto &[at, key] = recent_order_.front();
+        if (auto r = recent_.find(key); r != recent_.end() && r->second.at_ns == at) recent_.erase(r);
+        recent_order_.pop_front();
+    }
+    if (m.type != CtType::destroy || !m.orig || !is_transport(m.orig->protocol)) return;
+    for (const auto &key : {*m.orig, m.reply ? m.reply->inverted() : *m.orig}) {
+        recent_[key] = Destroyed{m, wall, now_ns};
+        recent_order_.push_back({now_ns, key});
+    }
+}
+
+void ConnectionTracker::message(const CtMessage &m, std::int64_t now_ns, Timestamp wall,
+                                const std::function<void(const ConnEnd &)> &emit) {
+    ++c_.messages;
+    auto it = find(m);
+    if (it == table_.end()) {
+        remember(m, wall, now_ns);
+        return;
+    }
+    Entry &e = it->second;
+    e.misses = 0;
+    if (!e.ct_orig && m.orig) e.ct_orig = m.orig;
+    if (m.type == CtType::destroy) {
+        end(it, m, wall, emit);
+        return;
+    }
+    if (m.timeout)
+        schedule(it->first, e, now_ns + std::int64_t{*m.timeout} * 1'000'000'000 + past_timeout_ns);
+}
+
+void ConnectionTracker::end(Table::iterator it, const CtMessage &m, Timestamp wall,
+                            const std::function<void(const ConnEnd &)> &emit) {
+    const Entry &e = it->second;
+    ConnEnd x;
+    x.direction = e.direction;
+    x.time = m.stop_ns ? to_timestamp(*m.stop_ns) : wall;
+    const std::int64_t span = m.start_ns && m.stop_ns && *m.stop_ns >= *m.start_ns
+                                  ? static_cast<std::int64_t>(*m.stop_ns - *m.start_ns)
+                                  : ns_of(x.time) - ns_of(e.start);
+    x.duration_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(0, span) / 1'000'000);
+    x.body = e.body;
+    x.outputs = e.outputs;
+    const bool established = m.status && (*m.status & ct_status::seen_reply);
+    bool say = false;
+    if (!established) {
+        x.failed = true;
+        // A TCP entry destroyed in state CLOSE without a reply: the peer's RST (which the
+        // kernel counts in the reply direction, but not as a reply).
+        const bool rst = it->first.protocol == 6 && m.tcp_state == ct_tcp::close &&
+                         (!m.reply_counters || m.reply_counters->packets > 0);
+        x.outcome = e.unreachable ? ConnOutcome::unreachable
+                    : rst         ? ConnOutcome::refused
+                                  : ConnOutcome::unanswered;
+        say = opt_.outcomes;
+        if (say) {
+            switch (x.outcome) {
+            case ConnOutcome::refused: ++c_.refused; break;
+            case ConnOutcome::unanswered: ++c_.unanswered; break;
+            case ConnOutcome::unreachable: ++c_.unreachable; break;
+            }
+        }
+    } else {
+        x.orig = m.orig_counters;
+        x.reply = m.reply_counters;
+        say = opt_.flow_end;
+        if (say) ++c_.closed;
+    }
+    if (!say) ++c_.quiet;
+    if (say) emit(x);
+    table_.erase(it);
+    --c_.active;
+}
+
+void ConnectionTracker::probe_failed(const CtMessage &request, std::int64_t now_ns) {
+    auto it = find(request);
+    if (it == table_.end()) return;
+    Entry &e = it->second;
+    if (++e.misses >= max_misses) { // the kernel has no such entry, and no DESTROY came
+        ++c_.lost;
+        --c_.active;
+        table_.erase(it);
+        return;
+    }
+    schedule(it->first, e, now_ns + reprobe_ns);
+}
+
+void ConnectionTracker::due(std::int64_t now_ns, std::size_t max,
+                            const std::function<void(const CtTuple &, bool)> &probe) {
+    std::size_t n = 0;
+    while (!due_.empty() && due_.top().first <= now_ns && n < max) {
+        const auto [at, key] = due_.top();
+        due_.pop();
+        auto it = table_.find(key);
+        if (it == table_.end() || it->second.deadline_ns != at) continue; // moved or gone
+        Entry &e = it->second;
+        // By the kernel's original tuple once known; else the packet's tuple as the
+        // original, then (a NAT after the rule) as the reply's inverse, in turn.
+        if (e.ct_orig)
+            probe(*e.ct_orig, false);
+        else if (e.misses % 2 == 0)
+            probe(key, false);
+        else
+            probe(key.inverted(), true);
+        ++c_.probes;
+        ++n;
+        schedule(key, e, now_ns + reprobe_ns);
+    }
+}
+
+} // namespace netlog
