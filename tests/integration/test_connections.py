@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""netlogd `connections: {outcomes: true, flow_end: true}`: what became of each allowed
+connection, from the kernel's conntrack, on a Cloud Foundry-shaped cell.
+
+The cell (daemon_world.Cell) forwards c1 (container 1) to `out`; its FORWARD chain logs the
+first packet of c1's TCP (SYN) and UDP connections with an ASG prefix (class
+asg-egress-allowed) and the ICMP errors coming back (RELATED), then accepts. netlogd runs in
+the cell's namespace; the conntrack timeouts are shortened there (per-namespace sysctls of
+a namespace the test creates and deletes). c1 then connects to:
+  out:81 tcp  nothing listens: the peer's kernel answers RST     -> egress-failed refused
+  out:82 tcp  out drops the SYN                                  -> egress-failed unanswered
+  out:83 tcp  out rejects with icmp-port-unreachable             -> egress-failed unreachable
+  out:9999 udp nothing listens: ICMP port unreachable            -> egress-failed unreachable
+  out:84 tcp  a server that reads N bytes and answers M          -> egress-closed
+Expected: one -failed/-closed line per connection with the original event's data.packet and
+container; the outcome the test arranged; the counters of the established connection equal
+to the kernel's own, as `conntrack -E -o extended` (conntrack-tools) reports them for the
+same entry's DESTROY; unanswered lasts at least the SYN_SENT timeout the test set. The klog
+output gets no connection line: its lines equal the NFLOG rules' kernel counters, and the
+NFLOG accounting identity holds with the connection lines counted apart.
+"""
+import json
+import re
+import subprocess
+import sys
+import time
+
+import netns
+from daemon_world import C1_HANDLE, C1_IP, CONTAINERS, GROUP, OUT_IP, Cell, read_lines
+from netns import check, fail, log, require_root, wait_for
+
+require_root("test_connections")
+netns.require_tool("conntrack", "conntrack")
+
+SYN_SENT_TIMEOUT = 3  # seconds, set in the cell's namespace
+N_SENT, N_ANSWER = 3000, 700  # payload bytes of the established connection
+PORTS = {81: "refused", 82: "unanswered", 83: "unreachable"}
+UDP_PORT = 9999
+EST_PORT = 84
+
+cell = Cell()
+c1, out = cell.c["c1"], cell.out
+for k, v in (("nf_conntrack_tcp_timeout_syn_sent", SYN_SENT_TIMEOUT),
+             ("nf_conntrack_udp_timeout", 3), ("nf_conntrack_tcp_timeout_time_wait", 2),
+             ("nf_conntrack_acct", 1), ("nf_conntrack_timestamp", 1)):
+    cell.cell.run(f"sysctl -qw net.netfilter.{k}={v}")
+fw = f"iptables -A FORWARD"
+nflog = f"-j NFLOG --nflog-group {GROUP}"
+cell.cell.run(f"{fw} -s {C1_IP} -p tcp --syn -m conntrack --ctstate NEW {nflog} --nflog-prefix OK_asg_tcp")
+cell.cell.run(f"{fw} -s {C1_IP} -p udp -m conntrack --ctstate NEW {nflog} --nflog-prefix OK_asg_udp")
+cell.cell.run(f"{fw} -d {C1_IP} -p icmp -m conntrack --ctstate RELATED {nflog} --nflog-prefix ICMP_ERR")
+cell.cell.run(f"{fw} -j ACCEPT")
+out.run("iptables -A INPUT -p tcp --dport 82 -j DROP")
+out.run("iptables -A INPUT -p tcp --dport 83 -j REJECT --reject-with icmp-port-unreachable")
+
+cell.write_store()
+json_out, klog_out = cell.path("events.json"), cell.path("events.klog")
+cfg = cell.write_config([f"{{type: file, path: {json_out}, format: json}}",
+                         f"{{type: file, path: {klog_out}, format: klog}}"],
+                        extra="connections: {outcomes: true, flow_end: true, max_tracked: 64}\n")
+
+# The kernel's view of the same entries, from conntrack-tools.
+ct_log = cell.path("conntrack.txt")
+ct_file = open(ct_log, "w")
+ct = cell.cell.popen(["conntrack", "-E", "-e", "DESTROY", "-o", "extended,id"], stdout=ct_file,
+                     stderr=subprocess.STDOUT)
+
+
+def ct_subscribed():
+    # a throwaway entry made and deleted until conntrack -E prints its DESTROY
+    cell.cell.run("conntrack -I -p udp -s 192.0.2.1 -d 192.0.2.2 --sport 1 --dport 2 -t 30 "
+                  "-u SEEN_REPLY >/dev/null 2>&1; conntrack -D -s 192.0.2.1 >/dev/null 2>&1",
+                  check=False)
+    with open(ct_log) as f:
+        return "src=192.0.2.1" in f.read()
+
+
+wait_for(ct_subscribed, timeout=30, interval=0.2, what="conntrack -E to subscribe")
+cell.start(cfg)
+check("connections: following allowed connections" in cell.stderr(),
+      f"netlogd did not say it follows connections: {cell.stderr()}")
+
+
+def py(ns, code, timeout=30):
+    return ns.run(["python3", "-c", code], check=False, timeout=timeout)
+
+
+CONNECT = """
+import socket, sys
+s = socket.socket(); s.settimeout(float(sys.argv[2]))
+try:
+    s.connect(("{ip}", int(sys.argv[1]))); print("connected")
+except Exception as e:
+    print(type(e).__name__, e)
+"""
+for port, what in PORTS.items():
+    r = c1.run(["python3", "-c", CONNECT.format(ip=OUT_IP), str(port), "1.5"], check=False)
+    log(f"c1 -> out:{port} ({what}): {r.stdout.strip()}")
+    check("connected" not in r.stdout, f"out:{port} accepted a connection: {r.stdout}")
+c1.run(["python3", "-c", f"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+        f".sendto(b'x' * 10, ('{OUT_IP}', {UDP_PORT}))"])
+
+# The established connection: out reads N_SENT bytes, answers N_ANSWER, closes.
+server = out.popen(["python3", "-c", f"""
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("{OUT_IP}", {EST_PORT})); l.listen(1); print("listening", flush=True)
+c, _ = l.accept(); n = 0
+while n < {N_SENT}:
+    d = c.recv(65536)
+    if not d: break
+    n += len(d)
+c.sendall(b"a" * {N_ANSWER}); c.close(); print("served", n, flush=True)
+"""], stdout=subprocess.PIPE, text=True)
+check(server.stdout.readline().strip() == "listening", "the server did not start")
+r = c1.run(["python3", "-c", f"""
+import socket
+s = socket.create_connection(("{OUT_IP}", {EST_PORT}), timeout=10)
+s.sendall(b"b" * {N_SENT}); n = 0
+while True:
+    d = s.recv(65536)
+    if not d: break
+    n += len(d)
+s.close(); print(n)
+"""])
+check(r.stdout.strip() == str(N_ANSWER), f"the client got {r.stdout!r}, not {N_ANSWER} bytes")
+server.wait(timeout=10)
+
+
+def lines():
+    return [json.loads(l) for l in read_lines(json_out)]
+
+
+def conn_lines():
+    return [l for l in lines() if l["message"].endswith(("-failed", "-closed"))]
+
+
+wait_for(lambda: len(conn_lines()) >= 5, timeout=60,
+         what="five connection events (refused, unanswered, unreachable tcp and udp, closed)")
+got = conn_lines()
+check(len(got) == 5, f"expected 5 connection events, got {len(got)}: {got}")
+
+container = dict(zip(("container_id", "app_guid", "space_guid", "organization_guid"),
+                     (C1_HANDLE,) + CONTAINERS[C1_HANDLE][1:]))
+firsts = {}
+for l in lines():
+    if l["message"] == "egress-allowed" and l["data"]["packet"].get("src_ip") == C1_IP:
+        firsts[(l["data"]["packet"]["protocol"], l["data"]["packet"]["dst_port"])] = l
+by_port = {(l["data"]["packet"]["protocol"], l["data"]["packet"]["dst_port"]): l for l in got}
+expected = {("tcp", p): ("egress-failed", o) for p, o in PORTS.items()}
+expected[("udp", UDP_PORT)] = ("egress-failed", "unreachable")
+expected[("tcp", EST_PORT)] = ("egress-closed", None)
+check(set(by_port) == set(expected), f"connection events for {sorted(by_port)}, expected "
+      f"{sorted(expected)}")
+
+# The kernel's DESTROY of each entry, as conntrack-tools prints it.
+def destroyed():
+    with open(ct_log) as f:
+        return f.read()
+
+
+wait_for(lambda: all(f"dport={p} " in destroyed() for _, p in expected), timeout=30,
+         what="conntrack -E to show the five DESTROY events")
+for key, (message, outcome) in expected.items():
+    l = by_port[key]
+    check(l["message"] == message, f"{key}: message {l['message']}, expected {message}")
+    check(key in firsts, f"{key}: no egress-allowed event for its first packet")
+    check(l["data"]["packet"] == firsts[key]["data"]["packet"],
+          f"{key}: data.packet {l['data']['packet']} is not the first packet's "
+          f"{firsts[key]['data']['packet']}")
+    check(l["data"]["source"] == container, f"{key}: data.source {l['data']['source']}")
+    check(l["source"] == "network-log-forwarder" and l["log_level"] == 1, f"{key}: head {l}")
+    conn = l["data"]["connection"]
+    line = [x for x in destroyed().splitlines() if f"dport={key[1]} " in x and f"src={C1_IP}" in x]
+    check(len(line) == 1, f"{key}: conntrack -E DESTROY lines: {line}")
+    if outcome:
+        check(conn.get("outcome") == outcome, f"{key}: outcome {conn}, expected {outcome}")
+        check("[UNREPLIED]" in line[0], f"{key}: the kernel saw a reply: {line[0]}")
+    if outcome in ("unanswered", "unreachable") and key[0] == "tcp":
+        # lived until conntrack's SYN_SENT timeout (the kernel's stop - start)
+        check(conn["duration_ms"] >= SYN_SENT_TIMEOUT * 1000,
+              f"{key}: duration {conn['duration_ms']} ms < the {SYN_SENT_TIMEOUT} s timeout")
+    if outcome == "refused":
+        check(conn["duration_ms"] < 1000, f"{key}: refused after {conn['duration_ms']} ms")
+    if message == "egress-closed":
+        # packets=.. bytes=.. of each direction, in the order conntrack prints them
+        counts = [int(x) for x in re.findall(r"(?:packets|bytes)=(\d+)", line[0])]
+        check(len(counts) == 4, f"no counters in {line[0]}")
+        want = dict(zip(("orig_packets", "orig_bytes", "reply_packets", "reply_bytes"), counts))
+        got_c = {k: conn.get(k) for k in want}
+        check(got_c == want, f"closed: counters {got_c}, conntrack says {want}")
+        # and the payloads are inside them (IPv4 + TCP headers of at least 40 bytes a packet)
+        check(want["orig_bytes"] >= N_SENT + 40 * want["orig_packets"] and
+              want["reply_bytes"] >= N_ANSWER + 40 * want["reply_packets"],
+              f"closed: the counters {want} do not hold the payloads {N_SENT}/{N_ANSWER}")
+        check("[ASSURED]" in line[0], f"the established entry is not ASSURED: {line[0]}")
+    log(f"{key}: {l['message']} {conn}")
+
+# NFLOG accounting: every logged event once, the klog output has no connection line.
+nflog_packets = cell.rule_packets("FORWARD")
+c = cell.wait_settled(nflog_packets)
+check(len(read_lines(klog_out)) == nflog_packets,
+      f"klog has {len(read_lines(klog_out))} lines, the NFLOG rules logged {nflog_packets}")
+check(len(lines()) == nflog_packets + 5,
+      f"json has {len(lines())} lines: expected the {nflog_packets} events + 5 connection events")
+kernel = c["received"] + c["lost_enobufs"] + c["lost_gap"]
+check(kernel == nflog_packets and c["emitted"] == nflog_packets,
+      f"identity: kernel {nflog_packets}, netlogd {c}")
+check(c["connection_events"] == 5 and c["connections_followed"] == 5 and
+      c["connections_refused"] == 1 and c["connections_unanswered"] == 1 and
+      c["connections_unreachable"] == 2 and c["connections_closed"] == 1 and
+      c["connections_active"] == 0 and c["connections_untracked"] == 0,
+      f"connection counters: {c}")
+
+# --stats reads /metrics: the same counts (no metrics listener here: the exit line instead)
+check(cell.stop() == 0, f"netlogd did not exit cleanly: {cell.stderr()}")
+e = cell.counters()
+check(e["connection_events"] == 5 and e["emitted"] == nflog_packets, f"exit counters {e}")
+ct.terminate()
+log(f"PASS: test_connections ({nflog_packets} NFLOG events, 5 connection events)")
