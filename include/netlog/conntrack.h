@@ -126,6 +126,7 @@ struct ConnectionCounters {
     std::uint64_t probes = 0;       // GET requests asked for
     std::uint64_t icmp_errors = 0;  // NFLOG'd ICMP errors that quoted a followed connection
     std::uint64_t events() const { return refused + unanswered + unreachable + closed; }
+    bool operator==(const ConnectionCounters &) const = default;
     bool holds() const {
         return followed == refused + unanswered + unreachable + closed + quiet + lost + active;
     }

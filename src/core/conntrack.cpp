@@ -9,6 +9,7 @@
 #include <linux/netlink.h>
 
 #include <algorithm>
+#include <endian.h>
 #include <cstring>
 
 namespace netlog {
@@ -19,21 +20,10 @@ constexpr std::uint16_t ct_type(std::uint8_t msg) {
     return static_cast<std::uint16_t>((NFNL_SUBSYS_CTNETLINK << 8) | msg);
 }
 
-std::uint16_t be16(const void *p) {
-    const auto *b = static_cast<const std::uint8_t *>(p);
-    return static_cast<std::uint16_t>(b[0] << 8 | b[1]);
-}
-
-std::uint32_t be32(const void *p) {
-    const auto *b = static_cast<const std::uint8_t *>(p);
-    return std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 |
-           std::uint32_t{b[3]};
-}
-
-std::uint64_t be64(const void *p) {
-    const auto *b = static_cast<const std::uint8_t *>(p);
-    return std::uint64_t{be32(b)} << 32 | be32(b + 4);
-}
+// Attribute values in network byte order (ctnetlink sends every integer so).
+std::uint16_t u16(const nlattr *a) { return be16toh(mnl_attr_get_u16(a)); }
+std::uint32_t u32(const nlattr *a) { return be32toh(mnl_attr_get_u32(a)); }
+std::uint64_t u64(const nlattr *a) { return be64toh(mnl_attr_get_u64(a)); }
 
 // The nested attributes of `a` into `tb` (indexed by type, up to max); false when one
 // overruns its parent.
@@ -79,8 +69,8 @@ std::optional<CtTuple> tuple(const nlattr *a) {
     }
     if (!has(pr[CTA_PROTO_NUM], 1)) return std::nullopt;
     r.protocol = *static_cast<const std::uint8_t *>(mnl_attr_get_payload(pr[CTA_PROTO_NUM]));
-    if (has(pr[CTA_PROTO_SRC_PORT], 2)) r.src_port = be16(mnl_attr_get_payload(pr[CTA_PROTO_SRC_PORT]));
-    if (has(pr[CTA_PROTO_DST_PORT], 2)) r.dst_port = be16(mnl_attr_get_payload(pr[CTA_PROTO_DST_PORT]));
+    if (has(pr[CTA_PROTO_SRC_PORT], 2)) r.src_port = u16(pr[CTA_PROTO_SRC_PORT]);
+    if (has(pr[CTA_PROTO_DST_PORT], 2)) r.dst_port = u16(pr[CTA_PROTO_DST_PORT]);
     return r;
 }
 
@@ -88,11 +78,11 @@ std::optional<CtMessage::Counters> counters(const nlattr *a) {
     std::array<const nlattr *, CTA_COUNTERS_MAX + 1> c;
     if (!nested(a, c)) return std::nullopt;
     CtMessage::Counters r;
-    if (has(c[CTA_COUNTERS_PACKETS], 8)) r.packets = be64(mnl_attr_get_payload(c[CTA_COUNTERS_PACKETS]));
-    else if (has(c[CTA_COUNTERS32_PACKETS], 4)) r.packets = be32(mnl_attr_get_payload(c[CTA_COUNTERS32_PACKETS]));
+    if (has(c[CTA_COUNTERS_PACKETS], 8)) r.packets = u64(c[CTA_COUNTERS_PACKETS]);
+    else if (has(c[CTA_COUNTERS32_PACKETS], 4)) r.packets = u32(c[CTA_COUNTERS32_PACKETS]);
     else return std::nullopt;
-    if (has(c[CTA_COUNTERS_BYTES], 8)) r.bytes = be64(mnl_attr_get_payload(c[CTA_COUNTERS_BYTES]));
-    else if (has(c[CTA_COUNTERS32_BYTES], 4)) r.bytes = be32(mnl_attr_get_payload(c[CTA_COUNTERS32_BYTES]));
+    if (has(c[CTA_COUNTERS_BYTES], 8)) r.bytes = u64(c[CTA_COUNTERS_BYTES]);
+    else if (has(c[CTA_COUNTERS32_BYTES], 4)) r.bytes = u32(c[CTA_COUNTERS32_BYTES]);
     else return std::nullopt;
     return r;
 }
@@ -176,9 +166,9 @@ Result<CtMessage> ct_parse_message(Bytes b) {
         return make_error("conntrack message: the original tuple does not parse");
     if (tb[CTA_TUPLE_REPLY] && !(m.reply = tuple(tb[CTA_TUPLE_REPLY])))
         return make_error("conntrack message: the reply tuple does not parse");
-    if (has(tb[CTA_STATUS], 4)) m.status = be32(mnl_attr_get_payload(tb[CTA_STATUS]));
-    if (has(tb[CTA_TIMEOUT], 4)) m.timeout = be32(mnl_attr_get_payload(tb[CTA_TIMEOUT]));
-    if (has(tb[CTA_ID], 4)) m.id = be32(mnl_attr_get_payload(tb[CTA_ID]));
+    if (has(tb[CTA_STATUS], 4)) m.status = u32(tb[CTA_STATUS]);
+    if (has(tb[CTA_TIMEOUT], 4)) m.timeout = u32(tb[CTA_TIMEOUT]);
+    if (has(tb[CTA_ID], 4)) m.id = u32(tb[CTA_ID]);
     if (tb[CTA_PROTOINFO]) {
         std::array<const nlattr *, CTA_PROTOINFO_MAX + 1> pi;
         std::array<const nlattr *, CTA_PROTOINFO_TCP_MAX + 1> tcp;
@@ -191,8 +181,8 @@ Result<CtMessage> ct_parse_message(Bytes b) {
     if (tb[CTA_TIMESTAMP]) {
         std::array<const nlattr *, CTA_TIMESTAMP_MAX + 1> ts;
         if (nested(tb[CTA_TIMESTAMP], ts)) {
-            if (has(ts[CTA_TIMESTAMP_START], 8)) m.start_ns = be64(mnl_attr_get_payload(ts[CTA_TIMESTAMP_START]));
-            if (has(ts[CTA_TIMESTAMP_STOP], 8)) m.stop_ns = be64(mnl_attr_get_payload(ts[CTA_TIMESTAMP_STOP]));
+            if (has(ts[CTA_TIMESTAMP_START], 8)) m.start_ns = u64(ts[CTA_TIMESTAMP_START]);
+            if (has(ts[CTA_TIMESTAMP_STOP], 8)) m.stop_ns = u64(ts[CTA_TIMESTAMP_STOP]);
         }
     }
     return m;

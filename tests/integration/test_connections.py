@@ -57,7 +57,8 @@ cell.write_store()
 json_out, klog_out = cell.path("events.json"), cell.path("events.klog")
 cfg = cell.write_config([f"{{type: file, path: {json_out}, format: json}}",
                          f"{{type: file, path: {klog_out}, format: klog}}"],
-                        extra="connections: {outcomes: true, flow_end: true, max_tracked: 64}\n")
+                        extra="connections: {outcomes: true, flow_end: true, max_tracked: 64}\n"
+                              "metrics: {listen: '127.0.0.1:17562'}\n")  # the cell's own namespace
 
 # The kernel's view of the same entries, from conntrack-tools.
 ct_log = cell.path("conntrack.txt")
@@ -213,7 +214,15 @@ check(c["connection_events"] == 5 and c["connections_followed"] == 5 and
       c["connections_active"] == 0 and c["connections_untracked"] == 0,
       f"connection counters: {c}")
 
-# --stats reads /metrics: the same counts (no metrics listener here: the exit line instead)
+# --stats reads /metrics: the same counts, and the connections' own identity
+stats = cell.cell.run([netns.binary("netlogd"), "--stats", "-c", cfg], check=False)
+m = re.search(r"connections: followed (\d+) = refused (\d+) \+ unanswered (\d+) \+ unreachable "
+              r"(\d+) \+ closed (\d+) \+ quiet (\d+) \+ lost (\d+) \+ active (\d+) \((\w+)\); "
+              r"not followed \(table full\) (\d+); connection events (\d+)", stats.stdout)
+check(stats.returncode == 0 and m, f"--stats: {stats.returncode} {stats.stdout}{stats.stderr}")
+check(m.groups() == ("5", "1", "1", "2", "1", "0", "0", "0", "holds", "0", "5"),
+      f"--stats: {m.group(0)}")
+check("identity holds" in stats.stdout, f"--stats: {stats.stdout}")
 check(cell.stop() == 0, f"netlogd did not exit cleanly: {cell.stderr()}")
 e = cell.counters()
 check(e["connection_events"] == 5 and e["emitted"] == nflog_packets, f"exit counters {e}")

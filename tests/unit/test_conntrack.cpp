@@ -4,6 +4,7 @@
 // (conntrack-tools) of the same events; both recorded by tests/data/conntrack/capture.sh
 // (Linux 6.18, see the README there). Expected values come from conntrack-tools' text.
 #include "captures.h"
+#include "metrics.h"
 
 #include <doctest/doctest.h>
 #include <netlog/config.h>
@@ -424,4 +425,25 @@ TEST_CASE("config: connections") {
                              "connections: {outcomes: true, max_tracked: 0}\n",
                              "n.yaml");
     REQUIRE(!zero.ok());
+}
+
+TEST_CASE("metrics: the connections' counters render and parse back") {
+    MetricsSnapshot m;
+    m.connections_enabled = true;
+    auto &c = m.connections;
+    c.followed = 9, c.untracked = 2, c.refused = 1, c.unanswered = 2, c.unreachable = 1;
+    c.closed = 1, c.quiet = 1, c.lost = 1, c.active = 2, c.messages = 40, c.bad_messages = 1;
+    m.conntrack_overruns = 3;
+    const auto text = metrics_render(m);
+    CHECK(text.find("netlog_connections_ended_total{result=\"unreachable\"} 1\n") != std::string::npos);
+    MetricsSnapshot back;
+    std::string err;
+    REQUIRE_MESSAGE(metrics_parse(text, back, err), err);
+    CHECK(back.connections_enabled);
+    CHECK(back.connections == m.connections);
+    CHECK(back.connections.holds());
+    CHECK(back.conntrack_overruns == 3);
+    // off: none of it is rendered
+    const MetricsSnapshot off;
+    CHECK(metrics_render(off).find("netlog_connections") == std::string::npos);
 }
