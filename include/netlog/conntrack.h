@@ -87,8 +87,8 @@ struct CtMessage {
 Result<CtMessage> ct_parse_message(Bytes nlmsg);
 
 // A datagram of netlink messages: each conntrack message to `on_message`; an NLMSG_ERROR
-// carrying an error to `on_error` with its code and the request it quotes (parsed, when it
-// parses); messages of other types are skipped. False when the datagram does not parse.
+// carrying an error to `on_error` with its code as the kernel sends it (-errno: -ENOENT)
+// and the request it quotes (parsed, when it parses); messages of other types are skipped. False when the datagram does not parse.
 bool ct_parse_datagram(Bytes datagram, const std::function<void(const CtMessage &)> &on_message,
                        const std::function<void(int err, const CtMessage *request)> &on_error);
 

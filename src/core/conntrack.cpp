@@ -9,6 +9,7 @@
 #include <linux/netlink.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <endian.h>
 #include <cstring>
 
@@ -91,7 +92,13 @@ Timestamp to_timestamp(std::uint64_t ns) {
     return {static_cast<std::int64_t>(ns / 1'000'000'000), static_cast<std::uint32_t>(ns % 1'000'000'000)};
 }
 
-std::int64_t ns_of(Timestamp t) { return t.sec * 1'000'000'000 + t.nsec; }
+// Nanoseconds since the epoch, saturated (a kernel timestamp is 64 bits of ns unsigned).
+std::int64_t ns_of(Timestamp t) {
+    constexpr std::int64_t max_sec = INT64_MAX / 1'000'000'000 - 1;
+    if (t.sec > max_sec) return INT64_MAX;
+    if (t.sec < -max_sec) return INT64_MIN;
+    return t.sec * 1'000'000'000 + t.nsec;
+}
 
 // nlattr with a payload, appended (4-byte aligned).
 std::size_t put_attr(std::vector<std::uint8_t> &out, std::uint16_t type, const void *data,
@@ -203,7 +210,7 @@ bool ct_parse_datagram(Bytes d, const std::function<void(const CtMessage &)> &on
             if (err != 0) { // 0: an acknowledgement
                 const Bytes req = msg.subspan(NLMSG_HDRLEN + sizeof err);
                 auto r = ct_parse_message(req);
-                on_error(-err, r ? &*r : nullptr);
+                on_error(err, r ? &*r : nullptr);
             }
         } else if ((h.nlmsg_type >> 8) == NFNL_SUBSYS_CTNETLINK) {
             auto r = ct_parse_message(msg);
@@ -381,10 +388,16 @@ void ConnectionTracker::end(Table::iterator it, const CtMessage &m, Timestamp wa
     ConnEnd x;
     x.direction = e.direction;
     x.time = m.stop_ns ? to_timestamp(*m.stop_ns) : wall;
-    const std::int64_t span = m.start_ns && m.stop_ns && *m.stop_ns >= *m.start_ns
-                                  ? static_cast<std::int64_t>(*m.stop_ns - *m.start_ns)
-                                  : ns_of(x.time) - ns_of(e.start);
-    x.duration_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(0, span) / 1'000'000);
+    // The kernel's stop - start when it keeps timestamps, else the first packet's time to now.
+    std::uint64_t span = 0;
+    if (m.start_ns && m.stop_ns) {
+        span = *m.stop_ns >= *m.start_ns ? *m.stop_ns - *m.start_ns : 0;
+    } else {
+        std::int64_t d = 0;
+        if (!__builtin_sub_overflow(ns_of(x.time), ns_of(e.start), &d) && d > 0)
+            span = static_cast<std::uint64_t>(d);
+    }
+    x.duration_ms = span / 1'000'000;
     x.body = e.body;
     x.outputs = e.outputs;
     const bool established = m.status && (*m.status & ct_status::seen_reply);
