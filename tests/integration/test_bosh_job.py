@@ -146,7 +146,8 @@ SETS = {
     "tuned": {"netlogd.metrics_port": 0, "netlogd.rate_limit": {"rate": 100, "burst": 200},
               "netlogd.nflog_group": 7, "netlogd.metadata_store": "/var/vcap/data/container-metadata/other.json",
               "netlogd.classes": [{"name": "asg-denied", "log_prefix": "^DENY_", "direction": "egress",
-                                   "verdict": "denied"}]},
+                                   "verdict": "denied"}],
+              "netlogd.connections": {"outcomes": True, "flow_end": True, "max_tracked": 1000}},
 }
 set_somewhere = set()
 for what, props in SETS.items():
@@ -192,6 +193,9 @@ for what, props in SETS.items():
     port = eff["netlogd.metrics_port"]
     check(cfg.get("metrics") == ({"listen": f"127.0.0.1:{port}"} if port else None), f"{what}: metrics {cfg.get('metrics')}")
     check(cfg.get("rate_limit") == props.get("netlogd.rate_limit"), f"{what}: rate_limit {cfg.get('rate_limit')}")
+    check(cfg.get("connections") == props.get("netlogd.connections"), f"{what}: connections {cfg.get('connections')}")
+    check(("connections followed through conntrack" in summary) == bool(props.get("netlogd.connections")),
+          f"{what}: --check-config on connections: {summary}")
     check(cfg["host"] == {"ip": "10.0.16.15", "guid": "0455ec2b-11fa-41ab-9d1c-f3a575cd55ea"}, f"{what}: host {cfg['host']}")
     check(cfg["metadata"]["store"].endswith(os.path.basename(eff["netlogd.metadata_store"])), f"{what}: metadata {cfg['metadata']}")
     check(rules["nflog"]["group"] == eff["netlogd.nflog_group"] and rules["classes"] == eff["netlogd.classes"],
