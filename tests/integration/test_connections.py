@@ -12,6 +12,11 @@ a namespace the test creates and deletes). c1 then connects to:
   out:83 tcp  out rejects with icmp-port-unreachable             -> egress-failed unreachable
   out:9999 udp nothing listens: ICMP port unreachable            -> egress-failed unreachable
   out:84 tcp  a server that reads N bytes and answers M          -> egress-closed
+and `out` connects to the cell's address, port-mapped (DNAT, as Diego maps a container's
+ports) to c2, whose FORWARD rule logs the SYN after the DNAT (class c2c-ingress-allowed):
+  cell:61001 -> c2:8081  nothing listens: c2's RST                -> ingress-failed refused
+  cell:61002 -> c2:8082  c2 drops the SYN                         -> ingress-failed unanswered
+(conntrack's original tuple is the pre-DNAT one: netlogd finds these by the reply tuple).
 Expected: one -failed/-closed line per connection with the original event's data.packet and
 container; the outcome the test arranged; the counters of the established connection equal
 to the kernel's own, as `conntrack -E -o extended` (conntrack-tools) reports them for the
@@ -26,7 +31,8 @@ import sys
 import time
 
 import netns
-from daemon_world import C1_HANDLE, C1_IP, CONTAINERS, GROUP, OUT_IP, Cell, read_lines
+from daemon_world import (C1_HANDLE, C1_IP, C2_HANDLE, C2_IP, CONTAINERS, GROUP, OUT_IP, Cell,
+                          read_lines)
 from netns import check, fail, log, require_root, wait_for
 
 require_root("test_connections")
@@ -49,7 +55,14 @@ nflog = f"-j NFLOG --nflog-group {GROUP}"
 cell.cell.run(f"{fw} -s {C1_IP} -p tcp --syn -m conntrack --ctstate NEW {nflog} --nflog-prefix OK_asg_tcp")
 cell.cell.run(f"{fw} -s {C1_IP} -p udp -m conntrack --ctstate NEW {nflog} --nflog-prefix OK_asg_udp")
 cell.cell.run(f"{fw} -d {C1_IP} -p icmp -m conntrack --ctstate RELATED {nflog} --nflog-prefix ICMP_ERR")
+cell.cell.run(f"{fw} -d {C2_IP} -p tcp --syn -m conntrack --ctstate NEW {nflog} --nflog-prefix OK_0001_in")
 cell.cell.run(f"{fw} -j ACCEPT")
+CELL_IP = "10.10.10.2"
+MAPPED = {61001: (8081, "refused"), 61002: (8082, "unanswered")}
+for hport, (cport, _) in MAPPED.items():
+    cell.cell.run(f"iptables -t nat -A PREROUTING -d {CELL_IP} -p tcp --dport {hport} "
+                  f"-j DNAT --to-destination {C2_IP}:{cport}")
+cell.c["c2"].run("iptables -A INPUT -p tcp --dport 8082 -j DROP")
 out.run("iptables -A INPUT -p tcp --dport 82 -j DROP")
 out.run("iptables -A INPUT -p tcp --dport 83 -j REJECT --reject-with icmp-port-unreachable")
 
@@ -98,6 +111,10 @@ for port, what in PORTS.items():
     r = c1.run(["python3", "-c", CONNECT.format(ip=OUT_IP), str(port), "1.5"], check=False)
     log(f"c1 -> out:{port} ({what}): {r.stdout.strip()}")
     check("connected" not in r.stdout, f"out:{port} accepted a connection: {r.stdout}")
+for hport, (cport, what) in MAPPED.items():
+    r = out.run(["python3", "-c", CONNECT.format(ip=CELL_IP), str(hport), "1.5"], check=False)
+    log(f"out -> cell:{hport} -> c2:{cport} ({what}): {r.stdout.strip()}")
+    check("connected" not in r.stdout, f"c2:{cport} accepted a connection: {r.stdout}")
 c1.run(["python3", "-c", f"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
         f".sendto(b'x' * 10, ('{OUT_IP}', {UDP_PORT}))"])
 
@@ -136,21 +153,28 @@ def conn_lines():
     return [l for l in lines() if l["message"].endswith(("-failed", "-closed"))]
 
 
-wait_for(lambda: len(conn_lines()) >= 5, timeout=60,
-         what="five connection events (refused, unanswered, unreachable tcp and udp, closed)")
+N_CONN = 7
+wait_for(lambda: len(conn_lines()) >= N_CONN, timeout=60,
+         what="seven connection events (refused, unanswered, unreachable tcp and udp, closed; "
+              "ingress refused and unanswered)")
 got = conn_lines()
-check(len(got) == 5, f"expected 5 connection events, got {len(got)}: {got}")
+check(len(got) == N_CONN, f"expected {N_CONN} connection events, got {len(got)}: {got}")
 
-container = dict(zip(("container_id", "app_guid", "space_guid", "organization_guid"),
-                     (C1_HANDLE,) + CONTAINERS[C1_HANDLE][1:]))
+def container(handle):
+    return dict(zip(("container_id", "app_guid", "space_guid", "organization_guid"),
+                    (handle,) + CONTAINERS[handle][1:]))
+
+
 firsts = {}
 for l in lines():
-    if l["message"] == "egress-allowed" and l["data"]["packet"].get("src_ip") == C1_IP:
+    if l["message"] in ("egress-allowed", "ingress-allowed") and "dst_port" in l["data"]["packet"]:
         firsts[(l["data"]["packet"]["protocol"], l["data"]["packet"]["dst_port"])] = l
 by_port = {(l["data"]["packet"]["protocol"], l["data"]["packet"]["dst_port"]): l for l in got}
 expected = {("tcp", p): ("egress-failed", o) for p, o in PORTS.items()}
 expected[("udp", UDP_PORT)] = ("egress-failed", "unreachable")
 expected[("tcp", EST_PORT)] = ("egress-closed", None)
+for cport, what in MAPPED.values():
+    expected[("tcp", cport)] = ("ingress-failed", what)
 check(set(by_port) == set(expected), f"connection events for {sorted(by_port)}, expected "
       f"{sorted(expected)}")
 
@@ -160,8 +184,16 @@ def destroyed():
         return f.read()
 
 
-wait_for(lambda: all(f"dport={p} " in destroyed() for _, p in expected), timeout=30,
-         what="conntrack -E to show the five DESTROY events")
+def destroy_line(key):
+    # the entry by its original tuple: c1's own, or out's to the cell's mapped port
+    hport = {c: h for h, (c, _) in MAPPED.items()}.get(key[1])
+    want = f"dport={hport} " if hport else f"dport={key[1]} "
+    return [x for x in destroyed().splitlines()
+            if want in x and (f"src={C1_IP}" in x or (hport and f"src={OUT_IP}" in x))]
+
+
+wait_for(lambda: all(len(destroy_line(k)) == 1 for k in expected), timeout=30,
+         what="conntrack -E to show the DESTROY of each entry")
 for key, (message, outcome) in expected.items():
     l = by_port[key]
     check(l["message"] == message, f"{key}: message {l['message']}, expected {message}")
@@ -169,10 +201,13 @@ for key, (message, outcome) in expected.items():
     check(l["data"]["packet"] == firsts[key]["data"]["packet"],
           f"{key}: data.packet {l['data']['packet']} is not the first packet's "
           f"{firsts[key]['data']['packet']}")
-    check(l["data"]["source"] == container, f"{key}: data.source {l['data']['source']}")
+    if message.startswith("egress"):
+        check(l["data"]["source"] == container(C1_HANDLE), f"{key}: data.source {l['data']}")
+    else:
+        check(l["data"]["destination"] == container(C2_HANDLE), f"{key}: data.destination {l['data']}")
     check(l["source"] == "network-log-forwarder" and l["log_level"] == 1, f"{key}: head {l}")
     conn = l["data"]["connection"]
-    line = [x for x in destroyed().splitlines() if f"dport={key[1]} " in x and f"src={C1_IP}" in x]
+    line = destroy_line(key)
     check(len(line) == 1, f"{key}: conntrack -E DESTROY lines: {line}")
     if outcome:
         check(conn.get("outcome") == outcome, f"{key}: outcome {conn}, expected {outcome}")
@@ -203,13 +238,13 @@ nflog_packets = cell.rule_packets("FORWARD")
 c = cell.wait_settled(nflog_packets)
 check(len(read_lines(klog_out)) == nflog_packets,
       f"klog has {len(read_lines(klog_out))} lines, the NFLOG rules logged {nflog_packets}")
-check(len(lines()) == nflog_packets + 5,
-      f"json has {len(lines())} lines: expected the {nflog_packets} events + 5 connection events")
+check(len(lines()) == nflog_packets + N_CONN,
+      f"json has {len(lines())} lines: expected the {nflog_packets} events + {N_CONN} connection events")
 kernel = c["received"] + c["lost_enobufs"] + c["lost_gap"]
 check(kernel == nflog_packets and c["emitted"] == nflog_packets,
       f"identity: kernel {nflog_packets}, netlogd {c}")
-check(c["connection_events"] == 5 and c["connections_followed"] == 5 and
-      c["connections_refused"] == 1 and c["connections_unanswered"] == 1 and
+check(c["connection_events"] == N_CONN and c["connections_followed"] == N_CONN and
+      c["connections_refused"] == 2 and c["connections_unanswered"] == 2 and
       c["connections_unreachable"] == 2 and c["connections_closed"] == 1 and
       c["connections_active"] == 0 and c["connections_untracked"] == 0,
       f"connection counters: {c}")
@@ -220,11 +255,11 @@ m = re.search(r"connections: followed (\d+) = refused (\d+) \+ unanswered (\d+) 
               r"(\d+) \+ closed (\d+) \+ quiet (\d+) \+ lost (\d+) \+ active (\d+) \((\w+)\); "
               r"not followed \(table full\) (\d+); connection events (\d+)", stats.stdout)
 check(stats.returncode == 0 and m, f"--stats: {stats.returncode} {stats.stdout}{stats.stderr}")
-check(m.groups() == ("5", "1", "1", "2", "1", "0", "0", "0", "holds", "0", "5"),
+check(m.groups() == ("7", "2", "2", "2", "1", "0", "0", "0", "holds", "0", "7"),
       f"--stats: {m.group(0)}")
 check("identity holds" in stats.stdout, f"--stats: {stats.stdout}")
 check(cell.stop() == 0, f"netlogd did not exit cleanly: {cell.stderr()}")
 e = cell.counters()
-check(e["connection_events"] == 5 and e["emitted"] == nflog_packets, f"exit counters {e}")
+check(e["connection_events"] == N_CONN and e["emitted"] == nflog_packets, f"exit counters {e}")
 ct.terminate()
-log(f"PASS: test_connections ({nflog_packets} NFLOG events, 5 connection events)")
+log(f"PASS: test_connections ({nflog_packets} NFLOG events, {N_CONN} connection events)")
