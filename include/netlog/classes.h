@@ -58,10 +58,20 @@ struct ClassDef {
     std::vector<ClassField> fields;
     std::vector<std::string> group_names; // the named groups' names
     std::vector<int> group_index;         // their numbers among the pattern's groups
+    // Groups that name the event's container rather than its rule (by rank in group_names;
+    // -1: none): `container_handle`, `container_app_guid`. The pipeline looks the container
+    // up by them when its IP is not known; they are not rule fields (data.rule, ECS labels).
+    int handle_group = -1, app_group = -1;
+    bool is_rule_field(std::size_t rank) const {
+        return static_cast<int>(rank) != handle_group && static_cast<int>(rank) != app_group;
+    }
     // From log_prefix by rules_parse: a prefix must start with `literal` to match (the
     // pattern's anchored literal head); `literal_only`: the pattern is just `^literal`.
     std::string literal;
     bool literal_only = false;
+    // The pattern is `^literal(?P<name>(?s:.*))`: it matches every prefix that starts with
+    // the literal, and its one group takes the rest (no regex pass for either).
+    bool literal_then_rest = false;
     Direction direction = Direction::egress;
     Verdict verdict = Verdict::denied;
     std::optional<std::uint16_t> group; // overrides NflogSettings::group
@@ -77,8 +87,10 @@ struct RulesFile {
 // Parse the YAML text of a rules file. Errors name `source_name`, line, column and key.
 Result<RulesFile> rules_parse(std::string_view yaml_text, std::string_view source_name);
 
-// The first class whose pattern matches somewhere in the prefix, or nullptr.
-const ClassDef *rules_match(const RulesFile &rules, std::string_view prefix);
+// The first class whose pattern matches somewhere in the prefix, or nullptr. With `caps`,
+// also where its named groups matched (as class_captures), in the same regex pass.
+const ClassDef *rules_match(const RulesFile &rules, std::string_view prefix,
+                            Captures *caps = nullptr);
 
 // Matches the class's pattern against the prefix and sets `out` to the text of each named
 // group (one per c.group_names, in that order, at most max_captures; views into `prefix`;

@@ -83,18 +83,18 @@ class ContainerIndex {
                                   std::vector<std::string> masked_handles, std::size_t total);
     const ContainerIndex *base() const { return base_.get(); }
 
-    // The container an NFLOG prefix names, for events whose IP is not in the store.
-    // Trailing spaces are ignored. Recognised, in the classifier's order:
-    //   DENY_C2C_<handle>, DENY_ORL_<handle>, DENY_<handle>, OK_<tag>_<app guid>
-    //   (tag = 4 lowercase hex digits), OK_<handle>.
-    // A handle is looked up exactly; when it has exactly the length the kernel LOG target's
-    // 28-character cut leaves (a LOG prefix copied verbatim), it may also be the start of a
-    // longer handle, and is resolved only if exactly one container's handle starts with it.
-    // OK_<tag>_<app guid> carries the destination app, not a container: with one instance
-    // of that app it is that container; with several it is an app-level entry whose handle
-    // is "" and whose app/space/org guids are the app's (nullptr if the instances disagree
-    // on space or org). Anything else, or an ambiguous or unknown name: nullptr.
-    const Container *by_prefix(std::string_view prefix) const;
+    // The container a log prefix names, for events whose IP is not in the store (the rules
+    // file's classes say where a prefix carries it: the named groups container_handle and
+    // container_app_guid, classes.h). `cut`: the name ends where the kernel LOG target cut
+    // the prefix (a LOG prefix copied verbatim keeps 28 characters), so it may be the start
+    // of a longer name.
+    // By handle: exactly; when `cut`, also the only container whose handle starts with it.
+    const Container *by_handle_in_prefix(std::string_view handle, bool cut) const;
+    // By app guid (the destination app of a c2c packet, not a container): with one instance
+    // of that app, that container; with several, an app-level entry whose handle is "" and
+    // whose app/space/org guids are the app's (nullptr if the instances disagree on space
+    // or org). When `cut`, also the only app whose guid starts with it.
+    const Container *by_app_in_prefix(std::string_view app_guid, bool cut) const;
 
     std::size_t size() const { return base_ ? total_ : containers_.size(); }
     const std::vector<Container> &containers() const { return containers_; }
@@ -109,14 +109,12 @@ class ContainerIndex {
 
     // Index `containers` as they are (their `json` already rendered): by handle, and by
     // `ip` and `more_ips`. An IP two containers claim is left out, as parse() does.
-    // `by_prefix` false: no maps for by_prefix() (Cloud Foundry's prefixes name handles and
-    // app guids; a Docker/Podman host's do not), which it then always answers nullptr.
+    // `by_prefix` false: no lists for by_handle_in_prefix()'s cut names and no app map
+    // (Cloud Foundry's prefixes name handles and app guids; a Docker/Podman host's do not).
     static ContainerIndex from_containers(std::vector<Container> containers,
                                           StoreReport *report = nullptr, bool by_prefix = true);
 
   private:
-    const Container *handle_or_cut(std::string_view name, std::size_t cut_length) const;
-    const Container *app(std::string_view app_guid, std::size_t cut_length) const;
     void build_maps(StoreReport &report, bool prefix_maps = true);
 
     std::vector<Container> containers_;
@@ -129,12 +127,10 @@ class ContainerIndex {
     std::size_t total_ = 0;
     std::unordered_map<IpAddress, std::size_t, IpAddressHash> by_ip_;
     std::unordered_map<std::string_view, std::size_t> by_handle_;
-    // Names cut by LOG's 28-char limit -> container, or nullptr when ambiguous: handles by
-    // their first 19 chars; the 23/25-char cuts only of handles whose first 19 are shared.
-    std::unordered_map<std::string_view, const Container *> by_cut_handle_;
-    std::unordered_map<std::string_view, const Container *> by_long_cut_handle_;
-    std::unordered_map<std::string_view, const Container *> by_app_;     // full app guid
-    std::unordered_map<std::string_view, const Container *> by_cut_app_; // cut app guid
+    std::unordered_map<std::string_view, const Container *> by_app_; // app guid
+    // For names cut by LOG: the containers by handle, and the apps by guid, sorted.
+    std::vector<const Container *> sorted_handles_;
+    std::vector<std::pair<std::string_view, const Container *>> sorted_apps_;
 };
 
 } // namespace netlog

@@ -103,6 +103,12 @@ public:
     virtual void line_done(std::size_t i) { (void)i; }
 };
 
+// The container an event's prefix names through its class's container_handle or
+// container_app_guid group (classes.h), whose text `caps` holds (views into `prefix`);
+// trailing spaces are not part of a name (LOG ends its prefixes with one).
+const Container *container_from_prefix(const ContainerIndex &index, const ClassDef &cls,
+                                       const Captures &caps, std::string_view prefix);
+
 // The times a batch is processed under.
 struct BatchTime {
     Timestamp received;              // an event without NFLOG timestamp gets this time

@@ -210,6 +210,8 @@ void class_fields(std::string_view source, const YAML::Node &c, const std::strin
              fmt::format("{} named groups: at most {} in one class", named.size(), max_captures));
     for (auto &[index, name] : named) {
         add(c["log_prefix"], at + ".log_prefix", name);
+        if (name == "container_handle") d.handle_group = static_cast<int>(d.group_names.size());
+        if (name == "container_app_guid") d.app_group = static_cast<int>(d.group_names.size());
         d.group_names.push_back(std::move(name));
         d.group_index.push_back(index);
     }
@@ -271,6 +273,8 @@ RulesFile parse(const YAML::Node &root, std::string_view source) {
                   fmt::format("'{}' is not allowed or denied", ver));
         if (c["group"]) d.group = scalar<std::uint16_t>(source, c["group"], at + ".group", 0, 65535);
         class_fields(source, c, at, d, spellings);
+        d.literal_then_rest = d.group_names.size() == 1 &&
+                              d.log_prefix == "^" + d.literal + "(?P<" + d.group_names[0] + ">(?s:.*))";
         rf.classes.push_back(std::move(d));
     }
     return rf;
@@ -288,10 +292,22 @@ Result<RulesFile> rules_parse(std::string_view yaml_text, std::string_view sourc
     }
 }
 
-const ClassDef *rules_match(const RulesFile &rules, std::string_view prefix) {
+const ClassDef *rules_match(const RulesFile &rules, std::string_view prefix, Captures *caps) {
+    if (caps) caps->n = 0;
     for (const auto &c : rules.classes) {
         if (!prefix.starts_with(c.literal)) continue; // cannot match: no regex pass
         if (c.literal_only) return &c;
+        if (c.literal_then_rest) {
+            if (caps) {
+                caps->n = 1;
+                caps->value[0] = prefix.substr(c.literal.size());
+            }
+            return &c;
+        }
+        if (caps && !c.group_names.empty()) {
+            if (class_captures(c, prefix, *caps)) return &c;
+            continue;
+        }
         if (re2::RE2::PartialMatch(re2::StringPiece(prefix.data(), prefix.size()), *c.pattern))
             return &c;
     }
@@ -330,10 +346,9 @@ const ClassDef *Classifier::classify(std::string_view prefix, Captures *caps) {
     if (it == cache_.end()) {
         if (cache_.size() >= capacity_) cache_.clear();
         Hit h;
-        h.cls = rules_match(*rules_, prefix);
-        if (h.cls && !h.cls->group_names.empty()) {
-            Captures found;
-            class_captures(*h.cls, prefix, found);
+        Captures found;
+        h.cls = rules_match(*rules_, prefix, &found);
+        if (h.cls) {
             for (std::size_t k = 0; k < found.n; ++k)
                 h.spans[k] = {static_cast<std::uint16_t>(
                                   found.value[k].data() ? found.value[k].data() - prefix.data() : 0),

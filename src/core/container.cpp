@@ -18,21 +18,15 @@ namespace {
 
 using json = nlohmann::json;
 
-// The kernel LOG target keeps 29 prefix characters: 28 of the name plus a space. A LOG
-// prefix copied verbatim into an NFLOG rule therefore leaves this much of a handle or app
-// guid after each marker.
-constexpr std::string_view kDenyC2c = "DENY_C2C_", kDenyOrl = "DENY_ORL_", kDeny = "DENY_",
-                           kOk = "OK_";
-constexpr std::size_t kLogName = 28;
-constexpr std::size_t kCutAfterDenyC2c = kLogName - kDenyC2c.size(); // 19 (also DENY_ORL_)
-constexpr std::size_t kCutAfterDeny = kLogName - kDeny.size();       // 23
-constexpr std::size_t kCutAfterOk = kLogName - kOk.size();           // 25
-constexpr std::size_t kCutAfterOkTag = kLogName - 8;                 // 20: "OK_0002_"
-
-bool is_tag(std::string_view s) { // 4 lowercase hex digits then '_'
-    if (s.size() < 5 || s[4] != '_') return false;
-    return std::all_of(s.begin(), s.begin() + 4,
-                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+// The one element of a sorted list of names that starts with `start`: nullptr when none or
+// several do. `name` gives an element's name.
+template <class T, class Name>
+const T *only_one_starting(const std::vector<T> &sorted, std::string_view start, Name name) {
+    auto it = std::lower_bound(sorted.begin(), sorted.end(), start,
+                               [&](const T &x, std::string_view s) { return name(x) < s; });
+    if (it == sorted.end() || !name(*it).starts_with(start)) return nullptr;
+    if (std::next(it) != sorted.end() && name(*std::next(it)).starts_with(start)) return nullptr;
+    return &*it;
 }
 
 // "[json.exception.parse_error.101] parse error at line 1, column 2: x" -> "line 1, column 2: x"
@@ -341,8 +335,7 @@ void ContainerIndex::build_maps(StoreReport &report, bool prefix_maps) {
     by_ip_.reserve(n);
     if (prefix_maps) {
         by_app_.reserve(n);
-        by_cut_handle_.reserve(n);
-        by_cut_app_.reserve(n);
+        sorted_handles_.reserve(n);
     }
 
     std::vector<IpAddress> ambiguous_ips;
@@ -365,11 +358,7 @@ void ContainerIndex::build_maps(StoreReport &report, bool prefix_maps) {
         index_ip(c.ip, i);
         for (const auto &ip : c.more_ips) index_ip(ip, i);
         if (!prefix_maps) continue;
-        if (c.handle.size() > kCutAfterDenyC2c) {
-            auto [it, fresh] =
-                by_cut_handle_.emplace(std::string_view(c.handle).substr(0, kCutAfterDenyC2c), &c);
-            if (!fresh) it->second = nullptr; // two handles start alike: the longer cuts decide
-        }
+        sorted_handles_.push_back(&c);
         if (!c.app_guid.empty()) {
             auto [it, fresh] = by_app_.emplace(c.app_guid, &c);
             if (!fresh) {
@@ -381,18 +370,8 @@ void ContainerIndex::build_maps(StoreReport &report, bool prefix_maps) {
             }
         }
     }
-    // Handles whose 19-character start is shared: index their 23- and 25-character cuts.
-    for (const Container &c : containers_) {
-        if (c.handle.size() <= kCutAfterDenyC2c) continue;
-        auto it = by_cut_handle_.find(std::string_view(c.handle).substr(0, kCutAfterDenyC2c));
-        if (it == by_cut_handle_.end() || it->second != nullptr) continue;
-        for (std::size_t cut : {kCutAfterDeny, kCutAfterOk}) {
-            if (c.handle.size() <= cut) continue;
-            auto [l, fresh] =
-                by_long_cut_handle_.emplace(std::string_view(c.handle).substr(0, cut), &c);
-            if (!fresh && l->second != &c) l->second = nullptr;
-        }
-    }
+    std::sort(sorted_handles_.begin(), sorted_handles_.end(),
+              [](const Container *a, const Container *b) { return a->handle < b->handle; });
     // An IP claimed by several entries (a stale entry left behind) belongs to none of them:
     // better "" than another app's guids.
     const auto ip_less = [](const IpAddress &a, const IpAddress &b) {
@@ -426,11 +405,8 @@ void ContainerIndex::build_maps(StoreReport &report, bool prefix_maps) {
             it->second = nullptr;
         }
     }
-    for (auto &[app, target] : by_app_) {
-        if (app.size() <= kCutAfterOkTag) continue;
-        auto [it, fresh] = by_cut_app_.emplace(app.substr(0, kCutAfterOkTag), target);
-        if (!fresh) it->second = nullptr;
-    }
+    sorted_apps_.assign(by_app_.begin(), by_app_.end());
+    std::sort(sorted_apps_.begin(), sorted_apps_.end());
 }
 
 ContainerIndex ContainerIndex::from_containers(std::vector<Container> containers,
@@ -471,42 +447,22 @@ const Container *ContainerIndex::by_handle(std::string_view handle) const {
     return base_->by_handle(handle);
 }
 
-const Container *ContainerIndex::handle_or_cut(std::string_view name,
-                                               std::size_t cut_length) const {
-    if (name.empty()) return nullptr;
-    if (const Container *c = by_handle(name)) return c;
-    if (name.size() != cut_length) return nullptr;
-    auto it = by_cut_handle_.find(name.substr(0, kCutAfterDenyC2c));
-    if (it == by_cut_handle_.end()) return nullptr;
-    if (it->second) // the only handle that starts this way: does it go on like `name`?
-        return std::string_view(it->second->handle).starts_with(name) ? it->second : nullptr;
-    if (name.size() == kCutAfterDenyC2c) return nullptr;
-    auto l = by_long_cut_handle_.find(name);
-    return l == by_long_cut_handle_.end() ? nullptr : l->second;
+const Container *ContainerIndex::by_handle_in_prefix(std::string_view handle, bool cut) const {
+    if (handle.empty()) return nullptr;
+    if (const Container *c = by_handle(handle)) return c;
+    if (!cut) return nullptr;
+    const auto *c = only_one_starting(sorted_handles_, handle,
+                                      [](const Container *x) { return std::string_view(x->handle); });
+    return c ? *c : nullptr;
 }
 
-const Container *ContainerIndex::app(std::string_view app_guid, std::size_t cut_length) const {
+const Container *ContainerIndex::by_app_in_prefix(std::string_view app_guid, bool cut) const {
     if (app_guid.empty()) return nullptr;
     if (auto it = by_app_.find(app_guid); it != by_app_.end()) return it->second;
-    if (app_guid.size() != cut_length) return nullptr;
-    auto it = by_cut_app_.find(app_guid);
-    return it == by_cut_app_.end() ? nullptr : it->second;
-}
-
-const Container *ContainerIndex::by_prefix(std::string_view prefix) const {
-    while (!prefix.empty() && (prefix.back() == ' ' || prefix.back() == '\0'))
-        prefix.remove_suffix(1);
-    if (prefix.starts_with(kDenyC2c))
-        return handle_or_cut(prefix.substr(kDenyC2c.size()), kCutAfterDenyC2c);
-    if (prefix.starts_with(kDenyOrl))
-        return handle_or_cut(prefix.substr(kDenyOrl.size()), kCutAfterDenyC2c);
-    if (prefix.starts_with(kDeny)) return handle_or_cut(prefix.substr(kDeny.size()), kCutAfterDeny);
-    if (prefix.starts_with(kOk)) {
-        std::string_view rest = prefix.substr(kOk.size());
-        if (is_tag(rest)) return app(rest.substr(5), kCutAfterOkTag);
-        return handle_or_cut(rest, kCutAfterOk);
-    }
-    return nullptr;
+    if (!cut) return nullptr;
+    const auto *a = only_one_starting(sorted_apps_, app_guid,
+                                      [](const auto &x) { return x.first; });
+    return a ? a->second : nullptr;
 }
 
 } // namespace netlog

@@ -190,7 +190,8 @@ void put_rule(Doc &d, const ClassDef &c, const Captures &caps) {
     bool labels = false;
     const auto each = [&](auto &&fn) {
         for (const auto &f : c.fields) fn(std::string_view(f.name), std::string_view(f.value));
-        for (std::size_t k = 0; k < caps.n; ++k) fn(std::string_view(c.group_names[k]), caps.value[k]);
+        for (std::size_t k = 0; k < caps.n; ++k)
+            if (c.is_rule_field(k)) fn(std::string_view(c.group_names[k]), caps.value[k]);
     };
     each([&](std::string_view name, std::string_view value) {
         if (name == "rule_id") id = value;

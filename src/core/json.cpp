@@ -383,6 +383,7 @@ void format_json(const Event &ev, const JsonOptions &opt, std::string &str) {
             put_string_member(out, "\":", f.value);
         }
         for (std::size_t k = 0; k < ev.captures.n; ++k) {
+            if (!ev.cls->is_rule_field(k)) continue;
             out.put(",\"");
             out.put(ev.cls->group_names[k]);
             put_string_member(out, "\":", ev.captures.value[k]);

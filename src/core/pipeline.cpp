@@ -171,8 +171,8 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
     if (containers_) {
         const auto &ip = ev.direction == Direction::ingress ? ev.packet.dst : ev.packet.src;
         ev.container = containers_->by_ip(ip);
-        if (!ev.container && !ev.prefix.empty()) {
-            ev.container = containers_->by_prefix(ev.prefix);
+        if (!ev.container && ev.cls) {
+            ev.container = container_from_prefix(*containers_, *ev.cls, ev.captures, ev.prefix);
             if (ev.container) ++c_.enriched_by_prefix;
         }
         if (ev.container) ++c_.enriched;
@@ -338,6 +338,26 @@ bool Pipeline::process_message(const NflogMessage &msg, const BatchTime &t, Line
         ConnectionTracker::starts_connection(ev_.packet))
         follow(t, out);
     return true;
+}
+
+const Container *container_from_prefix(const ContainerIndex &index, const ClassDef &cls,
+                                       const Captures &caps, std::string_view prefix) {
+    // The kernel LOG target keeps 29 prefix characters, 28 of the name and a space: a name
+    // that ends there may have been cut.
+    constexpr std::size_t log_prefix_name = 28;
+    const auto group = [&](int rank, bool &cut) {
+        if (rank < 0 || static_cast<std::size_t>(rank) >= caps.n) return std::string_view();
+        auto v = caps.value[static_cast<std::size_t>(rank)];
+        while (!v.empty() && (v.back() == ' ' || v.back() == '\0')) v.remove_suffix(1);
+        cut = !v.empty() && static_cast<std::size_t>(v.data() - prefix.data()) + v.size() ==
+                                log_prefix_name;
+        return v;
+    };
+    bool cut = false;
+    if (const auto h = group(cls.handle_group, cut); !h.empty())
+        return index.by_handle_in_prefix(h, cut);
+    if (const auto a = group(cls.app_group, cut); !a.empty()) return index.by_app_in_prefix(a, cut);
+    return nullptr;
 }
 
 std::string_view Pipeline::route(std::size_t i, const ClassDef *cls, const Captures *caps) {

@@ -64,7 +64,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     for (const netlog::Container &c : idx->containers())
         if (formatted++ < 8) check_formats(c);
     require(report.entries >= idx->size(), "more containers than entries");
-    std::string prefix;
     for (const netlog::Container &c : idx->containers()) {
         require(!c.handle.empty(), "a container without a handle");
         const netlog::Container *h = idx->by_handle(c.handle);
@@ -73,17 +72,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
             const netlog::Container *i = idx->by_ip(c.ip);
             require(i == nullptr || i->ip == c.ip, "by_ip found another address");
         }
-        for (const char *marker : {"DENY_C2C_", "DENY_ORL_", "DENY_", "OK_", "OK_0002_"}) {
-            prefix.assign(marker).append(c.handle);
-            const netlog::Container *p = idx->by_prefix(prefix);
-            // a handle with '_' may read as another marker; trailing spaces are ignored
-            const bool plain = c.handle.find('_') == std::string::npos && c.handle.back() != ' ' &&
-                               c.handle.back() != '\0';
-            if (p && plain && std::string_view(marker) != "OK_0002_")
-                require(p->handle.starts_with(prefix.substr(std::strlen(marker))),
-                        "by_prefix found another handle");
+        // a handle is found by itself, cut or not, and a cut finds only a handle that
+        // starts with it
+        require(idx->by_handle_in_prefix(c.handle, true) == h, "a handle found as another");
+        for (std::size_t cut : {1, 19, 23, 25}) {
+            if (c.handle.size() <= cut) continue;
+            const auto start = std::string_view(c.handle).substr(0, cut);
+            const netlog::Container *p = idx->by_handle_in_prefix(start, true);
+            require(p == nullptr || p->handle.starts_with(start), "a cut found another handle");
+            require(idx->by_handle_in_prefix(start, false) == idx->by_handle(start),
+                    "an uncut name found by more than its handle");
         }
+        if (!c.app_guid.empty()) (void)idx->by_app_in_prefix(c.app_guid.substr(0, 20), true);
     }
-    idx->by_prefix(text.substr(0, 64));
+    (void)idx->by_handle_in_prefix(text.substr(0, 64), true);
+    (void)idx->by_app_in_prefix(text.substr(0, 64), true);
     return 0;
 }

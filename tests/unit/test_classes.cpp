@@ -180,3 +180,24 @@ TEST_CASE("named groups give their text for a matching prefix") {
     CHECK(class_captures(plain->classes[0], "OK_x", v));
     CHECK(v.n == 0);
 }
+
+TEST_CASE("a literal head and one group taking the rest classify without a regex pass, as RE2 would") {
+    auto fast = one_class("^DENY_C2C_(?P<container_handle>(?s:.*))");
+    REQUIRE(fast.ok());
+    CHECK(fast->classes[0].literal_then_rest);
+    // without (?s) '.' stops at a newline: RE2 decides
+    auto slow = one_class("^DENY_C2C_(?P<container_handle>.*)");
+    REQUIRE(slow.ok());
+    CHECK_FALSE(slow->classes[0].literal_then_rest);
+    for (const std::string &prefix :
+         {std::string("DENY_C2C_cb40f81e-52ce "), std::string("DENY_C2C_"),
+          std::string("DENY_C2C_a\nb"), std::string("DENY_C2C_x\0y", 12), std::string("DENY_C"),
+          std::string("x DENY_C2C_a")}) {
+        Captures shortcut, re2;
+        const ClassDef *a = rules_match(*fast, prefix, &shortcut);
+        const bool matched = class_captures(fast->classes[0], prefix, re2);
+        CHECK((a != nullptr) == matched);
+        CHECK(shortcut.n == re2.n);
+        if (matched) CHECK(shortcut.value[0] == re2.value[0]);
+    }
+}

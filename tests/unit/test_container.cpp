@@ -5,10 +5,28 @@
 #include <doctest/doctest.h>
 #include <fstream>
 #include <netlog/container.h>
+#include <netlog/pipeline.h>
+
+#include "pipeline_fixtures.h"
 #include <sstream>
 #include <string>
 
 using namespace netlog;
+
+namespace {
+
+// The container a Cloud Foundry prefix names, as the pipeline finds it: the class of
+// rules/cloudfoundry.yaml that takes the prefix, then its container_handle or
+// container_app_guid group looked up.
+const Container *by_prefix(const ContainerIndex &idx, std::string_view prefix) {
+    const ClassDef *c = rules_match(test::cf_rules(), prefix);
+    if (!c) return nullptr;
+    Captures caps;
+    REQUIRE(class_captures(*c, prefix, caps));
+    return container_from_prefix(idx, *c, caps, prefix);
+}
+
+} // namespace
 
 static std::string store(const std::string &name) {
     std::ifstream f(NETLOG_TEST_DATA "/stores/" + name, std::ios::binary);
@@ -150,7 +168,7 @@ TEST_CASE("an empty, half-written or corrupt store is an error that says where i
 TEST_CASE("an empty object is a valid store with no containers") {
     auto idx = must_parse(store("no-containers.json"));
     CHECK(idx.size() == 0);
-    CHECK(idx.by_prefix("DENY_C2C_ffec8b0f-bdcf-42e7-7a89-f01e") == nullptr);
+    CHECK(by_prefix(idx, "DENY_C2C_ffec8b0f-bdcf-42e7-7a89-f01e") == nullptr);
 }
 
 TEST_CASE("the handle in each kind of NFLOG prefix finds its container") {
@@ -159,21 +177,21 @@ TEST_CASE("the handle in each kind of NFLOG prefix finds its container") {
     const Container *d538 = idx.by_handle("d538d169-f2f6-4587-77b1-a0b1");
     REQUIRE(ffec != nullptr);
     REQUIRE(d538 != nullptr);
-    CHECK(idx.by_prefix("DENY_C2C_ffec8b0f-bdcf-42e7-7a89-f01e") == ffec);
-    CHECK(idx.by_prefix("DENY_C2C_ffec8b0f-bdcf-42e7-7a89-f01e ") == ffec); // trailing space
-    CHECK(idx.by_prefix("DENY_ORL_d538d169-f2f6-4587-77b1-a0b1") == d538);
-    CHECK(idx.by_prefix("DENY_d538d169-f2f6-4587-77b1-a0b1") == d538);
-    CHECK(idx.by_prefix("OK_d538d169-f2f6-4587-77b1-a0b1") == d538);
-    CHECK(idx.by_prefix("OK_container-handle-1-longer-than-29")->app_guid ==
+    CHECK(by_prefix(idx, "DENY_C2C_ffec8b0f-bdcf-42e7-7a89-f01e") == ffec);
+    CHECK(by_prefix(idx, "DENY_C2C_ffec8b0f-bdcf-42e7-7a89-f01e ") == ffec); // trailing space
+    CHECK(by_prefix(idx, "DENY_ORL_d538d169-f2f6-4587-77b1-a0b1") == d538);
+    CHECK(by_prefix(idx, "DENY_d538d169-f2f6-4587-77b1-a0b1") == d538);
+    CHECK(by_prefix(idx, "OK_d538d169-f2f6-4587-77b1-a0b1") == d538);
+    CHECK(by_prefix(idx, "OK_container-handle-1-longer-than-29")->app_guid ==
           "0d4b2c6e-1f3a-4b5c-8d7e-9f0a1b2c3d4e");
     // unknown handles, unknown markers, nothing after the marker
-    CHECK(idx.by_prefix("DENY_C2C_00000000-0000-0000-0000-0000") == nullptr);
-    CHECK(idx.by_prefix("calico-packet: ") == nullptr);
-    CHECK(idx.by_prefix("DENY_C2C_") == nullptr);
-    CHECK(idx.by_prefix("OK_") == nullptr);
-    CHECK(idx.by_prefix("") == nullptr);
+    CHECK(by_prefix(idx, "DENY_C2C_00000000-0000-0000-0000-0000") == nullptr);
+    CHECK(by_prefix(idx, "calico-packet: ") == nullptr);
+    CHECK(by_prefix(idx, "DENY_C2C_") == nullptr);
+    CHECK(by_prefix(idx, "OK_") == nullptr);
+    CHECK(by_prefix(idx, "") == nullptr);
     // a marker is not found in the middle
-    CHECK(idx.by_prefix("X_DENY_d538d169-f2f6-4587-77b1-a0b1") == nullptr);
+    CHECK(by_prefix(idx, "X_DENY_d538d169-f2f6-4587-77b1-a0b1") == nullptr);
 }
 
 TEST_CASE("a LOG prefix cut at 28 characters still finds a handle when only one matches") {
@@ -182,15 +200,15 @@ TEST_CASE("a LOG prefix cut at 28 characters still finds a handle when only one 
     const Container *cb6b = idx.by_handle("cb40f81e-52ce-41c5-6b2a-11e3");
     const Container *ffec = idx.by_handle("ffec8b0f-bdcf-42e7-7a89-f01e");
     // facts §3: "DENY_d538d169-f2f6-4587-77b1 " is what LOG printed for DENY_<handle>
-    CHECK(idx.by_prefix("DENY_d538d169-f2f6-4587-77b1 ") == d538);
-    CHECK(idx.by_prefix("OK_ffec8b0f-bdcf-42e7-7a89-f ") == ffec);
-    CHECK(idx.by_prefix("DENY_ORL_d538d169-f2f6-4587-") == d538);
+    CHECK(by_prefix(idx, "DENY_d538d169-f2f6-4587-77b1 ") == d538);
+    CHECK(by_prefix(idx, "OK_ffec8b0f-bdcf-42e7-7a89-f ") == ffec);
+    CHECK(by_prefix(idx, "DENY_ORL_d538d169-f2f6-4587-") == d538);
     // facts §3: "DENY_C2C_cb40f81e-52ce-41c5- ": two handles in cell.json start that way
-    CHECK(idx.by_prefix("DENY_C2C_cb40f81e-52ce-41c5- ") == nullptr);
-    CHECK(idx.by_prefix("DENY_cb40f81e-52ce-41c5-6b2a ") == cb6b);
+    CHECK(by_prefix(idx, "DENY_C2C_cb40f81e-52ce-41c5- ") == nullptr);
+    CHECK(by_prefix(idx, "DENY_cb40f81e-52ce-41c5-6b2a ") == cb6b);
     // a shorter cut than LOG's is not a handle: no guessing
-    CHECK(idx.by_prefix("DENY_d538d169-f2f6-4587-77b") == nullptr);
-    CHECK(idx.by_prefix("DENY_C2C_d538d169-f2f6-4587-77b1") ==
+    CHECK(by_prefix(idx, "DENY_d538d169-f2f6-4587-77b") == nullptr);
+    CHECK(by_prefix(idx, "DENY_C2C_d538d169-f2f6-4587-77b1") ==
           nullptr); // 23 chars after a 9-char marker
 }
 
@@ -198,20 +216,20 @@ TEST_CASE("OK_<tag>_<app guid> names the destination app, never another app's co
     auto idx = must_parse(store("cell.json"));
     // one instance: that container
     const Container *ffec = idx.by_handle("ffec8b0f-bdcf-42e7-7a89-f01e");
-    CHECK(idx.by_prefix("OK_0002_c5836386-b934-424a-8d93-5894115b3130") == ffec);
-    CHECK(idx.by_prefix("OK_0002_c5836386-b934-424a-8") == ffec); // LOG's cut: 20 chars
+    CHECK(by_prefix(idx, "OK_0002_c5836386-b934-424a-8d93-5894115b3130") == ffec);
+    CHECK(by_prefix(idx, "OK_0002_c5836386-b934-424a-8") == ffec); // LOG's cut: 20 chars
     // two instances of e9e8959f...: the app, with no container id
-    const Container *app = idx.by_prefix("OK_0002_e9e8959f-3828-4136-8c4d-6b05c1b8e2a1");
+    const Container *app = by_prefix(idx, "OK_0002_e9e8959f-3828-4136-8c4d-6b05c1b8e2a1");
     REQUIRE(app != nullptr);
     CHECK(app->handle == "");
     CHECK(app->app_guid == "e9e8959f-3828-4136-8c4d-6b05c1b8e2a1");
     CHECK(app->space_guid == "b9f86312-a7d7-4bcf-b70f-a440436c210b");
     CHECK(app->organization_guid == "604bd59e-4139-4734-a3be-4e97836eb790");
     // facts §3's "OK_0002_e9e8959f-3828-4136-8 " is the same app, cut by LOG
-    CHECK(idx.by_prefix("OK_0002_e9e8959f-3828-4136-8 ") == app);
+    CHECK(by_prefix(idx, "OK_0002_e9e8959f-3828-4136-8 ") == app);
     // an app guid nobody runs, and a tag that is not 4 lowercase hex digits
-    CHECK(idx.by_prefix("OK_0002_00000000-0000-0000-0000-000000000000") == nullptr);
-    CHECK(idx.by_prefix("OK_00G2_c5836386-b934-424a-8d93-5894115b3130") == nullptr);
+    CHECK(by_prefix(idx, "OK_0002_00000000-0000-0000-0000-000000000000") == nullptr);
+    CHECK(by_prefix(idx, "OK_00G2_c5836386-b934-424a-8d93-5894115b3130") == nullptr);
 }
 
 TEST_CASE("an IP claimed by two entries is attributed to neither") {
@@ -235,8 +253,8 @@ TEST_CASE("instances of one app that disagree on space or org give no app-level 
       "h2": {"handle": "h2", "ip": "10.255.1.2", "metadata": {"app_id": "app", "space_id": "s2", "org_id": "o"}}
     })";
     auto idx = must_parse(text);
-    CHECK(idx.by_prefix("OK_0001_app") == nullptr);
-    CHECK(idx.by_prefix("OK_h1")->space_guid == "s1");
+    CHECK(by_prefix(idx, "OK_0001_app") == nullptr);
+    CHECK(by_prefix(idx, "OK_h1")->space_guid == "s1");
 }
 
 TEST_CASE("short handles (SSO strings) stay valid after the index moves") {
@@ -257,7 +275,7 @@ TEST_CASE("short handles (SSO strings) stay valid after the index moves") {
         REQUIRE(c != nullptr);
         CHECK(c->handle == h);
         CHECK(again.by_ip(v4(10, 1, std::uint8_t(i / 256), std::uint8_t(i % 256))) == c);
-        CHECK(again.by_prefix("DENY_" + h) == c);
+        CHECK(by_prefix(again, "DENY_" + h) == c);
     }
 }
 
@@ -328,4 +346,33 @@ TEST_CASE("a half-written store is still refused whole, never read in part") {
     // and one whose members all fail on their own (here a missing comma makes one member
     // of the two): a broken store, not a store with a bad entry
     CHECK_FALSE(ContainerIndex::parse(R"({"h1": {"handle": "h1"} "h2": {}})").ok());
+}
+
+TEST_CASE("a rules file of any grammar names the container through container_handle") {
+    // Not Cloud Foundry's markers: the handle after "pod=", anywhere in the prefix.
+    auto rules = rules_parse("classes:\n"
+                             "  - {name: drop, log_prefix: 'DROP pod=(?P<container_handle>[a-z0-9-]+)',"
+                             " direction: egress, verdict: denied, fields: {team: a}}\n",
+                             "rules.yaml");
+    REQUIRE(rules.ok());
+    const ClassDef &c = rules->classes[0];
+    CHECK(c.handle_group == 0);
+    CHECK_FALSE(c.is_rule_field(0));
+    auto idx = must_parse(store("cell.json"));
+    const Container *d538 = idx.by_handle("d538d169-f2f6-4587-77b1-a0b1");
+    REQUIRE(d538 != nullptr);
+    const std::string prefix = "x DROP pod=d538d169-f2f6-4587-77b1-a0b1 y";
+    Captures caps;
+    REQUIRE(class_captures(c, prefix, caps));
+    CHECK(container_from_prefix(idx, c, caps, prefix) == d538);
+    // the same handle cut short, but not where LOG cuts a prefix: only an exact handle counts
+    const std::string cut = "DROP pod=d538d169-f2f6-4587";
+    REQUIRE(class_captures(c, cut, caps));
+    CHECK(container_from_prefix(idx, c, caps, cut) == nullptr);
+    // ending at the 28th character, it may be LOG's cut: the one handle starting so
+    const std::string log_cut = "DROP pod=d538d169-f2f6-4587-7";
+    REQUIRE(log_cut.size() == 29);
+    const std::string at28 = log_cut.substr(0, 28);
+    REQUIRE(class_captures(c, at28, caps));
+    CHECK(container_from_prefix(idx, c, caps, at28) == d538);
 }

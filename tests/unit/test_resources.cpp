@@ -458,7 +458,8 @@ TEST_CASE("a templated path's fields, max_files and fallback are checked at star
     const auto r = config_check_rules(*c, cf_rules());
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().message == "netlogd.yaml:4:11: key 'outputs[0].path': no class of the rules "
-                               "file has the field 'firewall_id' (their fields: name)");
+                               "file has the field 'firewall_id' (their fields: container_app_guid, "
+                               "container_handle, name)");
     auto typo = config_parse("rules: r.yaml\noutputs:\n  - {type: file, path: '/l/{firewal_id}'}\n",
                              "netlogd.yaml");
     REQUIRE(typo.ok());
