@@ -78,10 +78,16 @@ struct ClassDef {
     std::uint16_t effective_group(const NflogSettings &n) const { return group.value_or(n.group); }
 };
 
+// All of a rules file's patterns in one RE2::Set (classes.cpp).
+struct ClassSet;
+
 struct RulesFile {
     NflogSettings nflog;
     std::vector<ClassDef> classes;
     std::vector<std::uint16_t> groups() const; // distinct groups, ascending
+    // From rules_parse, for files of many classes: a prefix no cached class takes is matched
+    // against every pattern in one pass instead of one pass per class. Null: one by one.
+    std::shared_ptr<const ClassSet> set;
 };
 
 // Parse the YAML text of a rules file. Errors name `source_name`, line, column and key.

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 #include <re2/re2.h>
+#include <re2/set.h>
 #include <yaml-cpp/yaml.h>
 
 #include "yaml_syntax.h"
@@ -13,6 +14,11 @@
 #include <set>
 
 namespace netlog {
+
+struct ClassSet {
+    explicit ClassSet(const re2::RE2::Options &o) : set(o, re2::RE2::UNANCHORED) {}
+    re2::RE2::Set set;
+};
 
 std::string_view to_string(Direction d) { return d == Direction::ingress ? "ingress" : "egress"; }
 std::string_view to_string(Verdict v) { return v == Verdict::allowed ? "allowed" : "denied"; }
@@ -217,6 +223,25 @@ void class_fields(std::string_view source, const YAML::Node &c, const std::strin
     }
 }
 
+// From this many classes on, a miss is matched by one RE2::Set pass: below it, the literal
+// heads skip most classes and a pass or two costs less than the set's bookkeeping.
+constexpr std::size_t set_from_classes = 8;
+// The set's DFA budget: past it Match() fails and the classes are tried one by one.
+constexpr std::int64_t set_max_mem = 8 << 20;
+
+std::shared_ptr<const ClassSet> class_set(const std::vector<ClassDef> &classes) {
+    if (classes.size() < set_from_classes) return nullptr;
+    re2::RE2::Options o;
+    o.set_encoding(re2::RE2::Options::EncodingLatin1);
+    o.set_log_errors(false);
+    o.set_max_mem(set_max_mem);
+    auto s = std::make_shared<ClassSet>(o);
+    for (const auto &c : classes) // indexes follow the classes' order
+        if (s->set.Add(re2::StringPiece(c.log_prefix), nullptr) < 0) return nullptr;
+    if (!s->set.Compile()) return nullptr;
+    return s;
+}
+
 RulesFile parse(const YAML::Node &root, std::string_view source) {
     RulesFile rf;
     if (!root.IsMap()) fail(source, root, "(top level)", "expected a mapping with 'classes'");
@@ -277,6 +302,7 @@ RulesFile parse(const YAML::Node &root, std::string_view source) {
                               d.log_prefix == "^" + d.literal + "(?P<" + d.group_names[0] + ">(?s:.*))";
         rf.classes.push_back(std::move(d));
     }
+    rf.set = class_set(rf.classes);
     return rf;
 }
 
@@ -292,8 +318,36 @@ Result<RulesFile> rules_parse(std::string_view yaml_text, std::string_view sourc
     }
 }
 
+namespace {
+
+// The class `c` (known to match `prefix`), with its groups into `caps`.
+const ClassDef *matched(const ClassDef &c, std::string_view prefix, Captures *caps) {
+    if (!caps || c.group_names.empty()) return &c;
+    if (c.literal_then_rest) {
+        caps->n = 1;
+        caps->value[0] = prefix.substr(c.literal.size());
+        return &c;
+    }
+    class_captures(c, prefix, *caps);
+    return &c;
+}
+
+} // namespace
+
 const ClassDef *rules_match(const RulesFile &rules, std::string_view prefix, Captures *caps) {
     if (caps) caps->n = 0;
+    if (rules.set) {
+        // One pass for every pattern; the first class in the file's order wins.
+        thread_local std::vector<int> hits;
+        hits.clear();
+        re2::RE2::Set::ErrorInfo error{};
+        if (rules.set->set.Match(re2::StringPiece(prefix.data(), prefix.size()), &hits, &error)) {
+            const auto first = *std::min_element(hits.begin(), hits.end());
+            return matched(rules.classes[static_cast<std::size_t>(first)], prefix, caps);
+        }
+        if (error.kind == re2::RE2::Set::kNoError) return nullptr; // no class matches
+        // out of memory: the classes one by one, below
+    }
     for (const auto &c : rules.classes) {
         if (!prefix.starts_with(c.literal)) continue; // cannot match: no regex pass
         if (c.literal_only) return &c;

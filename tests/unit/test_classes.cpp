@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 #include <netlog/classes.h>
+#include <fmt/format.h>
+#include <re2/re2.h>
 
 #include <fstream>
 #include <sstream>
@@ -200,4 +202,41 @@ TEST_CASE("a literal head and one group taking the rest classify without a regex
         CHECK(shortcut.n == re2.n);
         if (matched) CHECK(shortcut.value[0] == re2.value[0]);
     }
+}
+
+TEST_CASE("a file of many classes finds the first matching class in one pass, as trying each would") {
+    // 24 classes, half with a literal head, half without; several match some prefixes.
+    std::string text = "classes:\n";
+    for (int i = 0; i < 24; ++i)
+        text += i % 2 == 0
+                    ? fmt::format("  - {{name: c{}, log_prefix: '^P{}_(?P<rule_id>[0-9]+)', "
+                                  "direction: egress, verdict: denied}}\n",
+                                  i, i % 5)
+                    : fmt::format("  - {{name: c{}, log_prefix: '(?:Q|X){}[a-z]*$', "
+                                  "direction: egress, verdict: denied}}\n",
+                                  i, i % 3);
+    auto r = rules_parse(text, "rules.yaml");
+    REQUIRE(r.ok());
+    REQUIRE(r->set != nullptr);
+    for (const std::string_view prefix :
+         {"P0_12", "P3_7x", "P4_", "Q1abc", "zzX2", "X2a1", "", "P1_9 Q0", "none"}) {
+        // the oracle: RE2 on each class's pattern, in the file's order
+        const ClassDef *want = nullptr;
+        for (const auto &c : r->classes)
+            if (re2::RE2::PartialMatch(re2::StringPiece(prefix.data(), prefix.size()), *c.pattern)) {
+                want = &c;
+                break;
+            }
+        Captures caps;
+        CHECK_MESSAGE(rules_match(*r, prefix, &caps) == want, std::string(prefix));
+        if (want && !want->group_names.empty()) {
+            Captures one;
+            REQUIRE(class_captures(*want, prefix, one));
+            CHECK(caps.n == one.n);
+            CHECK(caps.value[0] == one.value[0]);
+        }
+    }
+    auto few = one_class("^A_");
+    REQUIRE(few.ok());
+    CHECK(few->set == nullptr); // a few classes: one by one
 }
