@@ -36,6 +36,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include <deque>
 
 namespace netlog {
 
@@ -59,7 +60,8 @@ public:
     virtual void convert(std::int64_t sec, std::tm &out) const = 0;
 };
 
-// How one output formats events. Borrows the strings it views (from the Config).
+// How one output formats events. Views the strings of the Config it was made from; the
+// Pipeline copies them (it may outlive that Config).
 struct OutputSpec {
     OutputFormat format = OutputFormat::json;
     JsonOptions json;
@@ -228,6 +230,10 @@ private:
     std::vector<JsonOptions> fallback_json_; // per output: json options for unclassified events
     std::vector<OutputSelector> select_;     // per output: its match
     std::vector<std::unique_ptr<PathRouter>> routers_; // per output: its path's fields, or null
+    // The text the outputs' options view (source, host ip and guid, journal identifier),
+    // copied here: the Config they came from may move or go (a reload replaces it) while
+    // this pipeline still formats. A deque: its strings never move.
+    std::deque<std::string> owned_;
     std::string route_;                      // the path of the line being written
     std::string_view route(std::size_t i, const ClassDef *cls, const Captures *caps);
     bool some_take_all_ = false;             // an output without a match: nothing is filtered

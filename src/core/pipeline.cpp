@@ -94,6 +94,15 @@ Result<std::unique_ptr<Pipeline>> Pipeline::make(const RulesFile &rules, Pipelin
 Pipeline::Pipeline(const RulesFile &rules, PipelineOptions options)
     : rules_(&rules), classifier_(rules), opt_(std::move(options)) {
     // An unclassified event carries its prefix, so the reader can tell what it was.
+    const auto own = [this](std::string_view &v) { v = owned_.emplace_back(v); };
+    for (auto &o : opt_.outputs) {
+        for (auto *v : {&o.json.source, &o.json.host_ip, &o.json.host_guid,
+                        &o.json.unknown_container, &o.iptables_logger.host_ip,
+                        &o.iptables_logger.host_guid, &o.ecs.host_ip, &o.ecs.host_guid,
+                        &o.journal.identifier, &o.journal.host_ip, &o.journal.host_guid})
+            own(*v);
+        json_prepare(o.json); // its head quotes the source
+    }
     fallback_json_.reserve(opt_.outputs.size());
     for (const auto &o : opt_.outputs) {
         peers_wanted_ = peers_wanted_ || (o.format == OutputFormat::json && o.json.peer);

@@ -357,3 +357,27 @@ TEST_CASE("the options tag is split off before classes and outputs; the event ca
     CHECK(ev.log_level == 4);
     CHECK(ev.log_flags == 0);
 }
+
+TEST_CASE("a pipeline keeps its outputs' text when the config it came from moves or goes") {
+    // A reload moves the new Config into place after its pipeline was built from it; short
+    // strings (an IPv4 host ip, a short source) live inside the string object and do not
+    // move with it.
+    auto c = config_parse("rules: r.yaml\nsource: netlog\nhost: {ip: 10.0.0.5, guid: g1}\n"
+                          "outputs:\n  - {type: stdout, format: json, extras: [host]}\n",
+                          "netlogd.yaml");
+    REQUIRE_MESSAGE(c.ok(), (c.ok() ? std::string() : c.error().message));
+    PipelineOptions o;
+    o.outputs.push_back(output_spec(*c, c->outputs[0]));
+    Pipeline p(test::cf_rules(), o);
+    {
+        Config moved = std::move(*c);
+        c->source = "XXXXXX";
+        c->host_ip = "XXXXXXXX";
+        c->host_guid = "XX";
+        moved.source = "YYYYYY";
+        moved.host_ip = "YYYYYYYY";
+    }
+    const auto out = line(p, message(test::tcp_syn, "DENY_x"));
+    CHECK(out.find(R"("source":"netlog")") != std::string::npos);
+    CHECK(out.find(R"("host_ip":"10.0.0.5","host_guid":"g1")") != std::string::npos);
+}
