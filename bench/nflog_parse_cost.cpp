@@ -23,8 +23,11 @@ static std::vector<std::vector<uint8_t>> batches(const char *path) {
     std::vector<std::vector<uint8_t>> out;
     size_t off = 0;
     while (off + 4 <= all.size()) {
-        uint32_t n; std::memcpy(&n, &all[off], 4); off += 4;
-        out.emplace_back(all.begin() + off, all.begin() + off + n); off += n;
+        uint32_t n;
+        std::memcpy(&n, &all[off], 4);
+        off += 4;
+        out.emplace_back(all.begin() + off, all.begin() + off + n);
+        off += n;
     }
     return out;
 }
@@ -39,33 +42,51 @@ __attribute__((noinline)) size_t with_libnfl(const std::vector<uint8_t> &b, uint
     int len = static_cast<int>(b.size());
     const nlmsghdr *h = reinterpret_cast<const nlmsghdr *>(b.data());
     for (; mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len)) {
-        if ((h->nlmsg_type & 0xff) != NFULNL_MSG_PACKET || (h->nlmsg_type >> 8) != NFNL_SUBSYS_ULOG) continue;
+        if ((h->nlmsg_type & 0xff) != NFULNL_MSG_PACKET || (h->nlmsg_type >> 8) != NFNL_SUBSYS_ULOG)
+            continue;
         nlattr *a[NFULA_MAX + 1] = {};
         if (nflog_nlmsg_parse(h, a) < 0) continue;
         NflogMessage m;
         const nfgenmsg *g = static_cast<const nfgenmsg *>(mnl_nlmsg_get_payload(h));
-        m.family = g->nfgen_family; m.group = ntohs(g->res_id);
+        m.family = g->nfgen_family;
+        m.group = ntohs(g->res_id);
         if (a[NFULA_PACKET_HDR]) {
-            auto *ph = static_cast<const nfulnl_msg_packet_hdr *>(mnl_attr_get_payload(a[NFULA_PACKET_HDR]));
-            m.hw_protocol = ntohs(ph->hw_protocol); m.hook = ph->hook; m.has_packet_hdr = true;
+            auto *ph = static_cast<const nfulnl_msg_packet_hdr *>(
+                mnl_attr_get_payload(a[NFULA_PACKET_HDR]));
+            m.hw_protocol = ntohs(ph->hw_protocol);
+            m.hook = ph->hook;
+            m.has_packet_hdr = true;
         }
         if (a[NFULA_MARK]) m.mark = ntohl(mnl_attr_get_u32(a[NFULA_MARK]));
         if (a[NFULA_TIMESTAMP]) {
-            auto *ts = static_cast<const nfulnl_msg_packet_timestamp *>(mnl_attr_get_payload(a[NFULA_TIMESTAMP]));
-            m.timestamp = Timestamp{static_cast<int64_t>(be64toh(ts->sec)), static_cast<uint32_t>(be64toh(ts->usec) * 1000)};
+            auto *ts = static_cast<const nfulnl_msg_packet_timestamp *>(
+                mnl_attr_get_payload(a[NFULA_TIMESTAMP]));
+            m.timestamp = Timestamp{static_cast<int64_t>(be64toh(ts->sec)),
+                                    static_cast<uint32_t>(be64toh(ts->usec) * 1000)};
         }
         if (a[NFULA_IFINDEX_INDEV]) m.indev = ntohl(mnl_attr_get_u32(a[NFULA_IFINDEX_INDEV]));
         if (a[NFULA_IFINDEX_OUTDEV]) m.outdev = ntohl(mnl_attr_get_u32(a[NFULA_IFINDEX_OUTDEV]));
-        if (a[NFULA_IFINDEX_PHYSINDEV]) m.physindev = ntohl(mnl_attr_get_u32(a[NFULA_IFINDEX_PHYSINDEV]));
-        if (a[NFULA_IFINDEX_PHYSOUTDEV]) m.physoutdev = ntohl(mnl_attr_get_u32(a[NFULA_IFINDEX_PHYSOUTDEV]));
+        if (a[NFULA_IFINDEX_PHYSINDEV])
+            m.physindev = ntohl(mnl_attr_get_u32(a[NFULA_IFINDEX_PHYSINDEV]));
+        if (a[NFULA_IFINDEX_PHYSOUTDEV])
+            m.physoutdev = ntohl(mnl_attr_get_u32(a[NFULA_IFINDEX_PHYSOUTDEV]));
         if (a[NFULA_HWADDR]) {
-            auto *hw = static_cast<const nfulnl_msg_packet_hw *>(mnl_attr_get_payload(a[NFULA_HWADDR]));
+            auto *hw =
+                static_cast<const nfulnl_msg_packet_hw *>(mnl_attr_get_payload(a[NFULA_HWADDR]));
             m.hwaddr = Bytes(hw->hw_addr, ntohs(hw->hw_addrlen));
         }
         if (a[NFULA_HWTYPE]) m.hwtype = ntohs(mnl_attr_get_u16(a[NFULA_HWTYPE]));
-        if (a[NFULA_HWHEADER]) m.hwheader = Bytes(static_cast<const uint8_t *>(mnl_attr_get_payload(a[NFULA_HWHEADER])), mnl_attr_get_payload_len(a[NFULA_HWHEADER]));
-        if (a[NFULA_PAYLOAD]) m.payload = Bytes(static_cast<const uint8_t *>(mnl_attr_get_payload(a[NFULA_PAYLOAD])), mnl_attr_get_payload_len(a[NFULA_PAYLOAD]));
-        if (a[NFULA_PREFIX]) { const char *p = mnl_attr_get_str(a[NFULA_PREFIX]); m.prefix = std::string_view(p, strnlen(p, mnl_attr_get_payload_len(a[NFULA_PREFIX]))); }
+        if (a[NFULA_HWHEADER])
+            m.hwheader =
+                Bytes(static_cast<const uint8_t *>(mnl_attr_get_payload(a[NFULA_HWHEADER])),
+                      mnl_attr_get_payload_len(a[NFULA_HWHEADER]));
+        if (a[NFULA_PAYLOAD])
+            m.payload = Bytes(static_cast<const uint8_t *>(mnl_attr_get_payload(a[NFULA_PAYLOAD])),
+                              mnl_attr_get_payload_len(a[NFULA_PAYLOAD]));
+        if (a[NFULA_PREFIX]) {
+            const char *p = mnl_attr_get_str(a[NFULA_PREFIX]);
+            m.prefix = std::string_view(p, strnlen(p, mnl_attr_get_payload_len(a[NFULA_PREFIX])));
+        }
         if (a[NFULA_UID]) m.uid = ntohl(mnl_attr_get_u32(a[NFULA_UID]));
         if (a[NFULA_GID]) m.gid = ntohl(mnl_attr_get_u32(a[NFULA_GID]));
         if (a[NFULA_SEQ]) m.seq = ntohl(mnl_attr_get_u32(a[NFULA_SEQ]));
@@ -79,7 +100,8 @@ int main(int argc, char **argv) {
     auto bs = batches(argv[1]);
     const bool lib = std::string(argv[2]) == "libnfl";
     const int rounds = std::stoi(argv[3]);
-    uint64_t sink = 0; size_t n = 0;
+    uint64_t sink = 0;
+    size_t n = 0;
     for (int r = 0; r < rounds; ++r)
         for (auto &b : bs) n += lib ? with_libnfl(b, sink) : with_netlog(b, sink);
     std::printf("%s messages=%zu sink=%llu\n", argv[2], n, (unsigned long long)sink);

@@ -7,8 +7,11 @@
 int main(int, char **argv) {
     page_fill();
     httplib::Server s;
-    s.Get("/metrics", [](const httplib::Request &, httplib::Response &r) { r.set_content(page, "text/plain"); });
+    s.Get("/metrics", [](const httplib::Request &, httplib::Response &r) {
+        r.set_content(page, "text/plain");
+    });
     s.bind_to_port("127.0.0.1", std::atoi(argv[1]));
-    std::printf("ready\n"); std::fflush(stdout);
+    std::printf("ready\n");
+    std::fflush(stdout);
     s.listen_after_bind();
 }

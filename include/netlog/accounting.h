@@ -18,7 +18,14 @@ namespace netlog {
 // when the config says `unclassified: {action: drop}`; `filtered` events no output's
 // `match` took.
 enum class DropReason : std::uint8_t {
-    kernel_enobufs, seq_gap, queue_full, decode_error, sink, unclassified, filtered, count_
+    kernel_enobufs,
+    seq_gap,
+    queue_full,
+    decode_error,
+    sink,
+    unclassified,
+    filtered,
+    count_
 };
 std::string_view to_string(DropReason r);
 
@@ -27,7 +34,7 @@ struct Accounting {
     std::uint64_t emitted = 0;       // events written (each to every output)
     std::uint64_t suppressed = 0;    // events the rate limit held back
     std::array<std::uint64_t, static_cast<std::size_t>(DropReason::count_)> dropped{};
-    std::uint64_t in_flight = 0;     // events read but not yet emitted or dropped
+    std::uint64_t in_flight = 0; // events read but not yet emitted or dropped
 
     std::uint64_t &drops(DropReason r) { return dropped[static_cast<std::size_t>(r)]; }
     std::uint64_t drops(DropReason r) const { return dropped[static_cast<std::size_t>(r)]; }

@@ -107,13 +107,13 @@ bool class_captures(const ClassDef &c, std::string_view prefix, Captures &out);
 // Cached classification: one regex pass per distinct prefix. Bounded: past `capacity`
 // distinct prefixes the cache is cleared (prefixes carry container handles; they churn).
 class Classifier {
-public:
+  public:
     explicit Classifier(const RulesFile &rules, std::size_t capacity = 65536);
     // `caps`, when given, receives the class's named groups (views into `prefix`).
     const ClassDef *classify(std::string_view prefix, Captures *caps = nullptr);
     std::size_t cached() const { return cache_.size(); }
 
-private:
+  private:
     const RulesFile *rules_;
     std::size_t capacity_;
     // A prefix is a few dozen bytes: mixed 8 bytes at a time, inline (std::hash's

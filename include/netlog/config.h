@@ -51,12 +51,12 @@ struct JournalOutputOptions {
 // defaults (RFC 5424, facility user -- kern for the klog format --, severity info,
 // app-name "netlogd" -- "kernel" for klog --, the host's name, an 8 MiB buffer).
 struct SyslogOutputOptions {
-    bool rfc3164 = false;          // protocol: rfc5424 | rfc3164
-    int facility = -1;             // 0..23; names kern, user, ..., local0..local7
-    int severity = -1;             // 0..7; names emerg .. debug (klog: unset = the rule's level)
+    bool rfc3164 = false; // protocol: rfc5424 | rfc3164
+    int facility = -1;    // 0..23; names kern, user, ..., local0..local7
+    int severity = -1;    // 0..7; names emerg .. debug (klog: unset = the rule's level)
     std::string app_name;
-    std::string hostname;          // also a klog kernel prefix's HOST (file and stdout too)
-    std::size_t buffer = 0;        // bytes; 0 = default (also a journal output's)
+    std::string hostname;   // also a klog kernel prefix's HOST (file and stdout too)
+    std::size_t buffer = 0; // bytes; 0 = default (also a journal output's)
 };
 
 // klog's kern.log line head (`kernel_prefix`): as rsyslog writes kernel lines to a file.
@@ -84,14 +84,14 @@ struct OutputMatch {
 struct OutputConfig {
     OutputType type = OutputType::stdout_;
     OutputFormat format = OutputFormat::json;
-    std::string path;    // file
+    std::string path; // file
     // A file path naming class fields ({firewall_id}): one file per value, opened on first
     // use, at most max_files; the events past that or without a value go to `fallback`.
     PathTemplate path_template;
     std::string fallback;
     std::uint32_t max_files = 64;
     std::string path_where; // "FILE:LINE:COL" of `path`
-    std::string address; // syslog: "udp://HOST:PORT", "tcp://...", "unix:///dev/log"
+    std::string address;    // syslog: "udp://HOST:PORT", "tcp://...", "unix:///dev/log"
     IptablesLoggerOptions::TimeStyle timestamp = IptablesLoggerOptions::TimeStyle::rfc3339;
     JsonExtras extras;
     SyslogOutputOptions syslog;
@@ -103,12 +103,12 @@ struct OutputConfig {
 
 // NFLOG socket settings (the rule's own --nflog-size still caps the copy).
 struct NflogSocketConfig {
-    std::uint32_t copy_range = 128;         // bytes of each packet copied (NFULA_CFG_MODE)
-    std::uint32_t queue_threshold = 64;     // messages per netlink batch (NFULA_CFG_QTHRESH)
-    std::uint32_t flush_timeout_ms = 20;    // batch flush timeout (NFULA_CFG_TIMEOUT)
+    std::uint32_t copy_range = 128;          // bytes of each packet copied (NFULA_CFG_MODE)
+    std::uint32_t queue_threshold = 64;      // messages per netlink batch (NFULA_CFG_QTHRESH)
+    std::uint32_t flush_timeout_ms = 20;     // batch flush timeout (NFULA_CFG_TIMEOUT)
     std::uint32_t socket_buffer = 32u << 20; // SO_RCVBUFFORCE bytes
-    std::uint32_t netlink_buffer = 16000;   // NFULA_CFG_NLBUFSIZ: one 16 KiB skb holds a whole
-                                            // queue_threshold batch (0 = kernel default)
+    std::uint32_t netlink_buffer = 16000;    // NFULA_CFG_NLBUFSIZ: one 16 KiB skb holds a whole
+                                             // queue_threshold batch (0 = kernel default)
 };
 
 // What happens to an event whose prefix matches no class.
@@ -119,7 +119,7 @@ struct UnclassifiedPolicy {
 };
 
 struct RateLimitConfig {
-    double rate = 0;        // events per second per container and class
+    double rate = 0; // events per second per container and class
     std::uint32_t burst = 0;
     // Per-class overrides, `classes: {<class name>: {rate, burst}}` (rate 0: no limit).
     struct ClassOverride {
@@ -144,8 +144,8 @@ struct ManageRulesConfig {
 // `connections:` what became of the connections whose first packet was logged as allowed
 // (netlog/conntrack.h). Off by default.
 struct ConnectionsConfig {
-    bool outcomes = false;   // <direction>-failed: refused | unanswered | unreachable
-    bool flow_end = false;   // <direction>-closed: duration, packets and bytes each way
+    bool outcomes = false;             // <direction>-failed: refused | unanswered | unreachable
+    bool flow_end = false;             // <direction>-closed: duration, packets and bytes each way
     std::uint32_t max_tracked = 65536; // connections followed at once; more are counted
     bool enabled() const { return outcomes || flow_end; }
 };
@@ -169,7 +169,7 @@ struct Config {
     std::string source_name; // the file it came from
     std::string rules_path;  // as written; relative paths are relative to the config file
     MetadataSource metadata_source = MetadataSource::none;
-    std::string store_path;  // cf-store: store.json (given alone, `store` means cf-store)
+    std::string store_path;    // cf-store: store.json (given alone, `store` means cf-store)
     EngineSourceConfig engine; // docker, podman
     std::string host_ip, host_guid;
     std::string source = "network-log-forwarder";

@@ -94,30 +94,31 @@ bool ct_parse_datagram(Bytes datagram, const std::function<void(const CtMessage 
 
 // IPCTNL_MSG_CT_GET for the entry whose original (by_reply: reply) tuple is `t`, appended
 // to `out`; answered with the entry, or ENOENT.
-void ct_build_get(const CtTuple &t, bool by_reply, std::uint32_t seq, std::vector<std::uint8_t> &out);
+void ct_build_get(const CtTuple &t, bool by_reply, std::uint32_t seq,
+                  std::vector<std::uint8_t> &out);
 
 enum class ConnOutcome : std::uint8_t { refused, unanswered, unreachable };
 std::string_view to_string(ConnOutcome o);
 
 // A followed connection that ended: what its line says.
 struct ConnEnd {
-    bool failed = false;         // <direction>-failed; else <direction>-closed
+    bool failed = false;                           // <direction>-failed; else <direction>-closed
     ConnOutcome outcome = ConnOutcome::unanswered; // failed only
     Direction direction = Direction::egress;
-    Timestamp time;              // when it ended (the kernel's stop time, else receive time)
+    Timestamp time; // when it ended (the kernel's stop time, else receive time)
     std::uint64_t duration_ms = 0;
     std::optional<CtMessage::Counters> orig, reply; // closed: when accounting is on
-    std::string_view body;       // the original event's container and packet (json)
-    std::uint64_t outputs = 0;   // bit i: output i took the original event
+    std::string_view body;     // the original event's container and packet (json)
+    std::uint64_t outputs = 0; // bit i: output i took the original event
 };
 
 // What the table did. Its identity:
 //   followed = refused + unanswered + unreachable + closed + quiet + lost + active
 struct ConnectionCounters {
-    std::uint64_t followed = 0;     // connections followed
-    std::uint64_t untracked = 0;    // allowed first packets not followed: the table was full
+    std::uint64_t followed = 0;  // connections followed
+    std::uint64_t untracked = 0; // allowed first packets not followed: the table was full
     std::uint64_t refused = 0, unanswered = 0, unreachable = 0; // -failed events
-    std::uint64_t closed = 0;       // -closed events (flow_end)
+    std::uint64_t closed = 0;                                   // -closed events (flow_end)
     std::uint64_t quiet = 0;        // established and ended, flow_end off: no event
     std::uint64_t lost = 0;         // the kernel had no entry and no DESTROY came
     std::uint64_t active = 0;       // followed now
@@ -133,13 +134,13 @@ struct ConnectionCounters {
 };
 
 struct ConnectionOptions {
-    bool outcomes = false;          // -failed events
-    bool flow_end = false;          // -closed events
+    bool outcomes = false; // -failed events
+    bool flow_end = false; // -closed events
     std::size_t max_tracked = 65536;
 };
 
 class ConnectionTracker {
-public:
+  public:
     explicit ConnectionTracker(ConnectionOptions o) : opt_(o) {}
     void set_options(ConnectionOptions o) { opt_ = o; } // a reload: the table stays
 
@@ -151,7 +152,8 @@ public:
     // what its line repeats of the original event. A DESTROY that came first (the NFLOG
     // batch can lag the conntrack event by its flush timeout) ends it at once.
     Follow follow(const Packet &p, Direction d, Timestamp time, std::int64_t now_ns,
-                  std::string body, std::uint64_t outputs, const std::function<void(const ConnEnd &)> &emit);
+                  std::string body, std::uint64_t outputs,
+                  const std::function<void(const ConnEnd &)> &emit);
 
     // An NFLOG'd packet: when it is an ICMP(v6) destination-unreachable quoting a followed
     // connection's packet, that connection is marked unreachable.
@@ -172,7 +174,7 @@ public:
     bool empty() const { return table_.empty(); }
     std::size_t size() const { return table_.size(); }
 
-private:
+  private:
     struct Entry {
         Direction direction = Direction::egress;
         Timestamp start;

@@ -53,9 +53,9 @@ struct StoreReport {
     std::size_t without_ip = 0;    // indexed by handle only (ip missing, not a string, unparseable)
     std::size_t duplicate_ips = 0; // IPs claimed by several entries: left out of by_ip
     std::size_t duplicate_handles = 0; // a "handle" seen twice: the second entry is not indexed
-    std::size_t malformed = 0;     // entries that are not valid JSON: skipped, the rest read
-    std::size_t repaired = 0;      // strings' lone UTF-16 surrogates / non-UTF-8 bytes read as U+FFFD
-    std::string first_warning;         // e.g. `entry "x": not an object (number), skipped`
+    std::size_t malformed = 0;         // entries that are not valid JSON: skipped, the rest read
+    std::size_t repaired = 0;  // strings' lone UTF-16 surrogates / non-UTF-8 bytes read as U+FFFD
+    std::string first_warning; // e.g. `entry "x": not an object (number), skipped`
     std::size_t warnings() const { // entries: `repaired` strings are read, not lost
         return skipped + duplicate_ips + duplicate_handles + malformed;
     }

@@ -20,9 +20,9 @@ struct Event {
     std::uint8_t log_level = log_default_level;
     std::uint8_t log_flags = 0;
     Packet packet;
-    Timestamp time;                   // NFLOG timestamp, else receive time
-    const ClassDef *cls = nullptr;    // nullptr: prefix matched no class (fallback)
-    Captures captures;                // cls's named groups in the prefix (classes.h)
+    Timestamp time;                // NFLOG timestamp, else receive time
+    const ClassDef *cls = nullptr; // nullptr: prefix matched no class (fallback)
+    Captures captures;             // cls's named groups in the prefix (classes.h)
     Direction direction = Direction::egress;
     Verdict verdict = Verdict::denied;
     const Container *container = nullptr; // nullptr: unknown, fields print as ""

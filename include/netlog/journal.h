@@ -20,10 +20,10 @@
 namespace netlog {
 
 struct JournalOptions {
-    bool enabled = false;                  // the output writes to the journal
+    bool enabled = false;                    // the output writes to the journal
     std::string_view identifier = "netlogd"; // SYSLOG_IDENTIFIER
-    int priority = -1;       // PRIORITY 0..7; -1: the LOG rule's level for klog, else 6 (info)
-    bool klog = false;       // the output's format is klog (PRIORITY, SYSLOG_FACILITY=0 kern)
+    int priority = -1; // PRIORITY 0..7; -1: the LOG rule's level for klog, else 6 (info)
+    bool klog = false; // the output's format is klog (PRIORITY, SYSLOG_FACILITY=0 kern)
     std::string_view host_ip, host_guid; // NETLOG_HOST_IP, NETLOG_HOST_GUID ("" = absent)
 };
 

@@ -30,11 +30,11 @@ struct NflogMessage {
     std::optional<std::uint32_t> mark;
     std::optional<Timestamp> timestamp;
     std::uint32_t indev = 0, outdev = 0, physindev = 0, physoutdev = 0; // 0 = absent
-    Bytes hwaddr;                  // NFULA_HWADDR address bytes (hw_addrlen of them)
+    Bytes hwaddr;                        // NFULA_HWADDR address bytes (hw_addrlen of them)
     std::optional<std::uint16_t> hwtype; // NFULA_HWTYPE (ARPHRD_*)
-    Bytes hwheader;                // NFULA_HWHEADER (the link-layer header)
-    Bytes payload;                 // NFULA_PAYLOAD: starts at the network header
-    std::string_view prefix;       // NFULA_PREFIX without its NUL
+    Bytes hwheader;                      // NFULA_HWHEADER (the link-layer header)
+    Bytes payload;                       // NFULA_PAYLOAD: starts at the network header
+    std::string_view prefix;             // NFULA_PREFIX without its NUL
     std::optional<std::uint32_t> uid, gid;
     std::optional<std::uint32_t> seq, seq_global;
 };

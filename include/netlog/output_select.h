@@ -10,7 +10,7 @@
 namespace netlog {
 
 class OutputSelector {
-public:
+  public:
     OutputSelector() = default; // takes every event
     // A class name the rules file does not have selects nothing (config_check_rules refuses
     // it at start; a replay with other rules may still name one).
@@ -28,7 +28,7 @@ public:
     }
     bool takes_all() const { return all_; }
 
-private:
+  private:
     bool all_ = true;
     std::optional<Verdict> verdict_;
     std::optional<Direction> direction_;

@@ -44,11 +44,11 @@ struct Packet {
     bool protocol_unknown = false;
 
     IpAddress src, dst;
-    std::uint16_t length = 0;      // IPv4 tot_len; IPv6 payload_len + 40 (as the kernel's LEN=)
-    std::uint8_t tos = 0;          // IPv4 TOS / IPv6 traffic class
-    std::uint8_t ttl = 0;          // IPv4 TTL / IPv6 hop limit
-    std::uint16_t ip_id = 0;       // IPv4 ID
-    std::uint32_t flow_label = 0;  // IPv6
+    std::uint16_t length = 0;     // IPv4 tot_len; IPv6 payload_len + 40 (as the kernel's LEN=)
+    std::uint8_t tos = 0;         // IPv4 TOS / IPv6 traffic class
+    std::uint8_t ttl = 0;         // IPv4 TTL / IPv6 hop limit
+    std::uint16_t ip_id = 0;      // IPv4 ID
+    std::uint32_t flow_label = 0; // IPv6
     bool ip_ce = false, ip_df = false, ip_mf = false; // IPv4 flag bits (CE = reserved bit);
                                                       // ip_mf also = IPv6 fragment M flag
     std::uint16_t frag_offset = 0; // in 8-byte units (IPv4, or IPv6 fragment header)
@@ -56,17 +56,17 @@ struct Packet {
     std::uint32_t frag_id = 0;     // IPv6 fragment header identification
     Bytes ip_options;              // IPv4 options bytes
 
-    std::uint8_t protocol = 0;     // transport protocol number (IPv6: after extension headers)
-    bool has_transport = false;    // first fragment with a complete fixed transport header
-                                   // (TCP 20, UDP/UDPLite/ICMP/ICMPv6 8, SCTP/DCCP 12 bytes)
-    bool has_ports = false;        // TCP/UDP/UDPLite/SCTP/DCCP ports were read (>= 4 bytes,
-                                   // so possibly without has_transport on a short capture)
+    std::uint8_t protocol = 0;  // transport protocol number (IPv6: after extension headers)
+    bool has_transport = false; // first fragment with a complete fixed transport header
+                                // (TCP 20, UDP/UDPLite/ICMP/ICMPv6 8, SCTP/DCCP 12 bytes)
+    bool has_ports = false;     // TCP/UDP/UDPLite/SCTP/DCCP ports were read (>= 4 bytes,
+                                // so possibly without has_transport on a short capture)
     std::uint16_t src_port = 0, dst_port = 0;
 
     // TCP
     std::uint32_t tcp_seq = 0, tcp_ack = 0;
     std::uint16_t tcp_window = 0, tcp_urgent = 0;
-    std::uint8_t tcp_flags = 0;    // tcp_flag:: bits
+    std::uint8_t tcp_flags = 0; // tcp_flag:: bits
     // Byte 12's low nibble is 3 reserved bits and AE (AccECN, RFC 9768; formerly NS).
     // tcp_reserved is what Linux >= 6.18 prints in RES= (mask 0x0E000000, >> 22, so
     // 0x00..0x38); tcp_ae is the bit it prints as "AE". Older kernels print
@@ -79,7 +79,7 @@ struct Packet {
     std::uint16_t udp_length = 0;
 
     // ICMP / ICMPv6
-    bool has_icmp = false;         // type and code were read (>= 2 bytes)
+    bool has_icmp = false; // type and code were read (>= 2 bytes)
     std::uint8_t icmp_type = 0, icmp_code = 0;
     std::uint16_t icmp_id = 0, icmp_seq = 0; // echo request/reply only
 

@@ -41,23 +41,23 @@ bool path_value_ok(std::string_view v);
 // from (a constant of the class, or one of its named groups; `name` is the class's name,
 // as in data.rule).
 class PathRouter {
-public:
+  public:
     PathRouter(PathTemplate t, const RulesFile &rules);
     // The path for an event of class `cls` (of the rules above; nullptr: unclassified) whose
     // named groups matched `caps` (nullptr: not known, a summary) into `out`. False when a
     // field has no value there or one path_value_ok refuses: the event goes to the fallback.
     bool route(const ClassDef *cls, const Captures *caps, std::string &out) const;
 
-private:
+  private:
     struct Source {
         enum class Kind : std::uint8_t { none, constant, capture } kind = Kind::none;
-        std::uint8_t group = 0;         // index into Captures::value
-        std::string_view constant;      // the class's own string (rules outlive the router)
+        std::uint8_t group = 0;    // index into Captures::value
+        std::string_view constant; // the class's own string (rules outlive the router)
     };
     PathTemplate t_;
     const ClassDef *base_ = nullptr;
-    std::size_t fields_ = 0;          // field pieces per class
-    std::vector<Source> sources_;     // class index * fields_ + the field's rank
+    std::size_t fields_ = 0;      // field pieces per class
+    std::vector<Source> sources_; // class index * fields_ + the field's rank
 };
 
 } // namespace netlog

@@ -18,7 +18,7 @@
 namespace netlog {
 
 class PeerMarks {
-public:
+  public:
     // Every family's ruleset at once. A mark two rules name with different apps (a policy
     // change half seen) is ambiguous and answers "".
     static PeerMarks from_rulesets(std::span<const Ruleset> rulesets);
@@ -26,11 +26,11 @@ public:
     // The source app guid of packets carrying `mark`; "" when no rule explains it.
     std::string_view app(std::uint32_t mark) const;
 
-    std::size_t size() const { return apps_.size(); }         // marks with one app
-    std::size_t ambiguous() const { return ambiguous_; }      // marks with several
+    std::size_t size() const { return apps_.size(); }    // marks with one app
+    std::size_t ambiguous() const { return ambiguous_; } // marks with several
     bool operator==(const PeerMarks &) const = default;
 
-private:
+  private:
     std::unordered_map<std::uint32_t, std::string> apps_;
     std::size_t ambiguous_ = 0;
 };

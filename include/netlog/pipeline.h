@@ -47,7 +47,7 @@ struct SuppressionSummary;
 // ifindex -> interface name, supplied by the io layer (src/io/ifnames.h). An unknown
 // index yields "".
 class InterfaceNames {
-public:
+  public:
     virtual ~InterfaceNames() = default;
     virtual std::string_view name(std::uint32_t ifindex) = 0;
 };
@@ -55,7 +55,7 @@ public:
 // Seconds since the epoch -> local broken-down time (tm_gmtoff set), for the kern.log line
 // head; supplied by the io layer (localtime_r reads the time zone). UTC when none is set.
 class LocalTime {
-public:
+  public:
     virtual ~LocalTime() = default;
     virtual void convert(std::int64_t sec, std::tm &out) const = 0;
 };
@@ -71,10 +71,11 @@ struct OutputSpec {
     // klog: kern.log's line head before each line: off, traditional or rfc3339 (`host` is
     // resolved by the caller, who reads the host's rsyslog configuration).
     KernelPrefix kernel_prefix = KernelPrefix::off;
-    bool kernel_prefix_short = false; // a syslog output: only "[uptime] " (its server writes the rest)
-    std::string kernel_host;          // HOST in the line head
-    OutputMatch match;      // the events it takes (all by default)
-    PathTemplate path;      // templated: each line goes to the file its event's fields name
+    bool kernel_prefix_short =
+        false;               // a syslog output: only "[uptime] " (its server writes the rest)
+    std::string kernel_host; // HOST in the line head
+    OutputMatch match;       // the events it takes (all by default)
+    PathTemplate path;       // templated: each line goes to the file its event's fields name
 };
 
 // The spec of `out` under config `c` (host, source, extras). Views into `c`. The kernel
@@ -94,7 +95,7 @@ struct PipelineOptions {
 
 // Where the lines go, one buffer per output: the daemon's sinks, replay's stdout.
 class LineOutputs {
-public:
+  public:
     virtual ~LineOutputs() = default;
     // The buffer the next line of output `i` is appended to. `level`: the LOG rule's level
     // of the event (a syslog output sends the line at it); -1 for a summary line. `route`:
@@ -149,13 +150,13 @@ struct RateLimitCounters {
     std::vector<std::string> classes;      // class names by class index; last: "unclassified"
     std::vector<std::uint64_t> suppressed; // events suppressed, same index as `classes`
     std::uint64_t suppressed_total = 0;
-    std::uint64_t summaries = 0;           // summaries emitted (windows closed; a line per output)
-    std::uint64_t summarised = 0;          // suppressed events reported by those summaries
+    std::uint64_t summaries = 0;  // summaries emitted (windows closed; a line per output)
+    std::uint64_t summarised = 0; // suppressed events reported by those summaries
     std::uint64_t buckets = 0, evictions = 0, overflow = 0;
 };
 
 class Pipeline {
-public:
+  public:
     // Fails (one line, naming the config position) when rate_limit.classes names a class
     // the rules file does not have. `rules` must outlive the pipeline.
     static Result<std::unique_ptr<Pipeline>> make(const RulesFile &rules, PipelineOptions options);
@@ -165,7 +166,7 @@ public:
 
     void set_containers(const ContainerIndex *index) { containers_ = index; } // may be null
     void set_interfaces(InterfaceNames *names) { names_ = names; }            // may be null
-    void set_local_time(const LocalTime *lt) { local_time_ = lt; }           // may be null
+    void set_local_time(const LocalTime *lt) { local_time_ = lt; }            // may be null
 
     // A buffer of netlink messages as read from the NFLOG socket: each packet message
     // through process_message(); one that does not parse is a decode error.
@@ -175,7 +176,7 @@ public:
     // Close the suppression windows older than the window (every one when `all`: at exit
     // and reload) into summary lines.
     void flush(const BatchTime &t, LineOutputs &out, bool all = false);
-    void set_peers(const PeerMarks *marks) { marks_ = marks; }                // may be null
+    void set_peers(const PeerMarks *marks) { marks_ = marks; } // may be null
 
     // Decode, classify and enrich `msg` into `ev` (which then borrows `msg`). False when
     // the event is not to be emitted (decode error, or unclassified and dropped by policy);
@@ -216,7 +217,7 @@ public:
     void carry_over(Pipeline &old);
     std::size_t classifier_cache() const { return classifier_.cached(); }
 
-private:
+  private:
     template <class Emit>
     void summarise(const SuppressionSummary &s, const BatchTime &t, Emit &&emit);
     void append_summary(const SuppressionEvent &e, LineOutputs &out);
@@ -234,16 +235,16 @@ private:
     // copied here: the Config they came from may move or go (a reload replaces it) while
     // this pipeline still formats. A deque: its strings never move.
     std::deque<std::string> owned_;
-    std::string route_;                      // the path of the line being written
+    std::string route_; // the path of the line being written
     std::string_view route(std::size_t i, const ClassDef *cls, const Captures *caps);
-    bool some_take_all_ = false;             // an output without a match: nothing is filtered
+    bool some_take_all_ = false; // an output without a match: nothing is filtered
     const ContainerIndex *containers_ = nullptr;
     InterfaceNames *names_ = nullptr;
     const LocalTime *local_time_ = nullptr;
     std::unique_ptr<RateLimiter> limiter_;
     std::uint64_t evictions_base_ = 0, overflow_base_ = 0; // carried over from before a reload
     const PeerMarks *marks_ = nullptr;
-    bool peers_wanted_ = false; // an output has the json extra `peer`
+    bool peers_wanted_ = false;                  // an output has the json extra `peer`
     std::unique_ptr<ConnectionTracker> tracker_; // connections: on
     std::uint32_t probe_seq_ = 0;
     void follow(const BatchTime &t, LineOutputs &out);

@@ -12,11 +12,10 @@ struct Error {
     std::string message;
 };
 
-template <class T>
-class Result {
-public:
-    Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit on purpose
-    Result(Error error) : v_(std::move(error)) {}        // NOLINT: implicit on purpose
+template <class T> class Result {
+  public:
+    Result(T value) : v_(std::move(value)) {}     // NOLINT: implicit on purpose
+    Result(Error error) : v_(std::move(error)) {} // NOLINT: implicit on purpose
 
     bool ok() const { return v_.index() == 0; }
     explicit operator bool() const { return ok(); }
@@ -31,10 +30,12 @@ public:
 
     const Error &error() const { return std::get<1>(v_); }
 
-private:
+  private:
     std::variant<T, Error> v_;
 };
 
-inline Error make_error(std::string message) { return Error{std::move(message)}; }
+inline Error make_error(std::string message) {
+    return Error{std::move(message)};
+}
 
 } // namespace netlog

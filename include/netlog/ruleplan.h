@@ -76,7 +76,7 @@ struct Companion {
     std::string prefix;        // the LOG rule's prefix, plus the options tag (prefix_tag.h)
     std::uint32_t snaplen = 0; // 0 = whole packet
     std::uint16_t queue_threshold = 1;
-    std::string rule_comment;  // the LOG rule's own comment (nft writes it beside the tag)
+    std::string rule_comment; // the LOG rule's own comment (nft writes it beside the tag)
     std::string comment() const { return std::string(owner_tag_prefix) + class_name; }
     // The nft rule comment: "<rule comment> netlog:<class>", or the tag alone.
     std::string nft_comment() const;
@@ -120,7 +120,7 @@ struct Plan {
     // Covered (or planned) rules whose companion cannot carry every LOG option.
     std::vector<RuleNote> not_carried;
     bool empty() const { return steps.empty(); }
-    std::string to_text() const;  // one line per step, for `plan` and logs
+    std::string to_text() const;    // one line per step, for `plan` and logs
     std::string notes_text() const; // "not covered: ..." / "not carried: ..." lines
 };
 

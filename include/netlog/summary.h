@@ -10,11 +10,11 @@ namespace netlog {
 struct SuppressionEvent {
     Direction direction = Direction::egress;
     Verdict verdict = Verdict::denied;
-    const ClassDef *cls = nullptr;         // nullptr: unclassified events
-    const Container *container = nullptr;  // nullptr: unknown container ("" fields)
-    IpAddress ip;                          // the container side's address
+    const ClassDef *cls = nullptr;        // nullptr: unclassified events
+    const Container *container = nullptr; // nullptr: unknown container ("" fields)
+    IpAddress ip;                         // the container side's address
     std::uint64_t count = 0;
-    Timestamp first, last;                 // first and last suppressed event
+    Timestamp first, last; // first and last suppressed event
 };
 
 // {"timestamp":LAST,"source":..,"message":"<dir>-<verdict>-suppressed","log_level":1,
@@ -22,8 +22,8 @@ struct SuppressionEvent {
 void format_suppression_json(const SuppressionEvent &s, const JsonOptions &opt, std::string &out);
 // iptables-logger shape: source cfnetworking.iptables, message
 // cfnetworking.iptables.<dir>-<verdict>-suppressed, the timestamp style of the output.
-void format_suppression_iptables_logger(const SuppressionEvent &s,
-                                        const IptablesLoggerOptions &opt, std::string &out);
+void format_suppression_iptables_logger(const SuppressionEvent &s, const IptablesLoggerOptions &opt,
+                                        std::string &out);
 // A kernel-log-like line: "netlog: suppressed N <class> events for IP (container H) over Ss".
 void format_suppression_klog(const SuppressionEvent &s, std::string &out);
 

@@ -9,7 +9,7 @@
 namespace netlog::base {
 
 class UniqueFd {
-public:
+  public:
     UniqueFd() = default;
     explicit UniqueFd(int fd) : fd_(fd) {}
     UniqueFd(UniqueFd &&o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
@@ -31,7 +31,7 @@ public:
     // Give the descriptor up without closing it.
     int release() { return std::exchange(fd_, -1); }
 
-private:
+  private:
     int fd_ = -1;
 };
 

@@ -20,8 +20,12 @@ struct ClassSet {
     re2::RE2::Set set;
 };
 
-std::string_view to_string(Direction d) { return d == Direction::ingress ? "ingress" : "egress"; }
-std::string_view to_string(Verdict v) { return v == Verdict::allowed ? "allowed" : "denied"; }
+std::string_view to_string(Direction d) {
+    return d == Direction::ingress ? "ingress" : "egress";
+}
+std::string_view to_string(Verdict v) {
+    return v == Verdict::allowed ? "allowed" : "denied";
+}
 
 std::vector<std::uint16_t> RulesFile::groups() const {
     std::set<std::uint16_t> s;
@@ -43,8 +47,10 @@ std::string shown(std::string_view s) {
     std::string out;
     for (std::size_t i = 0; i < s.size() && i < 60; ++i) {
         const auto ch = static_cast<unsigned char>(s[i]);
-        if (ch < 0x20 || ch >= 0x7f) out += fmt::format("\\x{:02x}", ch);
-        else out += static_cast<char>(ch);
+        if (ch < 0x20 || ch >= 0x7f)
+            out += fmt::format("\\x{:02x}", ch);
+        else
+            out += static_cast<char>(ch);
     }
     if (s.size() > 60) out += "...";
     return out;
@@ -110,8 +116,7 @@ std::string field_key(std::string_view n) {
 [[noreturn]] void fail(std::string_view source, const YAML::Node &node, std::string_view key,
                        std::string_view what) {
     const auto m = node.Mark();
-    if (m.is_null())
-        throw ParseError{fmt::format("{}: key '{}': {}", source, key, what)};
+    if (m.is_null()) throw ParseError{fmt::format("{}: key '{}': {}", source, key, what)};
     throw ParseError{
         fmt::format("{}:{}:{}: key '{}': {}", source, m.line + 1, m.column + 1, key, what)};
 }
@@ -174,25 +179,28 @@ using Spellings = std::map<std::string, std::pair<std::string, std::string>>;
 
 // `fields:` constants and log_prefix's named groups of class `d` (at `at`). One field has
 // one spelling across the file: events are compared, selected and filed by it.
-void class_fields(std::string_view source, const YAML::Node &c, const std::string &at,
-                  ClassDef &d, Spellings &spellings) {
+void class_fields(std::string_view source, const YAML::Node &c, const std::string &at, ClassDef &d,
+                  Spellings &spellings) {
     std::set<std::string> own;
     const auto add = [&](const YAML::Node &node, const std::string &key, const std::string &name) {
         if (!field_name_ok(name))
             fail(source, node, key,
                  fmt::format("'{}' is not a field name: use letters, digits and '_' (not first "
-                             "a digit)", shown(name)));
+                             "a digit)",
+                             shown(name)));
         if (name == "name")
             fail(source, node, key, "'name' is the class's own (data.rule.name): pick another");
         if (!own.insert(name).second)
             fail(source, node, key,
                  fmt::format("field '{}' twice in class '{}' (a constant and a named group): "
-                             "keep one", name, d.name));
+                             "keep one",
+                             name, d.name));
         const auto [it, fresh] = spellings.try_emplace(field_key(name), name, d.name);
         if (!fresh && it->second.first != name)
             fail(source, node, key,
                  fmt::format("field '{}' is spelled '{}' in class '{}': spell it the same way "
-                             "in every class", name, it->second.first, it->second.second));
+                             "in every class",
+                             name, it->second.first, it->second.second));
     };
     if (const auto f = c["fields"]) {
         if (!f.IsMap()) fail(source, f, at + ".fields", "expected a mapping of names to values");
@@ -287,19 +295,27 @@ RulesFile parse(const YAML::Node &root, std::string_view source) {
                  fmt::format("invalid regex '{}': {}", shown(d.log_prefix), error));
         literal_head(d);
         const auto dir = text(source, c["direction"], at + ".direction");
-        if (dir == "ingress") d.direction = Direction::ingress;
-        else if (dir == "egress") d.direction = Direction::egress;
-        else fail(source, c["direction"], at + ".direction",
-                  fmt::format("'{}' is not ingress or egress", dir));
+        if (dir == "ingress")
+            d.direction = Direction::ingress;
+        else if (dir == "egress")
+            d.direction = Direction::egress;
+        else
+            fail(source, c["direction"], at + ".direction",
+                 fmt::format("'{}' is not ingress or egress", dir));
         const auto ver = text(source, c["verdict"], at + ".verdict");
-        if (ver == "allowed") d.verdict = Verdict::allowed;
-        else if (ver == "denied") d.verdict = Verdict::denied;
-        else fail(source, c["verdict"], at + ".verdict",
-                  fmt::format("'{}' is not allowed or denied", ver));
-        if (c["group"]) d.group = scalar<std::uint16_t>(source, c["group"], at + ".group", 0, 65535);
+        if (ver == "allowed")
+            d.verdict = Verdict::allowed;
+        else if (ver == "denied")
+            d.verdict = Verdict::denied;
+        else
+            fail(source, c["verdict"], at + ".verdict",
+                 fmt::format("'{}' is not allowed or denied", ver));
+        if (c["group"])
+            d.group = scalar<std::uint16_t>(source, c["group"], at + ".group", 0, 65535);
         class_fields(source, c, at, d, spellings);
-        d.literal_then_rest = d.group_names.size() == 1 &&
-                              d.log_prefix == "^" + d.literal + "(?P<" + d.group_names[0] + ">(?s:.*))";
+        d.literal_then_rest =
+            d.group_names.size() == 1 &&
+            d.log_prefix == "^" + d.literal + "(?P<" + d.group_names[0] + ">(?s:.*))";
         rf.classes.push_back(std::move(d));
     }
     rf.set = class_set(rf.classes);
@@ -381,8 +397,8 @@ bool class_captures(const ClassDef &c, std::string_view prefix, Captures &out) {
     for (std::size_t k = 0; k < k_max; ++k) {
         const int g = c.group_index[k];
         const auto &piece = g < n ? sub[static_cast<std::size_t>(g)] : re2::StringPiece();
-        out.value[k] = piece.data() ? std::string_view(piece.data(), piece.size())
-                                    : std::string_view();
+        out.value[k] =
+            piece.data() ? std::string_view(piece.data(), piece.size()) : std::string_view();
     }
     out.n = static_cast<std::uint8_t>(k_max);
     return true;
@@ -404,16 +420,18 @@ const ClassDef *Classifier::classify(std::string_view prefix, Captures *caps) {
         h.cls = rules_match(*rules_, prefix, &found);
         if (h.cls) {
             for (std::size_t k = 0; k < found.n; ++k)
-                h.spans[k] = {static_cast<std::uint16_t>(
-                                  found.value[k].data() ? found.value[k].data() - prefix.data() : 0),
+                h.spans[k] = {static_cast<std::uint16_t>(found.value[k].data()
+                                                             ? found.value[k].data() - prefix.data()
+                                                             : 0),
                               static_cast<std::uint16_t>(found.value[k].size())};
         }
         it = cache_.emplace(std::string(prefix), h).first;
     }
     const Hit &h = it->second;
     if (caps) {
-        caps->n = h.cls ? static_cast<std::uint8_t>(std::min(h.cls->group_names.size(), max_captures))
-                        : 0;
+        caps->n = h.cls
+                      ? static_cast<std::uint8_t>(std::min(h.cls->group_names.size(), max_captures))
+                      : 0;
         for (std::size_t k = 0; k < caps->n; ++k)
             caps->value[k] = prefix.substr(h.spans[k].first, h.spans[k].second);
     }

@@ -8,7 +8,9 @@ namespace netlog {
 
 namespace {
 
-constexpr std::uint32_t rol(std::uint32_t v, int n) { return (v << n) | (v >> (32 - n)); }
+constexpr std::uint32_t rol(std::uint32_t v, int n) {
+    return (v << n) | (v >> (32 - n));
+}
 
 void sha1_block(std::uint32_t h[5], const std::uint8_t *block) {
     std::uint32_t w[80];
@@ -51,7 +53,8 @@ void base64(const std::uint8_t *in, std::size_t n, char *out) {
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::size_t i = 0;
     for (; i + 3 <= n; i += 3) {
-        const std::uint32_t v = std::uint32_t{in[i]} << 16 | std::uint32_t{in[i + 1]} << 8 | in[i + 2];
+        const std::uint32_t v =
+            std::uint32_t{in[i]} << 16 | std::uint32_t{in[i + 1]} << 8 | in[i + 2];
         *out++ = alphabet[v >> 18 & 63];
         *out++ = alphabet[v >> 12 & 63];
         *out++ = alphabet[v >> 6 & 63];
@@ -71,13 +74,13 @@ void base64(const std::uint8_t *in, std::size_t n, char *out) {
 // (pycommunityid icmp.py / icmp6.py, the spec's reference implementation).
 int icmp_counter_type(std::uint8_t type) {
     switch (type) {
-    case 8: return 0;   // echo request / reply
+    case 8: return 0; // echo request / reply
     case 0: return 8;
     case 13: return 14; // timestamp
     case 14: return 13;
     case 15: return 16; // information
     case 16: return 15;
-    case 10: return 9;  // router solicitation / advertisement
+    case 10: return 9; // router solicitation / advertisement
     case 9: return 10;
     case 17: return 18; // address mask
     case 18: return 17;
@@ -119,10 +122,12 @@ void sha1(std::span<const std::uint8_t> data, std::uint8_t digest[20]) {
     tail[rest] = 0x80;
     const std::size_t blocks = rest + 9 <= 64 ? 1 : 2;
     const std::uint64_t bits = static_cast<std::uint64_t>(data.size()) * 8;
-    for (int i = 0; i < 8; ++i) tail[blocks * 64 - 1 - i] = static_cast<std::uint8_t>(bits >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+        tail[blocks * 64 - 1 - i] = static_cast<std::uint8_t>(bits >> (8 * i));
     for (std::size_t b = 0; b < blocks; ++b) sha1_block(h, tail + 64 * b);
     for (int i = 0; i < 5; ++i)
-        for (int j = 0; j < 4; ++j) digest[4 * i + j] = static_cast<std::uint8_t>(h[i] >> (24 - 8 * j));
+        for (int j = 0; j < 4; ++j)
+            digest[4 * i + j] = static_cast<std::uint8_t>(h[i] >> (24 - 8 * j));
 }
 
 std::size_t community_id_flow(const FlowTuple &t, char *out, std::uint16_t seed) {
@@ -134,8 +139,10 @@ std::size_t community_id_flow(const FlowTuple &t, char *out, std::uint16_t seed)
     if (ports && (t.protocol == 1 || t.protocol == 58)) {
         const int counter = t.protocol == 1 ? icmp_counter_type(static_cast<std::uint8_t>(sport))
                                             : icmp6_counter_type(static_cast<std::uint8_t>(sport));
-        if (counter >= 0) dport = static_cast<std::uint16_t>(counter);
-        else one_way = true; // (type, code) as they are
+        if (counter >= 0)
+            dport = static_cast<std::uint16_t>(counter);
+        else
+            one_way = true; // (type, code) as they are
     }
     const std::uint8_t *sa = t.src.bytes.data(), *da = t.dst.bytes.data();
     const int cmp = std::memcmp(sa, da, alen);
@@ -173,7 +180,8 @@ std::size_t community_id(const Packet &p, char *out, std::uint16_t seed) {
     t.src = p.src;
     t.dst = p.dst;
     t.protocol = p.protocol;
-    const bool icmp = (p.l3 == L3::ipv4 && p.protocol == 1) || (p.l3 == L3::ipv6 && p.protocol == 58);
+    const bool icmp =
+        (p.l3 == L3::ipv4 && p.protocol == 1) || (p.l3 == L3::ipv6 && p.protocol == 58);
     if (icmp) {
         if (!p.has_icmp) return 0;
         t.has_ports = true;

@@ -121,14 +121,15 @@ const KeyTable &key_table(std::string_view section) {
 }
 
 class Parser {
-public:
+  public:
     explicit Parser(std::string_view source) : src_(source) {}
 
     Config parse(const YAML::Node &root) {
         Config c;
         c.source_name = src_;
         if (!root.IsMap())
-            fail(src_, root, "(top level)", "expected a mapping with at least 'rules' and 'outputs'");
+            fail(src_, root, "(top level)",
+                 "expected a mapping with at least 'rules' and 'outputs'");
         keys(root, "");
 
         const auto rules = root["rules"];
@@ -154,7 +155,8 @@ public:
         std::set<std::string> paths;
         for (std::size_t i = 0; i < outs.size(); ++i) {
             auto o = output(outs[i], fmt::format("outputs[{}]", i));
-            if (o.type == OutputType::file && !o.fallback.empty() && !paths.insert(o.fallback).second)
+            if (o.type == OutputType::file && !o.fallback.empty() &&
+                !paths.insert(o.fallback).second)
                 fail(src_, outs[i]["fallback"] ? outs[i]["fallback"] : outs[i]["path"],
                      fmt::format("outputs[{}].fallback", i),
                      fmt::format("'{}' is already the path of another output", o.fallback));
@@ -170,9 +172,9 @@ public:
             RateLimitConfig rl;
             if (!r["rate"]) fail(src_, r, "rate_limit.rate", "missing (events per second)");
             rl.rate = positive_real(r["rate"], "rate_limit.rate");
-            rl.burst = r["burst"] ? number<std::uint32_t>(r["burst"], "rate_limit.burst", 1,
-                                                          1u << 30)
-                                  : static_cast<std::uint32_t>(std::max(1.0, rl.rate * 2));
+            rl.burst = r["burst"]
+                           ? number<std::uint32_t>(r["burst"], "rate_limit.burst", 1, 1u << 30)
+                           : static_cast<std::uint32_t>(std::max(1.0, rl.rate * 2));
             if (const auto cl = r["classes"]) rate_limit_classes(cl, rl);
             c.rate_limit = rl;
         }
@@ -189,7 +191,7 @@ public:
         return c;
     }
 
-private:
+  private:
     void map(const YAML::Node &n, std::string_view key) {
         if (!n.IsMap()) fail(src_, n, key, "expected a mapping");
     }
@@ -220,8 +222,7 @@ private:
         return s;
     }
 
-    template <class T>
-    T number(const YAML::Node &n, std::string_view key, T lo, T hi) {
+    template <class T> T number(const YAML::Node &n, std::string_view key, T lo, T hi) {
         if (!n.IsScalar()) fail(src_, n, key, "expected a number");
         long long v = 0;
         try {
@@ -251,12 +252,12 @@ private:
     void metadata(const YAML::Node &m, Config &c) {
         map(m, "metadata");
         keys(m, "metadata.");
-        std::string source = m["source"] ? text(m["source"], "metadata.source")
-                             : m["store"] ? "cf-store" : "";
+        std::string source = m["source"]  ? text(m["source"], "metadata.source")
+                             : m["store"] ? "cf-store"
+                                          : "";
         if (source.empty() && m.size() == 0) return; // `metadata: {}`: no enrichment
         if (source.empty())
-            fail(src_, m, "metadata.source",
-                 "missing: cf-store (with 'store'), docker or podman");
+            fail(src_, m, "metadata.source", "missing: cf-store (with 'store'), docker or podman");
         const auto only = [&](const char *key, const char *who) {
             if (m[key])
                 fail(src_, m[key], fmt::format("metadata.{}", key),
@@ -270,10 +271,13 @@ private:
             for (const char *k : {"socket", "labels", "grace"}) only(k, "docker or podman");
             return;
         }
-        if (source == "docker") c.metadata_source = MetadataSource::docker;
-        else if (source == "podman") c.metadata_source = MetadataSource::podman;
-        else fail(src_, m["source"], "metadata.source",
-                  fmt::format("'{}' is not cf-store, docker or podman", source));
+        if (source == "docker")
+            c.metadata_source = MetadataSource::docker;
+        else if (source == "podman")
+            c.metadata_source = MetadataSource::podman;
+        else
+            fail(src_, m["source"], "metadata.source",
+                 fmt::format("'{}' is not cf-store, docker or podman", source));
         only("store", "cf-store");
         auto &e = c.engine;
         e.socket = c.metadata_source == MetadataSource::docker ? default_docker_socket
@@ -318,21 +322,22 @@ private:
             s.queue_threshold =
                 number<std::uint32_t>(n["queue_threshold"], "nflog.queue_threshold", 1, 65535);
         if (n["flush_timeout_ms"])
-            s.flush_timeout_ms = number<std::uint32_t>(n["flush_timeout_ms"],
-                                                       "nflog.flush_timeout_ms", 0, 60000);
+            s.flush_timeout_ms =
+                number<std::uint32_t>(n["flush_timeout_ms"], "nflog.flush_timeout_ms", 0, 60000);
         if (n["socket_buffer"])
-            s.socket_buffer = number<std::uint32_t>(n["socket_buffer"], "nflog.socket_buffer",
-                                                    65536, 1u << 30);
+            s.socket_buffer =
+                number<std::uint32_t>(n["socket_buffer"], "nflog.socket_buffer", 65536, 1u << 30);
         if (n["netlink_buffer"])
-            s.netlink_buffer = number<std::uint32_t>(n["netlink_buffer"],
-                                                     "nflog.netlink_buffer", 4096, 131072);
+            s.netlink_buffer =
+                number<std::uint32_t>(n["netlink_buffer"], "nflog.netlink_buffer", 4096, 131072);
     }
 
     bool boolean(const YAML::Node &n, std::string_view key) {
         if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false"))
             return n.Scalar() == "true";
         fail(src_, n, key,
-             fmt::format("expected true or false, not '{}'", n.IsScalar() ? n.Scalar() : "a collection"));
+             fmt::format("expected true or false, not '{}'",
+                         n.IsScalar() ? n.Scalar() : "a collection"));
     }
 
     void connections(const YAML::Node &n, ConnectionsConfig &c) {
@@ -341,8 +346,8 @@ private:
         if (n["outcomes"]) c.outcomes = boolean(n["outcomes"], "connections.outcomes");
         if (n["flow_end"]) c.flow_end = boolean(n["flow_end"], "connections.flow_end");
         if (n["max_tracked"])
-            c.max_tracked = number<std::uint32_t>(n["max_tracked"], "connections.max_tracked", 1,
-                                                  1u << 24);
+            c.max_tracked =
+                number<std::uint32_t>(n["max_tracked"], "connections.max_tracked", 1, 1u << 24);
     }
 
     // `manage_rules: {backend, mode, family, interval}`; `manage_rules: {}` takes the defaults.
@@ -358,24 +363,32 @@ private:
         }
         if (n["mode"]) {
             const auto v = text(n["mode"], "manage_rules.mode");
-            if (v == "alongside") m.mode = PlanMode::alongside;
-            else if (v == "replace") m.mode = PlanMode::replace;
-            else fail(src_, n["mode"], "manage_rules.mode",
-                      fmt::format("'{}' is not alongside or replace", v));
+            if (v == "alongside")
+                m.mode = PlanMode::alongside;
+            else if (v == "replace")
+                m.mode = PlanMode::replace;
+            else
+                fail(src_, n["mode"], "manage_rules.mode",
+                     fmt::format("'{}' is not alongside or replace", v));
         }
         if (n["family"]) {
             const auto v = text(n["family"], "manage_rules.family");
-            if (v == "all") m.families = {Family::ipv4, Family::ipv6};
-            else if (v == "ipv4") m.families = {Family::ipv4};
-            else if (v == "ipv6") m.families = {Family::ipv6};
-            else fail(src_, n["family"], "manage_rules.family",
-                      fmt::format("'{}' is not all, ipv4 or ipv6", v));
+            if (v == "all")
+                m.families = {Family::ipv4, Family::ipv6};
+            else if (v == "ipv4")
+                m.families = {Family::ipv4};
+            else if (v == "ipv6")
+                m.families = {Family::ipv6};
+            else
+                fail(src_, n["family"], "manage_rules.family",
+                     fmt::format("'{}' is not all, ipv4 or ipv6", v));
         }
         if (n["interval"]) {
             m.interval = positive_real(n["interval"], "manage_rules.interval");
             if (m.interval < 0.01 || m.interval > 3600)
                 fail(src_, n["interval"], "manage_rules.interval",
-                     fmt::format("{} is out of range [0.01, 3600] (seconds)", n["interval"].Scalar()));
+                     fmt::format("{} is out of range [0.01, 3600] (seconds)",
+                                 n["interval"].Scalar()));
         }
         return m;
     }
@@ -385,24 +398,33 @@ private:
         keys(n, "unclassified.");
         if (n["action"]) {
             const auto a = text(n["action"], "unclassified.action");
-            if (a == "emit") u.emit = true;
-            else if (a == "drop") u.emit = false;
-            else fail(src_, n["action"], "unclassified.action",
-                      fmt::format("'{}' is not emit or drop", a));
+            if (a == "emit")
+                u.emit = true;
+            else if (a == "drop")
+                u.emit = false;
+            else
+                fail(src_, n["action"], "unclassified.action",
+                     fmt::format("'{}' is not emit or drop", a));
         }
         if (n["direction"]) {
             const auto d = text(n["direction"], "unclassified.direction");
-            if (d == "ingress") u.direction = Direction::ingress;
-            else if (d == "egress") u.direction = Direction::egress;
-            else fail(src_, n["direction"], "unclassified.direction",
-                      fmt::format("'{}' is not ingress or egress", d));
+            if (d == "ingress")
+                u.direction = Direction::ingress;
+            else if (d == "egress")
+                u.direction = Direction::egress;
+            else
+                fail(src_, n["direction"], "unclassified.direction",
+                     fmt::format("'{}' is not ingress or egress", d));
         }
         if (n["verdict"]) {
             const auto v = text(n["verdict"], "unclassified.verdict");
-            if (v == "allowed") u.verdict = Verdict::allowed;
-            else if (v == "denied") u.verdict = Verdict::denied;
-            else fail(src_, n["verdict"], "unclassified.verdict",
-                      fmt::format("'{}' is not allowed or denied", v));
+            if (v == "allowed")
+                u.verdict = Verdict::allowed;
+            else if (v == "denied")
+                u.verdict = Verdict::denied;
+            else
+                fail(src_, n["verdict"], "unclassified.verdict",
+                     fmt::format("'{}' is not allowed or denied", v));
         }
     }
 
@@ -413,12 +435,17 @@ private:
         keys(o, at + ".", "outputs[].");
         if (!o["type"]) fail(src_, o, at + ".type", "missing (file, stdout, syslog or journal)");
         const auto type = text(o["type"], at + ".type");
-        if (type == "file") out.type = OutputType::file;
-        else if (type == "stdout") out.type = OutputType::stdout_;
-        else if (type == "syslog") out.type = OutputType::syslog;
-        else if (type == "journal") out.type = OutputType::journal;
-        else fail(src_, o["type"], at + ".type",
-                  fmt::format("'{}' is not file, stdout, syslog or journal", type));
+        if (type == "file")
+            out.type = OutputType::file;
+        else if (type == "stdout")
+            out.type = OutputType::stdout_;
+        else if (type == "syslog")
+            out.type = OutputType::syslog;
+        else if (type == "journal")
+            out.type = OutputType::journal;
+        else
+            fail(src_, o["type"], at + ".type",
+                 fmt::format("'{}' is not file, stdout, syslog or journal", type));
 
         if (out.type == OutputType::file) {
             if (!o["path"]) fail(src_, o, at + ".path", "missing: a file output needs a path");
@@ -434,7 +461,8 @@ private:
                          "only a path that names a field ({name}) has one");
             if (routed) {
                 if (o["max_files"])
-                    out.max_files = number<std::uint32_t>(o["max_files"], at + ".max_files", 1, 4096);
+                    out.max_files =
+                        number<std::uint32_t>(o["max_files"], at + ".max_files", 1, 4096);
                 out.fallback = o["fallback"] ? nonempty(o["fallback"], at + ".fallback")
                                              : out.path_template.fallback();
                 if (out.fallback.find_first_of("{}") != std::string::npos)
@@ -468,11 +496,13 @@ private:
                 fail(src_, o["timestamp"], at + ".timestamp",
                      "only the iptables-logger format has a timestamp style");
             const auto t = text(o["timestamp"], at + ".timestamp");
-            if (t == "rfc3339") out.timestamp = IptablesLoggerOptions::TimeStyle::rfc3339;
+            if (t == "rfc3339")
+                out.timestamp = IptablesLoggerOptions::TimeStyle::rfc3339;
             else if (t == "epoch" || t == "deprecated")
                 out.timestamp = IptablesLoggerOptions::TimeStyle::epoch;
-            else fail(src_, o["timestamp"], at + ".timestamp",
-                      fmt::format("'{}' is not rfc3339 or epoch", t));
+            else
+                fail(src_, o["timestamp"], at + ".timestamp",
+                     fmt::format("'{}' is not rfc3339 or epoch", t));
         }
         if (const auto e = o["extras"]) {
             if (out.format != OutputFormat::json)
@@ -482,20 +512,32 @@ private:
                 const auto key = fmt::format("{}.extras[{}]", at, i);
                 const auto name = text(e[i], key);
                 auto &x = out.extras;
-                if (name == "tcp_flags") x.tcp_flags = true;
-                else if (name == "length") x.length = true;
-                else if (name == "ttl") x.ttl = true;
-                else if (name == "interfaces") x.interfaces = true;
-                else if (name == "class") x.class_name = true;
-                else if (name == "prefix") x.prefix = true;
-                else if (name == "host") x.host = true;
-                else if (name == "community_id") x.community_id = true;
-                else if (name == "peer") x.peer = true;
-                else if (name == "rule") x.rule = true;
-                else fail(src_, e[i], key,
-                          fmt::format("unknown extra '{}' (expected one of: tcp_flags, length, "
-                                      "ttl, interfaces, class, prefix, host, community_id, peer, rule)",
-                                      name));
+                if (name == "tcp_flags")
+                    x.tcp_flags = true;
+                else if (name == "length")
+                    x.length = true;
+                else if (name == "ttl")
+                    x.ttl = true;
+                else if (name == "interfaces")
+                    x.interfaces = true;
+                else if (name == "class")
+                    x.class_name = true;
+                else if (name == "prefix")
+                    x.prefix = true;
+                else if (name == "host")
+                    x.host = true;
+                else if (name == "community_id")
+                    x.community_id = true;
+                else if (name == "peer")
+                    x.peer = true;
+                else if (name == "rule")
+                    x.rule = true;
+                else
+                    fail(src_, e[i], key,
+                         fmt::format(
+                             "unknown extra '{}' (expected one of: tcp_flags, length, "
+                             "ttl, interfaces, class, prefix, host, community_id, peer, rule)",
+                             name));
             }
         }
         syslog_options(o, at, out);
@@ -512,15 +554,21 @@ private:
         keys(m, at + ".", "outputs[].match.");
         if (const auto v = m["verdict"]) {
             const auto t = text(v, at + ".verdict");
-            if (t == "allowed") out.verdict = Verdict::allowed;
-            else if (t == "denied") out.verdict = Verdict::denied;
-            else fail(src_, v, at + ".verdict", fmt::format("'{}' is not allowed or denied", t));
+            if (t == "allowed")
+                out.verdict = Verdict::allowed;
+            else if (t == "denied")
+                out.verdict = Verdict::denied;
+            else
+                fail(src_, v, at + ".verdict", fmt::format("'{}' is not allowed or denied", t));
         }
         if (const auto d = m["direction"]) {
             const auto t = text(d, at + ".direction");
-            if (t == "ingress") out.direction = Direction::ingress;
-            else if (t == "egress") out.direction = Direction::egress;
-            else fail(src_, d, at + ".direction", fmt::format("'{}' is not ingress or egress", t));
+            if (t == "ingress")
+                out.direction = Direction::ingress;
+            else if (t == "egress")
+                out.direction = Direction::egress;
+            else
+                fail(src_, d, at + ".direction", fmt::format("'{}' is not ingress or egress", t));
         }
         if (const auto cl = m["classes"]) {
             if (!cl.IsSequence() || cl.size() == 0)
@@ -559,8 +607,9 @@ private:
             if (o[k] && out.type != OutputType::syslog &&
                 !(out.type == OutputType::journal && std::string_view(k) == "buffer"))
                 fail(src_, o[k], at + "." + k,
-                     std::string_view(k) == "buffer" ? "only a syslog or journal output has a buffer"
-                                                     : "only a syslog output has this option");
+                     std::string_view(k) == "buffer"
+                         ? "only a syslog or journal output has a buffer"
+                         : "only a syslog output has this option");
         // A klog output's kernel prefix names the host too, in a file as on stdout.
         if (o["hostname"] && out.type != OutputType::syslog && out.format != OutputFormat::klog)
             fail(src_, o["hostname"], at + ".hostname",
@@ -568,24 +617,26 @@ private:
         auto &s = out.syslog;
         if (o["protocol"]) {
             const auto p = text(o["protocol"], at + ".protocol");
-            if (p == "rfc3164") s.rfc3164 = true;
+            if (p == "rfc3164")
+                s.rfc3164 = true;
             else if (p != "rfc5424")
                 fail(src_, o["protocol"], at + ".protocol",
                      fmt::format("'{}' is not rfc5424 or rfc3164", p));
         }
         if (o["facility"]) {
             static constexpr std::string_view names[] = {
-                "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-                "authpriv", "ftp", "", "", "", "", "local0", "local1", "local2", "local3",
-                "local4", "local5", "local6", "local7"};
+                "kern",   "user",   "mail",     "daemon", "auth",   "syslog", "lpr",    "news",
+                "uucp",   "cron",   "authpriv", "ftp",    "",       "",       "",       "",
+                "local0", "local1", "local2",   "local3", "local4", "local5", "local6", "local7"};
             s.facility = named_number(o["facility"], at + ".facility", names,
                                       "kern, user, daemon, local0..local7 or 0..23");
         }
         if (o["severity"]) {
             static constexpr std::string_view names[] = {"emerg",   "alert",  "crit", "err",
                                                          "warning", "notice", "info", "debug"};
-            s.severity = named_number(o["severity"], at + ".severity", names,
-                                      "emerg, alert, crit, err, warning, notice, info, debug or 0..7");
+            s.severity =
+                named_number(o["severity"], at + ".severity", names,
+                             "emerg, alert, crit, err, warning, notice, info, debug or 0..7");
         }
         if (o["app_name"]) s.app_name = nonempty(o["app_name"], at + ".app_name");
         if (o["hostname"]) s.hostname = nonempty(o["hostname"], at + ".hostname");
@@ -595,9 +646,12 @@ private:
             if (out.format != OutputFormat::klog)
                 fail(src_, k, at + ".kernel_prefix", "only the klog format has a kernel prefix");
             const auto v = text(k, at + ".kernel_prefix");
-            if (v == "true") out.kernel_prefix = KernelPrefix::host;
-            else if (v == "traditional") out.kernel_prefix = KernelPrefix::traditional;
-            else if (v == "rfc3339") out.kernel_prefix = KernelPrefix::rfc3339;
+            if (v == "true")
+                out.kernel_prefix = KernelPrefix::host;
+            else if (v == "traditional")
+                out.kernel_prefix = KernelPrefix::traditional;
+            else if (v == "rfc3339")
+                out.kernel_prefix = KernelPrefix::rfc3339;
             else if (v != "false")
                 fail(src_, k, at + ".kernel_prefix",
                      fmt::format("'{}' is not true, false, traditional or rfc3339", v));
@@ -605,8 +659,8 @@ private:
     }
 
     template <std::size_t N>
-    int named_number(const YAML::Node &n, const std::string &key, const std::string_view (&names)[N],
-                     std::string_view expected) {
+    int named_number(const YAML::Node &n, const std::string &key,
+                     const std::string_view (&names)[N], std::string_view expected) {
         const auto v = text(n, key);
         for (std::size_t i = 0; i < N; ++i)
             if (!names[i].empty() && v == names[i]) return static_cast<int>(i);
@@ -626,7 +680,8 @@ private:
             RateLimitConfig::ClassOverride ov;
             ov.name = name;
             ov.where = where(src_, kv.first);
-            if (!kv.second["rate"]) fail(src_, kv.second, key + ".rate", "missing (events per second, 0: no limit)");
+            if (!kv.second["rate"])
+                fail(src_, kv.second, key + ".rate", "missing (events per second, 0: no limit)");
             const auto &rn = kv.second["rate"];
             if (!(rn.IsScalar() && rn.Scalar() == "0")) ov.rate = positive_real(rn, key + ".rate");
             ov.burst = kv.second["burst"]
@@ -661,8 +716,7 @@ Result<bool> config_check_rules(const Config &c, const RulesFile &rules) {
             for (const auto &n : all) list += fmt::format("{}{}", list.empty() ? "" : ", ", n);
             return make_error(fmt::format("{}: key 'outputs[{}].path': no class of the rules file "
                                           "has the field '{}' ({})",
-                                          c.outputs[i].path_where, i, f,
-                                          "their fields: " + list));
+                                          c.outputs[i].path_where, i, f, "their fields: " + list));
         }
         const auto &names = c.outputs[i].match.classes;
         for (std::size_t k = 0; k < names.size(); ++k) {
@@ -705,8 +759,9 @@ std::string config_summary(const Config &c) {
     case MetadataSource::podman:
         s += fmt::format(", metadata from {} at unix://{} (labels: {}; grace {} s)",
                          to_string(c.metadata_source), c.engine.socket,
-                         c.engine.labels.empty() ? std::string("none")
-                                                 : fmt::format("{}", fmt::join(c.engine.labels, ", ")),
+                         c.engine.labels.empty()
+                             ? std::string("none")
+                             : fmt::format("{}", fmt::join(c.engine.labels, ", ")),
                          c.engine.grace);
         break;
     }
@@ -728,14 +783,19 @@ std::string config_summary(const Config &c) {
         if (!o.address.empty()) s += " " + o.address;
         if (o.format == OutputFormat::iptables_logger)
             s += o.timestamp == IptablesLoggerOptions::TimeStyle::rfc3339 ? ", timestamp rfc3339"
-                                                                        : ", timestamp epoch";
+                                                                          : ", timestamp epoch";
         const auto &x = o.extras;
         std::string extras;
-        for (const auto &[on, name] : {std::pair{x.tcp_flags, "tcp_flags"}, {x.length, "length"},
-                                       {x.ttl, "ttl"}, {x.interfaces, "interfaces"},
-                                       {x.class_name, "class"}, {x.prefix, "prefix"},
-                                       {x.host, "host"}, {x.community_id, "community_id"},
-                                       {x.peer, "peer"}, {x.rule, "rule"}})
+        for (const auto &[on, name] : {std::pair{x.tcp_flags, "tcp_flags"},
+                                       {x.length, "length"},
+                                       {x.ttl, "ttl"},
+                                       {x.interfaces, "interfaces"},
+                                       {x.class_name, "class"},
+                                       {x.prefix, "prefix"},
+                                       {x.host, "host"},
+                                       {x.community_id, "community_id"},
+                                       {x.peer, "peer"},
+                                       {x.rule, "rule"}})
             if (on) extras += fmt::format("{}{}", extras.empty() ? "" : ",", name);
         if (!extras.empty()) s += ", extras " + extras;
         if (o.kernel_prefix != KernelPrefix::off)
@@ -766,11 +826,11 @@ std::string config_summary(const Config &c) {
             if (o.syslog.buffer) s += fmt::format(", buffer {} bytes", o.syslog.buffer);
         }
     }
-    s += fmt::format("\n  unclassified events: {}", c.unclassified.emit
-                                                        ? fmt::format("emitted as {}-{}",
-                                                                      to_string(c.unclassified.direction),
-                                                                      to_string(c.unclassified.verdict))
-                                                        : std::string("counted and dropped"));
+    s += fmt::format("\n  unclassified events: {}",
+                     c.unclassified.emit
+                         ? fmt::format("emitted as {}-{}", to_string(c.unclassified.direction),
+                                       to_string(c.unclassified.verdict))
+                         : std::string("counted and dropped"));
     if (c.rate_limit) {
         s += fmt::format("\n  rate limit {}/s burst {} per container and class", c.rate_limit->rate,
                          c.rate_limit->burst);
@@ -787,10 +847,11 @@ std::string config_summary(const Config &c) {
                          c.connections.max_tracked);
     if (c.manage_rules) {
         const auto &m = *c.manage_rules;
-        s += fmt::format("\n  manages rules: backend {}, mode {}, family {}, interval {} s",
-                         m.backend, to_string(m.mode),
-                         m.families.size() == 2 ? std::string_view("all") : to_string(m.families[0]),
-                         m.interval);
+        s +=
+            fmt::format("\n  manages rules: backend {}, mode {}, family {}, interval {} s",
+                        m.backend, to_string(m.mode),
+                        m.families.size() == 2 ? std::string_view("all") : to_string(m.families[0]),
+                        m.interval);
     }
     return s;
 }

@@ -22,9 +22,15 @@ constexpr std::uint16_t ct_type(std::uint8_t msg) {
 }
 
 // Attribute values in network byte order (ctnetlink sends every integer so).
-std::uint16_t u16(const nlattr *a) { return be16toh(mnl_attr_get_u16(a)); }
-std::uint32_t u32(const nlattr *a) { return be32toh(mnl_attr_get_u32(a)); }
-std::uint64_t u64(const nlattr *a) { return be64toh(mnl_attr_get_u64(a)); }
+std::uint16_t u16(const nlattr *a) {
+    return be16toh(mnl_attr_get_u16(a));
+}
+std::uint32_t u32(const nlattr *a) {
+    return be32toh(mnl_attr_get_u32(a));
+}
+std::uint64_t u64(const nlattr *a) {
+    return be64toh(mnl_attr_get_u64(a));
+}
 
 // The nested attributes of `a` into `tb` (indexed by type, up to max); false when one
 // overruns its parent.
@@ -45,7 +51,9 @@ template <std::size_t N> bool nested(const nlattr *a, std::array<const nlattr *,
 }
 
 // Whether `a` (may be null) carries exactly `len` bytes.
-bool has(const nlattr *a, std::size_t len) { return a && mnl_attr_get_payload_len(a) == len; }
+bool has(const nlattr *a, std::size_t len) {
+    return a && mnl_attr_get_payload_len(a) == len;
+}
 
 std::optional<CtTuple> tuple(const nlattr *a) {
     std::array<const nlattr *, CTA_TUPLE_MAX + 1> t;
@@ -79,17 +87,24 @@ std::optional<CtMessage::Counters> counters(const nlattr *a) {
     std::array<const nlattr *, CTA_COUNTERS_MAX + 1> c;
     if (!nested(a, c)) return std::nullopt;
     CtMessage::Counters r;
-    if (has(c[CTA_COUNTERS_PACKETS], 8)) r.packets = u64(c[CTA_COUNTERS_PACKETS]);
-    else if (has(c[CTA_COUNTERS32_PACKETS], 4)) r.packets = u32(c[CTA_COUNTERS32_PACKETS]);
-    else return std::nullopt;
-    if (has(c[CTA_COUNTERS_BYTES], 8)) r.bytes = u64(c[CTA_COUNTERS_BYTES]);
-    else if (has(c[CTA_COUNTERS32_BYTES], 4)) r.bytes = u32(c[CTA_COUNTERS32_BYTES]);
-    else return std::nullopt;
+    if (has(c[CTA_COUNTERS_PACKETS], 8))
+        r.packets = u64(c[CTA_COUNTERS_PACKETS]);
+    else if (has(c[CTA_COUNTERS32_PACKETS], 4))
+        r.packets = u32(c[CTA_COUNTERS32_PACKETS]);
+    else
+        return std::nullopt;
+    if (has(c[CTA_COUNTERS_BYTES], 8))
+        r.bytes = u64(c[CTA_COUNTERS_BYTES]);
+    else if (has(c[CTA_COUNTERS32_BYTES], 4))
+        r.bytes = u32(c[CTA_COUNTERS32_BYTES]);
+    else
+        return std::nullopt;
     return r;
 }
 
 Timestamp to_timestamp(std::uint64_t ns) {
-    return {static_cast<std::int64_t>(ns / 1'000'000'000), static_cast<std::uint32_t>(ns % 1'000'000'000)};
+    return {static_cast<std::int64_t>(ns / 1'000'000'000),
+            static_cast<std::uint32_t>(ns % 1'000'000'000)};
 }
 
 // Nanoseconds since the epoch, saturated (a kernel timestamp is 64 bits of ns unsigned).
@@ -136,7 +151,8 @@ std::size_t CtTupleHash::operator()(const CtTuple &t) const noexcept {
 }
 
 Result<CtMessage> ct_parse_message(Bytes b) {
-    if (b.size() < NLMSG_HDRLEN + sizeof(nfgenmsg)) return make_error("conntrack message: too short");
+    if (b.size() < NLMSG_HDRLEN + sizeof(nfgenmsg))
+        return make_error("conntrack message: too short");
     nlmsghdr h;
     std::memcpy(&h, b.data(), sizeof h);
     if (h.nlmsg_len < NLMSG_HDRLEN + sizeof(nfgenmsg) || h.nlmsg_len > b.size())
@@ -150,10 +166,11 @@ Result<CtMessage> ct_parse_message(Bytes b) {
     else if (h.nlmsg_type == ct_type(IPCTNL_MSG_CT_GET))
         m.type = CtType::update;
     else
-        return make_error(fmt::format("conntrack message: type 0x{:x} is not a conntrack entry",
-                                      h.nlmsg_type));
+        return make_error(
+            fmt::format("conntrack message: type 0x{:x} is not a conntrack entry", h.nlmsg_type));
     // libmnl reads the header in place: the bytes must be 4-byte aligned.
-    if (reinterpret_cast<std::uintptr_t>(b.data()) % 4) return make_error("conntrack message: not aligned");
+    if (reinterpret_cast<std::uintptr_t>(b.data()) % 4)
+        return make_error("conntrack message: not aligned");
     const auto *nlh = reinterpret_cast<const nlmsghdr *>(b.data());
     std::array<const nlattr *, CTA_MAX + 1> tb{};
     struct Ctx {
@@ -181,7 +198,8 @@ Result<CtMessage> ct_parse_message(Bytes b) {
         std::array<const nlattr *, CTA_PROTOINFO_TCP_MAX + 1> tcp;
         if (nested(tb[CTA_PROTOINFO], pi) && pi[CTA_PROTOINFO_TCP] &&
             nested(pi[CTA_PROTOINFO_TCP], tcp) && has(tcp[CTA_PROTOINFO_TCP_STATE], 1))
-            m.tcp_state = *static_cast<const std::uint8_t *>(mnl_attr_get_payload(tcp[CTA_PROTOINFO_TCP_STATE]));
+            m.tcp_state = *static_cast<const std::uint8_t *>(
+                mnl_attr_get_payload(tcp[CTA_PROTOINFO_TCP_STATE]));
     }
     if (tb[CTA_COUNTERS_ORIG]) m.orig_counters = counters(tb[CTA_COUNTERS_ORIG]);
     if (tb[CTA_COUNTERS_REPLY]) m.reply_counters = counters(tb[CTA_COUNTERS_REPLY]);
@@ -223,7 +241,8 @@ bool ct_parse_datagram(Bytes d, const std::function<void(const CtMessage &)> &on
     return true;
 }
 
-void ct_build_get(const CtTuple &t, bool by_reply, std::uint32_t seq, std::vector<std::uint8_t> &out) {
+void ct_build_get(const CtTuple &t, bool by_reply, std::uint32_t seq,
+                  std::vector<std::uint8_t> &out) {
     const std::size_t at = out.size();
     out.resize(at + NLMSG_HDRLEN + sizeof(nfgenmsg), 0);
     nfgenmsg g{};
@@ -238,8 +257,10 @@ void ct_build_get(const CtTuple &t, bool by_reply, std::uint32_t seq, std::vecto
     end_nest(out, ip);
     const auto pr = begin_nest(out, CTA_TUPLE_PROTO);
     put_attr(out, CTA_PROTO_NUM, &t.protocol, 1);
-    const std::uint8_t sp[2] = {static_cast<std::uint8_t>(t.src_port >> 8), static_cast<std::uint8_t>(t.src_port)};
-    const std::uint8_t dp[2] = {static_cast<std::uint8_t>(t.dst_port >> 8), static_cast<std::uint8_t>(t.dst_port)};
+    const std::uint8_t sp[2] = {static_cast<std::uint8_t>(t.src_port >> 8),
+                                static_cast<std::uint8_t>(t.src_port)};
+    const std::uint8_t dp[2] = {static_cast<std::uint8_t>(t.dst_port >> 8),
+                                static_cast<std::uint8_t>(t.dst_port)};
     put_attr(out, CTA_PROTO_SRC_PORT, sp, 2);
     put_attr(out, CTA_PROTO_DST_PORT, dp, 2);
     end_nest(out, pr);
@@ -270,7 +291,9 @@ constexpr std::uint32_t max_misses = 4;                // ENOENT answers before 
 constexpr std::int64_t recent_ns = 5'000'000'000;      // a DESTROY waits this long for its SYN
 constexpr std::size_t recent_max = 8192;
 
-bool is_transport(std::uint8_t proto) { return proto == 6 || proto == 17; }
+bool is_transport(std::uint8_t proto) {
+    return proto == 6 || proto == 17;
+}
 
 CtTuple tuple_of(const Packet &p) {
     return {p.src, p.dst, p.protocol, p.src_port, p.dst_port};
@@ -295,10 +318,10 @@ void ConnectionTracker::schedule(const CtTuple &key, Entry &e, std::int64_t at_n
     }
 }
 
-ConnectionTracker::Follow ConnectionTracker::follow(const Packet &p, Direction d, Timestamp time,
-                                                    std::int64_t now_ns, std::string body,
-                                                    std::uint64_t outputs,
-                                                    const std::function<void(const ConnEnd &)> &emit) {
+ConnectionTracker::Follow
+ConnectionTracker::follow(const Packet &p, Direction d, Timestamp time, std::int64_t now_ns,
+                          std::string body, std::uint64_t outputs,
+                          const std::function<void(const ConnEnd &)> &emit) {
     const CtTuple key = tuple_of(p);
     if (table_.count(key)) return Follow::already; // a retransmitted first packet
     if (table_.size() >= opt_.max_tracked) {
@@ -350,10 +373,11 @@ ConnectionTracker::Table::iterator ConnectionTracker::find(const CtMessage &m) {
 }
 
 void ConnectionTracker::remember(const CtMessage &m, Timestamp wall, std::int64_t now_ns) {
-    while (!recent_order_.empty() &&
-           (recent_order_.front().first < now_ns - recent_ns || recent_order_.size() > recent_max)) {
+    while (!recent_order_.empty() && (recent_order_.front().first < now_ns - recent_ns ||
+                                      recent_order_.size() > recent_max)) {
         const auto &[at, key] = recent_order_.front();
-        if (auto r = recent_.find(key); r != recent_.end() && r->second.at_ns == at) recent_.erase(r);
+        if (auto r = recent_.find(key); r != recent_.end() && r->second.at_ns == at)
+            recent_.erase(r);
         recent_order_.pop_front();
     }
     if (m.type != CtType::destroy || !m.orig || !is_transport(m.orig->protocol)) return;

@@ -278,12 +278,11 @@ Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport 
                             why.erase(0, c + 2);
                         const auto at = static_cast<std::size_t>(m.value.data() - src.data()) +
                                         (e.byte > 0 ? e.byte - 1 : 0);
-                        malformed_warning = fmt::format(
-                            "entry \"{}\": not valid JSON at byte {} ({}), skipped",
-                            printable(m.key.substr(1, m.key.size() - 2)), at, why);
+                        malformed_warning =
+                            fmt::format("entry \"{}\": not valid JSON at byte {} ({}), skipped",
+                                        printable(m.key.substr(1, m.key.size() - 2)), at, why);
                     }
-                } catch (const json::exception &) {
-                }
+                } catch (const json::exception &) {}
             }
             rebuilt += '}';
             auto again = std::make_unique<StoreReader>();
@@ -410,7 +409,7 @@ void ContainerIndex::build_maps(StoreReport &report, bool prefix_maps) {
 }
 
 ContainerIndex ContainerIndex::from_containers(std::vector<Container> containers,
-                                              StoreReport *report_out, bool by_prefix) {
+                                               StoreReport *report_out, bool by_prefix) {
     ContainerIndex index;
     index.containers_ = std::move(containers);
     StoreReport report;
@@ -421,9 +420,9 @@ ContainerIndex ContainerIndex::from_containers(std::vector<Container> containers
 }
 
 ContainerIndex ContainerIndex::overlay(std::shared_ptr<const ContainerIndex> base,
-                                      std::vector<Container> changed,
-                                      std::vector<IpAddress> masked_ips,
-                                      std::vector<std::string> masked_handles, std::size_t total) {
+                                       std::vector<Container> changed,
+                                       std::vector<IpAddress> masked_ips,
+                                       std::vector<std::string> masked_handles, std::size_t total) {
     ContainerIndex index = from_containers(std::move(changed), nullptr, false);
     index.base_ = std::move(base);
     index.masked_ips_.insert(masked_ips.begin(), masked_ips.end());
@@ -451,8 +450,8 @@ const Container *ContainerIndex::by_handle_in_prefix(std::string_view handle, bo
     if (handle.empty()) return nullptr;
     if (const Container *c = by_handle(handle)) return c;
     if (!cut) return nullptr;
-    const auto *c = only_one_starting(sorted_handles_, handle,
-                                      [](const Container *x) { return std::string_view(x->handle); });
+    const auto *c = only_one_starting(
+        sorted_handles_, handle, [](const Container *x) { return std::string_view(x->handle); });
     return c ? *c : nullptr;
 }
 
@@ -460,8 +459,8 @@ const Container *ContainerIndex::by_app_in_prefix(std::string_view app_guid, boo
     if (app_guid.empty()) return nullptr;
     if (auto it = by_app_.find(app_guid); it != by_app_.end()) return it->second;
     if (!cut) return nullptr;
-    const auto *a = only_one_starting(sorted_apps_, app_guid,
-                                      [](const auto &x) { return x.first; });
+    const auto *a =
+        only_one_starting(sorted_apps_, app_guid, [](const auto &x) { return x.first; });
     return a ? a->second : nullptr;
 }
 

@@ -63,20 +63,23 @@ class Doc {
 // The Docker/Podman fields of a container, when the metadata source has them (the CF
 // store has none): read only if Container has the members, so that this file compiles
 // with and without them.
-template <class C>
-std::string_view engine_name(const C &c) {
-    if constexpr (requires { std::string_view(c.name); }) return c.name;
-    else return {};
+template <class C> std::string_view engine_name(const C &c) {
+    if constexpr (requires { std::string_view(c.name); })
+        return c.name;
+    else
+        return {};
 }
-template <class C>
-std::string_view engine_image(const C &c) {
-    if constexpr (requires { std::string_view(c.image); }) return c.image;
-    else return {};
+template <class C> std::string_view engine_image(const C &c) {
+    if constexpr (requires { std::string_view(c.image); })
+        return c.image;
+    else
+        return {};
 }
-template <class C>
-bool engine_has_labels(const C &c) {
-    if constexpr (requires { c.labels.empty(); }) return !c.labels.empty();
-    else return false;
+template <class C> bool engine_has_labels(const C &c) {
+    if constexpr (requires { c.labels.empty(); })
+        return !c.labels.empty();
+    else
+        return false;
 }
 // A label key as Beats' add_docker_metadata writes it (labels.dedot): '.' would make
 // Elasticsearch nest "com.docker.compose.project" into objects and clash with a label
@@ -93,9 +96,11 @@ bool engine_has_labels(const C &c) {
     }
     o.put('"');
 }
-template <class C>
-void put_engine_labels(Doc &d, const C &c) {
-    if constexpr (requires { c.labels.begin()->first; c.labels.begin()->second; }) {
+template <class C> void put_engine_labels(Doc &d, const C &c) {
+    if constexpr (requires {
+                      c.labels.begin()->first;
+                      c.labels.begin()->second;
+                  }) {
         d.open("labels");
         bool first = true;
         for (const auto &[k, v] : c.labels) {
@@ -173,9 +178,12 @@ void put_message(Doc &d, const Event &ev) {
     o.put('-');
     o.put(to_string(ev.verdict));
     o.put(' ');
-    if (p.protocol_unknown) o.put('?');
-    else if (const auto n = protocol_name(p.protocol); !n.empty()) o.put(n);
-    else o.uint(p.protocol);
+    if (p.protocol_unknown)
+        o.put('?');
+    else if (const auto n = protocol_name(p.protocol); !n.empty())
+        o.put(n);
+    else
+        o.uint(p.protocol);
     o.put(' ');
     put_endpoint_text(o, p, p.src, p.src_port);
     o.put(" -> ");
@@ -194,8 +202,10 @@ void put_rule(Doc &d, const ClassDef &c, const Captures &caps) {
             if (c.is_rule_field(k)) fn(std::string_view(c.group_names[k]), caps.value[k]);
     };
     each([&](std::string_view name, std::string_view value) {
-        if (name == "rule_id") id = value;
-        else labels = labels || !value.empty();
+        if (name == "rule_id")
+            id = value;
+        else
+            labels = labels || !value.empty();
     });
     d.open("rule");
     d.str("name", c.name);
@@ -213,8 +223,8 @@ void put_event(Doc &d, Direction dir, Verdict v, bool suppressed) {
     d.open("event");
     d.raw("kind", "\"event\"");
     d.raw("category", "[\"network\"]");
-    d.raw("type", v == Verdict::allowed ? "[\"connection\",\"allowed\"]"
-                                        : "[\"connection\",\"denied\"]");
+    d.raw("type",
+          v == Verdict::allowed ? "[\"connection\",\"allowed\"]" : "[\"connection\",\"denied\"]");
     d.key("action");
     auto &o = d.out();
     o.put('"');
@@ -228,7 +238,8 @@ void put_event(Doc &d, Direction dir, Verdict v, bool suppressed) {
 
 void put_container(Doc &d, const Container *c) {
     if (!c) return;
-    const bool engine = !engine_name(*c).empty() || !engine_image(*c).empty() || engine_has_labels(*c);
+    const bool engine =
+        !engine_name(*c).empty() || !engine_image(*c).empty() || engine_has_labels(*c);
     if (!c->handle.empty() || engine) {
         d.open("container");
         d.str("id", c->handle);
@@ -243,9 +254,10 @@ void put_container(Doc &d, const Container *c) {
     }
     if (!c->app_guid.empty() || !c->space_guid.empty() || !c->organization_guid.empty()) {
         d.open("cloudfoundry");
-        for (const auto &[k, v] : {std::pair<std::string_view, std::string_view>{"app", c->app_guid},
-                                   {"space", c->space_guid},
-                                   {"org", c->organization_guid}}) {
+        for (const auto &[k, v] :
+             {std::pair<std::string_view, std::string_view>{"app", c->app_guid},
+              {"space", c->space_guid},
+              {"org", c->organization_guid}}) {
             if (v.empty()) continue;
             d.open(k);
             d.str("id", v);
@@ -275,9 +287,14 @@ void put_host(Doc &d, const EcsOptions &opt) {
 void put_tcp_flags(text::Out &o, std::uint8_t f) {
     // The kernel LOG target's order (and Filebeat's array from it).
     static constexpr std::array<std::pair<std::uint8_t, std::string_view>, 8> names = {{
-        {tcp_flag::cwr, "CWR"}, {tcp_flag::ece, "ECE"}, {tcp_flag::urg, "URG"},
-        {tcp_flag::ack, "ACK"}, {tcp_flag::psh, "PSH"}, {tcp_flag::rst, "RST"},
-        {tcp_flag::syn, "SYN"}, {tcp_flag::fin, "FIN"},
+        {tcp_flag::cwr, "CWR"},
+        {tcp_flag::ece, "ECE"},
+        {tcp_flag::urg, "URG"},
+        {tcp_flag::ack, "ACK"},
+        {tcp_flag::psh, "PSH"},
+        {tcp_flag::rst, "RST"},
+        {tcp_flag::syn, "SYN"},
+        {tcp_flag::fin, "FIN"},
     }};
     o.put('[');
     bool first = true;
@@ -313,8 +330,8 @@ void put_iptables(Doc &d, const Event &ev, Bytes eth) {
             auto &o = d.out();
             o.put('[');
             bool first = true;
-            for (const auto &[on, name] : {std::pair{p.ip_ce, "\"CE\""}, {p.ip_df, "\"DF\""},
-                                           {p.ip_mf, "\"MF\""}}) {
+            for (const auto &[on, name] :
+                 {std::pair{p.ip_ce, "\"CE\""}, {p.ip_df, "\"DF\""}, {p.ip_mf, "\"MF\""}}) {
                 if (!on) continue;
                 if (!first) o.put(',');
                 first = false;
@@ -354,10 +371,12 @@ void put_iptables(Doc &d, const Event &ev, Bytes eth) {
         }
         if (p.l3 == L3::ipv4 && p.transport.size() >= 8) {
             if (p.icmp_type == 12) d.num("parameter", p.transport[4]); // parameter problem
-            if (p.icmp_type == 5) { // redirect: the gateway
+            if (p.icmp_type == 5) {                                    // redirect: the gateway
                 IpAddress gw;
                 gw.family = L3::ipv4;
-                for (int i = 0; i < 4; ++i) gw.bytes[static_cast<std::size_t>(i)] = p.transport[4 + static_cast<std::size_t>(i)];
+                for (int i = 0; i < 4; ++i)
+                    gw.bytes[static_cast<std::size_t>(i)] =
+                        p.transport[4 + static_cast<std::size_t>(i)];
                 d.ip("redirect", gw);
             }
         }
@@ -403,7 +422,9 @@ std::optional<std::uint8_t> event_log_level(const Event &ev) {
     return ev.log_level;
 }
 
-std::string_view event_log_prefix(const Event &ev) { return ev.prefix; }
+std::string_view event_log_prefix(const Event &ev) {
+    return ev.prefix;
+}
 
 void format_ecs(const Event &ev, const EcsOptions &opt, std::string &str) {
     const Packet &p = ev.packet;
@@ -447,8 +468,9 @@ void format_ecs(const Event &ev, const EcsOptions &opt, std::string &str) {
 
     if (!ev.in_name.empty() || !ev.out_name.empty()) {
         d.open("observer");
-        for (const auto &[k, name] : {std::pair<std::string_view, std::string_view>{"ingress", ev.in_name},
-                                      {"egress", ev.out_name}}) {
+        for (const auto &[k, name] :
+             {std::pair<std::string_view, std::string_view>{"ingress", ev.in_name},
+              {"egress", ev.out_name}}) {
             if (name.empty()) continue;
             d.open(k);
             d.open("interface");

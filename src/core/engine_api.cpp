@@ -125,19 +125,25 @@ class ContainerReader {
     bool value(string_t *s, const bool *b) {
         if (stack_.empty()) return top_is(s ? "string" : b ? "boolean" : "scalar");
         enter_item();
-        if (depth() <= root_) return true; // a list item that is not an object: skipped
+        if (depth() <= root_) return true;     // a list item that is not an object: skipped
         const std::size_t n = depth() - root_; // keys on the path
         const auto k0 = at(0);
         if (n == 1) {
             if (!s) return true;
-            if (k0 == "Id") current_.id = std::move(*s);
-            else if (mode_ == Mode::inspect && k0 == "Name") set_name(*s);
-            else if (mode_ == Mode::list && k0 == "Image") current_.image = std::move(*s);
-            else if (mode_ == Mode::list && k0 == "State") current_.running = *s == "running";
+            if (k0 == "Id")
+                current_.id = std::move(*s);
+            else if (mode_ == Mode::inspect && k0 == "Name")
+                set_name(*s);
+            else if (mode_ == Mode::list && k0 == "Image")
+                current_.image = std::move(*s);
+            else if (mode_ == Mode::list && k0 == "State")
+                current_.running = *s == "running";
         } else if (n == 2) {
             const auto k1 = at(1);
-            if (mode_ == Mode::list && k0 == "Names" && k1 == "#0" && s) set_name(*s);
-            else if (mode_ == Mode::list && k0 == "Labels" && s) label(k1, *s);
+            if (mode_ == Mode::list && k0 == "Names" && k1 == "#0" && s)
+                set_name(*s);
+            else if (mode_ == Mode::list && k0 == "Labels" && s)
+                label(k1, *s);
             else if (mode_ == Mode::inspect && k0 == "Config" && k1 == "Image" && s)
                 current_.image = std::move(*s);
             else if (mode_ == Mode::inspect && k0 == "State" && k1 == "Running" && b)
@@ -183,10 +189,10 @@ Result<std::vector<EngineContainer>> run(std::string_view text, ContainerReader:
     }
     const char *expected = mode == ContainerReader::Mode::list ? "an array" : "an object";
     if (!r->top_level_type.empty())
-        return make_error(fmt::format("{}: expected {} of containers, got {} {}", what, expected,
-                                      r->top_level_type == "array" || r->top_level_type == "object"
-                                          ? "an" : "a",
-                                      r->top_level_type));
+        return make_error(
+            fmt::format("{}: expected {} of containers, got {} {}", what, expected,
+                        r->top_level_type == "array" || r->top_level_type == "object" ? "an" : "a",
+                        r->top_level_type));
     if (!ok)
         return make_error(fmt::format("{}: not JSON ({}; byte {})", what,
                                       r->error_what.empty() ? "stopped" : r->error_what,
@@ -227,7 +233,8 @@ Result<EngineContainer> engine_parse_inspect(std::string_view text,
 
 Result<EngineEvent> engine_parse_event(std::string_view text) {
     const json j = parse_dom(text);
-    if (!j.is_object()) return make_error(fmt::format("event: not a JSON object: {}", printable(text, 80)));
+    if (!j.is_object())
+        return make_error(fmt::format("event: not a JSON object: {}", printable(text, 80)));
     EngineEvent ev;
     std::string_view type = str(j, "Type"), action = str(j, "Action");
     if (action.empty()) action = str(j, "status"); // API < 1.22 has only "status"
@@ -248,7 +255,8 @@ Result<EngineEvent> engine_parse_event(std::string_view text) {
 
     if (type == "container") {
         ev.id = actor_id.empty() ? str(j, "id") : actor_id;
-        if (action == "start") ev.kind = EngineEventKind::start;
+        if (action == "start")
+            ev.kind = EngineEventKind::start;
         else if (action == "die" || action == "destroy" || action == "remove")
             ev.kind = EngineEventKind::gone;
         else if (action == "rename" || action == "init") // Podman: init sets the network up
@@ -268,7 +276,8 @@ Result<EngineEvent> engine_parse_event(std::string_view text) {
 
 Result<EngineVersion> engine_parse_version(std::string_view text) {
     const json j = parse_dom(text);
-    if (!j.is_object()) return make_error(fmt::format("version: not a JSON object: {}", printable(text, 80)));
+    if (!j.is_object())
+        return make_error(fmt::format("version: not a JSON object: {}", printable(text, 80)));
     EngineVersion v;
     v.api_version = str(j, "ApiVersion");
     v.version = str(j, "Version");
@@ -287,7 +296,8 @@ int engine_compare_api_version(std::string_view a, std::string_view b) {
         const auto *end = s.data() + s.size();
         auto r1 = std::from_chars(s.data(), s.data() + dot, major);
         auto r2 = std::from_chars(s.data() + dot + 1, end, minor);
-        if (r1.ec != std::errc{} || r1.ptr != s.data() + dot || r2.ec != std::errc{} || r2.ptr != end)
+        if (r1.ec != std::errc{} || r1.ptr != s.data() + dot || r2.ec != std::errc{} ||
+            r2.ptr != end)
             return {-1, -1};
         return {major, minor};
     };

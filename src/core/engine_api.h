@@ -54,7 +54,7 @@ enum class EngineEventKind : std::uint8_t {
 
 struct EngineEvent {
     EngineEventKind kind = EngineEventKind::ignored;
-    std::string id;          // the container's id
+    std::string id;           // the container's id
     std::int64_t time_ns = 0; // timeNano (else time * 1e9); 0 when absent
 };
 

@@ -104,7 +104,8 @@ bool EngineIndex::expire(std::int64_t now) {
 std::int64_t EngineIndex::next_expiry() const {
     std::int64_t next = 0;
     for (const auto &[id, r] : records_)
-        if (r.gone_at != 0 && (next == 0 || r.gone_at + grace_ns_ < next)) next = r.gone_at + grace_ns_;
+        if (r.gone_at != 0 && (next == 0 || r.gone_at + grace_ns_ < next))
+            next = r.gone_at + grace_ns_;
     return next;
 }
 
@@ -136,7 +137,8 @@ std::vector<Container> claim_addresses(const std::vector<const Record *> &order,
         if (c.ip.family != L3::none) ips.push_back(c.ip);
         ips.insert(ips.end(), c.more_ips.begin(), c.more_ips.end());
         if (r->gone_at != 0) {
-            std::erase_if(ips, [&](const IpAddress &ip) { return claimed.count(ip) != 0 || taken(ip); });
+            std::erase_if(ips,
+                          [&](const IpAddress &ip) { return claimed.count(ip) != 0 || taken(ip); });
             c.ip = ips.empty() ? IpAddress{} : ips.front();
             c.more_ips.assign(ips.empty() ? ips.end() : ips.begin() + 1, ips.end());
         }

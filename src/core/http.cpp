@@ -17,8 +17,7 @@ bool token_char(char c) {
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return std::tolower(static_cast<unsigned char>(x)) ==
                       std::tolower(static_cast<unsigned char>(y));
            });
@@ -96,7 +95,8 @@ HttpVerdict http_parse_head(std::string_view buf, const HttpLimits &limits, Http
         if (first) { // the method is known from its first bytes, before any limit applies
             const auto sp = buf.find(' ');
             const auto m = buf.substr(0, std::min({sp, nl, buf.size()}));
-            if (auto v = judge_method(m, sp != std::string_view::npos || nl != std::string_view::npos);
+            if (auto v =
+                    judge_method(m, sp != std::string_view::npos || nl != std::string_view::npos);
                 v != HttpVerdict::ok && v != HttpVerdict::incomplete)
                 return v;
         }

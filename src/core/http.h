@@ -17,12 +17,12 @@ struct HttpLimits {
 };
 
 enum class HttpVerdict {
-    incomplete,         // a prefix of an acceptable head: read on
-    ok,                 // a complete GET/HEAD head; `HttpRequest` says which target
-    bad_request,        // 400: not HTTP/1.x request syntax
-    method_not_allowed, // 405: not GET or HEAD (known from the first bytes)
-    body_not_allowed,   // 413: Content-Length > 0 or Transfer-Encoding
-    head_too_large,     // 431: more bytes or header lines than HttpLimits allows
+    incomplete,            // a prefix of an acceptable head: read on
+    ok,                    // a complete GET/HEAD head; `HttpRequest` says which target
+    bad_request,           // 400: not HTTP/1.x request syntax
+    method_not_allowed,    // 405: not GET or HEAD (known from the first bytes)
+    body_not_allowed,      // 413: Content-Length > 0 or Transfer-Encoding
+    head_too_large,        // 431: more bytes or header lines than HttpLimits allows
     version_not_supported, // 505: HTTP/2 and others
 };
 

@@ -13,8 +13,7 @@ namespace netlog {
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return std::tolower(static_cast<unsigned char>(x)) ==
                       std::tolower(static_cast<unsigned char>(y));
            });
@@ -22,7 +21,8 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+        s.remove_suffix(1);
     return s;
 }
 
@@ -83,7 +83,8 @@ bool HttpResponseReader::parse_head() {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     // HTTP/1.x SP 3DIGIT [SP reason]
     if (line.size() < 12 || !line.starts_with("HTTP/1.") || line[8] != ' ' ||
-        !std::all_of(line.begin() + 9, line.begin() + 12, [](char c) { return c >= '0' && c <= '9'; }) ||
+        !std::all_of(line.begin() + 9, line.begin() + 12,
+                     [](char c) { return c >= '0' && c <= '9'; }) ||
         (line.size() > 12 && line[12] != ' ')) {
         fail(fmt::format("not an HTTP/1.x response: '{}'", printable(line)));
         return false;
@@ -105,7 +106,8 @@ bool HttpResponseReader::parse_head() {
     }
     if (chunked_) have_length_ = false; // Transfer-Encoding wins (RFC 9112 6.3)
     if (have_length_ && length_ > limits_.max_body_bytes) {
-        fail(fmt::format("body of {} bytes is over the limit of {}", length_, limits_.max_body_bytes));
+        fail(fmt::format("body of {} bytes is over the limit of {}", length_,
+                         limits_.max_body_bytes));
         return false;
     }
     head_.clear();
@@ -124,10 +126,12 @@ std::size_t HttpResponseReader::feed(std::string_view data, std::string &body) {
         if (state_ == State::head) {
             // up to and including the empty line that ends the head
             const auto before = head_.size();
-            head_.append(rest.substr(0, std::min(rest.size(), limits_.max_head_bytes + 4 - before)));
+            head_.append(
+                rest.substr(0, std::min(rest.size(), limits_.max_head_bytes + 4 - before)));
             auto end = head_.find("\r\n\r\n");
             std::size_t end_len = 4;
-            if (auto lf = head_.find("\n\n"); lf != std::string::npos && (end == std::string::npos || lf < end)) {
+            if (auto lf = head_.find("\n\n");
+                lf != std::string::npos && (end == std::string::npos || lf < end)) {
                 end = lf;
                 end_len = 2;
             }
@@ -136,7 +140,8 @@ std::size_t HttpResponseReader::feed(std::string_view data, std::string &body) {
             if (const auto n = std::min<std::size_t>(head_.size(), 7);
                 std::string_view(head_).substr(0, n) != std::string_view("HTTP/1.").substr(0, n)) {
                 const auto eol = head_.find_first_of("\r\n");
-                fail(fmt::format("not an HTTP/1.x response: '{}'", printable(head_.substr(0, eol))));
+                fail(
+                    fmt::format("not an HTTP/1.x response: '{}'", printable(head_.substr(0, eol))));
                 return used;
             }
             if (end == std::string::npos) {
@@ -154,7 +159,9 @@ std::size_t HttpResponseReader::feed(std::string_view data, std::string &body) {
         }
         if (!chunked_) {
             std::size_t take = rest.size();
-            if (have_length_) take = static_cast<std::size_t>(std::min<std::uint64_t>(take, length_ - body_seen_));
+            if (have_length_)
+                take =
+                    static_cast<std::size_t>(std::min<std::uint64_t>(take, length_ - body_seen_));
             else if (body_seen_ + take > limits_.max_body_bytes) {
                 fail(fmt::format("body longer than the limit of {} bytes", limits_.max_body_bytes));
                 return used;
@@ -207,7 +214,8 @@ std::size_t HttpResponseReader::feed(std::string_view data, std::string &body) {
             continue;
         }
         case Chunk::data: {
-            const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(rest.size(), length_));
+            const auto take =
+                static_cast<std::size_t>(std::min<std::uint64_t>(rest.size(), length_));
             body.append(rest.substr(0, take));
             body_seen_ += take;
             length_ -= take;
@@ -242,7 +250,8 @@ void HttpResponseReader::finish() {
         return;
     }
     if (state_ == State::head)
-        fail(head_.empty() ? "connection closed before a response" : "connection closed in the response head");
+        fail(head_.empty() ? "connection closed before a response"
+                           : "connection closed in the response head");
     else if (state_ == State::body)
         fail("connection closed before the end of the body");
 }

@@ -52,7 +52,7 @@ class HttpResponseReader {
     std::string head_; // the head so far, then the partial chunk-size line
     int status_ = 0;
     bool chunked_ = false, have_length_ = false;
-    std::uint64_t length_ = 0;   // Content-Length, or the current chunk's remaining bytes
+    std::uint64_t length_ = 0; // Content-Length, or the current chunk's remaining bytes
     std::uint64_t body_seen_ = 0;
     enum class Chunk { size, data, data_crlf, trailer } chunk_ = Chunk::size;
     std::string content_type_, api_version_, error_;

@@ -53,8 +53,10 @@ Result<std::vector<Token>> tokenize(std::string_view line) {
 bool quotes_open(std::string_view line) {
     bool open = false;
     for (std::size_t i = 0; i < line.size(); ++i) {
-        if (line[i] == '\\') ++i;
-        else if (line[i] == '"') open = !open;
+        if (line[i] == '\\')
+            ++i;
+        else if (line[i] == '"')
+            open = !open;
     }
     return open;
 }
@@ -81,8 +83,7 @@ bool parse_u16(std::string_view s, std::uint16_t &out) {
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
         s.remove_suffix(1);
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     return s;
 }
 
@@ -96,8 +97,8 @@ std::string_view strip_rule_counters(std::string_view line) {
 
 // A --log-level value: a number or a syslog name, as iptables' LOG extension takes it.
 bool parse_level(std::string_view v, std::uint8_t &out) {
-    static constexpr std::array<std::string_view, 8> names{
-        "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"};
+    static constexpr std::array<std::string_view, 8> names{"emerg",   "alert",  "crit", "error",
+                                                           "warning", "notice", "info", "debug"};
     for (std::size_t i = 0; i < names.size(); ++i)
         if (v == names[i]) {
             out = static_cast<std::uint8_t>(i);
@@ -119,8 +120,7 @@ std::string side_effect_of(const std::vector<Token> &t, std::size_t from, std::s
         if (t[i].raw != "-m" && t[i].raw != "--match") continue;
         const std::string &m = t[i + 1].value;
         std::size_t end = i + 2;
-        while (end < to && t[end].raw != "-m" && t[end].raw != "--match")
-            ++end;
+        while (end < to && t[end].raw != "-m" && t[end].raw != "--match") ++end;
         auto has = [&](std::string_view opt) {
             for (std::size_t k = i + 2; k < end; ++k)
                 if (t[k].raw == opt) return true;
@@ -134,7 +134,9 @@ std::string side_effect_of(const std::vector<Token> &t, std::size_t from, std::s
         if (m == "recent" && (has("--set") || has("--update") || has("--remove")))
             return fmt::format("-m recent {} writes the recent list \"{}\": a companion would "
                                "write it a second time",
-                               has("--set") ? "--set" : has("--update") ? "--update" : "--remove",
+                               has("--set")      ? "--set"
+                               : has("--update") ? "--update"
+                                                 : "--remove",
                                value("--name").empty() ? "DEFAULT" : value("--name"));
         if (m == "hashlimit")
             return fmt::format("-m hashlimit --hashlimit-name {} is a bucket shared by name: a "

@@ -58,12 +58,15 @@ void field_ip(std::string &out, std::string_view name, const IpAddress &a) {
 }
 
 // The Docker/Podman members, when Container has them (see ecs.cpp).
-template <class C>
-void container_engine_fields(std::string &out, const C &c) {
-    if constexpr (requires { std::string_view(c.name); }) field(out, "NETLOG_CONTAINER_NAME", c.name);
+template <class C> void container_engine_fields(std::string &out, const C &c) {
+    if constexpr (requires { std::string_view(c.name); })
+        field(out, "NETLOG_CONTAINER_NAME", c.name);
     if constexpr (requires { std::string_view(c.image); })
         field(out, "NETLOG_CONTAINER_IMAGE", c.image);
-    if constexpr (requires { c.labels.begin()->first; c.labels.begin()->second; })
+    if constexpr (requires {
+                      c.labels.begin()->first;
+                      c.labels.begin()->second;
+                  })
         for (const auto &[k, v] : c.labels) {
             const auto at = begin_field(out, "NETLOG_CONTAINER_LABEL");
             out += k;
@@ -104,7 +107,9 @@ void host_fields(std::string &out, const JournalOptions &opt) {
 
 } // namespace
 
-std::size_t journal_message_begin(std::string &out) { return begin_field(out, "MESSAGE"); }
+std::size_t journal_message_begin(std::string &out) {
+    return begin_field(out, "MESSAGE");
+}
 
 void journal_message_end(std::string &out, std::size_t begin) {
     if (out.size() > begin + 4 + 8 && out.back() == '\n') out.pop_back();
@@ -136,10 +141,13 @@ void journal_event_fields(const Event &ev, const JournalOptions &opt, std::strin
     }
     if (!p.protocol_unknown) {
         const auto name = protocol_name(p.protocol);
-        if (!name.empty()) field(out, "NETLOG_PROTOCOL", name);
-        else field_uint(out, "NETLOG_PROTOCOL", p.protocol);
+        if (!name.empty())
+            field(out, "NETLOG_PROTOCOL", name);
+        else
+            field_uint(out, "NETLOG_PROTOCOL", p.protocol);
     }
-    const bool icmp = (p.l3 == L3::ipv4 && p.protocol == 1) || (p.l3 == L3::ipv6 && p.protocol == 58);
+    const bool icmp =
+        (p.l3 == L3::ipv4 && p.protocol == 1) || (p.l3 == L3::ipv6 && p.protocol == 58);
     if (icmp && p.has_icmp) {
         field_uint(out, "NETLOG_ICMP_TYPE", p.icmp_type);
         field_uint(out, "NETLOG_ICMP_CODE", p.icmp_code);
@@ -161,7 +169,8 @@ void journal_event_fields(const Event &ev, const JournalOptions &opt, std::strin
     put_u32(out, 0);
 }
 
-void journal_summary_fields(const SuppressionEvent &s, const JournalOptions &opt, std::string &out) {
+void journal_summary_fields(const SuppressionEvent &s, const JournalOptions &opt,
+                            std::string &out) {
     common_fields(out, opt, opt.priority >= 0 ? opt.priority : 6);
     message_field(out, s.direction, s.verdict, true);
     field_uint(out, "NETLOG_SUPPRESSED", s.count);
@@ -201,9 +210,12 @@ std::size_t journal_count_entries(std::string_view buf) {
     while (buf.size() - p >= 4) {
         const std::uint32_t len = get_u32(buf.data() + p);
         p += 4;
-        if (len == 0) ++n;
-        else if (buf.size() - p < len) break;
-        else p += len;
+        if (len == 0)
+            ++n;
+        else if (buf.size() - p < len)
+            break;
+        else
+            p += len;
     }
     return n;
 }

@@ -14,12 +14,10 @@ namespace {
 // 1: an ASCII byte that must be escaped; 2: a byte >= 0x80 (needs UTF-8 validation).
 constexpr std::array<std::uint8_t, 256> make_class_table() {
     std::array<std::uint8_t, 256> t{};
-    for (int c = 0; c < 0x20; ++c)
-        t[c] = 1;
+    for (int c = 0; c < 0x20; ++c) t[c] = 1;
     t['"'] = 1;
     t['\\'] = 1;
-    for (int c = 0x80; c < 0x100; ++c)
-        t[c] = 2;
+    for (int c = 0x80; c < 0x100; ++c) t[c] = 2;
     return t;
 }
 constexpr auto byte_class = make_class_table();
@@ -72,27 +70,13 @@ bool needs_attention(std::uint64_t v) {
 
 void put_escaped_byte(unsigned char c, text::Out &out) {
     switch (c) {
-    case '"':
-        out.put("\\\"");
-        return;
-    case '\\':
-        out.put("\\\\");
-        return;
-    case '\b':
-        out.put("\\b");
-        return;
-    case '\f':
-        out.put("\\f");
-        return;
-    case '\n':
-        out.put("\\n");
-        return;
-    case '\r':
-        out.put("\\r");
-        return;
-    case '\t':
-        out.put("\\t");
-        return;
+    case '"': out.put("\\\""); return;
+    case '\\': out.put("\\\\"); return;
+    case '\b': out.put("\\b"); return;
+    case '\f': out.put("\\f"); return;
+    case '\n': out.put("\\n"); return;
+    case '\r': out.put("\\r"); return;
+    case '\t': out.put("\\t"); return;
     default: {
         char *p = out.room(6);
         std::memcpy(p, "\\u00", 4);
@@ -228,8 +212,7 @@ void text::json_escape(std::string_view s, Out &out) {
     std::size_t i = 0;
     while (i < n) {
         // Fast path: skip 8 plain printable-ASCII bytes at a time.
-        while (n - i >= 8 && !needs_attention(load8(b + i)))
-            i += 8;
+        while (n - i >= 8 && !needs_attention(load8(b + i))) i += 8;
         if (i == n) break;
         // Fewer than 8 bytes left (or a word that needs a look): the last 8 bytes of the
         // string, overlapping what was checked already, settle a plain tail in one test.

@@ -28,8 +28,7 @@ std::size_t go_space(std::string_view s, std::size_t i) {
     if (c == 0xE1) return b(1) == 0x9A && b(2) == 0x80 ? 3 : 0;
     if (c == 0xE2) {
         if (b(1) == 0x80)
-            return (b(2) >= 0x80 && b(2) <= 0x8A) || b(2) == 0xA8 || b(2) == 0xA9 ||
-                           b(2) == 0xAF
+            return (b(2) >= 0x80 && b(2) <= 0x8A) || b(2) == 0xA8 || b(2) == 0xA9 || b(2) == 0xAF
                        ? 3
                        : 0;
         return b(1) == 0x81 && b(2) == 0x9F ? 3 : 0;
@@ -48,8 +47,7 @@ struct LineFields {
 // ASCII white space as unicode.IsSpace sees it: \t \n \v \f \r and space.
 constexpr std::array<bool, 128> make_ascii_space() {
     std::array<bool, 128> t{};
-    for (char c : {' ', '\t', '\n', '\v', '\f', '\r'})
-        t[static_cast<unsigned char>(c)] = true;
+    for (char c : {' ', '\t', '\n', '\v', '\f', '\r'}) t[static_cast<unsigned char>(c)] = true;
     return t;
 }
 constexpr auto ascii_space = make_ascii_space();
@@ -75,10 +73,8 @@ std::size_t key_index(std::string_view key) {
         if (key == "TYPE") return k_type;
         if (key == "CODE") return k_code;
         return k_count;
-    case 5:
-        return key == "PROTO" ? k_proto : k_count;
-    default:
-        return k_count;
+    case 5: return key == "PROTO" ? k_proto : k_count;
+    default: return k_count;
     }
 }
 
@@ -102,8 +98,7 @@ bool plain_ascii(std::string_view s) {
 
 // Calls f(word) for each word of `line` as Go's strings.Fields splits it, until f is
 // false.
-template <class F>
-void for_each_field(std::string_view line, F &&f) {
+template <class F> void for_each_field(std::string_view line, F &&f) {
     const std::size_t n = line.size();
     std::size_t i = 0;
     if (plain_ascii(line)) {
@@ -113,7 +108,8 @@ void for_each_field(std::string_view line, F &&f) {
                 continue;
             }
             const void *sp = std::memchr(line.data() + i, ' ', n - i);
-            const std::size_t end = sp ? static_cast<std::size_t>(static_cast<const char *>(sp) - line.data()) : n;
+            const std::size_t end =
+                sp ? static_cast<std::size_t>(static_cast<const char *>(sp) - line.data()) : n;
             if (!f(line.substr(i, end - i))) return;
             i = end;
         }
@@ -125,8 +121,7 @@ void for_each_field(std::string_view line, F &&f) {
             continue;
         }
         const std::size_t start = i;
-        while (i < n && !space_at(line, i))
-            ++i;
+        while (i < n && !space_at(line, i)) ++i;
         if (!f(line.substr(start, i - start))) return;
     }
 }
@@ -242,7 +237,7 @@ bool kernel_line_fields_known(const Event &ev, KernelLineFields &f, KernelLineBu
         return at <= len && n <= len - at && at <= cap && n <= cap - at;
     };
     if (!have(0, v4 ? 20 : 40)) return false; // "TRUNCATED"
-    std::uint32_t off = 40;                    // the transport header
+    std::uint32_t off = 40;                   // the transport header
     std::uint8_t proto = p[6];
     bool fragment = false;
     if (v4) {
@@ -250,8 +245,10 @@ bool kernel_line_fields_known(const Event &ev, KernelLineFields &f, KernelLineBu
         if (off < 20) return false;
         fragment = (be16(p + 6) & 0x1fff) != 0;
         proto = p[9];
-        f.src = std::string_view(buf.src, ip_to_text(IpAddress{L3::ipv4, {p[12], p[13], p[14], p[15]}}, buf.src));
-        f.dst = std::string_view(buf.dst, ip_to_text(IpAddress{L3::ipv4, {p[16], p[17], p[18], p[19]}}, buf.dst));
+        f.src = std::string_view(
+            buf.src, ip_to_text(IpAddress{L3::ipv4, {p[12], p[13], p[14], p[15]}}, buf.src));
+        f.dst = std::string_view(
+            buf.dst, ip_to_text(IpAddress{L3::ipv4, {p[16], p[17], p[18], p[19]}}, buf.dst));
     } else {
         f.src = std::string_view(buf.src, ip6_full(p + 8, buf.src));
         f.dst = std::string_view(buf.dst, ip6_full(p + 24, buf.dst));
@@ -290,20 +287,17 @@ bool kernel_line_fields_known(const Event &ev, KernelLineFields &f, KernelLineBu
         f.type = p[off];
         f.code = p[off + 1];
         break;
-    default:
-        return false;
+    default: return false;
     }
     if (marked && ev.msg->mark && *ev.msg->mark) {
         static constexpr char hex[] = "0123456789abcdef";
         char tmp[8];
         int n = 0;
-        for (std::uint32_t v = *ev.msg->mark; v; v >>= 4)
-            tmp[n++] = hex[v & 15];
+        for (std::uint32_t v = *ev.msg->mark; v; v >>= 4) tmp[n++] = hex[v & 15];
         char *o = buf.mark;
         *o++ = '0';
         *o++ = 'x';
-        while (n)
-            *o++ = tmp[--n];
+        while (n) *o++ = tmp[--n];
         f.mark = std::string_view(buf.mark, static_cast<std::size_t>(o - buf.mark));
     }
     return true;

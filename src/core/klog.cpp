@@ -62,8 +62,7 @@ class Writer {
         return *this;
     }
     Writer &x08(std::uint32_t v) { // %08x
-        for (int shift = 24; shift >= 0; shift -= 8)
-            x02(static_cast<std::uint8_t>(v >> shift));
+        for (int shift = 24; shift >= 0; shift -= 8) x02(static_cast<std::uint8_t>(v >> shift));
         return *this;
     }
     Writer &ip4(const std::uint8_t *p) { // %pI4
@@ -96,15 +95,14 @@ struct Ctx {
     Writer &w;
     Skb skb;
     std::uint32_t mark = 0;
-    std::uint8_t flags = 0;                   // the LOG rule's flags (prefix_tag.h log_flag_*)
-    std::optional<std::uint32_t> uid, gid;    // NFULA_UID/GID: the socket's, when it has one
+    std::uint8_t flags = 0;                // the LOG rule's flags (prefix_tag.h log_flag_*)
+    std::optional<std::uint32_t> uid, gid; // NFULA_UID/GID: the socket's, when it has one
 };
 
 // "OPT (" + the bytes as %02X + ") ", the kernel's dump of IP and TCP options.
 void dump_opt_bytes(Writer &w, const std::uint8_t *op, std::uint32_t n) {
     w.s("OPT (");
-    for (std::uint32_t i = 0; i < n; ++i)
-        w.x02(op[i], true);
+    for (std::uint32_t i = 0; i < n; ++i) w.x02(op[i], true);
     w.s(") ");
 }
 
@@ -162,22 +160,17 @@ bool dump_udp(Ctx &c, std::uint8_t proto, bool fragment, std::uint32_t off) {
 std::uint32_t icmp_required_len(std::uint8_t type) {
     switch (type) {
     case 0:
-    case 8:
-        return 4; // echo reply / request
+    case 8: return 4; // echo reply / request
     case 3:
     case 4:
     case 5:
     case 11:
-    case 12:
-        return 8 + 20; // errors: header + inner IP header
+    case 12: return 8 + 20; // errors: header + inner IP header
     case 13:
-    case 14:
-        return 20; // timestamp
+    case 14: return 20; // timestamp
     case 17:
-    case 18:
-        return 12; // address mask
-    default:
-        return 0;
+    case 18: return 12; // address mask
+    default: return 0;
     }
 }
 
@@ -244,15 +237,9 @@ void dump_ipv4(Ctx &c, std::uint32_t iphoff) {
         }
         switch (type) {
         case 0:
-        case 8:
-            w.s("ID=").u(be16(ich + 4)).s(" SEQ=").u(be16(ich + 6)).s(" ");
-            break;
-        case 12:
-            w.s("PARAMETER=").u(ich[4]).s(" ");
-            break;
-        case 5:
-            w.s("GATEWAY=").ip4(ich + 4).s(" ");
-            [[fallthrough]];
+        case 8: w.s("ID=").u(be16(ich + 4)).s(" SEQ=").u(be16(ich + 6)).s(" "); break;
+        case 12: w.s("PARAMETER=").u(ich[4]).s(" "); break;
+        case 5: w.s("GATEWAY=").ip4(ich + 4).s(" "); [[fallthrough]];
         case 3:
         case 4:
         case 11:
@@ -263,8 +250,7 @@ void dump_ipv4(Ctx &c, std::uint32_t iphoff) {
             }
             if (type == 3 && ich[1] == 4) w.s("MTU=").u(be16(ich + 6)).s(" ");
             break;
-        default:
-            break;
+        default: break;
         }
         break;
     }
@@ -290,8 +276,7 @@ void dump_ipv4(Ctx &c, std::uint32_t iphoff) {
         w.s("SPI=0x").x(be32(eh)).s(" ");
         break;
     }
-    default:
-        w.s("PROTO=").u(protocol).s(" ");
+    default: w.s("PROTO=").u(protocol).s(" ");
     }
 
     if (iphoff == 0) dump_uid_mark(c);
@@ -409,12 +394,8 @@ void dump_ipv6(Ctx &c, std::uint32_t ip6hoff, bool recurse) {
         w.s("TYPE=").u(type).s(" CODE=").u(ic[1]).s(" ");
         switch (type) {
         case 128:
-        case 129:
-            w.s("ID=").u(be16(ic + 4)).s(" SEQ=").u(be16(ic + 6)).s(" ");
-            break;
-        case 4:
-            w.s("POINTER=").x08(be32(ic + 4)).s(" ");
-            [[fallthrough]];
+        case 129: w.s("ID=").u(be16(ic + 4)).s(" SEQ=").u(be16(ic + 6)).s(" "); break;
+        case 4: w.s("POINTER=").x08(be32(ic + 4)).s(" "); [[fallthrough]];
         case 1:
         case 2:
         case 3:
@@ -430,8 +411,7 @@ void dump_ipv6(Ctx &c, std::uint32_t ip6hoff, bool recurse) {
         }
         break;
     }
-    default:
-        w.s("PROTO=").u(current).s(" ");
+    default: w.s("PROTO=").u(current).s(" ");
     }
 
     if (recurse) dump_uid_mark(c);
@@ -492,26 +472,18 @@ Kind kind_of(const Event &ev, Bytes bytes) {
     constexpr std::uint8_t af_inet = 2, nfproto_arp = 3, af_inet6 = 10;
     if (ev.msg) {
         switch (ev.msg->family) {
-        case af_inet:
-            return Kind::ipv4;
-        case af_inet6:
-            return Kind::ipv6;
-        case nfproto_arp:
-            return Kind::arp;
-        default:
-            break;
+        case af_inet: return Kind::ipv4;
+        case af_inet6: return Kind::ipv6;
+        case nfproto_arp: return Kind::arp;
+        default: break;
         }
         if (ev.msg->has_packet_hdr && ev.msg->family != 0) { // bridge, netdev: by ethertype
             switch (ev.msg->hw_protocol) {
-            case 0x0800:
-                return Kind::ipv4;
-            case 0x86dd:
-                return Kind::ipv6;
+            case 0x0800: return Kind::ipv4;
+            case 0x86dd: return Kind::ipv6;
             case 0x0806:
-            case 0x8035:
-                return Kind::arp;
-            default:
-                return Kind::other;
+            case 0x8035: return Kind::arp;
+            default: return Kind::other;
             }
         }
     }
@@ -571,12 +543,8 @@ void format_klog(const Event &ev, std::string &str, bool with_prefix) {
             c.skb.len = std::uint32_t{be16(bytes.data() + 4)} + 40;
         dump_ipv6(c, 0, true);
         break;
-    case Kind::arp:
-        dump_arp(c, ev.msg);
-        break;
-    case Kind::other:
-        dump_mac(w, c.flags, ev.msg);
-        break;
+    case Kind::arp: dump_arp(c, ev.msg); break;
+    case Kind::other: dump_mac(w, c.flags, ev.msg); break;
     }
 
     out.flush();

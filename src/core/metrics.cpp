@@ -49,10 +49,14 @@ template <class F> void for_each_line(std::string_view text, F f) {
 std::string label(std::string_view v) {
     std::string o;
     for (char c : v) {
-        if (c == '\\') o += "\\\\";
-        else if (c == '"') o += "\\\"";
-        else if (c == '\n') o += "\\n";
-        else o += c;
+        if (c == '\\')
+            o += "\\\\";
+        else if (c == '"')
+            o += "\\\"";
+        else if (c == '\n')
+            o += "\\n";
+        else
+            o += c;
     }
     return o;
 }
@@ -60,11 +64,14 @@ std::string label(std::string_view v) {
 struct Out {
     std::string s;
     void family(std::string_view name, std::string_view type, std::string_view help) {
-        fmt::format_to(std::back_inserter(s), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+        fmt::format_to(std::back_inserter(s), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
+                       type);
     }
     template <class V> void sample(std::string_view name, V v, std::string_view labels = {}) {
-        if (labels.empty()) fmt::format_to(std::back_inserter(s), "{} {}\n", name, v);
-        else fmt::format_to(std::back_inserter(s), "{}{{{}}} {}\n", name, labels, v);
+        if (labels.empty())
+            fmt::format_to(std::back_inserter(s), "{} {}\n", name, v);
+        else
+            fmt::format_to(std::back_inserter(s), "{}{{{}}} {}\n", name, labels, v);
     }
 };
 
@@ -106,7 +113,8 @@ std::string metrics_render(const MetricsSnapshot &m) {
     Out o;
     o.family("netlog_up", "gauge", "1 when netlogd has bound its NFLOG groups and is running.");
     o.sample("netlog_up", m.ready ? 1 : 0);
-    o.family("netlog_start_time_seconds", "gauge", "Start time of netlogd, seconds since the epoch.");
+    o.family("netlog_start_time_seconds", "gauge",
+             "Start time of netlogd, seconds since the epoch.");
     o.sample("netlog_start_time_seconds", fmt::format("{:.3f}", m.start_time_seconds));
 
     o.family("netlog_events_received_total", "counter",
@@ -174,9 +182,10 @@ std::string metrics_render(const MetricsSnapshot &m) {
     per_output("netlog_output_reconnects_total", "Syslog reconnections, per output.",
                [](const Out_ &x) { return x.reconnects; });
     // Only the file outputs whose path names fields have these.
-    const auto per_routed = [&](std::string_view name, std::string_view type,
-                                std::string_view help, auto field) {
-        if (std::none_of(m.outputs.begin(), m.outputs.end(), [](const Out_ &x) { return x.routed; }))
+    const auto per_routed = [&](std::string_view name, std::string_view type, std::string_view help,
+                                auto field) {
+        if (std::none_of(m.outputs.begin(), m.outputs.end(),
+                         [](const Out_ &x) { return x.routed; }))
             return;
         o.family(name, type, help);
         for (const auto &out : m.outputs)
@@ -228,7 +237,8 @@ std::string metrics_render(const MetricsSnapshot &m) {
         o.sample("netlog_metadata_event_lag_seconds", md.last_event_lag, src);
     }
 
-    o.family("netlog_rule_reconciles_total", "counter", "Rule reconciles that changed the ruleset.");
+    o.family("netlog_rule_reconciles_total", "counter",
+             "Rule reconciles that changed the ruleset.");
     o.sample("netlog_rule_reconciles_total", m.rule_reconciles);
     o.family("netlog_rules_not_covered", "gauge",
              "Class-matched LOG rules left without a companion at the last check (side "
@@ -262,9 +272,12 @@ std::string metrics_render(const MetricsSnapshot &m) {
                  "Followed connections that ended, by result: refused, unanswered, unreachable "
                  "(a -failed event), closed (a -closed event), quiet (no event asked for), lost "
                  "(the kernel had no entry and no DESTROY came).");
-        for (const auto &[v, r] : {std::pair{c.refused, "refused"}, {c.unanswered, "unanswered"},
-                                  {c.unreachable, "unreachable"}, {c.closed, "closed"},
-                                  {c.quiet, "quiet"}, {c.lost, "lost"}})
+        for (const auto &[v, r] : {std::pair{c.refused, "refused"},
+                                   {c.unanswered, "unanswered"},
+                                   {c.unreachable, "unreachable"},
+                                   {c.closed, "closed"},
+                                   {c.quiet, "quiet"},
+                                   {c.lost, "lost"}})
             o.sample("netlog_connections_ended_total", v, fmt::format("result=\"{}\"", r));
         o.family("netlog_connections_active", "gauge", "Connections followed now.");
         o.sample("netlog_connections_active", c.active);
@@ -295,17 +308,20 @@ std::string metrics_render(const MetricsSnapshot &m) {
     o.sample("netlog_events_in_flight", m.in_flight);
     o.family("netlog_queue_depth", "gauge", "Events waiting between the reader and the pipeline.");
     o.sample("netlog_queue_depth", m.queue_depth);
-    o.family("netlog_queue_capacity", "gauge", "Capacity of the reader to pipeline queue, in events.");
+    o.family("netlog_queue_capacity", "gauge",
+             "Capacity of the reader to pipeline queue, in events.");
     o.sample("netlog_queue_capacity", m.queue_capacity);
 
     o.family("netlog_kernel_group_queue_length", "gauge",
              "Per NFLOG group, packets the kernel holds for the next batch "
              "(/proc/net/netfilter/nfnetlink_log).");
     for (const auto &g : m.kernel_groups)
-        o.sample("netlog_kernel_group_queue_length", g.queue_len, fmt::format("group=\"{}\"", g.group));
+        o.sample("netlog_kernel_group_queue_length", g.queue_len,
+                 fmt::format("group=\"{}\"", g.group));
     o.family("netlog_kernel_group_copy_range_bytes", "gauge", "Per NFLOG group, the copy range.");
     for (const auto &g : m.kernel_groups)
-        o.sample("netlog_kernel_group_copy_range_bytes", g.copy_range, fmt::format("group=\"{}\"", g.group));
+        o.sample("netlog_kernel_group_copy_range_bytes", g.copy_range,
+                 fmt::format("group=\"{}\"", g.group));
     o.family("netlog_kernel_socket_drops_total", "counter",
              "Drops the kernel counted on netlogd's NFLOG socket (/proc/net/netlink).");
     o.sample("netlog_kernel_socket_drops_total", m.kernel_socket.drops);
@@ -327,7 +343,8 @@ std::string metrics_render(const MetricsSnapshot &m) {
         o.sample("netlog_http_connections_timed_out_total", m.http.timed_out);
         o.family("netlog_http_connections_open", "gauge", "Connections the listener holds now.");
         o.sample("netlog_http_connections_open", m.http.open);
-        o.family("netlog_http_responses_total", "counter", "Responses of the listener, by status code.");
+        o.family("netlog_http_responses_total", "counter",
+                 "Responses of the listener, by status code.");
         for (std::size_t i = 0; i < m.http.codes.size(); ++i)
             o.sample("netlog_http_responses_total", m.http.responses[i],
                      fmt::format("code=\"{}\"", m.http.codes[i]));
@@ -338,7 +355,8 @@ std::string metrics_render(const MetricsSnapshot &m) {
 
     // The standard process metrics (names and meanings of the Prometheus client libraries).
     if (m.process.known) {
-        o.family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+        o.family("process_cpu_seconds_total", "counter",
+                 "Total user and system CPU time spent in seconds.");
         o.sample("process_cpu_seconds_total", fmt::format("{:.2f}", m.process.cpu_seconds));
         o.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
         o.sample("process_resident_memory_bytes", m.process.resident_bytes);
@@ -407,10 +425,12 @@ std::string metrics_identity(const MetricsSnapshot &m) {
     w("  + in flight (queue)            {:>12}\n", m.in_flight);
     if (m.refused_foreign || m.refused_unbound)
         w("refused NFLOG messages (not events): {} not from the kernel, {} for a group not "
-          "bound\n", m.refused_foreign, m.refused_unbound);
+          "bound\n",
+          m.refused_foreign, m.refused_unbound);
     if (m.implausible_gaps)
         w("IDENTITY UNVERIFIABLE: {} sequence jumps larger than the kernel could have logged; "
-          "the kernel's count is not known\n", m.implausible_gaps);
+          "the kernel's count is not known\n",
+          m.implausible_gaps);
     else if (m.holds())
         w("identity holds: every event the kernel logged is emitted or counted\n");
     else
@@ -526,53 +546,77 @@ bool metrics_parse(std::string_view text, MetricsSnapshot &m, std::string &error
         u = d < 0 ? 0 : static_cast<std::uint64_t>(d);
         num(s.value, u); // exact when integral
         const auto n = s.name;
-        if (n == "netlog_up") m.ready = u != 0;
-        else if (n == "netlog_start_time_seconds") m.start_time_seconds = d;
-        else if (n == "netlog_events_received_total") m.received = u;
-        else if (n == "netlog_events_kernel_logged_total") m.kernel_logged = u;
-        else if (n == "netlog_events_emitted_total") m.emitted = u;
-        else if (n == "netlog_events_unclassified_total") m.unclassified = u;
+        if (n == "netlog_up")
+            m.ready = u != 0;
+        else if (n == "netlog_start_time_seconds")
+            m.start_time_seconds = d;
+        else if (n == "netlog_events_received_total")
+            m.received = u;
+        else if (n == "netlog_events_kernel_logged_total")
+            m.kernel_logged = u;
+        else if (n == "netlog_events_emitted_total")
+            m.emitted = u;
+        else if (n == "netlog_events_unclassified_total")
+            m.unclassified = u;
         else if (n == "netlog_events_dropped_total") {
             for (std::size_t i = 0; i < m.dropped.size(); ++i)
                 if (to_string(static_cast<DropReason>(i)) == s.label("reason")) m.dropped[i] = u;
-        } else if (n == "netlog_netlink_enobufs_total") m.enobufs_errors = u;
+        } else if (n == "netlog_netlink_enobufs_total")
+            m.enobufs_errors = u;
         else if (n == "netlog_netlink_refused_total") {
             const auto r = s.label("reason");
             (r == "not_kernel"      ? m.refused_foreign
              : r == "unbound_group" ? m.refused_unbound
                                     : m.implausible_gaps) = u;
-        }
-        else if (n == "netlog_events_suppressed_total") {
+        } else if (n == "netlog_events_suppressed_total") {
             m.classes.push_back({std::string(s.label("class")), 0, u});
             m.suppressed += u;
-        } else if (n == "netlog_suppression_summaries_total") m.suppression_summaries = u;
-        else if (n == "netlog_output_lines_total") output_of(m, s).lines = u;
-        else if (n == "netlog_output_bytes_total") output_of(m, s).bytes = u;
-        else if (n == "netlog_output_dropped_total") output_of(m, s).dropped = u;
-        else if (n == "netlog_output_errors_total") output_of(m, s).errors = u;
-        else if (n == "netlog_output_reopens_total") output_of(m, s).reopens = u;
-        else if (n == "netlog_output_reconnects_total") output_of(m, s).reconnects = u;
+        } else if (n == "netlog_suppression_summaries_total")
+            m.suppression_summaries = u;
+        else if (n == "netlog_output_lines_total")
+            output_of(m, s).lines = u;
+        else if (n == "netlog_output_bytes_total")
+            output_of(m, s).bytes = u;
+        else if (n == "netlog_output_dropped_total")
+            output_of(m, s).dropped = u;
+        else if (n == "netlog_output_errors_total")
+            output_of(m, s).errors = u;
+        else if (n == "netlog_output_reopens_total")
+            output_of(m, s).reopens = u;
+        else if (n == "netlog_output_reconnects_total")
+            output_of(m, s).reconnects = u;
         else if (n == "netlog_output_files") {
             output_of(m, s).files = u;
             output_of(m, s).routed = true;
-        } else if (n == "netlog_output_fallback_lines_total") output_of(m, s).fallback = u;
+        } else if (n == "netlog_output_fallback_lines_total")
+            output_of(m, s).fallback = u;
         else if (n == "netlog_store_reloads_total") {
             (s.label("result") == "ok" ? m.store_reloads_ok : m.store_reloads_failed) = u;
-        } else if (n == "netlog_containers") m.containers = u;
+        } else if (n == "netlog_containers")
+            m.containers = u;
         else if (n.starts_with("netlog_metadata_")) {
             auto &md = m.metadata;
             md.source = std::string(s.label("source"));
-            if (n == "netlog_metadata_source_up") md.up = u != 0;
-            else if (n == "netlog_metadata_source_connects_total") md.connects = u;
-            else if (n == "netlog_metadata_source_disconnects_total") md.disconnects = u;
-            else if (n == "netlog_metadata_source_failures_total") md.failures = u;
-            else if (n == "netlog_metadata_source_events_total") md.events = u;
-            else if (n == "netlog_metadata_source_lookups_total") md.lookups = u;
+            if (n == "netlog_metadata_source_up")
+                md.up = u != 0;
+            else if (n == "netlog_metadata_source_connects_total")
+                md.connects = u;
+            else if (n == "netlog_metadata_source_disconnects_total")
+                md.disconnects = u;
+            else if (n == "netlog_metadata_source_failures_total")
+                md.failures = u;
+            else if (n == "netlog_metadata_source_events_total")
+                md.events = u;
+            else if (n == "netlog_metadata_source_lookups_total")
+                md.lookups = u;
             else if (n == "netlog_metadata_containers")
                 (s.label("state") == "gone" ? md.gone : md.running) = u;
-            else if (n == "netlog_metadata_event_lag_seconds") md.last_event_lag = d;
-        } else if (n == "netlog_rule_reconciles_total") m.rule_reconciles = u;
-        else if (n == "netlog_rules_not_covered") m.rules_not_covered = u;
+            else if (n == "netlog_metadata_event_lag_seconds")
+                md.last_event_lag = d;
+        } else if (n == "netlog_rule_reconciles_total")
+            m.rule_reconciles = u;
+        else if (n == "netlog_rules_not_covered")
+            m.rules_not_covered = u;
         else if (n == "netlog_peer_marks") {
             m.peer_enabled = true;
             m.peer_marks = u;
@@ -584,36 +628,54 @@ bool metrics_parse(std::string_view text, MetricsSnapshot &m, std::string &error
             auto &c = m.connections;
             m.connections_enabled = true;
             const auto r = s.label("result");
-            if (n == "netlog_connections_followed_total") c.followed = u;
-            else if (n == "netlog_connections_untracked_total") c.untracked = u;
-            else if (n == "netlog_connections_active") c.active = u;
-            else if (n == "netlog_conntrack_overruns_total") m.conntrack_overruns = u;
-            else if (n == "netlog_conntrack_messages_total") (r == "bad" ? c.bad_messages : c.messages) = u;
+            if (n == "netlog_connections_followed_total")
+                c.followed = u;
+            else if (n == "netlog_connections_untracked_total")
+                c.untracked = u;
+            else if (n == "netlog_connections_active")
+                c.active = u;
+            else if (n == "netlog_conntrack_overruns_total")
+                m.conntrack_overruns = u;
+            else if (n == "netlog_conntrack_messages_total")
+                (r == "bad" ? c.bad_messages : c.messages) = u;
             else if (n == "netlog_connections_ended_total") {
-                if (r == "refused") c.refused = u;
-                else if (r == "unanswered") c.unanswered = u;
-                else if (r == "unreachable") c.unreachable = u;
-                else if (r == "closed") c.closed = u;
-                else if (r == "quiet") c.quiet = u;
-                else if (r == "lost") c.lost = u;
+                if (r == "refused")
+                    c.refused = u;
+                else if (r == "unanswered")
+                    c.unanswered = u;
+                else if (r == "unreachable")
+                    c.unreachable = u;
+                else if (r == "closed")
+                    c.closed = u;
+                else if (r == "quiet")
+                    c.quiet = u;
+                else if (r == "lost")
+                    c.lost = u;
             }
-        }
-        else if (n == "netlog_rule_reconcile_latency_seconds_bucket") {
+        } else if (n == "netlog_rule_reconcile_latency_seconds_bucket") {
             double le = 0;
             if (to_double(s.label("le"), le)) buckets.emplace_back(le, u);
-        } else if (n == "netlog_rule_reconcile_latency_seconds_sum") m.reconcile_latency.sum = d;
-        else if (n == "netlog_rule_reconcile_latency_seconds_count") m.reconcile_latency.total = u;
-        else if (n == "netlog_events_in_flight") m.in_flight = u;
-        else if (n == "netlog_queue_depth") m.queue_depth = u;
-        else if (n == "netlog_queue_capacity") m.queue_capacity = u;
-        else if (n == "netlog_kernel_group_queue_length" || n == "netlog_kernel_group_copy_range_bytes") {
+        } else if (n == "netlog_rule_reconcile_latency_seconds_sum")
+            m.reconcile_latency.sum = d;
+        else if (n == "netlog_rule_reconcile_latency_seconds_count")
+            m.reconcile_latency.total = u;
+        else if (n == "netlog_events_in_flight")
+            m.in_flight = u;
+        else if (n == "netlog_queue_depth")
+            m.queue_depth = u;
+        else if (n == "netlog_queue_capacity")
+            m.queue_capacity = u;
+        else if (n == "netlog_kernel_group_queue_length" ||
+                 n == "netlog_kernel_group_copy_range_bytes") {
             std::uint32_t g = 0;
             if (!num(s.label("group"), g)) return;
             auto &v = group_of(m, g);
             (n == "netlog_kernel_group_queue_length" ? v.queue_len : v.copy_range) =
                 static_cast<std::uint32_t>(u);
-        } else if (n == "netlog_kernel_socket_drops_total") m.kernel_socket.drops = u;
-        else if (n == "netlog_kernel_socket_rmem_bytes") m.kernel_socket.rmem = u;
+        } else if (n == "netlog_kernel_socket_drops_total")
+            m.kernel_socket.drops = u;
+        else if (n == "netlog_kernel_socket_rmem_bytes")
+            m.kernel_socket.rmem = u;
     });
     if (!ok) return false;
     // Cumulative buckets back to per-bucket counts; the last (+Inf) has no bound.

@@ -31,12 +31,12 @@ std::vector<KernelGroupView> kernel_parse_nfnetlink_log(std::string_view text);
 bool kernel_parse_netlink(std::string_view text, std::uint32_t portid, KernelSocketView &out);
 
 struct Histogram {
-    std::vector<double> bounds; // upper bounds, seconds, ascending (+Inf implied)
+    std::vector<double> bounds;        // upper bounds, seconds, ascending (+Inf implied)
     std::vector<std::uint64_t> counts; // per bound (not cumulative) + 1 for +Inf
     double sum = 0;
     std::uint64_t total = 0;
-    explicit Histogram(std::vector<double> b = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                0.25, 0.5, 1, 2.5, 5})
+    explicit Histogram(std::vector<double> b = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                0.5, 1, 2.5, 5})
         : bounds(std::move(b)), counts(bounds.size() + 1, 0) {}
     void observe(double seconds);
 };
@@ -70,19 +70,19 @@ std::uint64_t process_parse_max_fds(std::string_view limits);
 // A Docker/Podman metadata source's health (src/io/engine_source.h); `source` "" when
 // the metadata comes from elsewhere (or nowhere).
 struct MetadataSourceView {
-    std::string source; // "docker" | "podman"
+    std::string source;                     // "docker" | "podman"
     std::string socket, daemon, last_error; // for logs and --stats; not metrics
-    bool up = false;    // connected, listed, following the events
+    bool up = false;                        // connected, listed, following the events
     std::uint64_t connects = 0, disconnects = 0, failures = 0, events = 0, lookups = 0;
     std::uint64_t running = 0, gone = 0; // containers indexed: running, gone (grace period)
-    double last_event_lag = 0; // seconds from the daemon's event time to the new index
+    double last_event_lag = 0;           // seconds from the daemon's event time to the new index
 };
 
 // The identity's terms (kernel_logged, emitted, suppressed, dropped, in_flight) are the
 // Accounting base; the rest is detail around them.
 struct MetricsSnapshot : Accounting {
-    std::uint64_t received = 0;                // NFLOG packet messages read from the socket
-    std::uint64_t enobufs_errors = 0;          // recv() ENOBUFS occurrences (not events)
+    std::uint64_t received = 0;       // NFLOG packet messages read from the socket
+    std::uint64_t enobufs_errors = 0; // recv() ENOBUFS occurrences (not events)
     // NFLOG messages refused (never events): from a sender other than the kernel, for a
     // group not bound; sequence jumps no kernel could have made (not counted as lost).
     std::uint64_t refused_foreign = 0, refused_unbound = 0, implausible_gaps = 0;
@@ -122,7 +122,7 @@ struct MetricsSnapshot : Accounting {
     KernelSocketView kernel_socket;
     double start_time_seconds = 0;
     bool ready = false;
-    std::string version;        // netlog_build_info
+    std::string version; // netlog_build_info
     HttpServerView http;
     ProcessView process;
 };

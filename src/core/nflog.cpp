@@ -31,12 +31,9 @@ std::uint64_t be64(const void *p) {
 // The exact payload size of each fixed-size attribute; 0 = variable length.
 constexpr std::size_t fixed_size(std::uint16_t type) {
     switch (type) {
-    case NFULA_PACKET_HDR:
-        return sizeof(nfulnl_msg_packet_hdr);
-    case NFULA_TIMESTAMP:
-        return sizeof(nfulnl_msg_packet_timestamp);
-    case NFULA_HWADDR:
-        return sizeof(nfulnl_msg_packet_hw);
+    case NFULA_PACKET_HDR: return sizeof(nfulnl_msg_packet_hdr);
+    case NFULA_TIMESTAMP: return sizeof(nfulnl_msg_packet_timestamp);
+    case NFULA_HWADDR: return sizeof(nfulnl_msg_packet_hw);
     case NFULA_MARK:
     case NFULA_IFINDEX_INDEV:
     case NFULA_IFINDEX_OUTDEV:
@@ -45,13 +42,10 @@ constexpr std::size_t fixed_size(std::uint16_t type) {
     case NFULA_UID:
     case NFULA_GID:
     case NFULA_SEQ:
-    case NFULA_SEQ_GLOBAL:
-        return sizeof(std::uint32_t);
+    case NFULA_SEQ_GLOBAL: return sizeof(std::uint32_t);
     case NFULA_HWTYPE:
-    case NFULA_HWLEN:
-        return sizeof(std::uint16_t);
-    default:
-        return 0;
+    case NFULA_HWLEN: return sizeof(std::uint16_t);
+    default: return 0;
     }
 }
 
@@ -65,36 +59,21 @@ constexpr auto fixed_sizes = [] {
 
 const char *attr_name(std::uint16_t type) {
     switch (type) {
-    case NFULA_PACKET_HDR:
-        return "NFULA_PACKET_HDR";
-    case NFULA_MARK:
-        return "NFULA_MARK";
-    case NFULA_TIMESTAMP:
-        return "NFULA_TIMESTAMP";
-    case NFULA_IFINDEX_INDEV:
-        return "NFULA_IFINDEX_INDEV";
-    case NFULA_IFINDEX_OUTDEV:
-        return "NFULA_IFINDEX_OUTDEV";
-    case NFULA_IFINDEX_PHYSINDEV:
-        return "NFULA_IFINDEX_PHYSINDEV";
-    case NFULA_IFINDEX_PHYSOUTDEV:
-        return "NFULA_IFINDEX_PHYSOUTDEV";
-    case NFULA_HWADDR:
-        return "NFULA_HWADDR";
-    case NFULA_UID:
-        return "NFULA_UID";
-    case NFULA_GID:
-        return "NFULA_GID";
-    case NFULA_SEQ:
-        return "NFULA_SEQ";
-    case NFULA_SEQ_GLOBAL:
-        return "NFULA_SEQ_GLOBAL";
-    case NFULA_HWTYPE:
-        return "NFULA_HWTYPE";
-    case NFULA_HWLEN:
-        return "NFULA_HWLEN";
-    default:
-        return "attribute";
+    case NFULA_PACKET_HDR: return "NFULA_PACKET_HDR";
+    case NFULA_MARK: return "NFULA_MARK";
+    case NFULA_TIMESTAMP: return "NFULA_TIMESTAMP";
+    case NFULA_IFINDEX_INDEV: return "NFULA_IFINDEX_INDEV";
+    case NFULA_IFINDEX_OUTDEV: return "NFULA_IFINDEX_OUTDEV";
+    case NFULA_IFINDEX_PHYSINDEV: return "NFULA_IFINDEX_PHYSINDEV";
+    case NFULA_IFINDEX_PHYSOUTDEV: return "NFULA_IFINDEX_PHYSOUTDEV";
+    case NFULA_HWADDR: return "NFULA_HWADDR";
+    case NFULA_UID: return "NFULA_UID";
+    case NFULA_GID: return "NFULA_GID";
+    case NFULA_SEQ: return "NFULA_SEQ";
+    case NFULA_SEQ_GLOBAL: return "NFULA_SEQ_GLOBAL";
+    case NFULA_HWTYPE: return "NFULA_HWTYPE";
+    case NFULA_HWLEN: return "NFULA_HWLEN";
+    default: return "attribute";
     }
 }
 
@@ -127,9 +106,7 @@ inline int on_attr(const nlattr &attr, const std::uint8_t *at, Walk &w) {
         m.hook = v[2];
         m.has_packet_hdr = true;
         break;
-    case NFULA_MARK:
-        m.mark = be32(v);
-        break;
+    case NFULA_MARK: m.mark = be32(v); break;
     case NFULA_TIMESTAMP: {
         const std::uint64_t sec = be64(v), usec = be64(v + 8);
         if (usec >= 1000000 || sec > std::uint64_t{INT64_MAX}) {
@@ -141,18 +118,10 @@ inline int on_attr(const nlattr &attr, const std::uint8_t *at, Walk &w) {
             Timestamp{static_cast<std::int64_t>(sec), static_cast<std::uint32_t>(usec * 1000)};
         break;
     }
-    case NFULA_IFINDEX_INDEV:
-        m.indev = be32(v);
-        break;
-    case NFULA_IFINDEX_OUTDEV:
-        m.outdev = be32(v);
-        break;
-    case NFULA_IFINDEX_PHYSINDEV:
-        m.physindev = be32(v);
-        break;
-    case NFULA_IFINDEX_PHYSOUTDEV:
-        m.physoutdev = be32(v);
-        break;
+    case NFULA_IFINDEX_INDEV: m.indev = be32(v); break;
+    case NFULA_IFINDEX_OUTDEV: m.outdev = be32(v); break;
+    case NFULA_IFINDEX_PHYSINDEV: m.physindev = be32(v); break;
+    case NFULA_IFINDEX_PHYSOUTDEV: m.physoutdev = be32(v); break;
     case NFULA_HWADDR: {
         const std::uint16_t addrlen = be16(v);
         if (addrlen > sizeof(nfulnl_msg_packet_hw::hw_addr)) {
@@ -163,17 +132,10 @@ inline int on_attr(const nlattr &attr, const std::uint8_t *at, Walk &w) {
         m.hwaddr = Bytes(v + offsetof(nfulnl_msg_packet_hw, hw_addr), addrlen);
         break;
     }
-    case NFULA_HWTYPE:
-        m.hwtype = be16(v);
-        break;
-    case NFULA_HWLEN:
-        break; // the length of NFULA_HWHEADER, which carries its own length
-    case NFULA_HWHEADER:
-        m.hwheader = Bytes(v, len);
-        break;
-    case NFULA_PAYLOAD:
-        m.payload = Bytes(v, len);
-        break;
+    case NFULA_HWTYPE: m.hwtype = be16(v); break;
+    case NFULA_HWLEN: break; // the length of NFULA_HWHEADER, which carries its own length
+    case NFULA_HWHEADER: m.hwheader = Bytes(v, len); break;
+    case NFULA_PAYLOAD: m.payload = Bytes(v, len); break;
     case NFULA_PREFIX: {
         const auto *s = reinterpret_cast<const char *>(v);
         const void *nul = std::memchr(s, 0, len);
@@ -181,20 +143,11 @@ inline int on_attr(const nlattr &attr, const std::uint8_t *at, Walk &w) {
             s, nul ? static_cast<std::size_t>(static_cast<const char *>(nul) - s) : len);
         break;
     }
-    case NFULA_UID:
-        m.uid = be32(v);
-        break;
-    case NFULA_GID:
-        m.gid = be32(v);
-        break;
-    case NFULA_SEQ:
-        m.seq = be32(v);
-        break;
-    case NFULA_SEQ_GLOBAL:
-        m.seq_global = be32(v);
-        break;
-    default:
-        break; // NFULA_CT, NFULA_VLAN, NFULA_L2HDR and future attributes: not used
+    case NFULA_UID: m.uid = be32(v); break;
+    case NFULA_GID: m.gid = be32(v); break;
+    case NFULA_SEQ: m.seq = be32(v); break;
+    case NFULA_SEQ_GLOBAL: m.seq_global = be32(v); break;
+    default: break; // NFULA_CT, NFULA_VLAN, NFULA_L2HDR and future attributes: not used
     }
     return MNL_CB_OK;
 }

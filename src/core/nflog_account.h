@@ -23,7 +23,7 @@ struct NflogAccountCounters {
 };
 
 class NflogAccount {
-public:
+  public:
     // No kernel logs more than this many events a second (line rate of the smallest
     // packets on the fastest links is under 150 M/s; NFLOG is far slower); a gap up to
     // min_plausible_gap is always taken as it is.
@@ -41,12 +41,12 @@ public:
                        std::uint32_t &events, std::int64_t now_ns);
     const NflogAccountCounters &counters() const { return c_; }
 
-private:
+  private:
     struct Group {
         std::uint16_t group;
-        std::uint32_t next;     // next expected NFULA_SEQ
+        std::uint32_t next; // next expected NFULA_SEQ
         bool after_enobufs;
-        std::int64_t last_ns;   // its last message (or its bind)
+        std::int64_t last_ns; // its last message (or its bind)
     };
     std::vector<Group> groups_;
     NflogAccountCounters c_;

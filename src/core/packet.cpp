@@ -36,28 +36,21 @@ bool has_port_pair(std::uint8_t protocol) {
     case proto::udp:
     case proto::udplite:
     case proto::sctp:
-    case proto::dccp:
-        return true;
-    default:
-        return false;
+    case proto::dccp: return true;
+    default: return false;
     }
 }
 
 std::size_t fixed_transport_size(std::uint8_t protocol) {
     switch (protocol) {
-    case proto::tcp:
-        return 20;
+    case proto::tcp: return 20;
     case proto::udp:
     case proto::udplite:
     case proto::icmp:
-    case proto::icmpv6:
-        return 8;
-    case proto::sctp:
-        return 12;
-    case proto::dccp:
-        return 12; // generic header with X=0; ports are all we read
-    default:
-        return 0;
+    case proto::icmpv6: return 8;
+    case proto::sctp: return 12;
+    case proto::dccp: return 12; // generic header with X=0; ports are all we read
+    default: return 0;
     }
 }
 
@@ -102,9 +95,7 @@ void decode_transport(Packet &p, Bytes t) {
         break;
     }
     case proto::udp:
-    case proto::udplite:
-        p.udp_length = be16(b + 4);
-        break;
+    case proto::udplite: p.udp_length = be16(b + 4); break;
     case proto::icmp:
     case proto::icmpv6:
         if (is_echo(p.l3, p.icmp_type)) {
@@ -112,8 +103,7 @@ void decode_transport(Packet &p, Bytes t) {
             p.icmp_seq = be16(b + 6);
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -182,7 +172,8 @@ void decode_ipv6(Packet &p, Bytes in) {
         p.protocol_unknown = true; // the chain of extension headers cannot be followed
         const auto n = in.size();
         if (n >= 2) p.tos = static_cast<std::uint8_t>((b[0] & 0x0f) << 4 | b[1] >> 4);
-        if (n >= 4) p.flow_label = std::uint32_t{b[1] & 0x0fu} << 16 | std::uint32_t{b[2]} << 8 | b[3];
+        if (n >= 4)
+            p.flow_label = std::uint32_t{b[1] & 0x0fu} << 16 | std::uint32_t{b[2]} << 8 | b[3];
         if (n >= 6) p.length = static_cast<std::uint16_t>(be16(b + 4) + 40);
         if (n >= 8) p.ttl = b[7];
         if (n >= 24) {
@@ -245,11 +236,8 @@ void decode_ipv6(Packet &p, Bytes in) {
             break;
         }
         case proto::esp:
-        case proto::none:
-            return; // nothing we can read beyond
-        default:
-            decode_transport(p, in.subspan(off, left));
-            return;
+        case proto::none: return; // nothing we can read beyond
+        default: decode_transport(p, in.subspan(off, left)); return;
         }
         if (left < size) {
             p.truncation = Truncation::extension;
@@ -289,74 +277,40 @@ Packet packet_decode(Bytes payload, std::uint16_t hw_protocol) {
 std::string_view protocol_name(std::uint8_t protocol) {
     // IANA "Assigned Internet Protocol Numbers", keyword column, lowercased.
     switch (protocol) {
-    case 0:
-        return "hopopt";
-    case 1:
-        return "icmp";
-    case 2:
-        return "igmp";
-    case 4:
-        return "ipv4";
-    case 6:
-        return "tcp";
-    case 8:
-        return "egp";
-    case 9:
-        return "igp";
-    case 17:
-        return "udp";
-    case 27:
-        return "rdp";
-    case 33:
-        return "dccp";
-    case 41:
-        return "ipv6";
-    case 43:
-        return "ipv6-route";
-    case 44:
-        return "ipv6-frag";
-    case 46:
-        return "rsvp";
-    case 47:
-        return "gre";
-    case 50:
-        return "esp";
-    case 51:
-        return "ah";
-    case 58:
-        return "icmpv6";
-    case 59:
-        return "ipv6-nonxt";
-    case 60:
-        return "ipv6-opts";
-    case 88:
-        return "eigrp";
-    case 89:
-        return "ospfigp";
-    case 94:
-        return "ipip";
-    case 97:
-        return "etherip";
-    case 103:
-        return "pim";
-    case 108:
-        return "ipcomp";
-    case 112:
-        return "vrrp";
-    case 115:
-        return "l2tp";
-    case 132:
-        return "sctp";
-    case 135:
-        return "mobility-header";
-    case 136:
-        return "udplite";
-    case 137:
-        return "mpls-in-ip";
-    case 143:
-        return "ethernet";
-    default:
-        return {};
+    case 0: return "hopopt";
+    case 1: return "icmp";
+    case 2: return "igmp";
+    case 4: return "ipv4";
+    case 6: return "tcp";
+    case 8: return "egp";
+    case 9: return "igp";
+    case 17: return "udp";
+    case 27: return "rdp";
+    case 33: return "dccp";
+    case 41: return "ipv6";
+    case 43: return "ipv6-route";
+    case 44: return "ipv6-frag";
+    case 46: return "rsvp";
+    case 47: return "gre";
+    case 50: return "esp";
+    case 51: return "ah";
+    case 58: return "icmpv6";
+    case 59: return "ipv6-nonxt";
+    case 60: return "ipv6-opts";
+    case 88: return "eigrp";
+    case 89: return "ospfigp";
+    case 94: return "ipip";
+    case 97: return "etherip";
+    case 103: return "pim";
+    case 108: return "ipcomp";
+    case 112: return "vrrp";
+    case 115: return "l2tp";
+    case 132: return "sctp";
+    case 135: return "mobility-header";
+    case 136: return "udplite";
+    case 137: return "mpls-in-ip";
+    case 143: return "ethernet";
+    default: return {};
     }
 }
 
@@ -393,8 +347,7 @@ std::size_t ipv4_text(const std::uint8_t *b, char *out) {
 
 std::size_t ipv6_text(const std::uint8_t *b, char *out) {
     std::uint16_t g[8];
-    for (int i = 0; i < 8; ++i)
-        g[i] = be16(b + 2 * i);
+    for (int i = 0; i < 8; ++i) g[i] = be16(b + 2 * i);
 
     // IPv4-mapped ::ffff:a.b.c.d (RFC 5952 §5).
     if (g[0] == 0 && g[1] == 0 && g[2] == 0 && g[3] == 0 && g[4] == 0 && g[5] == 0xffff) {
@@ -410,8 +363,7 @@ std::size_t ipv6_text(const std::uint8_t *b, char *out) {
             continue;
         }
         int j = i;
-        while (j < 8 && g[j] == 0)
-            ++j;
+        while (j < 8 && g[j] == 0) ++j;
         if (j - i > best_len && j - i >= 2) {
             best = i;
             best_len = j - i;
@@ -446,12 +398,9 @@ std::size_t ipv6_text(const std::uint8_t *b, char *out) {
 
 std::size_t ip_to_text(const IpAddress &addr, char *out) {
     switch (addr.family) {
-    case L3::ipv4:
-        return ipv4_text(addr.bytes.data(), out);
-    case L3::ipv6:
-        return ipv6_text(addr.bytes.data(), out);
-    default:
-        return 0;
+    case L3::ipv4: return ipv4_text(addr.bytes.data(), out);
+    case L3::ipv6: return ipv6_text(addr.bytes.data(), out);
+    default: return 0;
     }
 }
 

@@ -56,12 +56,10 @@ Result<PathTemplate> path_template_parse(std::string_view path) {
         const auto name = path.substr(i + 1, end == std::string_view::npos ? 0 : end - i - 1);
         if (end == std::string_view::npos || name.empty() ||
             !std::all_of(name.begin(), name.end(), name_char))
-            return make_error(fmt::format("'{}' at byte {} is not a field: write {{name}} with "
-                                          "letters, digits and '_' (e.g. {{firewall_id}})",
-                                          path.substr(i, end == std::string_view::npos
-                                                             ? 20
-                                                             : end - i + 1),
-                                          i + 1));
+            return make_error(fmt::format(
+                "'{}' at byte {} is not a field: write {{name}} with "
+                "letters, digits and '_' (e.g. {{firewall_id}})",
+                path.substr(i, end == std::string_view::npos ? 20 : end - i + 1), i + 1));
         if (!literal.empty()) t.pieces.push_back({std::move(literal), false});
         literal.clear();
         t.pieces.push_back({std::string(name), true});
@@ -122,8 +120,10 @@ bool PathRouter::route(const ClassDef *cls, const Captures *caps, std::string &o
         }
         const Source &s = sources_[c * fields_ + rank++];
         std::string_view v;
-        if (s.kind == Source::Kind::constant) v = s.constant;
-        else if (s.kind == Source::Kind::capture && caps && s.group < caps->n) v = caps->value[s.group];
+        if (s.kind == Source::Kind::constant)
+            v = s.constant;
+        else if (s.kind == Source::Kind::capture && caps && s.group < caps->n)
+            v = caps->value[s.group];
         if (!path_value_ok(v)) return false;
         out += v;
     }

@@ -9,7 +9,8 @@ std::string_view peer_comment_source(std::string_view comment) {
     constexpr std::string_view src = "src:", dst = "_dst:";
     if (!comment.starts_with(src)) return {};
     comment.remove_prefix(src.size());
-    if (const auto d = comment.find(dst); d != std::string_view::npos) comment = comment.substr(0, d);
+    if (const auto d = comment.find(dst); d != std::string_view::npos)
+        comment = comment.substr(0, d);
     // A guid has no blank (AppendComment turns blanks into '_'), nor another "src:".
     if (comment.find_first_of(" \t:") != std::string_view::npos) return {};
     return comment;

@@ -26,8 +26,8 @@ Timestamp to_timestamp(std::int64_t ns) {
 RateLimitKey key_of(const Event &ev, const RulesFile &rules) {
     RateLimitKey k;
     k.ip = ev.direction == Direction::ingress ? ev.packet.dst : ev.packet.src;
-    k.class_index = ev.cls ? static_cast<std::uint16_t>(ev.cls - rules.classes.data())
-                           : unclassified_index;
+    k.class_index =
+        ev.cls ? static_cast<std::uint16_t>(ev.cls - rules.classes.data()) : unclassified_index;
     return k;
 }
 
@@ -82,10 +82,10 @@ Result<std::unique_ptr<Pipeline>> Pipeline::make(const RulesFile &rules, Pipelin
                 std::string names;
                 for (const auto &d : rules.classes)
                     names += fmt::format("{}{}", names.empty() ? "" : ", ", d.name);
-                return make_error(fmt::format(
-                    "{}: key 'rate_limit.classes.{}': the rules file has no class '{}' "
-                    "(its classes: {})",
-                    ov.where, ov.name, ov.name, names));
+                return make_error(
+                    fmt::format("{}: key 'rate_limit.classes.{}': the rules file has no class '{}' "
+                                "(its classes: {})",
+                                ov.where, ov.name, ov.name, names));
             }
         }
     return std::make_unique<Pipeline>(rules, std::move(options));
@@ -96,10 +96,10 @@ Pipeline::Pipeline(const RulesFile &rules, PipelineOptions options)
     // An unclassified event carries its prefix, so the reader can tell what it was.
     const auto own = [this](std::string_view &v) { v = owned_.emplace_back(v); };
     for (auto &o : opt_.outputs) {
-        for (auto *v : {&o.json.source, &o.json.host_ip, &o.json.host_guid,
-                        &o.json.unknown_container, &o.iptables_logger.host_ip,
-                        &o.iptables_logger.host_guid, &o.ecs.host_ip, &o.ecs.host_guid,
-                        &o.journal.identifier, &o.journal.host_ip, &o.journal.host_guid})
+        for (auto *v :
+             {&o.json.source, &o.json.host_ip, &o.json.host_guid, &o.json.unknown_container,
+              &o.iptables_logger.host_ip, &o.iptables_logger.host_guid, &o.ecs.host_ip,
+              &o.ecs.host_guid, &o.journal.identifier, &o.journal.host_ip, &o.journal.host_guid})
             own(*v);
         json_prepare(o.json); // its head quotes the source
     }
@@ -227,14 +227,13 @@ void Pipeline::kernel_prefix(const Event &ev, std::size_t i, std::string &out) c
                            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}{:02}:{:02} {} kernel: ",
                            lt.tm_year + 1900, lt.tm_mon + 1, lt.tm_mday, lt.tm_hour, lt.tm_min,
                            lt.tm_sec, ev.time.nsec / 1000, off < 0 ? '-' : '+',
-                           (off < 0 ? -off : off) / 60, (off < 0 ? -off : off) % 60,
-                           o.kernel_host);
+                           (off < 0 ? -off : off) / 60, (off < 0 ? -off : off) % 60, o.kernel_host);
         } else {
             static constexpr const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-            fmt::format_to(std::back_inserter(out), "{} {:>2} {:02}:{:02}:{:02} {} kernel: ",
-                           months[lt.tm_mon % 12], lt.tm_mday, lt.tm_hour, lt.tm_min, lt.tm_sec,
-                           o.kernel_host);
+            fmt::format_to(std::back_inserter(out),
+                           "{} {:>2} {:02}:{:02}:{:02} {} kernel: ", months[lt.tm_mon % 12],
+                           lt.tm_mday, lt.tm_hour, lt.tm_min, lt.tm_sec, o.kernel_host);
         }
     }
     std::int64_t up = ev.time.sec * 1'000'000'000 + ev.time.nsec - opt_.boot_wall_ns;
@@ -358,8 +357,8 @@ const Container *container_from_prefix(const ContainerIndex &index, const ClassD
         if (rank < 0 || static_cast<std::size_t>(rank) >= caps.n) return std::string_view();
         auto v = caps.value[static_cast<std::size_t>(rank)];
         while (!v.empty() && (v.back() == ' ' || v.back() == '\0')) v.remove_suffix(1);
-        cut = !v.empty() && static_cast<std::size_t>(v.data() - prefix.data()) + v.size() ==
-                                log_prefix_name;
+        cut = !v.empty() &&
+              static_cast<std::size_t>(v.data() - prefix.data()) + v.size() == log_prefix_name;
         return v;
     };
     bool cut = false;

@@ -12,8 +12,8 @@ std::size_t RateLimiter::KeyHash::operator()(const RateLimitKey &k) const noexce
     std::memcpy(&a, k.ip.bytes.data(), 8);
     std::memcpy(&b, k.ip.bytes.data() + 8, 8);
     std::uint64_t h = a * 0x9e3779b97f4a7c15ULL ^ (b + 0x632be59bd9b4e019ULL);
-    h ^= (static_cast<std::uint64_t>(k.class_index) << 32) ^
-         static_cast<std::uint64_t>(k.ip.family);
+    h ^=
+        (static_cast<std::uint64_t>(k.class_index) << 32) ^ static_cast<std::uint64_t>(k.ip.family);
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 32;
@@ -69,8 +69,8 @@ bool RateLimiter::admit(const RateLimitKey &key, std::int64_t now_ns,
     }
     auto &b = it->second;
     if (now_ns > b.last_ns) {
-        b.tokens = std::min(s->burst,
-                            b.tokens + static_cast<double>(now_ns - b.last_ns) / 1e9 * s->rate);
+        b.tokens =
+            std::min(s->burst, b.tokens + static_cast<double>(now_ns - b.last_ns) / 1e9 * s->rate);
         b.last_ns = now_ns;
     }
     if (b.tokens >= 1.0) {

@@ -32,7 +32,7 @@ struct SuppressionSummary {
 };
 
 class RateLimiter {
-public:
+  public:
     // `per_class[i]` overrides the default for class i when set (rate <= 0 there: no limit).
     // A window is summarised when the bucket admits again, or `window_ns` after it began.
     RateLimiter(RateLimitSettings defaults, std::vector<std::optional<RateLimitSettings>> per_class,
@@ -46,14 +46,14 @@ public:
 
     // Close windows older than window_ns (call periodically, e.g. once per batch), and
     // every window when `all` (at shutdown).
-    void flush(std::int64_t now_ns, const std::function<void(const SuppressionSummary &)> &on_summary,
-               bool all = false);
+    void flush(std::int64_t now_ns,
+               const std::function<void(const SuppressionSummary &)> &on_summary, bool all = false);
 
     std::size_t buckets() const { return buckets_.size(); }
     std::uint64_t evictions() const { return evictions_; }
     std::uint64_t unlimited_overflow() const { return overflow_; }
 
-private:
+  private:
     struct Bucket {
         double tokens;
         std::int64_t last_ns;

@@ -17,10 +17,8 @@ bool iequal(std::string_view a, std::string_view b) {
 }
 
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-        s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-        s.remove_suffix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
     return s;
 }
 
@@ -31,12 +29,10 @@ std::string_view param(std::string_view stmt, std::string_view key) {
         if (i > 0 && (std::isalnum(static_cast<unsigned char>(stmt[i - 1])) || stmt[i - 1] == '_'))
             continue;
         std::size_t j = i + key.size();
-        while (j < stmt.size() && stmt[j] == ' ')
-            ++j;
+        while (j < stmt.size() && stmt[j] == ' ') ++j;
         if (j >= stmt.size() || stmt[j] != '=') continue;
         ++j;
-        while (j < stmt.size() && stmt[j] == ' ')
-            ++j;
+        while (j < stmt.size() && stmt[j] == ' ') ++j;
         if (j >= stmt.size() || stmt[j] != '"') continue;
         const auto end = stmt.find('"', j + 1);
         if (end == std::string_view::npos) return {};
@@ -117,9 +113,12 @@ void rsyslog_conf_scan(std::string_view text, RsyslogConfFacts &facts) {
         if (line.front() == '$') {
             const auto sp = line.find_first_of(" \t");
             const std::string_view name = line.substr(0, sp);
-            const std::string_view value = sp == std::string_view::npos ? "" : trim(line.substr(sp));
-            if (iequal(name, "$ActionFileDefaultTemplate")) facts.default_template = value;
-            else if (iequal(name, "$IncludeConfig")) facts.includes.emplace_back(value);
+            const std::string_view value =
+                sp == std::string_view::npos ? "" : trim(line.substr(sp));
+            if (iequal(name, "$ActionFileDefaultTemplate"))
+                facts.default_template = value;
+            else if (iequal(name, "$IncludeConfig"))
+                facts.includes.emplace_back(value);
             continue;
         }
         // legacy "SELECTOR  ACTION[;TEMPLATE]": a file action is "-/path" or "/path"
@@ -138,8 +137,8 @@ void rsyslog_conf_scan(std::string_view text, RsyslogConfFacts &facts) {
 
 KernLogFormat rsyslog_kern_log_format(const RsyslogConfFacts &f) {
     const std::string &t = !f.kern_template.empty() ? f.kern_template : f.default_template;
-    const std::string where = f.kern_action ? fmt::format("its kern.* file {}", f.kern_file)
-                                            : std::string("its files");
+    const std::string where =
+        f.kern_action ? fmt::format("its kern.* file {}", f.kern_file) : std::string("its files");
     if (t.empty())
         return {KernelPrefix::rfc3339,
                 fmt::format("no template set for {}: rsyslog's default RSYSLOG_FileFormat, "

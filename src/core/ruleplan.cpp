@@ -57,8 +57,7 @@ LogOptions options_of(const FwRule &log) {
 }
 
 Companion companion_for(const ClassDef &c, const RulesFile &rules, const LogOptions &o,
-                        const std::string &rule_comment, std::size_t prefix_max,
-                        std::string &why) {
+                        const std::string &rule_comment, std::size_t prefix_max, std::string &why) {
     Companion comp;
     comp.class_name = c.name;
     comp.group = c.effective_group(rules.nflog);
@@ -159,9 +158,9 @@ Plan plan_install(const Ruleset &current, const RulesFile &rules, const PlanOpti
                 // the rule can be read, but no restore line could name it or its matches.
                 if (std::any_of(rule.text.begin(), rule.text.end(),
                                 [](char ch) { return ch == '\n' || ch == '\r'; })) {
-                    plan.not_covered.push_back(RuleNote{
-                        rule, "its text holds a line break (in a comment?), which "
-                              "iptables-restore cannot take: change the rule's comment"});
+                    plan.not_covered.push_back(
+                        RuleNote{rule, "its text holds a line break (in a comment?), which "
+                                       "iptables-restore cannot take: change the rule's comment"});
                     continue;
                 }
                 std::string lost;
@@ -179,11 +178,11 @@ Plan plan_install(const Ruleset &current, const RulesFile &rules, const PlanOpti
                 // not put it back as it was) and gets a companion alongside.
                 bool alongside = mode == PlanMode::alongside || !lost.empty();
                 if (alongside && !rule.side_effect.empty()) {
-                    plan.not_covered.push_back(RuleNote{
-                        rule, rule.side_effect + (mode == PlanMode::replace
-                                                      ? " (and replace mode cannot carry " +
-                                                            lost + ")"
-                                                      : "; --mode replace would mirror it")});
+                    plan.not_covered.push_back(
+                        RuleNote{rule, rule.side_effect +
+                                           (mode == PlanMode::replace
+                                                ? " (and replace mode cannot carry " + lost + ")"
+                                                : "; --mode replace would mirror it")});
                     continue;
                 }
                 if (!lost.empty()) plan.not_carried.push_back(RuleNote{rule, lost});
@@ -216,9 +215,9 @@ Plan plan_install(const Ruleset &current, const RulesFile &rules, const PlanOpti
                     plan.covered.push_back(rule);
                 } else if (c) {
                     std::string lost;
-                    plan.steps.push_back(step(PlanStep::Op::replace, rule,
-                                              companion_for(*c, rules, was, rule.comment,
-                                                            options.prefix_max, lost)));
+                    plan.steps.push_back(step(
+                        PlanStep::Op::replace, rule,
+                        companion_for(*c, rules, was, rule.comment, options.prefix_max, lost)));
                 } else {
                     PlanStep s = step(PlanStep::Op::restore_log, rule);
                     s.log = was;
@@ -244,8 +243,7 @@ Plan plan_remove(const Ruleset &current, const RulesFile &rules, PlanMode mode) 
             } else if (rule.kind == RuleKind::companion) {
                 used.mark(rule.owner_class);
                 bool restore = mode == PlanMode::replace && !follows_its_log(chain, i);
-                PlanStep s =
-                    step(restore ? PlanStep::Op::restore_log : PlanStep::Op::remove, rule);
+                PlanStep s = step(restore ? PlanStep::Op::restore_log : PlanStep::Op::remove, rule);
                 if (restore) s.log = prefix_tag_strip(rule.log_prefix);
                 plan.steps.push_back(std::move(s));
             }
@@ -259,14 +257,10 @@ namespace {
 
 std::string_view op_name(PlanStep::Op op) {
     switch (op) {
-    case PlanStep::Op::add_after:
-        return "add";
-    case PlanStep::Op::replace:
-        return "replace";
-    case PlanStep::Op::remove:
-        return "remove";
-    case PlanStep::Op::restore_log:
-        return "restore-log";
+    case PlanStep::Op::add_after: return "add";
+    case PlanStep::Op::replace: return "replace";
+    case PlanStep::Op::remove: return "remove";
+    case PlanStep::Op::restore_log: return "restore-log";
     }
     return "?";
 }
@@ -287,17 +281,14 @@ std::string Plan::to_text() const {
                             where, s.companion.group, s.companion.class_name, s.companion.prefix,
                             s.op == PlanStep::Op::add_after ? "after" : "in place of", r.text);
             break;
-        case PlanStep::Op::remove:
-            out += fmt::format("remove {}: {}\n", where, r.text);
-            break;
+        case PlanStep::Op::remove: out += fmt::format("remove {}: {}\n", where, r.text); break;
         case PlanStep::Op::restore_log:
-            out += fmt::format("restore-log {}: LOG prefix \"{}\"{} in place of {}\n", where,
-                               s.log.prefix,
-                               s.log.level != log_default_level || s.log.flags
-                                   ? fmt::format(" level {} flags {:#04x}", s.log.level,
-                                                 s.log.flags)
-                                   : "",
-                               r.text);
+            out += fmt::format(
+                "restore-log {}: LOG prefix \"{}\"{} in place of {}\n", where, s.log.prefix,
+                s.log.level != log_default_level || s.log.flags
+                    ? fmt::format(" level {} flags {:#04x}", s.log.level, s.log.flags)
+                    : "",
+                r.text);
             break;
         }
     }

@@ -50,8 +50,10 @@ std::size_t utf8_len(std::string_view s, std::size_t p) {
 // From the opening quote at `p`: the index just past the closing quote, or npos.
 std::size_t skip_string(std::string_view s, std::size_t p) {
     for (std::size_t i = p + 1; i < s.size(); ++i) {
-        if (s[i] == '\\') ++i;
-        else if (s[i] == '"') return i + 1;
+        if (s[i] == '\\')
+            ++i;
+        else if (s[i] == '"')
+            return i + 1;
     }
     return std::string_view::npos;
 }

@@ -15,7 +15,8 @@ namespace netlog::store {
 // \uFFFD and every invalid UTF-8 sequence inside a string written as U+FFFD's bytes,
 // one per bad byte, as Go's decoder does. Returns how many were replaced; `out` is
 // filled only when that is not 0. Text outside strings is copied as it is.
-std::size_t repair_strings(std::string_view in, std::string &out, std::size_t *first_byte = nullptr);
+std::size_t repair_strings(std::string_view in, std::string &out,
+                           std::size_t *first_byte = nullptr);
 
 struct Member {
     std::string_view key;   // the key's JSON string, quotes included

@@ -15,8 +15,8 @@ void append_str(std::string &out, std::string_view key, std::string_view v) {
     out += '"';
 }
 
-void append_container(std::string &out, const Container *c, bool host,
-                      std::string_view host_ip, std::string_view host_guid) {
+void append_container(std::string &out, const Container *c, bool host, std::string_view host_ip,
+                      std::string_view host_guid) {
     const std::string_view none;
     out += '{';
     append_str(out, "container_id", c ? std::string_view(c->handle) : none);
@@ -118,8 +118,8 @@ void format_suppression_json(const SuppressionEvent &s, const JsonOptions &opt, 
     out += "\"}}\n";
 }
 
-void format_suppression_iptables_logger(const SuppressionEvent &s,
-                                        const IptablesLoggerOptions &opt, std::string &out) {
+void format_suppression_iptables_logger(const SuppressionEvent &s, const IptablesLoggerOptions &opt,
+                                        std::string &out) {
     out += "{\"timestamp\":\"";
     if (opt.time_style == IptablesLoggerOptions::TimeStyle::rfc3339) {
         append_rfc3339(out, s.last);
@@ -169,7 +169,8 @@ void format_suppression_klog(const SuppressionEvent &s, std::string &out) {
     out += "netlog: suppressed ";
     text::append_uint(out, s.count);
     out += ' ';
-    if (s.cls) out += s.cls->name;
+    if (s.cls)
+        out += s.cls->name;
     else {
         out += to_string(s.direction);
         out += '-';

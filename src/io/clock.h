@@ -16,9 +16,15 @@ inline std::int64_t clock_ns(clockid_t id) {
     return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-inline std::int64_t monotonic_ns() { return clock_ns(CLOCK_MONOTONIC); }
-inline std::int64_t monotonic_ms() { return monotonic_ns() / 1'000'000; }
-inline std::int64_t realtime_ns() { return clock_ns(CLOCK_REALTIME); }
+inline std::int64_t monotonic_ns() {
+    return clock_ns(CLOCK_MONOTONIC);
+}
+inline std::int64_t monotonic_ms() {
+    return monotonic_ns() / 1'000'000;
+}
+inline std::int64_t realtime_ns() {
+    return clock_ns(CLOCK_REALTIME);
+}
 // CLOCK_REALTIME as the core's Timestamp (an event's receive time).
 inline Timestamp realtime_now() {
     const auto ns = realtime_ns();

@@ -41,10 +41,10 @@ Result<std::unique_ptr<ConntrackSocket>> ConntrackSocket::open(std::uint32_t buf
     std::unique_ptr<ConntrackSocket> s(new ConntrackSocket());
     std::string why;
     // NFNLGRP_CONNTRACK_NEW = 1, _UPDATE = 2, _DESTROY = 3: bits 0..2.
-    s->events_ = open_netlink((1u << (NFNLGRP_CONNTRACK_NEW - 1)) |
-                                  (1u << (NFNLGRP_CONNTRACK_UPDATE - 1)) |
-                                  (1u << (NFNLGRP_CONNTRACK_DESTROY - 1)),
-                              why);
+    s->events_ =
+        open_netlink((1u << (NFNLGRP_CONNTRACK_NEW - 1)) | (1u << (NFNLGRP_CONNTRACK_UPDATE - 1)) |
+                         (1u << (NFNLGRP_CONNTRACK_DESTROY - 1)),
+                     why);
     if (s->events_ < 0)
         return make_error(fmt::format("connections: {} (is nf_conntrack loaded?)", why));
     int want = static_cast<int>(buffer);
@@ -65,8 +65,8 @@ void ConntrackSocket::drain_one(int fd, const std::function<void(Bytes)> &fn) {
     for (int i = 0; i < 4096; ++i) { // bounded: the caller comes back soon
         sockaddr_nl from{};
         socklen_t fl = sizeof from;
-        const ssize_t n = recvfrom(fd, buf_.data(), buf_.size(), 0,
-                                   reinterpret_cast<sockaddr *>(&from), &fl);
+        const ssize_t n =
+            recvfrom(fd, buf_.data(), buf_.size(), 0, reinterpret_cast<sockaddr *>(&from), &fl);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == ENOBUFS) {

@@ -17,7 +17,7 @@
 namespace netlog::io {
 
 class ConntrackSocket {
-public:
+  public:
     // Opens and subscribes (CAP_NET_ADMIN). `buffer`: the event socket's receive buffer.
     static Result<std::unique_ptr<ConntrackSocket>> open(std::uint32_t buffer);
     ~ConntrackSocket();
@@ -38,7 +38,7 @@ public:
     // (/proc/sys/net/netfilter/nf_conntrack_acct); nullopt when it cannot be read.
     static std::optional<bool> accounting_on();
 
-private:
+  private:
     ConntrackSocket() = default;
     void drain_one(int fd, const std::function<void(Bytes)> &fn);
     int events_ = -1, requests_ = -1;

@@ -30,11 +30,10 @@ constexpr const char *events_target =
 // A container id as it may go into a path: the daemon's ids are hex; anything else is
 // not looked up.
 bool plain_id(std::string_view id) {
-    return !id.empty() && id.size() <= 128 &&
-           std::all_of(id.begin(), id.end(), [](char c) {
-               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      c == '_' || c == '-' || c == '.';
-           });
+    return !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+               c == '_' || c == '-' || c == '.';
+    });
 }
 
 } // namespace
@@ -114,8 +113,8 @@ void EngineSource::fail(const std::string &what) {
     if (what == last_failure_) return;
     last_failure_ = what;
     const auto idx = current();
-    log(fmt::format("metadata: {}: {}; keeping the last index ({} containers), retrying",
-                    name_, what, idx ? idx->size() : 0));
+    log(fmt::format("metadata: {}: {}; keeping the last index ({} containers), retrying", name_,
+                    what, idx ? idx->size() : 0));
 }
 
 bool EngineSource::wait(std::int64_t ms) {
@@ -139,7 +138,8 @@ void EngineSource::publish(std::int64_t event_time_ns) {
     std::lock_guard lk(mu_);
     health_.running = st_->index.running();
     health_.gone = st_->index.gone();
-    if (event_time_ns > 0) health_.last_event_lag = static_cast<double>(realtime_ns() - event_time_ns) / 1e9;
+    if (event_time_ns > 0)
+        health_.last_event_lag = static_cast<double>(realtime_ns() - event_time_ns) / 1e9;
 }
 
 void EngineSource::run() {
@@ -171,7 +171,8 @@ bool EngineSource::session() {
                                       ? std::string()
                                       : ": " + engine_error_message(v->body)));
     auto ver = engine_parse_version(v->body);
-    if (!ver) return failed(fmt::format("unix://{} is not a Docker API ({})", sock, ver.error().message));
+    if (!ver)
+        return failed(fmt::format("unix://{} is not a Docker API ({})", sock, ver.error().message));
     if (engine_compare_api_version(ver->api_version, engine_min_api_version) < 0)
         return failed(fmt::format("API version {} of unix://{} is too old: netlogd needs {} or "
                                   "later (Docker 1.12, Podman 2.0)",
@@ -206,8 +207,8 @@ bool EngineSource::session() {
         health_.daemon = daemon;
     }
     last_failure_.clear();
-    log(fmt::format("metadata: {}: {} at unix://{}: {} running containers; following events",
-                    name_, daemon, sock, listed));
+    log(fmt::format("metadata: {}: {} at unix://{}: {} running containers; following events", name_,
+                    daemon, sock, listed));
 
     // Follow the events. Lines may be split across reads; a line is an event.
     std::string buf, reason;
@@ -216,7 +217,8 @@ bool EngineSource::session() {
     for (;;) {
         int timeout = -1;
         if (const auto next = st_->index.next_expiry(); next != 0)
-            timeout = static_cast<int>(std::clamp<std::int64_t>((next - monotonic_ns()) / 1'000'000 + 1, 0, 60'000));
+            timeout = static_cast<int>(
+                std::clamp<std::int64_t>((next - monotonic_ns()) / 1'000'000 + 1, 0, 60'000));
         const int n = poll(p, 2, timeout);
         if (n < 0 && errno != EINTR) {
             reason = fmt::format("poll: {}", std::strerror(errno));
@@ -229,10 +231,11 @@ bool EngineSource::session() {
         }
         if (reload_.exchange(false)) { // SIGHUP: the list again, on this connection's watch
             auto again = unix_http_get(sock, "/containers/json", opts_.list_timeout_ms, stop_fd_);
-            auto parsed = again && again->status == 200
-                              ? engine_parse_list(again->body, st_->labels)
-                              : Result<std::vector<EngineContainer>>(make_error(
-                                    again ? fmt::format("HTTP {}", again->status) : again.error().message));
+            auto parsed =
+                again && again->status == 200
+                    ? engine_parse_list(again->body, st_->labels)
+                    : Result<std::vector<EngineContainer>>(make_error(
+                          again ? fmt::format("HTTP {}", again->status) : again.error().message));
             if (!parsed) {
                 reason = fmt::format("listing again: {}", parsed.error().message);
                 break;
@@ -287,10 +290,12 @@ bool EngineSource::session() {
                 changed = true;
                 continue;
             }
-            auto c = r && r->status == 200 ? engine_parse_inspect(r->body, st_->labels)
-                                           : Result<EngineContainer>(make_error(
-                                                 r ? fmt::format("HTTP {} {}", r->status, engine_error_message(r->body))
-                                                   : r.error().message));
+            auto c =
+                r && r->status == 200
+                    ? engine_parse_inspect(r->body, st_->labels)
+                    : Result<EngineContainer>(make_error(
+                          r ? fmt::format("HTTP {} {}", r->status, engine_error_message(r->body))
+                            : r.error().message));
             if (!c) {
                 log(fmt::format("metadata: {}: looking up container {}: {}", name_,
                                 id.substr(0, 12), c.error().message));
@@ -302,8 +307,9 @@ bool EngineSource::session() {
         lookups.clear();
         if (changed) publish(newest_event);
         if (!open) {
-            reason = (*events)->error().empty() ? "the events stream ended"
-                                                : fmt::format("the events stream broke: {}", (*events)->error());
+            reason = (*events)->error().empty()
+                         ? "the events stream ended"
+                         : fmt::format("the events stream broke: {}", (*events)->error());
             break;
         }
     }
@@ -315,7 +321,8 @@ bool EngineSource::session() {
     }
     const auto idx = current();
     log(fmt::format("metadata: {}: {} (unix://{}); keeping the last index ({} containers), "
-                    "reconnecting", name_, reason, sock, idx ? idx->size() : 0));
+                    "reconnecting",
+                    name_, reason, sock, idx ? idx->size() : 0));
     last_failure_.clear();
     return true;
 }

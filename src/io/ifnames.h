@@ -12,12 +12,12 @@
 namespace netlog::io {
 
 class IfNames final : public InterfaceNames {
-public:
+  public:
     std::string_view name(std::uint32_t ifindex) override;
     void clear() { cache_.clear(); }
     std::size_t size() const { return cache_.size(); }
 
-private:
+  private:
     struct Entry {
         std::string name;
         std::int64_t retry_after_ns = 0; // for unknown indexes

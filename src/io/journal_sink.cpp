@@ -28,14 +28,16 @@ using Clock = std::chrono::steady_clock;
 
 // Interrupts a writer blocked in sendmsg (journald stopped): the handler does nothing, and
 // without SA_RESTART the call returns EINTR, which sd_journal_sendv passes on.
-int interrupt_signal() { return SIGRTMIN + 5; }
+int interrupt_signal() {
+    return SIGRTMIN + 5;
+}
 
 void on_interrupt(int) {}
 
 void install_interrupt_handler() {
     static std::once_flag once;
     std::call_once(once, [] {
-        struct sigaction sa{};
+        struct sigaction sa {};
         sa.sa_handler = on_interrupt;
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = 0; // no SA_RESTART
@@ -57,9 +59,9 @@ struct Shared {
     std::atomic<std::int64_t> last_report_ms{-1000000};
 
     void report(std::string_view what) {
-        const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             Clock::now().time_since_epoch())
-                             .count();
+        const auto now =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+                .count();
         auto last = last_report_ms.load();
         if (now - last < 1000 || !last_report_ms.compare_exchange_strong(last, now)) return;
         fmt::print(stderr, "netlogd: output journal: {} (entries are dropped and counted)\n", what);
@@ -67,7 +69,7 @@ struct Shared {
 };
 
 bool socket_there(const std::string &path) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
@@ -77,14 +79,15 @@ void send_batch(Shared &sh, const std::string &work, std::vector<std::string_vie
         const auto n = journal_count_entries(work);
         sh.dropped += n;
         sh.progress += n;
-        sh.report(fmt::format("{} is not there (is systemd-journald running?)",
-                              sh.settings.socket_path));
+        sh.report(
+            fmt::format("{} is not there (is systemd-journald running?)", sh.settings.socket_path));
         return;
     }
     JournalEntries entries(work);
     while (entries.next(fields)) {
         if (sh.abort) {
-            sh.dropped += 1 + journal_count_entries(std::string_view(work).substr(entries.offset()));
+            sh.dropped +=
+                1 + journal_count_entries(std::string_view(work).substr(entries.offset()));
             return;
         }
         iov.clear();
@@ -154,8 +157,10 @@ class JournalSink final : public Sink {
             std::lock_guard lk(sh_->mu);
             idle = !sh_->busy;
         }
-        if (idle) writer_.join();
-        else writer_.detach();
+        if (idle)
+            writer_.join();
+        else
+            writer_.detach();
     }
 
     bool flush() override {
@@ -165,7 +170,8 @@ class JournalSink final : public Sink {
             {
                 std::lock_guard lk(sh_->mu);
                 const std::size_t limit = sh_->settings.buffer_bytes;
-                const std::size_t room = limit > sh_->pending.size() ? limit - sh_->pending.size() : 0;
+                const std::size_t room =
+                    limit > sh_->pending.size() ? limit - sh_->pending.size() : 0;
                 std::size_t take = buf_.size();
                 if (sh_->abort) {
                     take = 0;
@@ -176,7 +182,8 @@ class JournalSink final : public Sink {
                     take = fit;
                 }
                 sh_->pending.append(buf_, 0, take);
-                if (take < buf_.size()) lost = journal_count_entries(std::string_view(buf_).substr(take));
+                if (take < buf_.size())
+                    lost = journal_count_entries(std::string_view(buf_).substr(take));
             }
             sh_->wake.notify_one();
             if (lost) {

@@ -110,7 +110,8 @@ class LegacyBackend final : public RulesBackend {
                     break;
                 }
                 // Keep the first half of the steps still in play, and try again.
-                std::size_t n = static_cast<std::size_t>(std::count(only.begin(), only.end(), true));
+                std::size_t n =
+                    static_cast<std::size_t>(std::count(only.begin(), only.end(), true));
                 std::size_t kept = 0;
                 for (std::size_t i = 0; i < only.size(); ++i)
                     if (only[i] && ++kept > n / 2) only[i] = false;
@@ -131,8 +132,7 @@ class LegacyBackend final : public RulesBackend {
     Result<Outcome> restore(const Plan &plan, Family f, const std::string &table,
                             std::vector<bool> &only, Report &report, bool by_position = false) {
         std::vector<long> line_step;
-        std::string input =
-            iptables_restore_input(plan, f, table, &only, &line_step, by_position);
+        std::string input = iptables_restore_input(plan, f, table, &only, &line_step, by_position);
         std::vector<std::string> argv{restore_tool(f), "--noflush", "-w", "5"};
         auto p = process_run(argv, input);
         if (!p) return p.error();
@@ -164,17 +164,17 @@ class LegacyBackend final : public RulesBackend {
         // A deletion by the rule's own save text that failed while the rule is still where
         // the plan saw it (just checked): iptables cannot delete that rule by its text;
         // delete by position instead.
-        if (step >= 0 && !by_position && plan.steps[static_cast<std::size_t>(step)].op !=
-                                             PlanStep::Op::add_after)
+        if (step >= 0 && !by_position &&
+            plan.steps[static_cast<std::size_t>(step)].op != PlanStep::Op::add_after)
             return restore(plan, f, table, only, report, true);
         if (step >= 0) {
             auto i = static_cast<std::size_t>(step);
             auto op = plan.steps[i].op;
             if (op != PlanStep::Op::add_after && op != PlanStep::Op::replace)
                 return tool_error(argv[0], *p, input); // a deletion or restore: not a companion
-            report.refused.push_back(RuleNote{
-                plan.steps[i].rule,
-                fmt::format("{} refused its companion: {}", argv[0], first_line(p->err))});
+            report.refused.push_back(
+                RuleNote{plan.steps[i].rule,
+                         fmt::format("{} refused its companion: {}", argv[0], first_line(p->err))});
             only[i] = false;
             if (std::none_of(only.begin(), only.end(), [](bool b) { return b; }))
                 return Outcome::refused_one;

@@ -193,8 +193,8 @@ void MetricsServer::loop() {
         }
         if (c.state == Conn::State::writing) {
             while (c.sent < c.out.size()) {
-                const auto n = send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent,
-                                    MSG_NOSIGNAL);
+                const auto n =
+                    send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
                 if (n < 0) return errno == EAGAIN || errno == EINTR;
                 c.sent += static_cast<std::size_t>(n);
             }
@@ -221,10 +221,12 @@ void MetricsServer::loop() {
         fds.push_back({listen_fd_, POLLIN, 0});
         std::int64_t next = -1;
         for (const auto &c : conns) {
-            fds.push_back({c.fd, static_cast<short>(c.state == Conn::State::writing ? POLLOUT : POLLIN), 0});
+            fds.push_back(
+                {c.fd, static_cast<short>(c.state == Conn::State::writing ? POLLOUT : POLLIN), 0});
             next = next < 0 ? c.deadline : std::min(next, c.deadline);
         }
-        const int timeout = next < 0 ? -1 : static_cast<int>(std::max<std::int64_t>(0, next - monotonic_ms()) + 1);
+        const int timeout =
+            next < 0 ? -1 : static_cast<int>(std::max<std::int64_t>(0, next - monotonic_ms()) + 1);
         const int pr = poll(fds.data(), fds.size(), timeout);
         if (pr < 0 && errno != EINTR) break;
         if (fds[0].revents & POLLIN) break;
@@ -240,8 +242,10 @@ void MetricsServer::loop() {
                     timed_out_.fetch_add(1, std::memory_order_relaxed);
                 alive = false;
             }
-            if (alive) keep.push_back(std::move(c));
-            else close(c.fd);
+            if (alive)
+                keep.push_back(std::move(c));
+            else
+                close(c.fd);
         }
         conns.swap(keep);
 
@@ -281,7 +285,8 @@ Result<HttpReply> http_get(const std::string &host, int port, const std::string 
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
     addrinfo *ai = nullptr;
-    if (const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &ai); rc != 0)
+    if (const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &ai);
+        rc != 0)
         return make_error(fmt::format("cannot resolve {}: {}", host, gai_strerror(rc)));
     int fd = -1, err = ECONNREFUSED;
     for (auto *a = ai; a && fd < 0; a = a->ai_next) {

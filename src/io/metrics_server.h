@@ -34,7 +34,7 @@ struct MetricsServerOptions {
 };
 
 class MetricsServer {
-public:
+  public:
     // Binds now (a busy port is an error for the caller to report), serves on a thread
     // until destroyed.
     static Result<std::unique_ptr<MetricsServer>> start(MetricsServerOptions options);
@@ -45,7 +45,7 @@ public:
     // What the listener did so far (any thread).
     HttpServerView stats() const;
 
-private:
+  private:
     MetricsServer() = default;
     void loop();
     MetricsServerOptions o_;

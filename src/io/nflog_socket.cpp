@@ -42,7 +42,6 @@ std::size_t count_messages(const std::uint8_t *data, std::size_t len) {
     return std::max<std::size_t>(n, 1);
 }
 
-
 } // namespace
 
 NflogSocket::~NflogSocket() {
@@ -51,14 +50,16 @@ NflogSocket::~NflogSocket() {
     if (nl_) mnl_socket_close(nl_);
 }
 
-int NflogSocket::fd() const { return mnl_socket_get_fd(nl_); }
+int NflogSocket::fd() const {
+    return mnl_socket_get_fd(nl_);
+}
 
 Result<std::unique_ptr<NflogSocket>> NflogSocket::open(const NflogSocketOptions &o) {
     std::unique_ptr<NflogSocket> s(new NflogSocket());
     s->nl_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (!s->nl_)
-        return make_error(fmt::format("cannot open a netfilter netlink socket: {}",
-                                      std::strerror(errno)));
+        return make_error(
+            fmt::format("cannot open a netfilter netlink socket: {}", std::strerror(errno)));
     if (mnl_socket_bind(s->nl_, 0, MNL_SOCKET_AUTOPID) < 0)
         return make_error(fmt::format("cannot bind the netlink socket: {}", std::strerror(errno)));
 
@@ -94,8 +95,8 @@ Error NflogSocket::configure(std::uint16_t group, const NflogSocketOptions &o) {
     nflog_attr_put_cfg_mode(nlh, NFULNL_COPY_PACKET, o.config.copy_range);
     mnl_attr_put_u32(nlh, NFULA_CFG_QTHRESH, htonl(o.config.queue_threshold));
     // The kernel counts the flush timeout in 1/100 s.
-    const std::uint32_t cs = o.config.flush_timeout_ms == 0 ? 0
-                                                           : std::max(1u, o.config.flush_timeout_ms / 10);
+    const std::uint32_t cs =
+        o.config.flush_timeout_ms == 0 ? 0 : std::max(1u, o.config.flush_timeout_ms / 10);
     mnl_attr_put_u32(nlh, NFULA_CFG_TIMEOUT, htonl(cs));
     mnl_attr_put_u16(nlh, NFULA_CFG_FLAGS, htons(NFULNL_CFG_F_SEQ | NFULNL_CFG_F_SEQ_GLOBAL));
     if (o.config.netlink_buffer)
@@ -121,8 +122,8 @@ Error NflogSocket::configure(std::uint16_t group, const NflogSocketOptions &o) {
         }
         sockaddr_nl from{};
         socklen_t fromlen = sizeof from;
-        const auto n = recvfrom(fd(), rx.data(), rx.size(), 0, reinterpret_cast<sockaddr *>(&from),
-                                &fromlen);
+        const auto n =
+            recvfrom(fd(), rx.data(), rx.size(), 0, reinterpret_cast<sockaddr *>(&from), &fromlen);
         if (n >= 0 && (fromlen < sizeof from || from.nl_pid != 0)) {
             c_.foreign += count_messages(rx.data(), static_cast<std::size_t>(n));
             continue; // not the kernel: neither an answer nor an event

@@ -40,7 +40,7 @@ struct Batch {
 };
 
 struct NflogSocketCounters {
-    std::uint64_t received = 0;     // packet messages read
+    std::uint64_t received = 0; // packet messages read
     std::uint64_t datagrams = 0;
     std::uint64_t recv_calls = 0;   // recvmmsg calls that returned data
     std::uint64_t enobufs = 0;      // times the kernel reported ENOBUFS (socket overrun)
@@ -50,9 +50,9 @@ struct NflogSocketCounters {
     std::uint64_t other = 0;        // non-packet messages (errors, done) seen
     // Refused, never emitted nor counted as events the kernel logged: the account is the
     // kernel's alone.
-    std::uint64_t foreign = 0;      // messages from a sender other than the kernel (port id != 0)
-    std::uint64_t unbound = 0;      // packet messages for a group this socket did not bind
-    std::uint64_t implausible = 0;  // sequence jumps no kernel could have made (not counted as lost)
+    std::uint64_t foreign = 0;     // messages from a sender other than the kernel (port id != 0)
+    std::uint64_t unbound = 0;     // packet messages for a group this socket did not bind
+    std::uint64_t implausible = 0; // sequence jumps no kernel could have made (not counted as lost)
 };
 
 struct NflogSocketOptions {
@@ -62,7 +62,7 @@ struct NflogSocketOptions {
 };
 
 class NflogSocket {
-public:
+  public:
     // Opens, binds and configures every group. Errors are one line for the user
     // (EPERM: needs CAP_NET_ADMIN; group busy: which group, who may hold it, what to do).
     static Result<std::unique_ptr<NflogSocket>> open(const NflogSocketOptions &options);
@@ -80,13 +80,13 @@ public:
     const NflogSocketCounters &counters() const { return c_; }
     std::int64_t receive_buffer() const { return rcvbuf_; } // bytes the kernel granted
 
-private:
+  private:
     NflogSocket() = default;
     Error configure(std::uint16_t group, const NflogSocketOptions &o);
     // Keeps the kernel's messages for our groups (moved to `dst`) and counts them: the
     // bytes kept.
-    std::size_t account(const std::uint8_t *data, std::size_t len, std::uint8_t *dst,
-                        Batch &batch, std::int64_t now_ns);
+    std::size_t account(const std::uint8_t *data, std::size_t len, std::uint8_t *dst, Batch &batch,
+                        std::int64_t now_ns);
 
     mnl_socket *nl_ = nullptr;
     std::size_t slot_ = 0;

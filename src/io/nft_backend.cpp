@@ -179,8 +179,7 @@ Result<Ruleset> NftBackend::read_once(Family family, ReadState &st, bool &retry)
             rs.chains[it->second].rules.push_back(std::move(fr));
         }
     }
-    for (FwChain &c : rs.chains)
-        companions_after_logs(c, acts_after_log);
+    for (FwChain &c : rs.chains) companions_after_logs(c, acts_after_log);
     auto g2 = nl->generation();
     if (!g2) return g2.error();
     if (*g1 != *g2) {
@@ -326,8 +325,7 @@ Result<std::vector<RuleNote>> NftBackend::check(const Plan &plan, Family family)
         std::vector<RuleNote> unbuildable;
         auto res = run_batch(plan, it->second, skip, false, unbuildable);
         if (!res) return res.error();
-        for (RuleNote &n : unbuildable)
-            out.push_back(std::move(n));
+        for (RuleNote &n : unbuildable) out.push_back(std::move(n));
         if (!res->error) return out;
         if (res->error == ERESTART) return out; // the ruleset moved on: the plan is stale
         if (!refusal_of_one(*res, plan)) return refused_whole(*res);

@@ -45,76 +45,135 @@ struct ExprShape {
 const std::vector<ExprShape> &expr_shapes() {
     using enum A;
     static const std::vector<ExprShape> shapes = {
-        {"bitwise", {{NFTA_BITWISE_SREG, u32}, {NFTA_BITWISE_DREG, u32}, {NFTA_BITWISE_LEN, u32},
-                     {NFTA_BITWISE_MASK, data}, {NFTA_BITWISE_XOR, data}, {NFTA_BITWISE_OP, u32},
-                     {NFTA_BITWISE_DATA, data}}},
-        {"byteorder", {{NFTA_BYTEORDER_SREG, u32}, {NFTA_BYTEORDER_DREG, u32},
-                       {NFTA_BYTEORDER_OP, u32}, {NFTA_BYTEORDER_LEN, u32},
-                       {NFTA_BYTEORDER_SIZE, u32}}},
+        {"bitwise",
+         {{NFTA_BITWISE_SREG, u32},
+          {NFTA_BITWISE_DREG, u32},
+          {NFTA_BITWISE_LEN, u32},
+          {NFTA_BITWISE_MASK, data},
+          {NFTA_BITWISE_XOR, data},
+          {NFTA_BITWISE_OP, u32},
+          {NFTA_BITWISE_DATA, data}}},
+        {"byteorder",
+         {{NFTA_BYTEORDER_SREG, u32},
+          {NFTA_BYTEORDER_DREG, u32},
+          {NFTA_BYTEORDER_OP, u32},
+          {NFTA_BYTEORDER_LEN, u32},
+          {NFTA_BYTEORDER_SIZE, u32}}},
         {"cmp", {{NFTA_CMP_SREG, u32}, {NFTA_CMP_OP, u32}, {NFTA_CMP_DATA, data}}},
         {"connlimit", {{NFTA_CONNLIMIT_COUNT, u32}, {NFTA_CONNLIMIT_FLAGS, u32}}},
         {"counter", {{NFTA_COUNTER_BYTES, u64}, {NFTA_COUNTER_PACKETS, u64}}},
-        {"ct", {{NFTA_CT_DREG, u32}, {NFTA_CT_KEY, u32}, {NFTA_CT_DIRECTION, u8},
-                {NFTA_CT_SREG, u32}}},
+        {"ct",
+         {{NFTA_CT_DREG, u32}, {NFTA_CT_KEY, u32}, {NFTA_CT_DIRECTION, u8}, {NFTA_CT_SREG, u32}}},
         {"dup", {{NFTA_DUP_SREG_ADDR, u32}, {NFTA_DUP_SREG_DEV, u32}}},
-        {"dynset", {{NFTA_DYNSET_SET_NAME, str}, {NFTA_DYNSET_SET_ID, u32},
-                    {NFTA_DYNSET_OP, u32}, {NFTA_DYNSET_SREG_KEY, u32},
-                    {NFTA_DYNSET_SREG_DATA, u32}, {NFTA_DYNSET_TIMEOUT, u64},
-                    {NFTA_DYNSET_EXPR, expr}, {NFTA_DYNSET_FLAGS, u32},
-                    {NFTA_DYNSET_EXPRESSIONS, exprs}}},
-        {"exthdr", {{NFTA_EXTHDR_DREG, u32}, {NFTA_EXTHDR_TYPE, u8}, {NFTA_EXTHDR_OFFSET, u32},
-                    {NFTA_EXTHDR_LEN, u32}, {NFTA_EXTHDR_FLAGS, u32}, {NFTA_EXTHDR_OP, u32},
-                    {NFTA_EXTHDR_SREG, u32}}},
+        {"dynset",
+         {{NFTA_DYNSET_SET_NAME, str},
+          {NFTA_DYNSET_SET_ID, u32},
+          {NFTA_DYNSET_OP, u32},
+          {NFTA_DYNSET_SREG_KEY, u32},
+          {NFTA_DYNSET_SREG_DATA, u32},
+          {NFTA_DYNSET_TIMEOUT, u64},
+          {NFTA_DYNSET_EXPR, expr},
+          {NFTA_DYNSET_FLAGS, u32},
+          {NFTA_DYNSET_EXPRESSIONS, exprs}}},
+        {"exthdr",
+         {{NFTA_EXTHDR_DREG, u32},
+          {NFTA_EXTHDR_TYPE, u8},
+          {NFTA_EXTHDR_OFFSET, u32},
+          {NFTA_EXTHDR_LEN, u32},
+          {NFTA_EXTHDR_FLAGS, u32},
+          {NFTA_EXTHDR_OP, u32},
+          {NFTA_EXTHDR_SREG, u32}}},
         {"fib", {{NFTA_FIB_DREG, u32}, {NFTA_FIB_RESULT, u32}, {NFTA_FIB_FLAGS, u32}}},
         {"flow_offload", {{NFTA_FLOW_TABLE_NAME, str}}},
         {"fwd", {{NFTA_FWD_SREG_DEV, u32}, {NFTA_FWD_SREG_ADDR, u32}, {NFTA_FWD_NFPROTO, u32}}},
-        {"hash", {{NFTA_HASH_SREG, u32}, {NFTA_HASH_DREG, u32}, {NFTA_HASH_LEN, u32},
-                  {NFTA_HASH_MODULUS, u32}, {NFTA_HASH_SEED, u32}, {NFTA_HASH_OFFSET, u32},
-                  {NFTA_HASH_TYPE, u32}}},
+        {"hash",
+         {{NFTA_HASH_SREG, u32},
+          {NFTA_HASH_DREG, u32},
+          {NFTA_HASH_LEN, u32},
+          {NFTA_HASH_MODULUS, u32},
+          {NFTA_HASH_SEED, u32},
+          {NFTA_HASH_OFFSET, u32},
+          {NFTA_HASH_TYPE, u32}}},
         {"immediate", {{NFTA_IMMEDIATE_DREG, u32}, {NFTA_IMMEDIATE_DATA, data}}},
         {"last", {{NFTA_LAST_SET, u32}, {NFTA_LAST_MSECS, u64}}},
-        {"limit", {{NFTA_LIMIT_RATE, u64}, {NFTA_LIMIT_UNIT, u64}, {NFTA_LIMIT_BURST, u32},
-                   {NFTA_LIMIT_TYPE, u32}, {NFTA_LIMIT_FLAGS, u32}}},
-        {"log", {{NFTA_LOG_GROUP, u16}, {NFTA_LOG_PREFIX, str}, {NFTA_LOG_SNAPLEN, u32},
-                 {NFTA_LOG_QTHRESHOLD, u16}, {NFTA_LOG_LEVEL, u32}, {NFTA_LOG_FLAGS, u32}}},
-        {"lookup", {{NFTA_LOOKUP_SET, str}, {NFTA_LOOKUP_SREG, u32}, {NFTA_LOOKUP_DREG, u32},
-                    {NFTA_LOOKUP_SET_ID, u32}, {NFTA_LOOKUP_FLAGS, u32}}},
-        {"masq", {{NFTA_MASQ_FLAGS, u32}, {NFTA_MASQ_REG_PROTO_MIN, u32},
-                  {NFTA_MASQ_REG_PROTO_MAX, u32}}},
+        {"limit",
+         {{NFTA_LIMIT_RATE, u64},
+          {NFTA_LIMIT_UNIT, u64},
+          {NFTA_LIMIT_BURST, u32},
+          {NFTA_LIMIT_TYPE, u32},
+          {NFTA_LIMIT_FLAGS, u32}}},
+        {"log",
+         {{NFTA_LOG_GROUP, u16},
+          {NFTA_LOG_PREFIX, str},
+          {NFTA_LOG_SNAPLEN, u32},
+          {NFTA_LOG_QTHRESHOLD, u16},
+          {NFTA_LOG_LEVEL, u32},
+          {NFTA_LOG_FLAGS, u32}}},
+        {"lookup",
+         {{NFTA_LOOKUP_SET, str},
+          {NFTA_LOOKUP_SREG, u32},
+          {NFTA_LOOKUP_DREG, u32},
+          {NFTA_LOOKUP_SET_ID, u32},
+          {NFTA_LOOKUP_FLAGS, u32}}},
+        {"masq",
+         {{NFTA_MASQ_FLAGS, u32}, {NFTA_MASQ_REG_PROTO_MIN, u32}, {NFTA_MASQ_REG_PROTO_MAX, u32}}},
         {"match", {{NFTA_MATCH_NAME, str}, {NFTA_MATCH_REV, u32}, {NFTA_MATCH_INFO, bin}}},
         {"meta", {{NFTA_META_DREG, u32}, {NFTA_META_KEY, u32}, {NFTA_META_SREG, u32}}},
-        {"nat", {{NFTA_NAT_TYPE, u32}, {NFTA_NAT_FAMILY, u32}, {NFTA_NAT_REG_ADDR_MIN, u32},
-                 {NFTA_NAT_REG_ADDR_MAX, u32}, {NFTA_NAT_REG_PROTO_MIN, u32},
-                 {NFTA_NAT_REG_PROTO_MAX, u32}, {NFTA_NAT_FLAGS, u32}}},
-        {"numgen", {{NFTA_NG_DREG, u32}, {NFTA_NG_MODULUS, u32}, {NFTA_NG_TYPE, u32},
-                    {NFTA_NG_OFFSET, u32}}},
-        {"objref", {{NFTA_OBJREF_IMM_TYPE, u32}, {NFTA_OBJREF_IMM_NAME, str},
-                    {NFTA_OBJREF_SET_SREG, u32}, {NFTA_OBJREF_SET_NAME, str},
-                    {NFTA_OBJREF_SET_ID, u32}}},
+        {"nat",
+         {{NFTA_NAT_TYPE, u32},
+          {NFTA_NAT_FAMILY, u32},
+          {NFTA_NAT_REG_ADDR_MIN, u32},
+          {NFTA_NAT_REG_ADDR_MAX, u32},
+          {NFTA_NAT_REG_PROTO_MIN, u32},
+          {NFTA_NAT_REG_PROTO_MAX, u32},
+          {NFTA_NAT_FLAGS, u32}}},
+        {"numgen",
+         {{NFTA_NG_DREG, u32}, {NFTA_NG_MODULUS, u32}, {NFTA_NG_TYPE, u32}, {NFTA_NG_OFFSET, u32}}},
+        {"objref",
+         {{NFTA_OBJREF_IMM_TYPE, u32},
+          {NFTA_OBJREF_IMM_NAME, str},
+          {NFTA_OBJREF_SET_SREG, u32},
+          {NFTA_OBJREF_SET_NAME, str},
+          {NFTA_OBJREF_SET_ID, u32}}},
         {"osf", {{NFTA_OSF_DREG, u32}, {NFTA_OSF_TTL, u8}, {NFTA_OSF_FLAGS, u32}}},
-        {"payload", {{NFTA_PAYLOAD_DREG, u32}, {NFTA_PAYLOAD_BASE, u32},
-                     {NFTA_PAYLOAD_OFFSET, u32}, {NFTA_PAYLOAD_LEN, u32},
-                     {NFTA_PAYLOAD_SREG, u32}, {NFTA_PAYLOAD_CSUM_TYPE, u32},
-                     {NFTA_PAYLOAD_CSUM_OFFSET, u32}, {NFTA_PAYLOAD_CSUM_FLAGS, u32}}},
-        {"queue", {{NFTA_QUEUE_NUM, u16}, {NFTA_QUEUE_TOTAL, u16}, {NFTA_QUEUE_FLAGS, u16},
-                   {NFTA_QUEUE_SREG_QNUM, u32}}},
-        {"quota", {{NFTA_QUOTA_BYTES, u64}, {NFTA_QUOTA_FLAGS, u32},
-                   {NFTA_QUOTA_CONSUMED, u64}}},
-        {"range", {{NFTA_RANGE_SREG, u32}, {NFTA_RANGE_OP, u32}, {NFTA_RANGE_FROM_DATA, data},
-                   {NFTA_RANGE_TO_DATA, data}}},
-        {"redir", {{NFTA_REDIR_REG_PROTO_MIN, u32}, {NFTA_REDIR_REG_PROTO_MAX, u32},
-                   {NFTA_REDIR_FLAGS, u32}}},
+        {"payload",
+         {{NFTA_PAYLOAD_DREG, u32},
+          {NFTA_PAYLOAD_BASE, u32},
+          {NFTA_PAYLOAD_OFFSET, u32},
+          {NFTA_PAYLOAD_LEN, u32},
+          {NFTA_PAYLOAD_SREG, u32},
+          {NFTA_PAYLOAD_CSUM_TYPE, u32},
+          {NFTA_PAYLOAD_CSUM_OFFSET, u32},
+          {NFTA_PAYLOAD_CSUM_FLAGS, u32}}},
+        {"queue",
+         {{NFTA_QUEUE_NUM, u16},
+          {NFTA_QUEUE_TOTAL, u16},
+          {NFTA_QUEUE_FLAGS, u16},
+          {NFTA_QUEUE_SREG_QNUM, u32}}},
+        {"quota", {{NFTA_QUOTA_BYTES, u64}, {NFTA_QUOTA_FLAGS, u32}, {NFTA_QUOTA_CONSUMED, u64}}},
+        {"range",
+         {{NFTA_RANGE_SREG, u32},
+          {NFTA_RANGE_OP, u32},
+          {NFTA_RANGE_FROM_DATA, data},
+          {NFTA_RANGE_TO_DATA, data}}},
+        {"redir",
+         {{NFTA_REDIR_REG_PROTO_MIN, u32},
+          {NFTA_REDIR_REG_PROTO_MAX, u32},
+          {NFTA_REDIR_FLAGS, u32}}},
         {"reject", {{NFTA_REJECT_TYPE, u32}, {NFTA_REJECT_ICMP_CODE, u8}}},
         {"rt", {{NFTA_RT_DREG, u32}, {NFTA_RT_KEY, u32}}},
         {"socket", {{NFTA_SOCKET_KEY, u32}, {NFTA_SOCKET_DREG, u32}, {NFTA_SOCKET_LEVEL, u32}}},
-        {"synproxy", {{NFTA_SYNPROXY_MSS, u16}, {NFTA_SYNPROXY_WSCALE, u8},
-                      {NFTA_SYNPROXY_FLAGS, u32}}},
+        {"synproxy",
+         {{NFTA_SYNPROXY_MSS, u16}, {NFTA_SYNPROXY_WSCALE, u8}, {NFTA_SYNPROXY_FLAGS, u32}}},
         {"target", {{NFTA_TARGET_NAME, str}, {NFTA_TARGET_REV, u32}, {NFTA_TARGET_INFO, bin}}},
-        {"tproxy", {{NFTA_TPROXY_FAMILY, u32}, {NFTA_TPROXY_REG_ADDR, u32},
-                    {NFTA_TPROXY_REG_PORT, u32}}},
+        {"tproxy",
+         {{NFTA_TPROXY_FAMILY, u32}, {NFTA_TPROXY_REG_ADDR, u32}, {NFTA_TPROXY_REG_PORT, u32}}},
         {"tunnel", {{NFTA_TUNNEL_KEY, u32}, {NFTA_TUNNEL_DREG, u32}}},
-        {"xfrm", {{NFTA_XFRM_DREG, u32}, {NFTA_XFRM_KEY, u32}, {NFTA_XFRM_DIR, u8},
-                  {NFTA_XFRM_SPNUM, u32}}},
+        {"xfrm",
+         {{NFTA_XFRM_DREG, u32},
+          {NFTA_XFRM_KEY, u32},
+          {NFTA_XFRM_DIR, u8},
+          {NFTA_XFRM_SPNUM, u32}}},
     };
     return shapes;
 }
@@ -158,9 +217,9 @@ bool attr_ok(const nlattr *attr, A a, Walk &w) {
         if (mnl_attr_validate(attr, MNL_TYPE_NESTED) != 0) return false;
         static const std::vector<std::pair<int, A>> data = {{NFTA_DATA_VALUE, A::bin},
                                                             {NFTA_DATA_VERDICT, A::none}};
-        static const std::vector<std::pair<int, A>> verdict = {
-            {NFTA_VERDICT_CODE, A::u32}, {NFTA_VERDICT_CHAIN, A::str},
-            {NFTA_VERDICT_CHAIN_ID, A::u32}};
+        static const std::vector<std::pair<int, A>> verdict = {{NFTA_VERDICT_CODE, A::u32},
+                                                               {NFTA_VERDICT_CHAIN, A::str},
+                                                               {NFTA_VERDICT_CHAIN_ID, A::u32}};
         if (!attrs_ok(attr, data, w)) return false;
         return each_nested(attr, [&](const nlattr *v) {
             if (mnl_attr_get_type(v) != NFTA_DATA_VERDICT) return true;
@@ -235,10 +294,10 @@ bool rule_message_ok(const void *nlmsg, std::size_t len) {
         nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nfgenmsg)))
         return false;
     static const std::vector<std::pair<int, A>> rule = {
-        {NFTA_RULE_TABLE, A::str},        {NFTA_RULE_CHAIN, A::str},
-        {NFTA_RULE_HANDLE, A::u64},       {NFTA_RULE_EXPRESSIONS, A::exprs},
-        {NFTA_RULE_COMPAT, A::nested},    {NFTA_RULE_POSITION, A::u64},
-        {NFTA_RULE_USERDATA, A::bin},     {NFTA_RULE_ID, A::u32},
+        {NFTA_RULE_TABLE, A::str},       {NFTA_RULE_CHAIN, A::str},
+        {NFTA_RULE_HANDLE, A::u64},      {NFTA_RULE_EXPRESSIONS, A::exprs},
+        {NFTA_RULE_COMPAT, A::nested},   {NFTA_RULE_POSITION, A::u64},
+        {NFTA_RULE_USERDATA, A::bin},    {NFTA_RULE_ID, A::u32},
         {NFTA_RULE_POSITION_ID, A::u32},
     };
     static const std::vector<std::pair<int, A>> compat = {{NFTA_RULE_COMPAT_PROTO, A::u32},
@@ -246,17 +305,18 @@ bool rule_message_ok(const void *nlmsg, std::size_t len) {
     Walk w;
     const auto *base = reinterpret_cast<const char *>(nlh);
     return each_attr(base + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg)),
-                     base + NLMSG_ALIGN(nlh->nlmsg_len),
-                     [&](const nlattr *a) {
-        const int type = mnl_attr_get_type(a);
-        for (const auto &[t, kind] : rule)
-            if (t == type && !attr_ok(a, kind, w)) return false;
-        if (type == NFTA_RULE_COMPAT && !attrs_ok(a, compat, w)) return false;
-        // libnftnl refuses anything but list elements there, but only after reading the
-        // elements before: refuse it first
-        return type != NFTA_RULE_EXPRESSIONS ||
-               each_nested(a, [](const nlattr *e) { return mnl_attr_get_type(e) == NFTA_LIST_ELEM; });
-    });
+                     base + NLMSG_ALIGN(nlh->nlmsg_len), [&](const nlattr *a) {
+                         const int type = mnl_attr_get_type(a);
+                         for (const auto &[t, kind] : rule)
+                             if (t == type && !attr_ok(a, kind, w)) return false;
+                         if (type == NFTA_RULE_COMPAT && !attrs_ok(a, compat, w)) return false;
+                         // libnftnl refuses anything but list elements there, but only after reading the
+                         // elements before: refuse it first
+                         return type != NFTA_RULE_EXPRESSIONS ||
+                                each_nested(a, [](const nlattr *e) {
+                                    return mnl_attr_get_type(e) == NFTA_LIST_ELEM;
+                                });
+                     });
 }
 
 } // namespace
@@ -388,8 +448,7 @@ std::string expr_text(const nftnl_expr *e) {
     std::array<char, 1024> buf{};
     nftnl_expr_snprintf(buf.data(), buf.size(), e, NFTNL_OUTPUT_DEFAULT, 0);
     std::string_view text(buf.data());
-    while (!text.empty() && text.back() == ' ')
-        text.remove_suffix(1);
+    while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
     return fmt::format("{} {}", expr_name(e), text);
 }
 
@@ -435,14 +494,10 @@ std::string expr_key(const nftnl_expr *e, const std::string &table, const AnonSe
 
 std::string_view family_name(std::uint32_t f) {
     switch (f) {
-    case NFPROTO_IPV4:
-        return "ip";
-    case NFPROTO_IPV6:
-        return "ip6";
-    case NFPROTO_INET:
-        return "inet";
-    default:
-        return "?";
+    case NFPROTO_IPV4: return "ip";
+    case NFPROTO_IPV6: return "ip6";
+    case NFPROTO_INET: return "inet";
+    default: return "?";
     }
 }
 
@@ -476,7 +531,8 @@ void rule_marks(const std::vector<nftnl_expr *> &ex, RuleFacts &f) {
         std::uint32_t mark, mask;
         std::uint8_t invert;
     };
-    const auto u32_data = [](const nftnl_expr *e, std::uint16_t attr) -> std::optional<std::uint32_t> {
+    const auto u32_data = [](const nftnl_expr *e,
+                             std::uint16_t attr) -> std::optional<std::uint32_t> {
         std::uint32_t len = 0;
         const void *d = nftnl_expr_get(e, attr, &len);
         if (!d || len != 4) return std::nullopt;
@@ -537,17 +593,15 @@ std::pair<std::uint32_t, bool> l4proto_of(const nftnl_rule *r) {
             auto base = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_BASE);
             auto off = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET);
             auto len = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_LEN);
-            bool proto_field = base == NFT_PAYLOAD_NETWORK_HEADER && len == 1 &&
-                               ((nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY) == NFPROTO_IPV4 &&
-                                 off == 9) ||
-                                (nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY) == NFPROTO_IPV6 &&
-                                 off == 6));
+            bool proto_field =
+                base == NFT_PAYLOAD_NETWORK_HEADER && len == 1 &&
+                ((nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY) == NFPROTO_IPV4 && off == 9) ||
+                 (nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY) == NFPROTO_IPV6 && off == 6));
             reg = proto_field ? nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_DREG) : 0;
-        } else if (name == "cmp" && reg != 0 &&
-                   nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_SREG) == reg) {
+        } else if (name == "cmp" && reg != 0 && nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_SREG) == reg) {
             std::uint32_t len = 0;
-            const auto *d = static_cast<const std::uint8_t *>(
-                nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len));
+            const auto *d =
+                static_cast<const std::uint8_t *>(nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len));
             auto op = nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP);
             if (d && len == 1 && (op == NFT_CMP_EQ || op == NFT_CMP_NEQ))
                 out = {d[0], op == NFT_CMP_NEQ};
@@ -583,8 +637,7 @@ RulePtr rule_like(const nftnl_rule *from) {
 
 // iptables' xt_recent match payload (linux/netfilter/xt_recent.h, revision 0 and 1).
 constexpr std::size_t xt_recent_check_set_offset = 8; // after seconds, hit_count
-constexpr std::uint8_t xt_recent_set = 1 << 1, xt_recent_update = 1 << 2,
-                       xt_recent_remove = 1 << 3;
+constexpr std::uint8_t xt_recent_set = 1 << 1, xt_recent_update = 1 << 2, xt_recent_remove = 1 << 3;
 
 // Why evaluating the expression `e` a second time would change something ("" = it would
 // not): state shared by name, or state a private copy would let drift from the LOG rule's.
@@ -631,7 +684,8 @@ std::string side_effect_of(const nftnl_expr *e) {
     if (m == "quota" || m == "quota2")
         return "-m quota counts down with each packet: a companion's own quota would run out at "
                "other packets than the LOG rule's";
-    if (m == "statistic") return "-m statistic: a companion would pick other packets than the LOG rule";
+    if (m == "statistic")
+        return "-m statistic: a companion would pick other packets than the LOG rule";
     return "";
 }
 
@@ -757,8 +811,8 @@ RuleFacts rule_facts(const nftnl_rule *r, const AnonSets &sets) {
         f.log_level = static_cast<std::uint8_t>(std::min<std::uint32_t>(l.level, 255));
         f.log_flags = static_cast<std::uint8_t>(l.flags & 0xff);
         if (l.level != default_level)
-            f.log_options = l.level == log_level_audit ? "level audit"
-                                                       : fmt::format("level {}", l.level);
+            f.log_options =
+                l.level == log_level_audit ? "level audit" : fmt::format("level {}", l.level);
         if (l.flags)
             f.log_options +=
                 fmt::format("{}flags {:#x}", f.log_options.empty() ? "" : " ", l.flags);

@@ -27,8 +27,7 @@ std::string hex_attr(nftnl_set_elem *e, std::uint16_t attr) {
     std::uint32_t len = 0;
     const auto *d = static_cast<const unsigned char *>(nftnl_set_elem_get(e, attr, &len));
     std::string out;
-    for (std::uint32_t i = 0; d && i < len; ++i)
-        out += fmt::format("{:02x}", d[i]);
+    for (std::uint32_t i = 0; d && i < len; ++i) out += fmt::format("{:02x}", d[i]);
     return out;
 }
 
@@ -65,8 +64,7 @@ std::string content_of(nftnl_set *s) {
         &keys);
     std::sort(keys.begin(), keys.end());
     std::string out;
-    for (const auto &k : keys)
-        out += (out.empty() ? "" : ",") + k;
+    for (const auto &k : keys) out += (out.empty() ? "" : ",") + k;
     return out;
 }
 
@@ -116,7 +114,8 @@ namespace {
 nftnl_expr *lookup_renamed(const nftnl_expr *old, const char *set, std::uint32_t id) {
     nftnl_expr *e = nftnl_expr_alloc("lookup");
     for (auto attr : {NFTNL_EXPR_LOOKUP_SREG, NFTNL_EXPR_LOOKUP_DREG, NFTNL_EXPR_LOOKUP_FLAGS})
-        if (nftnl_expr_is_set(old, attr)) nftnl_expr_set_u32(e, attr, nftnl_expr_get_u32(old, attr));
+        if (nftnl_expr_is_set(old, attr))
+            nftnl_expr_set_u32(e, attr, nftnl_expr_get_u32(old, attr));
     nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
     nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, id);
     return e;
@@ -171,8 +170,7 @@ Result<bool> anon_sets_clone(nftnl_rule *built, const AnonSets &sets, Netlink::B
             nftnl_set_set_u32(s, NFTNL_SET_FAMILY, family);
         }
         std::size_t size = 4096;
-        for (const auto &m : found->second.elem_msgs)
-            size += m.size();
+        for (const auto &m : found->second.elem_msgs) size += m.size();
         if (size > 60000) { // one netlink attribute holds at most 64 KiB
             result = make_error(
                 fmt::format("nftables: the anonymous set {} of table {} is too large to copy "
@@ -194,10 +192,8 @@ Result<bool> anon_sets_clone(nftnl_rule *built, const AnonSets &sets, Netlink::B
         renamed = true;
     }
     if (renamed) { // relink the expressions in their order, the rebuilt lookups in place
-        for (nftnl_expr *e : linked)
-            nftnl_rule_del_expr(e);
-        for (nftnl_expr *e : exprs)
-            nftnl_rule_add_expr(built, e);
+        for (nftnl_expr *e : linked) nftnl_rule_del_expr(e);
+        for (nftnl_expr *e : exprs) nftnl_rule_add_expr(built, e);
         for (std::size_t i = 0; i < linked.size(); ++i)
             if (linked[i] != exprs[i]) nftnl_expr_free(linked[i]);
     }

@@ -29,17 +29,15 @@ std::string privilege_problem() {
 
 Result<bool> drop_privileges(bool keep_net_admin, const std::string &user, bool keep_net_raw) {
     capng_clear(CAPNG_SELECT_BOTH);
-    if (keep_net_admin &&
-        capng_update(CAPNG_ADD,
-                     static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED |
-                                               CAPNG_BOUNDING_SET),
-                     CAP_NET_ADMIN) != 0)
+    if (keep_net_admin && capng_update(CAPNG_ADD,
+                                       static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED |
+                                                                 CAPNG_BOUNDING_SET),
+                                       CAP_NET_ADMIN) != 0)
         return make_error("netlogd: cannot keep CAP_NET_ADMIN (libcap-ng update failed)");
-    if (keep_net_raw &&
-        capng_update(CAPNG_ADD,
-                     static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED |
-                                               CAPNG_BOUNDING_SET),
-                     CAP_NET_RAW) != 0)
+    if (keep_net_raw && capng_update(CAPNG_ADD,
+                                     static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED |
+                                                               CAPNG_BOUNDING_SET),
+                                     CAP_NET_RAW) != 0)
         return make_error("netlogd: cannot keep CAP_NET_RAW (libcap-ng update failed)");
     int rc = 0;
     if (!user.empty()) {
@@ -49,8 +47,9 @@ Result<bool> drop_privileges(bool keep_net_admin, const std::string &user, bool 
             return make_error(fmt::format("netlogd: user '{}' does not exist (config key 'user'): "
                                           "create it or remove the key",
                                           user));
-        rc = capng_change_id(static_cast<int>(pw->pw_uid), static_cast<int>(pw->pw_gid),
-                             static_cast<capng_flags_t>(CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING));
+        rc =
+            capng_change_id(static_cast<int>(pw->pw_uid), static_cast<int>(pw->pw_gid),
+                            static_cast<capng_flags_t>(CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING));
         if (rc != 0)
             return make_error(fmt::format("netlogd: cannot switch to user '{}' (libcap-ng error "
                                           "{}): is netlogd running as root?",
@@ -58,11 +57,12 @@ Result<bool> drop_privileges(bool keep_net_admin, const std::string &user, bool 
     } else {
         rc = capng_apply(CAPNG_SELECT_BOTH);
         if (rc != 0)
-            return make_error(fmt::format("netlogd: cannot drop capabilities (libcap-ng error {})",
-                                          rc));
+            return make_error(
+                fmt::format("netlogd: cannot drop capabilities (libcap-ng error {})", rc));
     }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return make_error(fmt::format("netlogd: cannot set no-new-privs: {}", std::strerror(errno)));
+        return make_error(
+            fmt::format("netlogd: cannot set no-new-privs: {}", std::strerror(errno)));
     return true;
 }
 
@@ -75,11 +75,15 @@ std::string capability_summary() {
     return out;
 }
 
-void notify_ready() { sd_notify(0, "READY=1"); }
+void notify_ready() {
+    sd_notify(0, "READY=1");
+}
 void notify_status(std::string_view status) {
     sd_notifyf(0, "STATUS=%.*s", static_cast<int>(status.size()), status.data());
 }
-void notify_stopping() { sd_notify(0, "STOPPING=1"); }
+void notify_stopping() {
+    sd_notify(0, "STOPPING=1");
+}
 void notify_reloading() {
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
                static_cast<unsigned long long>(monotonic_ns() / 1000));
@@ -91,6 +95,8 @@ std::uint64_t watchdog_usec() {
     std::uint64_t usec = 0;
     return sd_watchdog_enabled(0, &usec) > 0 ? usec : 0;
 }
-void notify_watchdog() { sd_notify(0, "WATCHDOG=1"); }
+void notify_watchdog() {
+    sd_notify(0, "WATCHDOG=1");
+}
 
 } // namespace netlog::io

@@ -27,9 +27,8 @@ void scan(const std::string &path, RsyslogConfFacts &facts, int depth, int &file
     if (depth > 8 || ++files > 256 || !read_file(path, text)) return;
     const std::size_t first = facts.includes.size();
     rsyslog_conf_scan(text, facts);
-    const std::vector<std::string> patterns(facts.includes.begin() +
-                                                static_cast<std::ptrdiff_t>(first),
-                                            facts.includes.end());
+    const std::vector<std::string> patterns(
+        facts.includes.begin() + static_cast<std::ptrdiff_t>(first), facts.includes.end());
     for (const auto &pattern : patterns) {
         glob_t g{};
         if (glob(pattern.c_str(), 0, nullptr, &g) == 0)

@@ -28,8 +28,8 @@ Result<ReconcileOutcome> reconcile(RulesBackend &backend, Family family, const R
         auto rs = backend.read(family);
         if (!rs) return rs.error();
         po.refused = out.refused;
-        out.last = goal == Goal::install ? plan_install(*rs, rules, po)
-                                         : plan_remove(*rs, rules, mode);
+        out.last =
+            goal == Goal::install ? plan_install(*rs, rules, po) : plan_remove(*rs, rules, mode);
         if (out.last.empty()) return out;
         if (out.conflicts == max_attempts || ++rounds > 64 + out.last.steps.size())
             return make_error(fmt::format(
@@ -55,8 +55,7 @@ Result<ReconcileOutcome> reconcile(RulesBackend &backend, Family family, const R
                                           rule_name(out.refused.front().rule),
                                           out.refused.front().reason));
         if (!report.applied.empty()) out.applied_at = std::chrono::steady_clock::now();
-        for (std::size_t i : report.applied)
-            out.applied.push_back(out.last.steps[i]);
+        for (std::size_t i : report.applied) out.applied.push_back(out.last.steps[i]);
     }
 }
 

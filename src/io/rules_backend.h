@@ -43,8 +43,8 @@ class RulesBackend {
     // Errors (no privilege, a refusal of the whole transaction) are one line for the
     // user; nothing changed by the failing transaction.
     struct Report {
-        std::vector<RuleNote> refused;     // companions the kernel refused, with its reason
-        std::vector<std::size_t> applied;  // indices into plan.steps of what was committed
+        std::vector<RuleNote> refused;    // companions the kernel refused, with its reason
+        std::vector<std::size_t> applied; // indices into plan.steps of what was committed
     };
     virtual Result<ApplyStatus> apply(const Plan &plan, Family family, Report &report) = 0;
 

@@ -18,8 +18,7 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 
 std::size_t rule_count(const Ruleset &rs) {
     std::size_t n = 0;
-    for (const FwChain &c : rs.chains)
-        n += c.rules.size();
+    for (const FwChain &c : rs.chains) n += c.rules.size();
     return n;
 }
 
@@ -120,15 +119,9 @@ std::string rules_describe(const std::vector<PlanStep> &steps) {
         chains.insert(s.rule.table + "/" + s.rule.chain);
         switch (s.op) {
         case PlanStep::Op::add_after:
-        case PlanStep::Op::replace:
-            ++added;
-            break;
-        case PlanStep::Op::remove:
-            ++removed;
-            break;
-        case PlanStep::Op::restore_log:
-            ++restored;
-            break;
+        case PlanStep::Op::replace: ++added; break;
+        case PlanStep::Op::remove: ++removed; break;
+        case PlanStep::Op::restore_log: ++restored; break;
         }
     }
     std::string out = fmt::format("+{} companion{} -{} rule{}", added, added == 1 ? "" : "s",

@@ -38,7 +38,7 @@ struct WatchReconcile {
     std::vector<PlanStep> applied; // empty: every transaction conflicted, then nothing was left
     std::size_t covered = 0;       // LOG rules covered afterwards (verified by a re-read)
     unsigned attempts = 0, conflicts = 0;
-    double latency_ms = 0;       // from the start of the check that saw the change to the commit
+    double latency_ms = 0;        // from the start of the check that saw the change to the commit
     double since_previous_ms = 0; // from the previous check (the change happened after it)
 };
 

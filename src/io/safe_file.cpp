@@ -53,8 +53,8 @@ std::string byte_size(std::uint64_t n) {
 }
 
 int open_regular(const std::string &path, bool nofollow, struct stat &st, OpenFailure &why) {
-    const int fd = ::open(path.c_str(),
-                          O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (nofollow ? O_NOFOLLOW : 0));
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY |
+                                            (nofollow ? O_NOFOLLOW : 0));
     if (fd < 0) {
         why = open_failure(path, errno);
         return -1;
@@ -88,8 +88,8 @@ Result<std::string> read_regular(const std::string &path, std::size_t max_bytes,
     } closer{fd};
     const auto size = static_cast<std::uint64_t>(std::max<off_t>(st.st_size, 0));
     if (size > max_bytes)
-        return refuse({EFBIG, fmt::format("is {}, more than the {} netlogd reads",
-                                          byte_size(size), byte_size(max_bytes))});
+        return refuse({EFBIG, fmt::format("is {}, more than the {} netlogd reads", byte_size(size),
+                                          byte_size(max_bytes))});
     std::string text;
     text.resize(static_cast<std::size_t>(size) + 1); // +1: a file that grew shows it
     std::size_t got = 0;
@@ -112,10 +112,9 @@ Result<std::string> read_regular(const std::string &path, std::size_t max_bytes,
 }
 
 int open_append(const std::string &path, mode_t mode, OpenFailure &why) {
-    const int fd = ::open(path.c_str(),
-                          O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-                              O_NOFOLLOW,
-                          mode);
+    const int fd = ::open(
+        path.c_str(),
+        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW, mode);
     if (fd < 0) {
         why = open_failure(path, errno);
         return -1;

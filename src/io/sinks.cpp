@@ -44,8 +44,8 @@ void Sink::report(std::string_view what, int err) {
     const auto now = monotonic_ns();
     if (now - last_report_ns_ < 1'000'000'000) return;
     last_report_ns_ = now;
-    fmt::print(stderr, "netlogd: output {}: {}: {} (lines are dropped and counted)\n", name_,
-               what, std::strerror(err));
+    fmt::print(stderr, "netlogd: output {}: {}: {} (lines are dropped and counted)\n", name_, what,
+               std::strerror(err));
 }
 
 std::uint64_t Sink::pending_lines() const {
@@ -60,9 +60,9 @@ bool Sink::write_all(int fd) {
             ok = false;
             break;
         }
-        const auto n = socket_ ? ::send(fd, buf_.data() + off, buf_.size() - off,
-                                        MSG_DONTWAIT | MSG_NOSIGNAL)
-                               : ::write(fd, buf_.data() + off, buf_.size() - off);
+        const auto n =
+            socket_ ? ::send(fd, buf_.data() + off, buf_.size() - off, MSG_DONTWAIT | MSG_NOSIGNAL)
+                    : ::write(fd, buf_.data() + off, buf_.size() - off);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -96,7 +96,7 @@ bool Sink::write_all(int fd) {
         const auto nl = std::string_view(buf_.data(), off).rfind('\n');
         const auto cut = static_cast<off_t>(nl == std::string_view::npos ? off : off - nl - 1);
         const off_t end = ::lseek(fd, 0, SEEK_CUR);
-        struct stat st{};
+        struct stat st {};
         if (end >= cut && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == end &&
             ::ftruncate(fd, end - cut) == 0) {
             c_.bytes -= static_cast<std::uint64_t>(cut);
@@ -120,10 +120,12 @@ void Sink::trim_pending() {
     const auto now = monotonic_ns();
     if (now - last_report_ns_ >= 1'000'000'000) {
         last_report_ns_ = now;
-        fmt::print(stderr, "netlogd: output {}: its reader does not keep up ({} waiting); lines "
-                           "past that are dropped and counted for this output only\n",
-                   name_, max_pending >= (1u << 20) ? fmt::format("{} MiB", max_pending >> 20)
-                                                    : fmt::format("{} bytes", max_pending));
+        fmt::print(stderr,
+                   "netlogd: output {}: its reader does not keep up ({} waiting); lines "
+                   "past that are dropped and counted for this output only\n",
+                   name_,
+                   max_pending >= (1u << 20) ? fmt::format("{} MiB", max_pending >> 20)
+                                             : fmt::format("{} bytes", max_pending));
     }
 }
 
@@ -148,7 +150,7 @@ bool Sink::drain_fd(int fd, int timeout_ms) {
 namespace {
 
 class FileSink final : public Sink {
-public:
+  public:
     explicit FileSink(std::string path) : path_(std::move(path)) { name_ = path_; }
     ~FileSink() override {
         flush();
@@ -161,7 +163,7 @@ public:
     int open_file() {
         const int fd = io::open_append(path_, 0640, why_);
         if (fd < 0) return why_.err;
-        struct stat st{};
+        struct stat st {};
         if (::fstat(fd, &st) == 0) {
             dev_ = st.st_dev;
             ino_ = st.st_ino;
@@ -176,7 +178,7 @@ public:
         if (buf_.empty()) return true;
         // A file whose last name went away (deleted, or its directory removed) would take
         // the lines unseen: noticed here, at the write, not at the next tick.
-        struct stat st{};
+        struct stat st {};
         if (fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_nlink == 0) reopen_now();
         if (fd_ < 0) {
             // The last open failed: try again now rather than dropping.
@@ -203,16 +205,15 @@ public:
     void tick(std::int64_t now_ns) override {
         if (now_ns - last_check_ns_ < 1'000'000'000) return;
         last_check_ns_ = now_ns;
-        struct stat st{};
+        struct stat st {};
         // Renamed away (logrotate create), deleted, or replaced (by a link, too: lstat):
         // the path no longer names our file. copytruncate keeps the inode; O_APPEND then
         // writes at the new end.
-        if (fd_ < 0 || ::lstat(path_.c_str(), &st) != 0 || st.st_ino != ino_ ||
-            st.st_dev != dev_)
+        if (fd_ < 0 || ::lstat(path_.c_str(), &st) != 0 || st.st_ino != ino_ || st.st_dev != dev_)
             reopen_now();
     }
 
-private:
+  private:
     void reopen_now() {
         if (const int err = open_file(); err != 0) {
             // Keep writing to the file we have while it still has a name (renamed away by
@@ -224,7 +225,7 @@ private:
             // redirect or stall the lines.
             const bool refused = err == ELOOP || err == EINVAL || err == ENXIO || err == EISDIR ||
                                  why_.message.find("not a regular file") != std::string::npos;
-            struct stat st{};
+            struct stat st {};
             const bool named = !refused && fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_nlink > 0;
             if (!named && fd_ >= 0) {
                 ::close(fd_);
@@ -232,8 +233,7 @@ private:
             }
             ++c_.errors;
             if (!reopen_failing_ || why_.message != last_why_)
-                fmt::print(stderr,
-                           "netlogd: output {}: cannot reopen: {}; {} ({})\n", name_,
+                fmt::print(stderr, "netlogd: output {}: cannot reopen: {}; {} ({})\n", name_,
                            why_.message,
                            named ? "lines go on to the file it had open (renamed: not at this "
                                    "path)"
@@ -263,11 +263,11 @@ private:
 };
 
 class StdoutSink final : public Sink {
-public:
+  public:
     explicit StdoutSink(bool nonblocking) {
         name_ = "stdout";
         if (!nonblocking) return;
-        struct stat st{};
+        struct stat st {};
         if (::fstat(STDOUT_FILENO, &st) != 0) return;
         if (S_ISSOCK(st.st_mode)) {
             socket_ = true; // the journal's stream: send(MSG_DONTWAIT), per call
@@ -303,7 +303,7 @@ public:
     }
     void drain(int timeout_ms) override { drain_fd(fd(), timeout_ms); }
 
-private:
+  private:
     int fd() const { return own_ >= 0 ? own_ : STDOUT_FILENO; }
     int own_ = -1;
     std::int64_t last_try_ns_ = 0;
@@ -312,7 +312,7 @@ private:
 // One file sink per route, bounded; the fallback takes the rest. Its counters are the sums
 // of its files' (files are never closed before the sink is, so the sums only grow).
 class RoutedFileSink final : public Sink {
-public:
+  public:
     RoutedFileSink(const std::string &describe, std::unique_ptr<Sink> fallback,
                    std::size_t max_files)
         : fallback_(std::move(fallback)), max_files_(max_files) {
@@ -372,7 +372,7 @@ public:
         sync();
     }
 
-private:
+  private:
     std::string &to_fallback() {
         ++c_.fallback;
         return fallback_->buffer();
@@ -397,7 +397,9 @@ private:
 
     struct Hash {
         using is_transparent = void;
-        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+        std::size_t operator()(std::string_view s) const {
+            return std::hash<std::string_view>{}(s);
+        }
     };
     std::unique_ptr<Sink> fallback_;
     std::size_t max_files_;

@@ -17,7 +17,7 @@
 namespace netlog::io {
 
 struct SinkCounters {
-    std::uint64_t lines = 0;   // lines written
+    std::uint64_t lines = 0; // lines written
     std::uint64_t bytes = 0;
     std::uint64_t dropped = 0; // lines that could not be written
     std::uint64_t errors = 0;  // failed writes / opens
@@ -29,7 +29,7 @@ struct SinkCounters {
 };
 
 class Sink {
-public:
+  public:
     virtual ~Sink() = default;
     // Lines waiting for flush(); append whole lines ending in '\n'.
     std::string &buffer() { return buf_; }
@@ -55,7 +55,7 @@ public:
     const SinkCounters &counters() const { return c_; }
     const std::string &describe() const { return name_; }
 
-protected:
+  protected:
     // write(2) all of buf_ to fd, counting lines written and dropped; clears buf_. A
     // non-blocking fd (EAGAIN) keeps what it could not take in buf_, up to max_pending
     // bytes; whole lines past that are dropped and counted.
@@ -70,8 +70,8 @@ protected:
     SinkCounters c_;
     std::string name_;
     std::int64_t last_report_ns_ = 0;
-    bool blocked_ = false;       // the last write met a full pipe (EAGAIN)
-    bool socket_ = false;        // send(MSG_DONTWAIT) instead of write
+    bool blocked_ = false; // the last write met a full pipe (EAGAIN)
+    bool socket_ = false;  // send(MSG_DONTWAIT) instead of write
 };
 
 constexpr std::size_t max_pending = 4u << 20; // a non-blocking sink's backlog, bytes

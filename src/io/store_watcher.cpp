@@ -108,8 +108,7 @@ std::string read_version(const std::string &path) {
     auto r = read_file(path, StoreWatcher::max_version_bytes, &st, &missing);
     if (!r.ok()) return {};
     std::string v = std::move(r).value();
-    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back())))
-        v.pop_back();
+    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.pop_back();
     return printable(v.size() > 64 ? v.substr(0, 64) : v);
 }
 
@@ -313,10 +312,11 @@ void StoreWatcher::refresh(bool force) {
         line += fmt::format("; {} entries not indexed or partly indexed, first: {}",
                             report.warnings(), report.first_warning);
     if (report.repaired) // as the store's Go readers read them
-        line += fmt::format("; {} strings with a lone UTF-16 surrogate or bytes that are not "
-                            "UTF-8 read as U+FFFD{}",
-                            report.repaired,
-                            report.warnings() ? "" : fmt::format(" (first: {})", report.first_warning));
+        line +=
+            fmt::format("; {} strings with a lone UTF-16 surrogate or bytes that are not "
+                        "UTF-8 read as U+FFFD{}",
+                        report.repaired,
+                        report.warnings() ? "" : fmt::format(" (first: {})", report.first_warning));
     if (!note.empty()) line += fmt::format(" ({})", note);
     log(StoreLogLevel::info, line);
     if (opts_.on_load) opts_.on_load(fresh);

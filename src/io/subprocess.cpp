@@ -50,8 +50,7 @@ Result<ProcessOutput> process_run(const std::vector<std::string> &argv, const st
     posix_spawn_file_actions_adddup2(&fa, pipes[1].write.get(), 1);
     posix_spawn_file_actions_adddup2(&fa, pipes[2].write.get(), 2);
     std::vector<char *> args;
-    for (const auto &a : argv)
-        args.push_back(const_cast<char *>(a.c_str()));
+    for (const auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
     args.push_back(nullptr);
     pid_t pid = -1;
     int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
@@ -107,8 +106,7 @@ Result<ProcessOutput> process_run(const std::vector<std::string> &argv, const st
         }
     }
     int st = 0;
-    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
     out.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     return out;
 }

@@ -27,7 +27,9 @@ bool is_stream(SyslogSettings::Transport t) {
     return t == SyslogSettings::Transport::tcp || t == SyslogSettings::Transport::unix_stream;
 }
 
-void put_u32(std::string &b, std::uint32_t v) { b.append(reinterpret_cast<const char *>(&v), 4); }
+void put_u32(std::string &b, std::uint32_t v) {
+    b.append(reinterpret_cast<const char *>(&v), 4);
+}
 std::uint32_t get_u32(const std::string &b, std::size_t at) {
     std::uint32_t v;
     std::memcpy(&v, b.data() + at, 4);
@@ -43,16 +45,21 @@ Result<SyslogSettings> syslog_parse_address(std::string_view a, SyslogSettings s
         return true;
     };
     using T = SyslogSettings::Transport;
-    if (take("unix-stream://")) s.transport = T::unix_stream;
-    else if (take("unix://")) s.transport = T::unix_dgram;
-    else if (take("udp://")) s.transport = T::udp;
-    else if (take("tcp://")) s.transport = T::tcp;
+    if (take("unix-stream://"))
+        s.transport = T::unix_stream;
+    else if (take("unix://"))
+        s.transport = T::unix_dgram;
+    else if (take("udp://"))
+        s.transport = T::udp;
+    else if (take("tcp://"))
+        s.transport = T::tcp;
     else
         return make_error(fmt::format("syslog address '{}': expected udp://HOST:PORT, "
                                       "tcp://HOST:PORT, unix:///PATH or unix-stream:///PATH",
                                       a));
     if (s.transport == T::unix_dgram || s.transport == T::unix_stream) {
-        if (a.empty() || a[0] != '/') return make_error("syslog address: unix path must be absolute");
+        if (a.empty() || a[0] != '/')
+            return make_error("syslog address: unix path must be absolute");
         if (a.size() >= sizeof(sockaddr_un::sun_path))
             return make_error(fmt::format("syslog address: unix path '{}' is too long", a));
         s.path = std::string(a);
@@ -77,8 +84,7 @@ Result<SyslogSettings> syslog_parse_address(std::string_view a, SyslogSettings s
     if (std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
         (port.size() > 5 || std::stoul(std::string(port)) == 0 ||
          std::stoul(std::string(port)) > 65535))
-        return make_error(
-            fmt::format("syslog address '{}': port {} is not in 1..65535", a, port));
+        return make_error(fmt::format("syslog address '{}': port {} is not in 1..65535", a, port));
     s.host = std::string(host);
     s.port = std::string(port);
     return s;
@@ -174,8 +180,10 @@ void SyslogSink::try_connect(std::int64_t now_ns) {
     int fd = -1;
     int rc = -1;
     if (s_.transport == T::unix_dgram || s_.transport == T::unix_stream) {
-        fd = socket(AF_UNIX, (s_.transport == T::unix_dgram ? SOCK_DGRAM : SOCK_STREAM) |
-                                 SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = socket(AF_UNIX,
+                    (s_.transport == T::unix_dgram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK |
+                        SOCK_CLOEXEC,
+                    0);
         sockaddr_un sa{};
         sa.sun_family = AF_UNIX;
         std::memcpy(sa.sun_path, s_.path.data(), s_.path.size());

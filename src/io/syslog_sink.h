@@ -24,10 +24,10 @@ struct SyslogSettings {
     std::string host, port; // udp/tcp
     std::string path;       // unix
     Protocol protocol = Protocol::rfc5424;
-    int facility = 1;       // user; 0 = kern (for klog lines), 16..23 = local0..7
-    int severity = 6;       // info
+    int facility = 1; // user; 0 = kern (for klog lines), 16..23 = local0..7
+    int severity = 6; // info
     std::string app_name = "netlogd";
-    std::string hostname;   // empty: gethostname()
+    std::string hostname; // empty: gethostname()
     std::size_t buffer_bytes = 8u << 20;
 };
 
@@ -45,7 +45,7 @@ struct SyslogCounters {
 };
 
 class SyslogSink {
-public:
+  public:
     explicit SyslogSink(SyslogSettings s);
     ~SyslogSink();
     SyslogSink(const SyslogSink &) = delete;
@@ -61,7 +61,7 @@ public:
     const SyslogCounters &counters() const { return c_; }
     std::string_view describe() const { return description_; }
 
-private:
+  private:
     void frame(std::string_view msg, Timestamp ts, int severity);
     void try_connect(std::int64_t now_ns);
     void disconnect(std::int64_t now_ns);

@@ -39,14 +39,17 @@ std::string connect_error(const std::string &path, int err) {
     switch (err) {
     case ENOENT:
         return fmt::format("unix://{}: no such socket (is the daemon running, and is this its "
-                           "socket?)", path);
+                           "socket?)",
+                           path);
     case ECONNREFUSED:
         return fmt::format("unix://{}: connection refused (the socket is there but nothing "
-                           "listens: the daemon stopped?)", path);
+                           "listens: the daemon stopped?)",
+                           path);
     case EACCES:
     case EPERM:
         return fmt::format("unix://{}: permission denied (netlogd needs to be root or in the "
-                           "socket's group)", path);
+                           "socket's group)",
+                           path);
     default: return fmt::format("unix://{}: {}", path, std::strerror(err));
     }
 }
@@ -74,15 +77,19 @@ Result<std::unique_ptr<UnixHttpStream>> UnixHttpStream::open(const std::string &
         if (errno != EAGAIN && errno != EINPROGRESS) return make_error(connect_error(path, errno));
         // the listener's backlog is full: wait for room
         const int w = wait_for(fd, POLLOUT, deadline, stop_fd);
-        if (w <= 0) return make_error(w == -1 ? "stopped" : fmt::format("unix://{}: connect timed out after {} ms", path, head_timeout_ms));
+        if (w <= 0)
+            return make_error(w == -1 ? "stopped"
+                                      : fmt::format("unix://{}: connect timed out after {} ms",
+                                                    path, head_timeout_ms));
         int err = 0;
         socklen_t len = sizeof err;
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
         if (err) return make_error(connect_error(path, err));
     }
-    const std::string req = fmt::format("GET {} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: netlogd/"
-                                        NETLOG_VERSION "\r\nConnection: close\r\n\r\n",
-                                        target);
+    const std::string req =
+        fmt::format("GET {} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: netlogd/" NETLOG_VERSION
+                    "\r\nConnection: close\r\n\r\n",
+                    target);
     std::size_t sent = 0;
     while (sent < req.size()) {
         const auto n = send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
@@ -94,7 +101,10 @@ Result<std::unique_ptr<UnixHttpStream>> UnixHttpStream::open(const std::string &
         if (n < 0 && errno == EAGAIN) {
             const int w = wait_for(fd, POLLOUT, deadline, stop_fd);
             if (w == 1) continue;
-            return make_error(w == -1 ? "stopped" : fmt::format("unix://{}: the request could not be sent in {} ms", path, head_timeout_ms));
+            return make_error(w == -1
+                                  ? "stopped"
+                                  : fmt::format("unix://{}: the request could not be sent in {} ms",
+                                                path, head_timeout_ms));
         }
         return make_error(fmt::format("unix://{}: send: {}", path, std::strerror(errno)));
     }
@@ -105,7 +115,8 @@ Result<std::unique_ptr<UnixHttpStream>> UnixHttpStream::open(const std::string &
         if (w == -1) return make_error("stopped");
         if (w == 0)
             return make_error(fmt::format("unix://{}: no response to GET {} within {} ms (the "
-                                          "daemon hangs?)", path, target, head_timeout_ms));
+                                          "daemon hangs?)",
+                                          path, target, head_timeout_ms));
         if (!s->read_some(early) && !s->reader_.head_done())
             return make_error(fmt::format("unix://{}: GET {}: {}", path, target,
                                           s->error_.empty() ? "no response" : s->error_));

@@ -24,9 +24,8 @@ class UnixHttpStream {
   public:
     // Errors, one line each: the socket is missing, refuses, or may not be opened
     // ("permission denied"); no head within the timeout; not an HTTP response; stopped.
-    static Result<std::unique_ptr<UnixHttpStream>> open(const std::string &socket_path,
-                                                        std::string_view target,
-                                                        int head_timeout_ms, int stop_fd);
+    static Result<std::unique_ptr<UnixHttpStream>>
+    open(const std::string &socket_path, std::string_view target, int head_timeout_ms, int stop_fd);
     ~UnixHttpStream();
     UnixHttpStream(const UnixHttpStream &) = delete;
     UnixHttpStream &operator=(const UnixHttpStream &) = delete;

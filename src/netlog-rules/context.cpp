@@ -40,9 +40,9 @@ Result<RulesFile> rules_load(const std::string &path) {
     // A FIFO or a device in place of the file is refused, never waited on or read forever.
     auto text = io::read_regular(path, 4u << 20, false);
     if (!text)
-        return make_error(fmt::format(
-            "cannot read the rules file {}: {} (give another with --rules FILE)", path,
-            text.error().message));
+        return make_error(
+            fmt::format("cannot read the rules file {}: {} (give another with --rules FILE)", path,
+                        text.error().message));
     auto rules = rules_parse(*text, path);
     if (!rules) return rules.error();
     if (rules->classes.empty())

@@ -27,11 +27,10 @@ int cmd_plan(Context &ctx) {
                 return exit_failed;
             }
             for (RuleNote &n : *refused) {
-                plan.steps.erase(std::remove_if(plan.steps.begin(), plan.steps.end(),
-                                                [&](const PlanStep &s) {
-                                                    return same_rule(s.rule, n.rule);
-                                                }),
-                                 plan.steps.end());
+                plan.steps.erase(
+                    std::remove_if(plan.steps.begin(), plan.steps.end(),
+                                   [&](const PlanStep &s) { return same_rule(s.rule, n.rule); }),
+                    plan.steps.end());
                 plan.not_covered.push_back(std::move(n));
             }
             auto shared = [&](const FwRule &r) { return inet_seen_before(ctx, f, r); };
@@ -40,8 +39,7 @@ int cmd_plan(Context &ctx) {
             std::erase_if(plan.not_carried, [&](const RuleNote &n) { return shared(n.rule); });
             say("{} {}: {} change{}, {} LOG rule{} covered, {} not covered", b->name(),
                 to_string(f), plan.steps.size(), plan.steps.size() == 1 ? "" : "s",
-                plan.covered.size(), plan.covered.size() == 1 ? "" : "s",
-                plan.not_covered.size());
+                plan.covered.size(), plan.covered.size() == 1 ? "" : "s", plan.not_covered.size());
             std::string text = plan.to_text();
             if (!text.empty()) fmt::print("{}", text);
             say_notes(plan);

@@ -70,8 +70,7 @@ int cmd_status(Context &ctx) {
                 b->name(), to_string(f), covered, covered == 1 ? "" : "s", not_covered, orphaned,
                 orphaned == 1 ? "" : "s", stale ? fmt::format(", {} stale", stale) : "",
                 plan.unmatched.size(), plan.unmatched.size() == 1 ? "" : "s");
-            for (const auto &l : lines)
-                say("{}", l);
+            for (const auto &l : lines) say("{}", l);
             // A class is unused when no backend and no family has a LOG rule for it.
             if (first)
                 unused = plan.unused_classes;

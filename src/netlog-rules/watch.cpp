@@ -48,11 +48,9 @@ int cmd_watch(Context &ctx) {
     wo.interval =
         std::chrono::milliseconds(std::max<long>(1, static_cast<long>(ctx.opts.interval * 1000)));
     std::vector<std::string> names;
-    for (auto &b : ctx.backends)
-        names.push_back(b->name());
+    for (auto &b : ctx.backends) names.push_back(b->name());
     std::vector<std::string_view> fams;
-    for (Family f : ctx.families)
-        fams.push_back(to_string(f));
+    for (Family f : ctx.families) fams.push_back(to_string(f));
     say("{} watching {} {}, mode {}, interval {} ms", utc_now(), fmt::join(names, "+"),
         fmt::join(fams, "+"), to_string(ctx.mode), wo.interval.count());
 
@@ -76,9 +74,9 @@ int cmd_watch(Context &ctx) {
     hooks.on_reconcile = [&](const WatchReconcile &r) {
         conflicts += r.conflicts;
         std::string retried =
-            r.conflicts ? fmt::format(", {} transaction(s) retried after a concurrent change",
-                                      r.conflicts)
-                        : "";
+            r.conflicts
+                ? fmt::format(", {} transaction(s) retried after a concurrent change", r.conflicts)
+                : "";
         if (r.applied.empty()) {
             say("{} conflict {} {}: nothing left to do{}", utc_now(), r.backend,
                 to_string(r.family), retried);

@@ -30,13 +30,13 @@ namespace netlog {
 struct OutputCounters {
     std::string name; // path, "stdout", syslog address
     std::uint64_t lines = 0, bytes = 0, dropped = 0, errors = 0, reopens = 0;
-    bool routed = false;                  // a path naming fields: one file per value
+    bool routed = false;                   // a path naming fields: one file per value
     std::uint64_t files = 0, fallback = 0; // ... its files open, lines to its fallback
 };
 
 struct CountersSnapshot {
     // reader thread (NFLOG socket)
-    std::uint64_t received = 0;     // packet messages read from the socket
+    std::uint64_t received = 0; // packet messages read from the socket
     std::uint64_t datagrams = 0, recv_calls = 0;
     std::uint64_t enobufs = 0;      // socket overruns reported by the kernel
     std::uint64_t lost_enobufs = 0; // events lost in those overruns (sequence gaps)
@@ -103,14 +103,14 @@ inline std::string counters_line(const CountersSnapshot &s) {
                                s.outputs[i].dropped);
     if (s.connections_enabled) { // the followed connections' own identity (conntrack.h)
         const auto &c = s.pipeline.connections;
-        out += fmt::format(" connections_followed={} connections_untracked={} "
-                           "connection_events={} connections_refused={} "
-                           "connections_unanswered={} connections_unreachable={} "
-                           "connections_closed={} connections_quiet={} connections_lost={} "
-                           "connections_active={} conntrack_overruns={}",
-                           c.followed, c.untracked, c.events(), c.refused, c.unanswered,
-                           c.unreachable, c.closed, c.quiet, c.lost, c.active,
-                           s.conntrack_overruns);
+        out +=
+            fmt::format(" connections_followed={} connections_untracked={} "
+                        "connection_events={} connections_refused={} "
+                        "connections_unanswered={} connections_unreachable={} "
+                        "connections_closed={} connections_quiet={} connections_lost={} "
+                        "connections_active={} conntrack_overruns={}",
+                        c.followed, c.untracked, c.events(), c.refused, c.unanswered, c.unreachable,
+                        c.closed, c.quiet, c.lost, c.active, s.conntrack_overruns);
     }
     if (s.rate_limit.enabled) // emitted + suppressed = the events the pipeline built
         out += fmt::format(" suppressed={} suppression_summaries={} summarised={}",

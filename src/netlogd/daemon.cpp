@@ -50,14 +50,13 @@ using io::realtime_ns;
 namespace {
 
 class Daemon {
-public:
+  public:
     Daemon(std::string config_path, Loaded loaded)
-        : config_path_(std::move(config_path)), l_(std::move(loaded)),
-          queue_(l_.config.queue) {}
+        : config_path_(std::move(config_path)), l_(std::move(loaded)), queue_(l_.config.queue) {}
 
     int run();
 
-private:
+  private:
     bool start();
     void reader_loop();
     void pipeline_loop();
@@ -191,8 +190,9 @@ bool Daemon::start() {
         ct_ = std::move(*c);
         ct_options_ = {cc.outcomes, cc.flow_end, cc.max_tracked};
         const auto acct = io::ConntrackSocket::accounting_on();
-        fmt::print(stderr, "netlogd: connections: following allowed connections through "
-                           "conntrack ({}{}{}; at most {}){}\n",
+        fmt::print(stderr,
+                   "netlogd: connections: following allowed connections through "
+                   "conntrack ({}{}{}; at most {}){}\n",
                    cc.outcomes ? "failed" : "", cc.outcomes && cc.flow_end ? ", " : "",
                    cc.flow_end ? "closed" : "", cc.max_tracked,
                    cc.flow_end && acct && !*acct
@@ -219,14 +219,16 @@ bool Daemon::start() {
     std::string groups;
     for (auto g : so.groups) groups += fmt::format("{}{}", groups.empty() ? "" : ",", g);
     std::string outs;
-    for (const auto &o : sinks_) outs += fmt::format("{}{}", outs.empty() ? "" : ", ", o->describe());
+    for (const auto &o : sinks_)
+        outs += fmt::format("{}{}", outs.empty() ? "" : ", ", o->describe());
     fmt::print(stderr,
                "netlogd: reading NFLOG group(s) {} ({} classes from {}), socket buffer {} bytes; "
                "store {}; outputs: {}\n",
                groups, l_.rules->classes.size(), l_.rules_source, sock_->receive_buffer(),
-               store_    ? fmt::format("{} ({} containers)", store_->path(), index_ ? index_->size() : 0)
+               store_
+                   ? fmt::format("{} ({} containers)", store_->path(), index_ ? index_->size() : 0)
                : engine_ ? fmt::format("from {}", engine_->describe())
-                      : std::string("none"),
+                         : std::string("none"),
                outs);
     if (!setup.kernel_prefix_note.empty())
         fmt::print(stderr, "netlogd: {}\n", setup.kernel_prefix_note);
@@ -292,7 +294,8 @@ void Daemon::reader_loop() {
             // Drain: the kernel flushes partial batches after flush_timeout_ms.
             const auto now = monotonic_ns();
             if (deadline == 0)
-                deadline = now + (2 * std::int64_t{l_.config.nflog.flush_timeout_ms} + 100) * 1'000'000;
+                deadline =
+                    now + (2 * std::int64_t{l_.config.nflog.flush_timeout_ms} + 100) * 1'000'000;
             if (now >= deadline) break;
             timeout = static_cast<int>((deadline - now) / 1'000'000) + 1;
         }
@@ -411,7 +414,8 @@ void Daemon::pipeline_loop() {
     // leaves is dropped and counted for that output.
     const auto drain_until = monotonic_ns() + 2'000'000'000;
     for (auto &s : sinks_)
-        s->drain(static_cast<int>(std::max<std::int64_t>(0, drain_until - monotonic_ns()) / 1'000'000));
+        s->drain(
+            static_cast<int>(std::max<std::int64_t>(0, drain_until - monotonic_ns()) / 1'000'000));
     publish_pipeline();
     worker_done_ = true;
     reload_cv_.notify_all(); // a reload waiting to be swapped in is not
@@ -488,8 +492,9 @@ bool Daemon::prepare_reload() {
         fmt::print(stderr, "netlogd: reload: the NFLOG groups changed; restart netlogd to bind "
                            "the new ones (still reading the old ones)\n");
     if (fresh->config.metrics_listen != l_.config.metrics_listen)
-        fmt::print(stderr, "netlogd: reload: metrics.listen changed to '{}'; restart netlogd for "
-                           "it to take effect ({})\n",
+        fmt::print(stderr,
+                   "netlogd: reload: metrics.listen changed to '{}'; restart netlogd for "
+                   "it to take effect ({})\n",
                    fresh->config.metrics_listen,
                    l_.config.metrics_listen.empty()
                        ? std::string("no listener until then")
@@ -528,7 +533,8 @@ bool Daemon::prepare_reload() {
     {
         const auto &ne = fresh->config.engine, &oe = l_.config.engine;
         st->engine_changed = fresh->config.metadata_source != l_.config.metadata_source ||
-                             ne.socket != oe.socket || ne.labels != oe.labels || ne.grace != oe.grace;
+                             ne.socket != oe.socket || ne.labels != oe.labels ||
+                             ne.grace != oe.grace;
         if (st->engine_changed && (st->engine = open_engine(fresh->config))) st->engine->start();
     }
     auto setup = pipeline_setup(fresh->config);
@@ -536,7 +542,8 @@ bool Daemon::prepare_reload() {
     if (auto p = Pipeline::make(*fresh->rules, setup.options)) {
         st->pipeline = std::move(*p);
     } else { // an unknown class in rate_limit.classes: the outputs' formats still change
-        fmt::print(stderr, "netlogd: reload: {}; rate limiting off until fixed\n", p.error().message);
+        fmt::print(stderr, "netlogd: reload: {}; rate limiting off until fixed\n",
+                   p.error().message);
         setup.options.rate_limit.reset();
         st->pipeline = std::make_unique<Pipeline>(*fresh->rules, std::move(setup.options));
     }
@@ -654,8 +661,8 @@ void Daemon::publish_pipeline() {
     outs.reserve(sinks_.size());
     for (const auto &s : sinks_) {
         const auto &c = s->counters();
-        outs.push_back({s->describe(), c.lines, c.bytes, c.dropped, c.errors, c.reopens,
-                        c.routed, c.files, c.fallback});
+        outs.push_back({s->describe(), c.lines, c.bytes, c.dropped, c.errors, c.reopens, c.routed,
+                        c.files, c.fallback});
     }
     std::lock_guard lk(snap_mu_);
     snap_.pipeline = pipeline_->counters();
@@ -692,9 +699,10 @@ int Daemon::run() {
         }
         rules_ = std::move(*m);
         if (rules_->needs_net_raw() && !l_.config.user.empty()) {
-            fmt::print(stderr, "netlogd: manage_rules: the iptables-legacy backend runs "
-                               "iptables-legacy-restore, which needs root: remove 'user' from "
-                               "{} or use manage_rules.backend: nft\n",
+            fmt::print(stderr,
+                       "netlogd: manage_rules: the iptables-legacy backend runs "
+                       "iptables-legacy-restore, which needs root: remove 'user' from "
+                       "{} or use manage_rules.backend: nft\n",
                        config_path_);
             return 1;
         }
@@ -714,9 +722,10 @@ int Daemon::run() {
         }
         peers_ = std::move(*w);
         if (peers_->needs_net_raw() && !l_.config.user.empty()) {
-            fmt::print(stderr, "netlogd: the json extra 'peer' reads iptables-legacy rules with "
-                               "iptables-legacy-save, which needs root: remove 'user' from {} "
-                               "or use manage_rules.backend: nft\n",
+            fmt::print(stderr,
+                       "netlogd: the json extra 'peer' reads iptables-legacy rules with "
+                       "iptables-legacy-save, which needs root: remove 'user' from {} "
+                       "or use manage_rules.backend: nft\n",
                        config_path_);
             return 1;
         }
@@ -801,12 +810,12 @@ int Daemon::run() {
     reload_cv_.notify_all();
     // Drain, but not forever: nothing should block the pipeline or the loader any more
     // (outputs and files are non-blocking), but a bug there must not keep netlogd alive.
-    for (int i = 0; i < 100 && !(worker_done_.load() && loader_done_.load()); ++i)
-        usleep(100'000);
+    for (int i = 0; i < 100 && !(worker_done_.load() && loader_done_.load()); ++i) usleep(100'000);
     if (!worker_done_.load() || !loader_done_.load()) {
         auto s = snapshot();
-        fmt::print(stderr, "netlogd: {} still busy after 10 s; exiting without draining {} "
-                           "queued events\n",
+        fmt::print(stderr,
+                   "netlogd: {} still busy after 10 s; exiting without draining {} "
+                   "queued events\n",
                    worker_done_.load() ? "the reload" : "the pipeline", queue_.events());
         fmt::print(stderr, "netlogd: exiting: {}\n", counters_line(s));
         std::fflush(stderr);

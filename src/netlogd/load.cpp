@@ -72,8 +72,7 @@ std::string config_key_where(const std::string &config_path, std::string_view do
         if (node && !node.Mark().is_null())
             return fmt::format("{}:{}:{}: key '{}'", config_path, node.Mark().line + 1,
                                node.Mark().column + 1, key);
-    } catch (const YAML::Exception &) {
-    }
+    } catch (const YAML::Exception &) {}
     return fmt::format("{}: key '{}'", config_path, key);
 }
 
@@ -106,8 +105,8 @@ Result<Loaded> load_config(const std::string &path) {
     // one that cannot be parsed names its own file, line and key.
     auto rules_text = read_text(l.rules_source, "the rules file");
     if (!rules_text)
-        return make_error(fmt::format("{}: {}", config_key_where(path, "rules"),
-                                      rules_text.error().message));
+        return make_error(
+            fmt::format("{}: {}", config_key_where(path, "rules"), rules_text.error().message));
     auto rules = rules_parse(*rules_text, l.rules_source);
     if (!rules) return rules.error();
     l.rules = std::make_unique<RulesFile>(std::move(*rules));

@@ -60,23 +60,29 @@ int main(int argc, char **argv) {
     netlog::daemon::ReplayOptions ro;
     std::string format;
     app.add_option("-c,--config", config, fmt::format("config file (default {})", default_config));
-    app.add_flag("--check-config", check, "validate the config and its rules file, print a summary");
+    app.add_flag("--check-config", check,
+                 "validate the config and its rules file, print a summary");
     bool reload = false;
     std::string reload_pid;
-    app.add_flag("--reload", reload, "ask the running netlogd to reload its config and wait for "
-                                     "the outcome (exit 1 if it refused it); for ExecReload");
-    app.add_option("--pid", reload_pid, "--reload: netlogd's pid (default: $MAINPID, as systemd "
-                                        "sets it for ExecReload)");
+    app.add_flag("--reload", reload,
+                 "ask the running netlogd to reload its config and wait for "
+                 "the outcome (exit 1 if it refused it); for ExecReload");
+    app.add_option("--pid", reload_pid,
+                   "--reload: netlogd's pid (default: $MAINPID, as systemd "
+                   "sets it for ExecReload)");
     bool stats = false;
-    app.add_flag("--stats", stats, "ask the running netlogd (its metrics.listen) for its counters "
-                                   "and print the accounting identity");
+    app.add_flag("--stats", stats,
+                 "ask the running netlogd (its metrics.listen) for its counters "
+                 "and print the accounting identity");
     app.add_option("--replay", ro.capture,
                    "run the pipeline over a DLT_NFLOG capture (tcpdump -i nflog:N -w FILE), "
                    "lines to stdout");
-    app.add_option("--format", format, "replay output format: json (default), klog, iptables-logger, ecs")
+    app.add_option("--format", format,
+                   "replay output format: json (default), klog, iptables-logger, ecs")
         ->check(CLI::IsMember({"json", "klog", "iptables-logger", "ecs"}));
-    app.add_option("--rules", ro.rules_path, "replay: rules file (default: the config's, else "
-                                             "the built-in rules/cloudfoundry.yaml)");
+    app.add_option("--rules", ro.rules_path,
+                   "replay: rules file (default: the config's, else "
+                   "the built-in rules/cloudfoundry.yaml)");
     app.add_flag("--resolve-interfaces,!--no-resolve-interfaces", ro.resolve_interfaces,
                  "replay: name interfaces by looking up their index in this network namespace "
                  "(default on)");

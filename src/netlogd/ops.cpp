@@ -20,7 +20,9 @@ using io::monotonic_ns;
 
 namespace {
 
-double wall_seconds() { return static_cast<double>(io::realtime_ns()) / 1e9; }
+double wall_seconds() {
+    return static_cast<double>(io::realtime_ns()) / 1e9;
+}
 
 std::string slurp(const char *path) {
     std::ifstream f(path);
@@ -151,11 +153,14 @@ std::string Ops::health() const {
         return "not ready: the pipeline thread is stuck";
     std::lock_guard lk(mu_);
     if (!store_.problem.empty())
-        return fmt::format("store not loaded: {} (enriching with the previous index)", store_.problem);
+        return fmt::format("store not loaded: {} (enriching with the previous index)",
+                           store_.problem);
     return {};
 }
 
-int Ops::metrics_port() const { return server_ ? server_->port() : 0; }
+int Ops::metrics_port() const {
+    return server_ ? server_->port() : 0;
+}
 
 MetricsSnapshot Ops::metrics() const {
     auto m = metrics_from_counters(o_.counters());
@@ -183,7 +188,8 @@ MetricsSnapshot Ops::metrics() const {
     }
     // The kernel's view of our groups and of the socket that holds them (under /proc/self:
     // the unit's ProcSubset=pid hides /proc/net, not /proc/self/net).
-    for (const auto &g : kernel_parse_nfnetlink_log(slurp("/proc/self/net/netfilter/nfnetlink_log")))
+    for (const auto &g :
+         kernel_parse_nfnetlink_log(slurp("/proc/self/net/netfilter/nfnetlink_log")))
         if (std::find(o_.groups.begin(), o_.groups.end(), g.group) != o_.groups.end())
             m.kernel_groups.push_back(g);
     if (!m.kernel_groups.empty())
@@ -204,8 +210,9 @@ int stats_command(const std::string &config_path) {
         return 1;
     }
     if (c->metrics_listen.empty()) {
-        fmt::print(stderr, "netlogd: --stats: {} has no metrics listener: add "
-                           "`metrics: {{listen: \"127.0.0.1:7561\"}}` and reload netlogd\n",
+        fmt::print(stderr,
+                   "netlogd: --stats: {} has no metrics listener: add "
+                   "`metrics: {{listen: \"127.0.0.1:7561\"}}` and reload netlogd\n",
                    config_path);
         return 1;
     }
@@ -221,8 +228,9 @@ int stats_command(const std::string &config_path) {
     const auto url = fmt::format("http://{}/metrics", c->metrics_listen);
     auto res = io::http_get(host, port, "/metrics", 10'000);
     if (!res) {
-        fmt::print(stderr, "netlogd: --stats: cannot read {} ({}): is netlogd running with "
-                           "this config ({})?\n",
+        fmt::print(stderr,
+                   "netlogd: --stats: cannot read {} ({}): is netlogd running with "
+                   "this config ({})?\n",
                    url, res.error().message, config_path);
         return 1;
     }

@@ -35,15 +35,15 @@ MetricsSnapshot metrics_from_counters(const CountersSnapshot &c);
 std::string status_line(const MetricsSnapshot &m);
 
 class Ops {
-public:
+  public:
     struct Options {
-        std::string metrics_listen;          // empty: no listener
-        std::string user;                    // empty: stay root (uid 0, no capabilities)
-        bool keep_net_admin = false;         // rules managed by netlogd
-        std::vector<std::uint16_t> groups;   // the bound NFLOG groups (kernel view)
-        std::size_t queue_capacity = 0;      // events
+        std::string metrics_listen;                 // empty: no listener
+        std::string user;                           // empty: stay root (uid 0, no capabilities)
+        bool keep_net_admin = false;                // rules managed by netlogd
+        std::vector<std::uint16_t> groups;          // the bound NFLOG groups (kernel view)
+        std::size_t queue_capacity = 0;             // events
         std::function<CountersSnapshot()> counters; // thread-safe copy of the live counters
-        bool keep_net_raw = false;           // rules managed through iptables-legacy
+        bool keep_net_raw = false;                  // rules managed through iptables-legacy
         std::function<void(MetricsSnapshot &)> rules_metrics; // manage_rules: reconciles
         std::function<void(MetricsSnapshot &)> peer_metrics;  // json extra peer: marks
     };
@@ -63,7 +63,7 @@ public:
     std::string health() const; // "" healthy, else why (/healthz answers 503 with it)
     int metrics_port() const;
 
-private:
+  private:
     explicit Ops(Options o);
     Options o_;
     std::unique_ptr<io::MetricsServer> server_;

@@ -27,12 +27,11 @@ namespace {
 
 constexpr std::size_t sink_flush_bytes = 1u << 20; // a sink buffer past this is written at once
 
-
 // A syslog output behind the Sink interface: each buffered line becomes one message. With
 // `rule_levels` (klog without a configured severity) each line's severity is its LOG rule's
 // level, as the kernel's own line had.
 class SyslogOutput final : public io::Sink {
-public:
+  public:
     SyslogOutput(io::SyslogSettings s, bool rule_levels)
         : half_(s.buffer_bytes / 2), rule_levels_(rule_levels), s_(std::move(s)) {
         name_ = std::string(s_.describe());
@@ -52,8 +51,7 @@ public:
             // takes it; only what the server does not take waits (and may be dropped).
             if (s_.counters().buffered_bytes >= half_) s_.pump(monotonic_ns());
             int severity = -1; // a line without a level (a summary): the output's severity
-            while (next_level < levels_.size() && levels_[next_level].first < start)
-                ++next_level;
+            while (next_level < levels_.size() && levels_[next_level].first < start) ++next_level;
             if (next_level < levels_.size() && levels_[next_level].first == start)
                 severity = levels_[next_level].second;
             if (!s_.push(std::string_view(buf_).substr(start, nl - start), ts, severity))
@@ -71,7 +69,7 @@ public:
         sync();
     }
 
-private:
+  private:
     void sync() {
         const auto &sc = s_.counters();
         c_.lines = sc.sent;
@@ -126,12 +124,13 @@ Result<std::unique_ptr<io::Sink>> open_output(const OutputConfig &o, std::size_t
     case OutputType::syslog: {
         io::SyslogSettings base;
         if (o.format == OutputFormat::klog) base.facility = 0; // kern, like the kernel's lines
-        if (o.format == OutputFormat::klog) base.app_name = "kernel"; // rsyslog files them as kernel lines
+        if (o.format == OutputFormat::klog)
+            base.app_name = "kernel"; // rsyslog files them as kernel lines
         apply_syslog_options(o.syslog, base);
         auto s = io::syslog_parse_address(o.address, base);
         if (!s)
-            return make_error(fmt::format("{}: key 'outputs[{}].address': {}", o.where, i,
-                                          s.error().message));
+            return make_error(
+                fmt::format("{}: key 'outputs[{}].address': {}", o.where, i, s.error().message));
         // klog lines carry their LOG rule's level unless the output sets a severity.
         const bool rule_levels = o.format == OutputFormat::klog && o.syslog.severity < 0;
         return std::unique_ptr<io::Sink>(
@@ -161,7 +160,8 @@ std::string preflight_outputs(const Config &c) {
     }
     std::string host;
     int port = 0;
-    if (!c.metrics_listen.empty() && (!io::split_host_port(c.metrics_listen, host, port) || port == 0))
+    if (!c.metrics_listen.empty() &&
+        (!io::split_host_port(c.metrics_listen, host, port) || port == 0))
         return fmt::format("{}: '{}' is not HOST:PORT (e.g. 127.0.0.1:7561)",
                            config_key_where(c.source_name, "metrics.listen"), c.metrics_listen);
     for (std::size_t i = 0; i < c.outputs.size(); ++i) {
@@ -170,7 +170,8 @@ std::string preflight_outputs(const Config &c) {
             if (auto a = io::syslog_parse_address(o.address); !a)
                 return fmt::format("{}: key 'outputs[{}].address': {}", o.where, i,
                                    a.error().message);
-        } else if (struct stat st {}; o.type == OutputType::file && lstat(o.path.c_str(), &st) == 0) {
+        } else if (struct stat st{};
+                   o.type == OutputType::file && lstat(o.path.c_str(), &st) == 0) {
             if (!S_ISREG(st.st_mode)) // a directory, a FIFO, a link: refused (safe_file.h)
                 return fmt::format("{}: key 'outputs[{}].path': output {} is {}, not a regular "
                                    "file: give the path of a file (netlogd creates it)",

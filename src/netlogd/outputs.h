@@ -24,7 +24,7 @@ std::string output_key(const OutputConfig &o);
 // The pipeline's lines go to the sinks' buffers; a buffer past 1 MiB is written at once.
 // A syslog output sends each event's line at its LOG rule's level.
 class SinkLines final : public LineOutputs {
-public:
+  public:
     explicit SinkLines(std::vector<std::unique_ptr<io::Sink>> &sinks) : sinks_(sinks) {}
     std::string &line(std::size_t i, int level, std::string_view route) override {
         if (level >= 0) sinks_[i]->next_line_level(static_cast<std::uint8_t>(level));
@@ -33,7 +33,7 @@ public:
     }
     void line_done(std::size_t i) override;
 
-private:
+  private:
     std::vector<std::unique_ptr<io::Sink>> &sinks_;
     std::string *last_ = nullptr; // the buffer the last line went to
 };

@@ -36,7 +36,9 @@ Result<std::unique_ptr<PeerWatcher>> PeerWatcher::open(Options options) {
     return w;
 }
 
-PeerWatcher::~PeerWatcher() { stop(); }
+PeerWatcher::~PeerWatcher() {
+    stop();
+}
 
 bool PeerWatcher::needs_net_raw() const {
     return std::any_of(backends_.begin(), backends_.end(),
@@ -50,7 +52,8 @@ void PeerWatcher::read_all() {
             auto rs = b->read(f);
             if (!rs) {
                 ++errors_;
-                const auto e = fmt::format("{} {}: {}", b->name(), to_string(f), rs.error().message);
+                const auto e =
+                    fmt::format("{} {}: {}", b->name(), to_string(f), rs.error().message);
                 if (e != last_error_) say(e + " (the last map is kept)");
                 last_error_ = e;
                 return;
@@ -63,9 +66,9 @@ void PeerWatcher::read_all() {
     if (*marks == *current_.load()) return;
     say(fmt::format("{} mark{} name{} a source app{}", marks->size(), marks->size() == 1 ? "" : "s",
                     marks->size() == 1 ? "s" : "",
-                    marks->ambiguous() ? fmt::format(" ({} more name several apps: \"\")",
-                                                     marks->ambiguous())
-                                       : std::string()));
+                    marks->ambiguous()
+                        ? fmt::format(" ({} more name several apps: \"\")", marks->ambiguous())
+                        : std::string()));
     current_.store(std::move(marks));
     ++generation_;
 }
@@ -73,9 +76,9 @@ void PeerWatcher::read_all() {
 void PeerWatcher::start() {
     thread_ = std::thread([this] {
         pthread_setname_np(pthread_self(), "nl-peers");
-        const auto per_backend =
-            std::max(std::chrono::milliseconds(1),
-                     options_.interval / static_cast<long>(std::max<std::size_t>(1, backends_.size())));
+        const auto per_backend = std::max(
+            std::chrono::milliseconds(1),
+            options_.interval / static_cast<long>(std::max<std::size_t>(1, backends_.size())));
         // The first round reads again once nft's notifications are subscribed to (its first
         // wait_change): a change made since open() read is not missed.
         bool first = true;

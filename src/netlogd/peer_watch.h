@@ -23,7 +23,7 @@
 namespace netlog::daemon {
 
 class PeerWatcher {
-public:
+  public:
     struct Options {
         std::string backend = "auto"; // auto | nft | legacy (manage_rules.backend when set)
         std::vector<Family> families{Family::ipv4, Family::ipv6};
@@ -43,7 +43,7 @@ public:
     std::uint64_t generation() const { return generation_.load(); }
     void fill(MetricsSnapshot &m) const; // marks known, ruleset reads, read errors
 
-private:
+  private:
     PeerWatcher() = default;
     void read_all(); // read every backend and family; publish when the map changed
 

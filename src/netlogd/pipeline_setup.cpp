@@ -18,7 +18,8 @@ std::string host_name() {
     char buf[256] = {};
     if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
     std::string s(buf);
-    if (auto dot = s.find('.'); dot != std::string::npos) s.resize(dot); // like rsyslog's %HOSTNAME%
+    if (auto dot = s.find('.'); dot != std::string::npos)
+        s.resize(dot); // like rsyslog's %HOSTNAME%
     return s.empty() ? "localhost" : s;
 }
 

@@ -24,7 +24,7 @@ PipelineSetup pipeline_setup(const Config &c);
 
 // localtime_r: the host's time zone.
 class HostLocalTime final : public LocalTime {
-public:
+  public:
     void convert(std::int64_t sec, std::tm &out) const override;
 };
 

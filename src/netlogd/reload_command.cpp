@@ -25,21 +25,27 @@ int reload_command(const std::string &config_path, const std::string &pid_text) 
     char *end = nullptr;
     const long pid = std::strtol(pid_text.c_str(), &end, 10);
     if (pid_text.empty() || *end != '\0' || pid <= 1) {
-        fmt::print(stderr, "netlogd: --reload: '{}' is not the pid of netlogd: give --pid PID "
-                           "(the unit's ExecReload passes $MAINPID)\n", pid_text);
+        fmt::print(stderr,
+                   "netlogd: --reload: '{}' is not the pid of netlogd: give --pid PID "
+                   "(the unit's ExecReload passes $MAINPID)\n",
+                   pid_text);
         return 2;
     }
     // The config first, as --check-config: a config that would be refused is said here,
     // and the running netlogd is not disturbed.
     auto l = load_config(config_path);
     if (!l) {
-        fmt::print(stderr, "netlogd: --reload: {}; netlogd keeps running its previous "
-                           "configuration\n", l.error().message);
+        fmt::print(stderr,
+                   "netlogd: --reload: {}; netlogd keeps running its previous "
+                   "configuration\n",
+                   l.error().message);
         return 1;
     }
     if (auto err = preflight_outputs(l->config); !err.empty()) {
-        fmt::print(stderr, "netlogd: --reload: {}; netlogd keeps running its previous "
-                           "configuration\n", err);
+        fmt::print(stderr,
+                   "netlogd: --reload: {}; netlogd keeps running its previous "
+                   "configuration\n",
+                   err);
         return 1;
     }
     // netlogd answers by signal: it must be allowed to signal us. Run as root against a
@@ -58,7 +64,8 @@ int reload_command(const std::string &config_path, const std::string &pid_text) 
     sigval v{};
     v.sival_int = reload_token;
     if (sigqueue(static_cast<pid_t>(pid), SIGHUP, v) != 0) {
-        fmt::print(stderr, "netlogd: --reload: cannot signal pid {}: {}\n", pid, std::strerror(errno));
+        fmt::print(stderr, "netlogd: --reload: cannot signal pid {}: {}\n", pid,
+                   std::strerror(errno));
         return 1;
     }
     const auto deadline = std::time(nullptr) + answer_timeout_s;
@@ -75,8 +82,10 @@ int reload_command(const std::string &config_path, const std::string &pid_text) 
             fmt::print(stderr, "netlogd: reloaded {} (pid {})\n", config_path, pid);
             return 0;
         }
-        fmt::print(stderr, "netlogd: --reload: netlogd (pid {}) refused the reload and keeps "
-                           "running its previous configuration; its log says why\n", pid);
+        fmt::print(stderr,
+                   "netlogd: --reload: netlogd (pid {}) refused the reload and keeps "
+                   "running its previous configuration; its log says why\n",
+                   pid);
         return 1;
     }
     fmt::print(stderr, "netlogd: --reload: no answer from pid {} within {} s: is it netlogd?\n",

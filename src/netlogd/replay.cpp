@@ -22,11 +22,11 @@ namespace {
 
 // Every line to stdout's buffer (one output).
 class StdoutLines final : public LineOutputs {
-public:
+  public:
     explicit StdoutLines(io::Sink &s) : s_(s) {}
     std::string &line(std::size_t, int, std::string_view) override { return s_.buffer(); }
 
-private:
+  private:
     io::Sink &s_;
 };
 
@@ -127,8 +127,8 @@ int replay(const ReplayOptions &o) {
                c.unclassified, c.unclassified_dropped, c.filtered, c.enriched, rules_source);
     if (pipeline.limiting()) {
         const auto &rl = pipeline.rate_limit_counters();
-        fmt::print(stderr, "netlogd: replay {}: suppressed={} suppression_summaries={}\n", o.capture,
-                   rl.suppressed_total, rl.summaries);
+        fmt::print(stderr, "netlogd: replay {}: suppressed={} suppression_summaries={}\n",
+                   o.capture, rl.suppressed_total, rl.summaries);
     }
     return sink->counters().dropped ? 1 : 0;
 }

@@ -24,8 +24,8 @@ Result<std::unique_ptr<RulesManager>> RulesManager::install(const ManageRulesCon
     m->rules_ = rules;
     m->options_.families = config.families;
     m->options_.mode = config.mode;
-    m->options_.interval = std::chrono::milliseconds(
-        std::max<long>(1, static_cast<long>(config.interval * 1000)));
+    m->options_.interval =
+        std::chrono::milliseconds(std::max<long>(1, static_cast<long>(config.interval * 1000)));
     // The watch thread reconciles once more when it starts: a change made between the
     // install and its subscription to notifications is not missed.
     m->options_.reconcile_first = true;
@@ -53,7 +53,9 @@ Result<std::unique_ptr<RulesManager>> RulesManager::install(const ManageRulesCon
     return m;
 }
 
-RulesManager::~RulesManager() { (void)stop(); }
+RulesManager::~RulesManager() {
+    (void)stop();
+}
 
 bool RulesManager::needs_net_raw() const {
     for (const auto &b : backends_)
@@ -133,8 +135,8 @@ bool RulesManager::stop() {
             else if (s.op == PlanStep::Op::remove)
                 ++removed;
         }
-        where.push_back(fmt::format("{} {}: {}", r.backend, to_string(r.family),
-                                    rules_describe(r.applied)));
+        where.push_back(
+            fmt::format("{} {}: {}", r.backend, to_string(r.family), rules_describe(r.applied)));
     };
     auto t0 = std::chrono::steady_clock::now();
     auto done = rules_reconcile_all(backends_, rules_, options_, Goal::remove, hooks);
@@ -164,8 +166,7 @@ void RulesManager::fill(MetricsSnapshot &m) const {
     std::lock_guard lk(mu_);
     m.rule_reconciles = reconciles_;
     m.rules_not_covered = 0;
-    for (const auto &[key, n] : not_covered_)
-        m.rules_not_covered += n;
+    for (const auto &[key, n] : not_covered_) m.rules_not_covered += n;
     m.reconcile_latency = latency_;
 }
 

@@ -24,7 +24,7 @@
 namespace netlog::daemon {
 
 class RulesManager {
-public:
+  public:
     // Pick the backends and install the companions now (one transaction per table or
     // batch, retried on a concurrent change). One-line error: nothing is left half-applied.
     static Result<std::unique_ptr<RulesManager>> install(const ManageRulesConfig &config,
@@ -45,7 +45,7 @@ public:
     // Reconcile count and latency histogram into the metrics.
     void fill(MetricsSnapshot &m) const;
 
-private:
+  private:
     RulesManager() = default;
     void count(const WatchReconcile &r);
     void coverage(const WatchCoverage &c); // count, and say it when the list changes

@@ -23,7 +23,8 @@ inline void require(bool ok, const char *what, const std::string &line) {
 
 inline void check_outputs(const NflogMessage &msg) {
     static std::string out;
-    static const Container container{"handle-\"quoted\"\\", "app\x01guid", "space\xff", "org", {}, {}, {}, {}, {}, {}, {}};
+    static const Container container{
+        "handle-\"quoted\"\\", "app\x01guid", "space\xff", "org", {}, {}, {}, {}, {}, {}, {}};
     ClassDef cls;
     cls.name = std::string(msg.prefix);
 
@@ -79,9 +80,10 @@ inline void check_outputs(const NflogMessage &msg) {
         require(!out.empty() && out.back() == '\n', "klog line ends with a newline", out);
         // valid klog: one line (the prefix and interface names come from others: a newline
         // or an escape sequence in them must not split the line or reach a terminal)
-        require(std::none_of(out.begin(), out.end() - 1,
-                             [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }),
-                "klog line has no control byte", out);
+        require(
+            std::none_of(out.begin(), out.end() - 1,
+                         [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }),
+            "klog line has no control byte", out);
 
         // ECS: one valid JSON object whose values are never "" or null (absent instead)
         EcsOptions ecs;

@@ -51,7 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         buf,
         [&](const netlog::CtMessage &m) {
             if (m.orig && m.orig->protocol == 6 && m.orig->src_port % 2)
-                tr.follow(first_packet(*m.orig), netlog::Direction::egress, {1, 0}, now, body, 1, emit);
+                tr.follow(first_packet(*m.orig), netlog::Direction::egress, {1, 0}, now, body, 1,
+                          emit);
             tr.message(m, now, {2, 0}, emit);
             now += 3'000'000'000;
             tr.due(now, 4, [](const netlog::CtTuple &, bool) {});

@@ -48,7 +48,8 @@ void check_index(const std::vector<netlog::EngineContainer> &cs) {
             // two running containers on one address: the full index names neither (the
             // overlay its changed one); a daemon never gives out one address twice
             if (a && !b) continue;
-            require((a ? a->handle : "") == (b ? b->handle : ""), "the overlay and a full rebuild disagree");
+            require((a ? a->handle : "") == (b ? b->handle : ""),
+                    "the overlay and a full rebuild disagree");
         }
     for (const auto &c : built->containers()) {
         const auto j = nlohmann::json::parse(c.json, nullptr, false);
@@ -82,7 +83,8 @@ void parse_all(std::string_view text) {
         check_container(*c);
         check_index({*c});
     }
-    if (auto v = netlog::engine_parse_version(text)) require(!v->api_version.empty(), "no ApiVersion");
+    if (auto v = netlog::engine_parse_version(text))
+        require(!v->api_version.empty(), "no ApiVersion");
     (void)netlog::engine_compare_api_version(text.substr(0, 16), netlog::engine_min_api_version);
     (void)netlog::engine_error_message(text);
 }

@@ -33,7 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         }
         if (v == netlog::HttpVerdict::ok) {
             require(!req.target.empty() && req.target[0] == '/', "ok without a /target");
-            require(req.target.data() >= all.data() && req.target.data() + req.target.size() <= all.data() + n,
+            require(req.target.data() >= all.data() &&
+                        req.target.data() + req.target.size() <= all.data() + n,
                     "target outside the input");
             const auto head = all.substr(0, n);
             require(head.size() >= 2 && head.back() == '\n', "ok before the empty line");

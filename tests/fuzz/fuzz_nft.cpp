@@ -80,7 +80,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
             // the restored rule logs with the options the companion's tag carried
             require(bf.log_prefix == log.prefix && bf.log_level == log.level &&
                         bf.log_flags == log.flags,
-                    "a restored LOG rule lost its prefix, level or flags", f.text + "\n -> " + bf.text);
+                    "a restored LOG rule lost its prefix, level or flags",
+                    f.text + "\n -> " + bf.text);
         }
     }
     return 0;

@@ -37,7 +37,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         require(groups[i - 1] < groups[i], "groups() not distinct and ascending", "");
 
     netlog::Classifier cl(*r, 4);
-    std::string probes[] = {"OK_0002_", "DENY_C2C_abc", "DENY_", "", std::string(text.substr(0, 64)),
+    std::string probes[] = {"OK_0002_",
+                            "DENY_C2C_abc",
+                            "DENY_",
+                            "",
+                            std::string(text.substr(0, 64)),
                             std::string(text.substr(text.size() > 64 ? text.size() - 64 : 0))};
     for (int round = 0; round < 2; ++round)
         for (const auto &p : probes) {

@@ -39,12 +39,14 @@ void check_formats(const netlog::Container &c) {
         ev.direction = dir;
         out.clear();
         netlog::format_json(ev, netlog::JsonOptions{}, out);
-        netlog::fuzz::require(nlohmann::json::accept(std::string_view(out).substr(0, out.size() - 1)),
-                              "format_json of a store's container writes valid JSON", out);
+        netlog::fuzz::require(
+            nlohmann::json::accept(std::string_view(out).substr(0, out.size() - 1)),
+            "format_json of a store's container writes valid JSON", out);
         out.clear();
         netlog::format_iptables_logger(ev, netlog::IptablesLoggerOptions{}, out);
-        netlog::fuzz::require(nlohmann::json::accept(std::string_view(out).substr(0, out.size() - 1)),
-                              "format_iptables_logger of a store's container writes valid JSON", out);
+        netlog::fuzz::require(
+            nlohmann::json::accept(std::string_view(out).substr(0, out.size() - 1)),
+            "format_iptables_logger of a store's container writes valid JSON", out);
     }
 }
 

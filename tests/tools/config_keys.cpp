@@ -24,8 +24,7 @@ void walk(const YAML::Node &n, const std::string &path, std::set<std::string> &o
             walk(kv.second, name, out);
         }
     } else if (n.IsSequence()) {
-        for (const auto &e : n)
-            walk(e, path + "[]", out);
+        for (const auto &e : n) walk(e, path + "[]", out);
     }
 }
 
@@ -34,16 +33,14 @@ void walk(const YAML::Node &n, const std::string &path, std::set<std::string> &o
 int main(int argc, char **argv) {
     const std::string_view mode = argc > 1 ? argv[1] : "";
     if (mode == "--known" && argc == 2) {
-        for (const auto &k : netlog::config_known_keys())
-            fmt::print("{}\n", k);
+        for (const auto &k : netlog::config_known_keys()) fmt::print("{}\n", k);
         return 0;
     }
     if (mode == "--used" && argc == 3) {
         try {
             std::set<std::string> keys;
             walk(YAML::LoadFile(argv[2]), "", keys);
-            for (const auto &k : keys)
-                fmt::print("{}\n", k);
+            for (const auto &k : keys) fmt::print("{}\n", k);
             return 0;
         } catch (const YAML::Exception &e) {
             fmt::print(stderr, "config-keys: {}: {}\n", argv[2], e.what());

@@ -24,16 +24,21 @@ static std::int64_t mono_ns() {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        std::cerr << "usage: syslog-send ADDRESS [--rfc3164] [--buffer BYTES] [--facility N] [--app NAME]\n";
+        std::cerr
+            << "usage: syslog-send ADDRESS [--rfc3164] [--buffer BYTES] [--facility N] [--app NAME]\n";
         return 2;
     }
     io::SyslogSettings base;
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "--rfc3164") base.protocol = io::SyslogSettings::Protocol::rfc3164;
-        else if (a == "--buffer" && i + 1 < argc) base.buffer_bytes = std::stoul(argv[++i]);
-        else if (a == "--facility" && i + 1 < argc) base.facility = std::stoi(argv[++i]);
-        else if (a == "--app" && i + 1 < argc) base.app_name = argv[++i];
+        if (a == "--rfc3164")
+            base.protocol = io::SyslogSettings::Protocol::rfc3164;
+        else if (a == "--buffer" && i + 1 < argc)
+            base.buffer_bytes = std::stoul(argv[++i]);
+        else if (a == "--facility" && i + 1 < argc)
+            base.facility = std::stoi(argv[++i]);
+        else if (a == "--app" && i + 1 < argc)
+            base.app_name = argv[++i];
     }
     auto s = io::syslog_parse_address(argv[1], base);
     if (!s) {
@@ -49,8 +54,9 @@ int main(int argc, char **argv) {
             for (std::uint64_t i = 0; i < n; ++i) {
                 const auto now = std::chrono::system_clock::now().time_since_epoch();
                 const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
-                sink.push(fmt::format("msg-{}", k++), Timestamp{ns / 1'000'000'000,
-                                                               static_cast<std::uint32_t>(ns % 1'000'000'000)});
+                sink.push(
+                    fmt::format("msg-{}", k++),
+                    Timestamp{ns / 1'000'000'000, static_cast<std::uint32_t>(ns % 1'000'000'000)});
                 sink.pump(mono_ns());
             }
         } else if (line.rfind("pump ", 0) == 0) {
@@ -58,7 +64,8 @@ int main(int argc, char **argv) {
             const auto end = mono_ns() + std::stoll(line.substr(5)) * 1'000'000;
             while (mono_ns() < end) {
                 sink.pump(mono_ns());
-                if (drain && sink.counters().buffered_bytes == 0 && sink.counters().connected) break;
+                if (drain && sink.counters().buffered_bytes == 0 && sink.counters().connected)
+                    break;
                 std::this_thread::sleep_for(std::chrono::milliseconds(2));
             }
         } else if (line == "stats") {

@@ -16,21 +16,31 @@ static std::string read_file(const std::string &path) {
 }
 
 TEST_CASE("the Cloud Foundry rules file classifies every prefix of the facts file") {
-    auto rf = rules_parse(read_file(NETLOG_SOURCE_ROOT "/rules/cloudfoundry.yaml"), "cloudfoundry.yaml");
+    auto rf =
+        rules_parse(read_file(NETLOG_SOURCE_ROOT "/rules/cloudfoundry.yaml"), "cloudfoundry.yaml");
     REQUIRE_MESSAGE(rf.ok(), (rf.ok() ? "" : rf.error().message));
     CHECK(rf->nflog.group == 42);
     CHECK(rf->groups() == std::vector<std::uint16_t>{42});
     Classifier c(*rf);
     // Prefixes from ../shared/facts/cloudfoundry.md §3 (real kern.log samples).
-    struct { const char *prefix, *cls; Direction d; Verdict v; } cases[] = {
-        {"DENY_C2C_cb40f81e-52ce-41c5- ", "c2c-ingress-denied", Direction::ingress, Verdict::denied},
-        {"OK_0002_e9e8959f-3828-4136-8 ", "c2c-ingress-allowed", Direction::ingress, Verdict::allowed},
+    struct {
+        const char *prefix, *cls;
+        Direction d;
+        Verdict v;
+    } cases[] = {
+        {"DENY_C2C_cb40f81e-52ce-41c5- ", "c2c-ingress-denied", Direction::ingress,
+         Verdict::denied},
+        {"OK_0002_e9e8959f-3828-4136-8 ", "c2c-ingress-allowed", Direction::ingress,
+         Verdict::allowed},
         {"DENY_d538d169-f2f6-4587-77b1 ", "asg-egress-denied", Direction::egress, Verdict::denied},
-        {"OK_container-handle-1-longer ", "asg-egress-allowed", Direction::egress, Verdict::allowed},
-        {"DENY_ORL_d538d169-f2f6-4587-77b1", "asg-egress-denied-rate", Direction::egress, Verdict::denied},
+        {"OK_container-handle-1-longer ", "asg-egress-allowed", Direction::egress,
+         Verdict::allowed},
+        {"DENY_ORL_d538d169-f2f6-4587-77b1", "asg-egress-denied-rate", Direction::egress,
+         Verdict::denied},
         // an ASG handle that starts with 4 hex digits and '_' cannot occur (handles are guids
         // with dashes), but "OK_d538..." must not be taken for a c2c tag:
-        {"OK_d538d169-f2f6-4587-77b1-f ", "asg-egress-allowed", Direction::egress, Verdict::allowed},
+        {"OK_d538d169-f2f6-4587-77b1-f ", "asg-egress-allowed", Direction::egress,
+         Verdict::allowed},
     };
     for (auto &k : cases) {
         CAPTURE(k.prefix);
@@ -52,12 +62,16 @@ TEST_CASE("a class may name its own group") {
 }
 
 TEST_CASE("a bad rules file is refused with file, line, column and key") {
-    auto bad_regex = rules_parse("classes:\n  - {name: a, log_prefix: '^OK_(', direction: ingress, verdict: allowed}\n", "r.yaml");
+    auto bad_regex = rules_parse(
+        "classes:\n  - {name: a, log_prefix: '^OK_(', direction: ingress, verdict: allowed}\n",
+        "r.yaml");
     REQUIRE(!bad_regex.ok());
     CHECK(bad_regex.error().message.find("r.yaml:2:") == 0);
     CHECK(bad_regex.error().message.find("classes[0].log_prefix") != std::string::npos);
 
-    auto bad_dir = rules_parse("classes:\n  - {name: a, log_prefix: x, direction: sideways, verdict: allowed}\n", "r.yaml");
+    auto bad_dir = rules_parse(
+        "classes:\n  - {name: a, log_prefix: x, direction: sideways, verdict: allowed}\n",
+        "r.yaml");
     REQUIRE(!bad_dir.ok());
     CHECK(bad_dir.error().message.find("classes[0].direction") != std::string::npos);
     CHECK(bad_dir.error().message.find("sideways") != std::string::npos);
@@ -66,7 +80,9 @@ TEST_CASE("a bad rules file is refused with file, line, column and key") {
     REQUIRE(!unknown.ok());
     CHECK(unknown.error().message.find("nflog.grup") != std::string::npos);
 
-    auto range = rules_parse("nflog: {group: 70000}\nclasses: [{name: a, log_prefix: x, direction: ingress, verdict: allowed}]\n", "r.yaml");
+    auto range = rules_parse(
+        "nflog: {group: 70000}\nclasses: [{name: a, log_prefix: x, direction: ingress, verdict: allowed}]\n",
+        "r.yaml");
     REQUIRE(!range.ok());
     CHECK(range.error().message.find("out of range") != std::string::npos);
 
@@ -74,7 +90,9 @@ TEST_CASE("a bad rules file is refused with file, line, column and key") {
     REQUIRE(!missing.ok());
     CHECK(missing.error().message.find("classes") != std::string::npos);
 
-    auto dup = rules_parse("classes: [{name: a, log_prefix: x, direction: ingress, verdict: allowed}, {name: a, log_prefix: y, direction: ingress, verdict: allowed}]\n", "r.yaml");
+    auto dup = rules_parse(
+        "classes: [{name: a, log_prefix: x, direction: ingress, verdict: allowed}, {name: a, log_prefix: y, direction: ingress, verdict: allowed}]\n",
+        "r.yaml");
     REQUIRE(!dup.ok());
     CHECK(dup.error().message.find("duplicate") != std::string::npos);
 
@@ -183,7 +201,8 @@ TEST_CASE("named groups give their text for a matching prefix") {
     CHECK(v.n == 0);
 }
 
-TEST_CASE("a literal head and one group taking the rest classify without a regex pass, as RE2 would") {
+TEST_CASE(
+    "a literal head and one group taking the rest classify without a regex pass, as RE2 would") {
     auto fast = one_class("^DENY_C2C_(?P<container_handle>(?s:.*))");
     REQUIRE(fast.ok());
     CHECK(fast->classes[0].literal_then_rest);
@@ -204,17 +223,17 @@ TEST_CASE("a literal head and one group taking the rest classify without a regex
     }
 }
 
-TEST_CASE("a file of many classes finds the first matching class in one pass, as trying each would") {
+TEST_CASE(
+    "a file of many classes finds the first matching class in one pass, as trying each would") {
     // 24 classes, half with a literal head, half without; several match some prefixes.
     std::string text = "classes:\n";
     for (int i = 0; i < 24; ++i)
-        text += i % 2 == 0
-                    ? fmt::format("  - {{name: c{}, log_prefix: '^P{}_(?P<rule_id>[0-9]+)', "
-                                  "direction: egress, verdict: denied}}\n",
-                                  i, i % 5)
-                    : fmt::format("  - {{name: c{}, log_prefix: '(?:Q|X){}[a-z]*$', "
-                                  "direction: egress, verdict: denied}}\n",
-                                  i, i % 3);
+        text += i % 2 == 0 ? fmt::format("  - {{name: c{}, log_prefix: '^P{}_(?P<rule_id>[0-9]+)', "
+                                         "direction: egress, verdict: denied}}\n",
+                                         i, i % 5)
+                           : fmt::format("  - {{name: c{}, log_prefix: '(?:Q|X){}[a-z]*$', "
+                                         "direction: egress, verdict: denied}}\n",
+                                         i, i % 3);
     auto r = rules_parse(text, "rules.yaml");
     REQUIRE(r.ok());
     REQUIRE(r->set != nullptr);
@@ -223,7 +242,8 @@ TEST_CASE("a file of many classes finds the first matching class in one pass, as
         // the oracle: RE2 on each class's pattern, in the file's order
         const ClassDef *want = nullptr;
         for (const auto &c : r->classes)
-            if (re2::RE2::PartialMatch(re2::StringPiece(prefix.data(), prefix.size()), *c.pattern)) {
+            if (re2::RE2::PartialMatch(re2::StringPiece(prefix.data(), prefix.size()),
+                                       *c.pattern)) {
                 want = &c;
                 break;
             }

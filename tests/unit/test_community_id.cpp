@@ -66,8 +66,8 @@ void check_baseline(const char *name, std::uint16_t seed) {
         const int dport = e["dport"].is_null() ? -1 : e["dport"].get<int>();
         CAPTURE(e.dump());
         CHECK(id(e["saddr"].get<std::string>(), e["daddr"].get<std::string>(),
-                 e["proto"].get<std::uint8_t>(), sport, dport, seed) ==
-              e["communityid"].get<std::string>());
+                 e["proto"].get<std::uint8_t>(), sport, dport,
+                 seed) == e["communityid"].get<std::string>());
     }
 }
 
@@ -102,21 +102,32 @@ TEST_CASE("Community ID: the spec's README tables, both directions give one ID")
         const char *seed0, *seed1;
     };
     const Row rows[] = {
-        {"1.2.3.4", "5.6.7.8", 6, 1122, 3344, "1:wCb3OG7yAFWelaUydu0D+125CLM=", "1:HhA1B+6CoLbiKPEs5nhNYN4XWfk="},
-        {"5.6.7.8", "1.2.3.4", 6, 3344, 1122, "1:wCb3OG7yAFWelaUydu0D+125CLM=", "1:HhA1B+6CoLbiKPEs5nhNYN4XWfk="},
-        {"1.2.3.4", "5.6.7.8", 17, 1122, 3344, "1:0Mu9InQx6z4ZiCZM/7HXi2WMhOg=", "1:OShq+iKDAMVouh/4bMxB9Sz4amw="},
-        {"5.6.7.8", "1.2.3.4", 17, 3344, 1122, "1:0Mu9InQx6z4ZiCZM/7HXi2WMhOg=", "1:OShq+iKDAMVouh/4bMxB9Sz4amw="},
-        {"1.2.3.4", "5.6.7.8", 132, 1122, 3344, "1:EKt4MsxuyaE6mL+hmrEkQ9csDD8=", "1:uitchpn5MMGAQKBJh7bIr/bAr7s="},
-        {"5.6.7.8", "1.2.3.4", 132, 3344, 1122, "1:EKt4MsxuyaE6mL+hmrEkQ9csDD8=", "1:uitchpn5MMGAQKBJh7bIr/bAr7s="},
+        {"1.2.3.4", "5.6.7.8", 6, 1122, 3344,
+         "1:wCb3OG7yAFWelaUydu0D+125CLM=", "1:HhA1B+6CoLbiKPEs5nhNYN4XWfk="},
+        {"5.6.7.8", "1.2.3.4", 6, 3344, 1122,
+         "1:wCb3OG7yAFWelaUydu0D+125CLM=", "1:HhA1B+6CoLbiKPEs5nhNYN4XWfk="},
+        {"1.2.3.4", "5.6.7.8", 17, 1122, 3344,
+         "1:0Mu9InQx6z4ZiCZM/7HXi2WMhOg=", "1:OShq+iKDAMVouh/4bMxB9Sz4amw="},
+        {"5.6.7.8", "1.2.3.4", 17, 3344, 1122,
+         "1:0Mu9InQx6z4ZiCZM/7HXi2WMhOg=", "1:OShq+iKDAMVouh/4bMxB9Sz4amw="},
+        {"1.2.3.4", "5.6.7.8", 132, 1122, 3344,
+         "1:EKt4MsxuyaE6mL+hmrEkQ9csDD8=", "1:uitchpn5MMGAQKBJh7bIr/bAr7s="},
+        {"5.6.7.8", "1.2.3.4", 132, 3344, 1122,
+         "1:EKt4MsxuyaE6mL+hmrEkQ9csDD8=", "1:uitchpn5MMGAQKBJh7bIr/bAr7s="},
         // ICMP as the packet carries it: (type, code); echo request and its reply
-        {"1.2.3.4", "5.6.7.8", 1, 8, 0, "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=", "1:9pr4ZGTICiuZoIh90RRYE2RyXpU="},
-        {"5.6.7.8", "1.2.3.4", 1, 0, 0, "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=", "1:9pr4ZGTICiuZoIh90RRYE2RyXpU="},
-        {"1.2.3.4", "5.6.7.8", 1, 11, 0, "1:f/YiSyWqczrTgfUCZlBUnvHRcPk=", "1:1DD7cWGC/Yg91YGsQeni8du3pIA="},
+        {"1.2.3.4", "5.6.7.8", 1, 8, 0,
+         "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=", "1:9pr4ZGTICiuZoIh90RRYE2RyXpU="},
+        {"5.6.7.8", "1.2.3.4", 1, 0, 0,
+         "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=", "1:9pr4ZGTICiuZoIh90RRYE2RyXpU="},
+        {"1.2.3.4", "5.6.7.8", 1, 11, 0,
+         "1:f/YiSyWqczrTgfUCZlBUnvHRcPk=", "1:1DD7cWGC/Yg91YGsQeni8du3pIA="},
         {a6, b6, 58, 128, 0, "1:0bf7hyMJUwt3fMED7z8LIfRpBeo=", "1:IO27GQzPuCtNnwFvjWALMHu5tJE="},
         {b6, a6, 58, 129, 0, "1:0bf7hyMJUwt3fMED7z8LIfRpBeo=", "1:IO27GQzPuCtNnwFvjWALMHu5tJE="},
         {a6, b6, 58, 146, 0, "1:fYC8+pz24E+EhANP1EZhpX0Dw10=", "1:Cv4IKJe56BNkF0MBW2YxQ3Nwc3s="},
-        {"1.2.3.4", "5.6.7.8", 46, -1, -1, "1:ikv3kmf89luf73WPz1jOs49S768=", "1:/buhqeOmaRCopOZFy9HnoJd5XW8="},
-        {"5.6.7.8", "1.2.3.4", 46, -1, -1, "1:ikv3kmf89luf73WPz1jOs49S768=", "1:/buhqeOmaRCopOZFy9HnoJd5XW8="},
+        {"1.2.3.4", "5.6.7.8", 46, -1, -1,
+         "1:ikv3kmf89luf73WPz1jOs49S768=", "1:/buhqeOmaRCopOZFy9HnoJd5XW8="},
+        {"5.6.7.8", "1.2.3.4", 46, -1, -1,
+         "1:ikv3kmf89luf73WPz1jOs49S768=", "1:/buhqeOmaRCopOZFy9HnoJd5XW8="},
         {a6, b6, 46, -1, -1, "1:wQ/2mwrnXP4lmJcHdGL5ePjR+e0=", "1:j6EyyfBzL4vWKHFXgUqb5Az3OxM="},
         {b6, a6, 46, -1, -1, "1:wQ/2mwrnXP4lmJcHdGL5ePjR+e0=", "1:j6EyyfBzL4vWKHFXgUqb5Az3OxM="},
     };

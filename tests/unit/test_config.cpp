@@ -48,7 +48,8 @@ TEST_CASE("a config with only rules and outputs gets the documented defaults") {
 
 TEST_CASE("the example config of DESIGN.md parses with every value") {
     // Verbatim from ../shared/DESIGN.md, section "Config".
-    const char *yaml = R"(rules: /etc/netlog/rules/cloudfoundry.yaml      # classes, shared with netlog-rules
+    const char *yaml =
+        R"(rules: /etc/netlog/rules/cloudfoundry.yaml      # classes, shared with netlog-rules
 metadata:
   store: /var/vcap/data/container-metadata/store.json
 host: {ip: 10.0.16.15, guid: 0455ec2b-11fa-41ab-9d1c-f3a575cd55ea}
@@ -122,8 +123,9 @@ TEST_CASE("numbers out of range or of the wrong type are refused with the key") 
 }
 
 TEST_CASE("each output type needs its own keys and only those") {
-    CHECK(error_of("rules: r\noutputs:\n  - {type: file}\n")
-              .find("key 'outputs[0].path': missing") != std::string::npos);
+    CHECK(
+        error_of("rules: r\noutputs:\n  - {type: file}\n").find("key 'outputs[0].path': missing") !=
+        std::string::npos);
     CHECK(error_of("rules: r\noutputs:\n  - {type: stdout, path: /x}\n")
               .find("key 'outputs[0].path': only a file output has a path") != std::string::npos);
     CHECK(error_of("rules: r\noutputs:\n  - {type: syslog}\n")
@@ -173,7 +175,8 @@ TEST_CASE("the unclassified policy can drop, or emit under a chosen message") {
     CHECK(r->unclassified.emit);
     CHECK(r->unclassified.direction == Direction::ingress);
     CHECK(r->unclassified.verdict == Verdict::allowed);
-    auto d = config_parse("rules: r\noutputs: [{type: stdout}]\nunclassified: {action: drop}\n", "f");
+    auto d =
+        config_parse("rules: r\noutputs: [{type: stdout}]\nunclassified: {action: drop}\n", "f");
     REQUIRE(d.ok());
     CHECK_FALSE(d->unclassified.emit);
     CHECK(error_of("rules: r\noutputs: [{type: stdout}]\nunclassified: {action: shrug}\n")
@@ -195,10 +198,11 @@ TEST_CASE("relative paths are relative to the config file's directory") {
 
 // Per-class rate limits and syslog output options.
 TEST_CASE("rate_limit.classes overrides the rate and burst of named classes") {
-    auto r = config_parse("rules: r\noutputs: [{type: stdout}]\n"
-                          "rate_limit: {rate: 100, burst: 200, classes: "
-                          "{asg-egress-denied: {rate: 1, burst: 5}, c2c-ingress-allowed: {rate: 0}}}\n",
-                          "f");
+    auto r =
+        config_parse("rules: r\noutputs: [{type: stdout}]\n"
+                     "rate_limit: {rate: 100, burst: 200, classes: "
+                     "{asg-egress-denied: {rate: 1, burst: 5}, c2c-ingress-allowed: {rate: 0}}}\n",
+                     "f");
     REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
     REQUIRE(r->rate_limit);
     CHECK(r->rate_limit->rate == 100);
@@ -219,13 +223,14 @@ TEST_CASE("rate_limit.classes overrides the rate and burst of named classes") {
 }
 
 TEST_CASE("syslog outputs take protocol, facility, severity, app_name, hostname and buffer") {
-    auto r = config_parse("rules: r\noutputs:\n"
-                          "  - {type: syslog, address: \"udp://127.0.0.1:514\", format: klog,\n"
-                          "     protocol: rfc3164, facility: local3, severity: warning,\n"
-                          "     app_name: fw, hostname: cell-1, buffer: 65536}\n"
-                          "  - {type: syslog, address: \"tcp://127.0.0.1:514\", facility: 0, severity: 7}\n"
-                          "  - {type: file, path: /tmp/k.log, format: klog, kernel_prefix: true}\n",
-                          "f");
+    auto r = config_parse(
+        "rules: r\noutputs:\n"
+        "  - {type: syslog, address: \"udp://127.0.0.1:514\", format: klog,\n"
+        "     protocol: rfc3164, facility: local3, severity: warning,\n"
+        "     app_name: fw, hostname: cell-1, buffer: 65536}\n"
+        "  - {type: syslog, address: \"tcp://127.0.0.1:514\", facility: 0, severity: 7}\n"
+        "  - {type: file, path: /tmp/k.log, format: klog, kernel_prefix: true}\n",
+        "f");
     REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
     const auto &a = r->outputs[0].syslog;
     CHECK(a.rfc3164);
@@ -242,8 +247,8 @@ TEST_CASE("syslog outputs take protocol, facility, severity, app_name, hostname 
     CHECK(r->outputs[2].kernel_prefix == KernelPrefix::host);
     CHECK(r->outputs[0].kernel_prefix == KernelPrefix::off);
     const std::string pre = "rules: r\noutputs:\n  - {type: syslog, address: \"udp://h:1\", ";
-    CHECK(error_of(pre + "facility: local9}\n").find("key 'outputs[0].facility': 'local9' is not one of") !=
-          std::string::npos);
+    CHECK(error_of(pre + "facility: local9}\n")
+              .find("key 'outputs[0].facility': 'local9' is not one of") != std::string::npos);
     CHECK(error_of(pre + "severity: 8}\n").find("key 'outputs[0].severity'") != std::string::npos);
     CHECK(error_of(pre + "protocol: rfc9999}\n").find("'rfc9999' is not rfc5424 or rfc3164") !=
           std::string::npos);
@@ -256,7 +261,8 @@ TEST_CASE("syslog outputs take protocol, facility, severity, app_name, hostname 
 
 TEST_CASE("kernel_prefix: true follows the host's rsyslog, or names traditional or rfc3339") {
     const std::string pre = "rules: r\noutputs:\n  - {type: file, path: /tmp/k, format: klog, ";
-    for (auto [v, want] : {std::pair{"true", KernelPrefix::host}, {"false", KernelPrefix::off},
+    for (auto [v, want] : {std::pair{"true", KernelPrefix::host},
+                           {"false", KernelPrefix::off},
                            {"traditional", KernelPrefix::traditional},
                            {"rfc3339", KernelPrefix::rfc3339}}) {
         auto r = config_parse(pre + "kernel_prefix: " + v + "}\n", "f");

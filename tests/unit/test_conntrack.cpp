@@ -45,7 +45,8 @@ std::vector<Line> text_lines() {
     REQUIRE(f);
     std::vector<Line> out;
     std::string s;
-    const std::regex head(R"(\[(NEW|UPDATE|DESTROY)\] ipv4\s+2 \w+\s+(\d+) (\d+ )?([A-Z_]+ )?src=)");
+    const std::regex head(
+        R"(\[(NEW|UPDATE|DESTROY)\] ipv4\s+2 \w+\s+(\d+) (\d+ )?([A-Z_]+ )?src=)");
     while (std::getline(f, s)) {
         std::smatch m;
         REQUIRE(std::regex_search(s, m, head));
@@ -62,14 +63,22 @@ std::vector<Line> text_lines() {
             const auto eq = tok.find('=');
             const auto k = tok.substr(0, eq == std::string::npos ? 0 : eq);
             const auto v = eq == std::string::npos ? "" : tok.substr(eq + 1);
-            if (k == "src") srcs.push_back(v);
-            else if (k == "dst") dsts.push_back(v);
-            else if (k == "sport") sports.push_back(static_cast<unsigned>(std::stoul(v)));
-            else if (k == "dport") dports.push_back(static_cast<unsigned>(std::stoul(v)));
-            else if (k == "packets" || k == "bytes") l.counts.push_back(std::stoull(v));
-            else if (k == "id") l.id = static_cast<std::uint32_t>(std::stoul(v));
-            else if (tok == "[UNREPLIED]") l.unreplied = true;
-            else if (tok == "[ASSURED]") l.assured = true;
+            if (k == "src")
+                srcs.push_back(v);
+            else if (k == "dst")
+                dsts.push_back(v);
+            else if (k == "sport")
+                sports.push_back(static_cast<unsigned>(std::stoul(v)));
+            else if (k == "dport")
+                dports.push_back(static_cast<unsigned>(std::stoul(v)));
+            else if (k == "packets" || k == "bytes")
+                l.counts.push_back(std::stoull(v));
+            else if (k == "id")
+                l.id = static_cast<std::uint32_t>(std::stoul(v));
+            else if (tok == "[UNREPLIED]")
+                l.unreplied = true;
+            else if (tok == "[ASSURED]")
+                l.assured = true;
         }
         REQUIRE(srcs.size() == 2);
         l.src = srcs[0], l.dst = dsts[0], l.rsrc = srcs[1], l.rdst = dsts[1];
@@ -98,7 +107,7 @@ std::string ip(const IpAddress &a) {
 // The kernel's enum tcp_conntrack (linux/netfilter/nf_conntrack_tcp.h) by conntrack-tools' names.
 int tcp_state(const std::string &name) {
     static const std::map<std::string, int> m = {
-        {"NONE", 0},       {"SYN_SENT", 1}, {"SYN_RECV", 2}, {"ESTABLISHED", 3}, {"FIN_WAIT", 4},
+        {"NONE", 0},       {"SYN_SENT", 1}, {"SYN_RECV", 2},  {"ESTABLISHED", 3}, {"FIN_WAIT", 4},
         {"CLOSE_WAIT", 5}, {"LAST_ACK", 6}, {"TIME_WAIT", 7}, {"CLOSE", 8}};
     return m.at(name);
 }
@@ -130,7 +139,9 @@ struct Run {
     }
 };
 
-Timestamp wall(std::int64_t s) { return {s, 0}; }
+Timestamp wall(std::int64_t s) {
+    return {s, 0};
+}
 
 } // namespace
 
@@ -143,8 +154,9 @@ TEST_CASE("conntrack: every message the kernel sent parses as conntrack-tools re
         const auto &m = msgs[i];
         const auto &l = text[i];
         CAPTURE(i);
-        CHECK(m.type == (l.type == "NEW" ? CtType::create : l.type == "UPDATE" ? CtType::update
-                                                                             : CtType::destroy));
+        CHECK(m.type == (l.type == "NEW"      ? CtType::create
+                         : l.type == "UPDATE" ? CtType::update
+                                              : CtType::destroy));
         REQUIRE(m.orig);
         REQUIRE(m.reply);
         CHECK(m.orig->protocol == l.protocol);
@@ -193,8 +205,9 @@ TEST_CASE("conntrack: the recorded connections end as the kernel's signals say")
     for (const auto &m : msgs) {
         if (m.type == CtType::create) {
             const auto p = first_packet(*m.orig);
-            CHECK(r.tr.follow(p, Direction::egress, wall(10), now, "body" + std::to_string(p.dst_port),
-                              1, r.emit()) == ConnectionTracker::Follow::followed);
+            CHECK(r.tr.follow(p, Direction::egress, wall(10), now,
+                              "body" + std::to_string(p.dst_port), 1,
+                              r.emit()) == ConnectionTracker::Follow::followed);
             if (p.dst_port == 82) {
                 // what an NFLOG rule would have logged: the ICMP error quoting the SYN
                 std::vector<std::uint8_t> icmp(20 + 8 + 20 + 8, 0);
@@ -379,22 +392,29 @@ TEST_CASE("conntrack: a connection's line") {
     e.direction = Direction::egress;
     e.time = {1700000000, 123456789};
     e.duration_ms = 12;
-    const std::string body = R"({"container_id":"","app_guid":"","space_guid":"","organization_guid":""},"packet":{"src_ip":"10.0.0.1"})";
+    const std::string body =
+        R"({"container_id":"","app_guid":"","space_guid":"","organization_guid":""},"packet":{"src_ip":"10.0.0.1"})";
     e.body = body;
     JsonOptions o;
     json_prepare(o);
     std::string out;
     format_json_connection(e, o, out);
-    CHECK(out == R"({"timestamp":"1700000000.123456789","source":"network-log-forwarder","message":"egress-failed","log_level":1,"data":{"source":)" +
-                     body + R"(,"connection":{"outcome":"refused","duration_ms":12}}})" + "\n");
+    CHECK(
+        out ==
+        R"({"timestamp":"1700000000.123456789","source":"network-log-forwarder","message":"egress-failed","log_level":1,"data":{"source":)" +
+            body + R"(,"connection":{"outcome":"refused","duration_ms":12}}})" + "\n");
     e.failed = false;
     e.direction = Direction::ingress;
     e.orig = CtMessage::Counters{6, 323};
     e.reply = CtMessage::Counters{4, 222};
     out.clear();
     format_json_connection(e, o, out);
-    CHECK(out.find(R"("message":"ingress-closed","log_level":1,"data":{"destination":)") != std::string::npos);
-    CHECK(out.find(R"("connection":{"duration_ms":12,"orig_packets":6,"orig_bytes":323,"reply_packets":4,"reply_bytes":222}}})") != std::string::npos);
+    CHECK(out.find(R"("message":"ingress-closed","log_level":1,"data":{"destination":)") !=
+          std::string::npos);
+    CHECK(
+        out.find(
+            R"("connection":{"duration_ms":12,"orig_packets":6,"orig_bytes":323,"reply_packets":4,"reply_bytes":222}}})") !=
+        std::string::npos);
 }
 
 TEST_CASE("config: connections") {
@@ -435,7 +455,8 @@ TEST_CASE("metrics: the connections' counters render and parse back") {
     c.closed = 1, c.quiet = 1, c.lost = 1, c.active = 2, c.messages = 40, c.bad_messages = 1;
     m.conntrack_overruns = 3;
     const auto text = metrics_render(m);
-    CHECK(text.find("netlog_connections_ended_total{result=\"unreachable\"} 1\n") != std::string::npos);
+    CHECK(text.find("netlog_connections_ended_total{result=\"unreachable\"} 1\n") !=
+          std::string::npos);
     MetricsSnapshot back;
     std::string err;
     REQUIRE_MESSAGE(metrics_parse(text, back, err), err);

@@ -296,8 +296,8 @@ TEST_CASE("a lone UTF-16 surrogate in one value is read as U+FFFD, not a broken 
     CHECK(h1->app_guid == "a" + std::string(fffd) + "b");
     const auto *h2 = idx.by_handle("h2");
     REQUIRE(h2);
-    CHECK(h2->app_guid == fffd);                       // a lone low surrogate
-    CHECK(h2->space_guid == "\xF0\x9F\x98\x80");        // a real pair stays U+1F600
+    CHECK(h2->app_guid == fffd);                             // a lone low surrogate
+    CHECK(h2->space_guid == "\xF0\x9F\x98\x80");             // a real pair stays U+1F600
     CHECK(h2->organization_guid == std::string(fffd) + "A"); // high, then not a low one
     CHECK(rep.repaired == 3);
     CHECK(rep.warnings() == 0); // nothing lost
@@ -334,12 +334,14 @@ TEST_CASE("an entry that is not valid JSON costs that entry only, counted and na
     CHECK(rep.malformed == 2);
     CHECK(rep.warnings() == 2);
     const auto at = text.find(R"("ip": ,)") + 6; // the ',' where h2's value should be
-    CHECK(rep.first_warning.rfind("entry \"h2\": not valid JSON at byte " + std::to_string(at) + " (", 0) == 0);
+    CHECK(rep.first_warning.rfind(
+              "entry \"h2\": not valid JSON at byte " + std::to_string(at) + " (", 0) == 0);
 }
 
 TEST_CASE("a half-written store is still refused whole, never read in part") {
     // the cut falls after a complete first entry: taking it apart would index h1 alone
-    const std::string text = R"({"h1": {"handle": "h1", "ip": "10.0.0.1"}, "h2": {"handle": "h2", "ip": "10.)";
+    const std::string text =
+        R"({"h1": {"handle": "h1", "ip": "10.0.0.1"}, "h2": {"handle": "h2", "ip": "10.)";
     auto r = ContainerIndex::parse(text);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().message.find("the text ends early") != std::string::npos);
@@ -350,10 +352,11 @@ TEST_CASE("a half-written store is still refused whole, never read in part") {
 
 TEST_CASE("a rules file of any grammar names the container through container_handle") {
     // Not Cloud Foundry's markers: the handle after "pod=", anywhere in the prefix.
-    auto rules = rules_parse("classes:\n"
-                             "  - {name: drop, log_prefix: 'DROP pod=(?P<container_handle>[a-z0-9-]+)',"
-                             " direction: egress, verdict: denied, fields: {team: a}}\n",
-                             "rules.yaml");
+    auto rules =
+        rules_parse("classes:\n"
+                    "  - {name: drop, log_prefix: 'DROP pod=(?P<container_handle>[a-z0-9-]+)',"
+                    " direction: egress, verdict: denied, fields: {team: a}}\n",
+                    "rules.yaml");
     REQUIRE(rules.ok());
     const ClassDef &c = rules->classes[0];
     CHECK(c.handle_group == 0);

@@ -49,10 +49,10 @@ json load_filebeat() {
 // The packet of Filebeat's line, byte for byte what the kernel printed from: IPv4 LEN=52
 // TTL=115 ID=15743 DF, TCP 17805 -> 445 SYN WINDOW=8192 (12 bytes of options: LEN 52).
 const std::vector<std::uint8_t> filebeat_packet = {
-    0x45, 0x00, 0x00, 0x34, 0x3d, 0x7f, 0x40, 0x00, 0x73, 0x06, 0x00, 0x00, 203,  0,    113,
-    36,   172,  16,   54,   114,  0x45, 0x8d, 0x01, 0xbd, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x00, 0x00, 0x80, 0x02, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x01,
-    0x03, 0x03, 0x08, 0x01, 0x01, 0x04, 0x02};
+    0x45, 0x00, 0x00, 0x34, 0x3d, 0x7f, 0x40, 0x00, 0x73, 0x06, 0x00, 0x00, 203,
+    0,    113,  36,   172,  16,   54,   114,  0x45, 0x8d, 0x01, 0xbd, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x02, 0x20, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x02, 0x04, 0x05, 0xb4, 0x01, 0x03, 0x03, 0x08, 0x01, 0x01, 0x04, 0x02};
 const std::vector<std::uint8_t> filebeat_mac = {0x90, 0x10, 0x35, 0x5a, 0x1e, 0x3a, 0x90,
                                                 0x10, 0x9e, 0xec, 0x2c, 0x71, 0x08, 0x00};
 
@@ -122,7 +122,8 @@ TEST_CASE("ECS agrees with Filebeat's iptables module field by field for the sam
         } else if (k == "source.mac" || k == "destination.mac") {
             CHECK(mac_value(it->second.get<std::string>()) == mac_value(want.get<std::string>()));
         } else if (k == "related.ip") { // a set of addresses: order has no meaning
-            auto a = it->second.get<std::vector<std::string>>(), b = want.get<std::vector<std::string>>();
+            auto a = it->second.get<std::vector<std::string>>(),
+                 b = want.get<std::vector<std::string>>();
             std::sort(a.begin(), a.end());
             std::sort(b.begin(), b.end());
             CHECK(a == b);
@@ -159,8 +160,8 @@ TEST_CASE("ECS leaves out what the event does not have: no empty string, null or
     std::string out;
     format_ecs(ev, {}, out);
     const auto doc = json::parse(out);
-    for (const char *absent : {"container", "cloudfoundry", "orchestrator", "observer", "netlog",
-                               "rule", "host", "log"})
+    for (const char *absent :
+         {"container", "cloudfoundry", "orchestrator", "observer", "netlog", "rule", "host", "log"})
         CHECK_MESSAGE(!doc.contains(absent), absent);
     CHECK(!doc["network"].contains("transport"));
     CHECK(!doc["network"].contains("iana_number"));
@@ -213,7 +214,8 @@ TEST_CASE("ECS escapes every string it did not write itself") {
     REQUIRE(std::count(out.begin(), out.end(), '\n') == 1); // one line: '\n' escaped
     const auto doc = json::parse(out);
     // valid UTF-8 survives, each ill-formed sequence becomes U+FFFD
-    const std::string want = "a\"b\\c\nd\x01\xef\xbf\xbd" "e\xef\xbf\xbd\xef\xbf\xbd\xe2\x82\xac";
+    const std::string want = "a\"b\\c\nd\x01\xef\xbf\xbd"
+                             "e\xef\xbf\xbd\xef\xbf\xbd\xe2\x82\xac";
     CHECK(doc["netlog"]["prefix"] == want);
     CHECK(doc["rule"]["name"] == want);
     CHECK(doc["container"]["id"] == want);
@@ -230,7 +232,8 @@ TEST_CASE("ECS escapes every string it did not write itself") {
     CHECK(doc["network"]["transport"] == "ipv6-icmp");
     CHECK(doc["network"]["type"] == "ipv6");
     CHECK(doc["network"]["iana_number"] == "58");
-    CHECK(doc["network"]["community_id"] == "1:u2vMS3HiWth2lIMKHB1fjELshpQ="); // Filebeat's ipv6.log
+    CHECK(doc["network"]["community_id"] ==
+          "1:u2vMS3HiWth2lIMKHB1fjELshpQ="); // Filebeat's ipv6.log
     CHECK(doc["iptables"]["flow_label"] == 0x12345);
     CHECK(doc["iptables"]["tos"] == 0xb8);
     CHECK(!doc["iptables"].contains("precedence_bits"));
@@ -238,7 +241,8 @@ TEST_CASE("ECS escapes every string it did not write itself") {
     CHECK(doc["message"] == "egress-denied icmpv6 2001:db8::1 -> 2001:db8::2");
 }
 
-TEST_CASE("ECS carries the LOG rule's level from the prefix's options tag, and the prefix without it") {
+TEST_CASE(
+    "ECS carries the LOG rule's level from the prefix's options tag, and the prefix without it") {
     NflogMessage msg;
     msg.prefix = "DENY_x ~nl302"; // level 3 (err), flags 0x02
     Event ev;
@@ -268,9 +272,12 @@ TEST_CASE("ECS carries the LOG rule's level from the prefix's options tag, and t
 // The Docker/Podman members exist once that metadata source is in: then they are set and
 // checked; until then the CF fields alone are written. (Templates: a discarded branch of
 // `if constexpr` may name members the type lacks only where it depends on the type.)
-template <class C>
-bool set_engine_fields(C &c) {
-    if constexpr (requires { c.name; c.image; c.labels; }) {
+template <class C> bool set_engine_fields(C &c) {
+    if constexpr (requires {
+                      c.name;
+                      c.image;
+                      c.labels;
+                  }) {
         c.name = "web";
         c.image = "nginx:1.25";
         c.labels = {{"com.docker.compose.project", "shop"}, {"team", "red\""}};
@@ -357,7 +364,8 @@ TEST_CASE("the json extra community_id comes after the other packet extras, abse
     opt.community_id = true;
     std::string out;
     format_json(ev, opt, out);
-    CHECK(out.find(R"("ttl":0,"community_id":"1:wCb3OG7yAFWelaUydu0D+125CLM="})") != std::string::npos);
+    CHECK(out.find(R"("ttl":0,"community_id":"1:wCb3OG7yAFWelaUydu0D+125CLM="})") !=
+          std::string::npos);
     ev.packet.has_ports = false; // a later fragment
     out.clear();
     format_json(ev, opt, out);

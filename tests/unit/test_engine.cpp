@@ -31,11 +31,12 @@ std::string data(const std::string &name) {
 std::string ip_text(const IpAddress &a) {
     char buf[64] = "";
     if (a.family == L3::ipv4)
-        std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]);
+        std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", a.bytes[0], a.bytes[1], a.bytes[2],
+                      a.bytes[3]);
     else
         for (int i = 0; i < 16; i += 2)
-            std::snprintf(buf + std::strlen(buf), sizeof buf - std::strlen(buf), "%s%x", i ? ":" : "",
-                          a.bytes[i] << 8 | a.bytes[i + 1]);
+            std::snprintf(buf + std::strlen(buf), sizeof buf - std::strlen(buf), "%s%x",
+                          i ? ":" : "", a.bytes[i] << 8 | a.bytes[i + 1]);
     return buf;
 }
 
@@ -89,7 +90,8 @@ std::string name_at(const std::shared_ptr<const ContainerIndex> &idx, const char
 
 } // namespace
 
-TEST_CASE("Docker's container list: ids, names without '/', images, every address, selected labels") {
+TEST_CASE(
+    "Docker's container list: ids, names without '/', images, every address, selected labels") {
     auto l = engine_parse_list(data("docker-list.json"), compose);
     REQUIRE_MESSAGE(l, l.error().message);
     REQUIRE(l->size() == 2);
@@ -146,7 +148,8 @@ TEST_CASE("an inspected container: Name, Config.Image, Config.Labels, State.Runn
 
 TEST_CASE("a body that is not a list or a container is refused with the reason") {
     CHECK_FALSE(engine_parse_list("{}", compose));
-    CHECK(engine_parse_list("{}", compose).error().message.find("expected an array") != std::string::npos);
+    CHECK(engine_parse_list("{}", compose).error().message.find("expected an array") !=
+          std::string::npos);
     CHECK_FALSE(engine_parse_list("[{\"Id\":", compose));
     CHECK_FALSE(engine_parse_inspect("[]", compose));
     CHECK_FALSE(engine_parse_inspect("{\"Name\":\"/x\"}", compose)); // no Id
@@ -162,9 +165,9 @@ TEST_CASE("Docker's events stream: start, gone, and network events name the cont
     const std::string c3 = "7e9bb801890808094624d9ca23616bf806c15c4655bae0102cd3c14c9771c6ae";
     using K = EngineEventKind;
     const std::vector<std::pair<K, std::string>> want = {
-        {K::ignored, c3}, {K::changed, c3}, {K::start, c3}, {K::changed, c1}, {K::changed, c1},
-        {K::ignored, ""}, {K::ignored, ""}, {K::gone, c2}, {K::changed, c2}, {K::ignored, ""},
-        {K::gone, c2}, {K::changed, c3}};
+        {K::ignored, c3}, {K::changed, c3}, {K::start, c3},   {K::changed, c1},
+        {K::changed, c1}, {K::ignored, ""}, {K::ignored, ""}, {K::gone, c2},
+        {K::changed, c2}, {K::ignored, ""}, {K::gone, c2},    {K::changed, c3}};
     for (std::size_t i = 0; i < want.size(); ++i) {
         CHECK_MESSAGE(ev[i].kind == want[i].first, i);
         if (want[i].first != K::ignored) CHECK_MESSAGE(ev[i].id == want[i].second, i);
@@ -176,9 +179,9 @@ TEST_CASE("Podman's events: remove for destroy, the container as the network eve
     const auto ev = events_of(data("podman-events.raw"));
     REQUIRE(ev.size() == 9);
     using K = EngineEventKind;
-    const std::vector<K> want = {K::ignored, K::changed /* init */, K::start, K::changed,
-                                 K::gone /* die */, K::ignored, K::ignored, K::gone /* remove */,
-                                 K::changed /* rename */};
+    const std::vector<K> want = {K::ignored, K::changed /* init */, K::start,
+                                 K::changed, K::gone /* die */,     K::ignored,
+                                 K::ignored, K::gone /* remove */,  K::changed /* rename */};
     for (std::size_t i = 0; i < want.size(); ++i) CHECK_MESSAGE(ev[i].kind == want[i], i);
     CHECK(ev[3].id == "32fb3b4286a9839c0731a2171c2bb49d54bf3f172993623ae0bea913759e8640"); // p1
 }
@@ -278,7 +281,8 @@ TEST_CASE("the engine index: running containers by every address, gone ones for 
     CHECK(name_at(idx.build(), "10.0.0.3") == "b");
 }
 
-TEST_CASE("a starting container with addresses is indexed; a stopped one keeps its last addresses") {
+TEST_CASE(
+    "a starting container with addresses is indexed; a stopped one keeps its last addresses") {
     EngineIndex idx(10);
     idx.apply_inspect(ec("s", {"10.0.0.9"}, false), 1); // network connect before start
     CHECK(idx.running() == 1);
@@ -319,26 +323,33 @@ TEST_CASE("the json container object of an engine container and of an unknown on
 TEST_CASE("metadata.source docker/podman: socket, labels, grace; store keeps meaning cf-store") {
     const char *outs = "outputs: [{type: stdout}]\n";
     auto d = config_parse(std::string("rules: r.yaml\nmetadata: {source: docker, labels: "
-                                      "[a, b, a], grace: 2.5}\n") + outs, "n.yaml");
+                                      "[a, b, a], grace: 2.5}\n") +
+                              outs,
+                          "n.yaml");
     REQUIRE_MESSAGE(d, d.error().message);
     CHECK(d->metadata_source == MetadataSource::docker);
     CHECK(d->engine.socket == "/var/run/docker.sock");
     CHECK(d->engine.labels == std::vector<std::string>{"a", "b"});
     CHECK(d->engine.grace == 2.5);
     auto p = config_parse(std::string("rules: r.yaml\nmetadata: {source: podman, socket: "
-                                      "unix:///run/x.sock}\n") + outs, "n.yaml");
+                                      "unix:///run/x.sock}\n") +
+                              outs,
+                          "n.yaml");
     REQUIRE(p);
     CHECK(p->engine.socket == "/run/x.sock");
-    auto s = config_parse(std::string("rules: r.yaml\nmetadata: {store: /s.json}\n") + outs, "n.yaml");
+    auto s =
+        config_parse(std::string("rules: r.yaml\nmetadata: {store: /s.json}\n") + outs, "n.yaml");
     REQUIRE(s);
     CHECK(s->metadata_source == MetadataSource::cf_store);
     CHECK(s->store_path == "/s.json");
     auto bad = [&](const char *md, const char *what) {
-        auto r = config_parse(std::string("rules: r.yaml\nmetadata: ") + md + "\n" + outs, "n.yaml");
+        auto r =
+            config_parse(std::string("rules: r.yaml\nmetadata: ") + md + "\n" + outs, "n.yaml");
         REQUIRE_FALSE(r);
         CHECK_MESSAGE(r.error().message.find(what) != std::string::npos, r.error().message);
     };
-    bad("{source: docker, socket: tcp://1.2.3.4:2375}", "key 'metadata.socket': 'tcp://1.2.3.4:2375' is not a unix socket");
+    bad("{source: docker, socket: tcp://1.2.3.4:2375}",
+        "key 'metadata.socket': 'tcp://1.2.3.4:2375' is not a unix socket");
     bad("{source: docker, store: /s.json}", "key 'metadata.store': only for source cf-store");
     bad("{source: cf-store}", "key 'metadata.store': missing");
     bad("{source: kubernetes}", "'kubernetes' is not cf-store, docker or podman");
@@ -386,8 +397,14 @@ TEST_CASE("after a few changes the index is an overlay that answers as a full re
         const auto id = "c" + std::to_string(c);
         switch (rnd(4)) {
         case 0: idx.apply_inspect(start(c), t); break;
-        case 1: release(c); idx.mark_gone(id, t); break;
-        case 2: release(c); idx.apply_inspect(ec(id, {}, false), t); break;
+        case 1:
+            release(c);
+            idx.mark_gone(id, t);
+            break;
+        case 2:
+            release(c);
+            idx.apply_inspect(ec(id, {}, false), t);
+            break;
         default: idx.expire(t); break;
         }
         const auto built = idx.build();
@@ -397,7 +414,8 @@ TEST_CASE("after a few changes the index is an overlay that answers as a full re
             const auto ip = ip_from_text(addr(i));
             const auto *a = built->by_ip(ip);
             const auto *b = full.by_ip(ip);
-            CHECK_MESSAGE((a ? a->handle : "-") == (b ? b->handle : "-"), "t=" << t << " " << addr(i));
+            CHECK_MESSAGE((a ? a->handle : "-") == (b ? b->handle : "-"),
+                          "t=" << t << " " << addr(i));
         }
         for (std::uint32_t i = 0; i < 300; ++i) {
             const auto h = "c" + std::to_string(i);

@@ -39,8 +39,10 @@ TEST_CASE("any other method is refused from its first bytes, before the line end
 }
 
 TEST_CASE("a declared body is refused as soon as its header arrives") {
-    CHECK(judge("GET / HTTP/1.1\r\nContent-Length: 300000000\r\n") == HttpVerdict::body_not_allowed);
-    CHECK(judge("GET / HTTP/1.1\r\ntransfer-encoding: chunked\r\n") == HttpVerdict::body_not_allowed);
+    CHECK(judge("GET / HTTP/1.1\r\nContent-Length: 300000000\r\n") ==
+          HttpVerdict::body_not_allowed);
+    CHECK(judge("GET / HTTP/1.1\r\ntransfer-encoding: chunked\r\n") ==
+          HttpVerdict::body_not_allowed);
     CHECK(judge("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n") == HttpVerdict::ok);
     CHECK(judge("GET / HTTP/1.1\r\nContent-Length: -1\r\n") == HttpVerdict::bad_request);
     CHECK(http_status(HttpVerdict::body_not_allowed) == 413);

@@ -56,15 +56,37 @@ std::vector<std::uint8_t> ipv4(std::array<std::uint8_t, 4> src, std::array<std::
 }
 
 std::vector<std::uint8_t> tcp_syn(std::uint16_t sport, std::uint16_t dport) {
-    return {static_cast<std::uint8_t>(sport >> 8), static_cast<std::uint8_t>(sport),
-            static_cast<std::uint8_t>(dport >> 8), static_cast<std::uint8_t>(dport),
-            0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x72, 0x10, 0, 0, 0, 0};
+    return {static_cast<std::uint8_t>(sport >> 8),
+            static_cast<std::uint8_t>(sport),
+            static_cast<std::uint8_t>(dport >> 8),
+            static_cast<std::uint8_t>(dport),
+            0,
+            0,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0x50,
+            0x02,
+            0x72,
+            0x10,
+            0,
+            0,
+            0,
+            0};
 }
 
 std::vector<std::uint8_t> udp(std::uint16_t sport, std::uint16_t dport) {
-    return {static_cast<std::uint8_t>(sport >> 8), static_cast<std::uint8_t>(sport),
-            static_cast<std::uint8_t>(dport >> 8), static_cast<std::uint8_t>(dport),
-            0, 8, 0, 0};
+    return {static_cast<std::uint8_t>(sport >> 8),
+            static_cast<std::uint8_t>(sport),
+            static_cast<std::uint8_t>(dport >> 8),
+            static_cast<std::uint8_t>(dport),
+            0,
+            8,
+            0,
+            0};
 }
 
 std::vector<std::uint8_t> icmp(std::uint8_t type, std::uint8_t code,
@@ -177,17 +199,19 @@ std::string value_or_empty(const std::map<std::string, std::string> &kv, const c
 TEST_CASE("the facts sample is reproduced byte for byte in the epoch (deprecated) style") {
     Logged s = facts_sample();
     s.opt.time_style = IptablesLoggerOptions::TimeStyle::epoch;
-    CHECK(s.line() ==
-          R"({"timestamp":"1500923950.331232071","source":"cfnetworking.iptables","message":"cfnetworking.iptables.egress-allowed","log_level":1,"data":{)" +
-              facts_packet + R"(,"source":)" + facts_container_json + "}}\n");
+    CHECK(
+        s.line() ==
+        R"({"timestamp":"1500923950.331232071","source":"cfnetworking.iptables","message":"cfnetworking.iptables.egress-allowed","log_level":1,"data":{)" +
+            facts_packet + R"(,"source":)" + facts_container_json + "}}\n");
 }
 
 TEST_CASE("the rfc3339 style has the UTC time with nine decimals, level info and no log_level") {
     Logged s = facts_sample();
     s.ev.time = {1714779307, 123456789};
-    CHECK(s.line() ==
-          R"({"timestamp":"2024-05-03T23:35:07.123456789Z","level":"info","source":"cfnetworking.iptables","message":"cfnetworking.iptables.egress-allowed","data":{)" +
-              facts_packet + R"(,"source":)" + facts_container_json + "}}\n");
+    CHECK(
+        s.line() ==
+        R"({"timestamp":"2024-05-03T23:35:07.123456789Z","level":"info","source":"cfnetworking.iptables","message":"cfnetworking.iptables.egress-allowed","data":{)" +
+            facts_packet + R"(,"source":)" + facts_container_json + "}}\n");
     s.ev.time = {1500923950, 331232071};
     CHECK(s.line().rfind(R"({"timestamp":"2017-07-24T19:19:10.331232071Z","level":"info",)", 0) ==
           0);
@@ -206,32 +230,36 @@ TEST_CASE("ingress: data is a Go map, so destination comes before packet, in bot
         R"("data":{"destination":)" + facts_container_json +
         R"(,"packet":{"direction":"ingress","allowed":false,"src_ip":"10.255.15.7","dst_ip":"10.255.15.13","src_port":36004,"dst_port":723,"protocol":"TCP","mark":"0x2","icmp_type":0,"icmp_code":0}}})";
     s.opt.time_style = IptablesLoggerOptions::TimeStyle::epoch;
-    CHECK(s.line() ==
-          R"({"timestamp":"1500923950.331232071","source":"cfnetworking.iptables","message":"cfnetworking.iptables.ingress-denied","log_level":1,)" +
-              data + "\n");
+    CHECK(
+        s.line() ==
+        R"({"timestamp":"1500923950.331232071","source":"cfnetworking.iptables","message":"cfnetworking.iptables.ingress-denied","log_level":1,)" +
+            data + "\n");
     s.opt.time_style = IptablesLoggerOptions::TimeStyle::rfc3339;
-    CHECK(s.line() ==
-          R"({"timestamp":"2017-07-24T19:19:10.331232071Z","level":"info","source":"cfnetworking.iptables","message":"cfnetworking.iptables.ingress-denied",)" +
-              data + "\n");
+    CHECK(
+        s.line() ==
+        R"({"timestamp":"2017-07-24T19:19:10.331232071Z","level":"info","source":"cfnetworking.iptables","message":"cfnetworking.iptables.ingress-denied",)" +
+            data + "\n");
 }
 
 TEST_CASE("an ICMP error reports the ports of the header it quotes, and the outer type and code") {
     // facts §4: ICMP 3/3 carrying UDP 53 -> 5353 gives src_port 53, dst_port 5353.
     const auto inner_udp = ipv4({10, 255, 73, 3}, {10, 0, 0, 53}, 17, udp(53, 5353), 7, false, 64);
-    Logged u(ipv4({10, 255, 73, 3}, {10, 0, 0, 53}, 1,
-                  icmp(3, 3, concat({0, 0, 0, 0}, inner_udp)), 8, false, 64),
+    Logged u(ipv4({10, 255, 73, 3}, {10, 0, 0, 53}, 1, icmp(3, 3, concat({0, 0, 0, 0}, inner_udp)),
+                  8, false, 64),
              "DENY_bfce786c-ab07-40ad-79f9-8f21 ", 0, Direction::egress, Verdict::denied);
-    CHECK(u.line().find(
-              R"("src_ip":"10.255.73.3","dst_ip":"10.0.0.53","src_port":53,"dst_port":5353,"protocol":"ICMP","mark":"","icmp_type":3,"icmp_code":3})") !=
-          std::string::npos);
+    CHECK(
+        u.line().find(
+            R"("src_ip":"10.255.73.3","dst_ip":"10.0.0.53","src_port":53,"dst_port":5353,"protocol":"ICMP","mark":"","icmp_type":3,"icmp_code":3})") !=
+        std::string::npos);
     // facts §4: ICMP 3/1 carrying TCP 8080 -> 41001 gives 8080 / 41001.
     const auto inner_tcp = ipv4({10, 255, 73, 3}, {10, 0, 0, 9}, 6, tcp_syn(8080, 41001), 9);
-    Logged t(ipv4({10, 255, 73, 3}, {10, 0, 0, 9}, 1,
-                  icmp(3, 1, concat({0, 0, 0, 0}, inner_tcp)), 10, false, 64),
+    Logged t(ipv4({10, 255, 73, 3}, {10, 0, 0, 9}, 1, icmp(3, 1, concat({0, 0, 0, 0}, inner_tcp)),
+                  10, false, 64),
              "DENY_bfce786c-ab07-40ad-79f9-8f21 ", 1, Direction::egress, Verdict::denied);
-    CHECK(t.line().find(
-              R"("src_port":8080,"dst_port":41001,"protocol":"ICMP","mark":"0x1","icmp_type":3,"icmp_code":1})") !=
-          std::string::npos);
+    CHECK(
+        t.line().find(
+            R"("src_port":8080,"dst_port":41001,"protocol":"ICMP","mark":"0x1","icmp_type":3,"icmp_code":1})") !=
+        std::string::npos);
 }
 
 TEST_CASE("every packet the real kernel logged gives the first value of each key of its line") {
@@ -265,7 +293,8 @@ TEST_CASE("every packet the real kernel logged gives the first value of each key
     }
 }
 
-TEST_CASE("the kernel's own words: IPv6 uncompressed, no ports on later fragments, no PROTO past ESP") {
+TEST_CASE(
+    "the kernel's own words: IPv6 uncompressed, no ports on later fragments, no PROTO past ESP") {
     std::ifstream f(NETLOG_TEST_DATA "/klog/kmsg_golden.json");
     std::stringstream ss;
     ss << f.rdbuf();
@@ -306,8 +335,8 @@ TEST_CASE("a KEY=value word in the prefix comes first, as it did in kern.log") {
     const auto line = s.line();
     CHECK(line.find(R"("dst_ip":"a\u003cb","src_port":7,"dst_port":53,)") != std::string::npos);
     // a prefix joined to "IN=" (no trailing space) only hides IN, which is not read
-    Logged t(ipv4({10, 255, 73, 3}, {8, 8, 8, 8}, 17, udp(51858, 53)), "OK_x", 0,
-             Direction::egress, Verdict::allowed);
+    Logged t(ipv4({10, 255, 73, 3}, {8, 8, 8, 8}, 17, udp(51858, 53)), "OK_x", 0, Direction::egress,
+             Verdict::allowed);
     CHECK(t.line().find(R"("src_ip":"10.255.73.3","dst_ip":"8.8.8.8","src_port":51858,)") !=
           std::string::npos);
 }
@@ -336,11 +365,10 @@ TEST_CASE("strings are escaped as Go's encoding/json escapes them") {
     s.container.handle = "a\"b\n<&>\xe2\x80\xa8\xe2\x80\xa9\x01\x7f\xff\xe2\x82Z\xc3\xa9";
     s.opt.host_guid = "g\\\b\f";
     const auto line = s.line();
-    CHECK(line.find(
-              R"("container_id":"a\"b\n\u003c\u0026\u003e\u2028\u2029\u0001)"
-              "\x7f"
-              R"(\ufffd\ufffd\ufffdZ)"
-              "\xc3\xa9\"") != std::string::npos);
+    CHECK(line.find(R"("container_id":"a\"b\n\u003c\u0026\u003e\u2028\u2029\u0001)"
+                    "\x7f"
+                    R"(\ufffd\ufffd\ufffdZ)"
+                    "\xc3\xa9\"") != std::string::npos);
     CHECK(line.find(R"("host_guid":"g\\\b\f"})") != std::string::npos);
     CHECK(nlohmann::json::parse(line)["data"]["source"]["host_guid"] == "g\\\b\f");
 }
@@ -371,8 +399,9 @@ TEST_CASE("the fields known without writing the kernel's line are the ones read 
     for (const char *file : {"nflog-mixed.batches", "nflog-short.batches"})
         for (const auto &batch : netlog::test::read_batches(file))
             nflog_parse_batch(batch, [&](const NflogMessage &m) {
-                packets.emplace_back(std::vector<std::uint8_t>(m.payload.begin(), m.payload.end()),
-                                     std::vector<std::uint8_t>(m.hwheader.begin(), m.hwheader.end()));
+                packets.emplace_back(
+                    std::vector<std::uint8_t>(m.payload.begin(), m.payload.end()),
+                    std::vector<std::uint8_t>(m.hwheader.begin(), m.hwheader.end()));
                 ++from_nflog;
             });
     REQUIRE(from_nflog >= 100);

@@ -54,8 +54,7 @@ TEST_CASE("a Cloud Foundry filter table parses into its chains, in save order, w
     CHECK(rs.chains[0].table == "filter");
     const FwChain &vpa = chain(rs, "vpa--1700000000000001");
     REQUIRE(vpa.rules.size() == 5);
-    for (std::size_t i = 0; i < vpa.rules.size(); ++i)
-        CHECK(vpa.rules[i].handle == i + 1);
+    for (std::size_t i = 0; i < vpa.rules.size(); ++i) CHECK(vpa.rules[i].handle == i + 1);
     CHECK(vpa.rules[0].kind == RuleKind::other); // -j MARK
     CHECK(vpa.rules[1].kind == RuleKind::log);
     CHECK(vpa.rules[1].log_prefix == "OK_0002_e9e8959f-3828-4136-8 ");
@@ -71,8 +70,7 @@ TEST_CASE("every LOG rule of the cell is found with its full prefix, the foreign
     Ruleset rs = parse_data("cloudfoundry.iptables-save", Family::ipv4);
     auto logs = rules_of_kind(rs, RuleKind::log);
     std::vector<std::string> prefixes;
-    for (auto *r : logs)
-        prefixes.push_back(r->log_prefix);
+    for (auto *r : logs) prefixes.push_back(r->log_prefix);
     // Save order: chains sorted by name, built-in chains first.
     CHECK(prefixes == std::vector<std::string>{
                           "SSH_IN ",
@@ -209,8 +207,7 @@ TEST_CASE("ip6tables-save output parses the same way") {
     CHECK(rules_of_kind(rs, RuleKind::log).size() == 4);
     auto comps = rules_of_kind(rs, RuleKind::companion);
     REQUIRE(comps.size() == 4);
-    for (auto *c : comps)
-        CHECK(c->family == Family::ipv6);
+    for (auto *c : comps) CHECK(c->family == Family::ipv6);
 }
 
 TEST_CASE("restore input works bottom-up, inserts by position and deletes by full rule") {
@@ -275,7 +272,8 @@ TEST_CASE("a LOG rule's level and flags are read from its options, and written b
     REQUIRE(plain.ok());
     CHECK(plain->log_level == 4);
     CHECK(plain->log_flags == 0);
-    CHECK(iptables_rule_parse("-A INPUT -j LOG --log-level 9", Family::ipv4, "filter").error()
+    CHECK(iptables_rule_parse("-A INPUT -j LOG --log-level 9", Family::ipv4, "filter")
+              .error()
               .message.find("bad --log-level '9'") != std::string::npos);
 }
 
@@ -304,11 +302,12 @@ TEST_CASE("matches whose second evaluation changes state are named; read-only on
 }
 
 TEST_CASE("alongside, a rule with a side effect is named and left alone; replace mirrors it") {
-    auto rs = iptables_save_parse("*filter\n:INPUT ACCEPT [0:0]\n"
-                                  "-A INPUT -m recent --set --name r1 -j LOG --log-prefix \"DENY_R \"\n"
-                                  "-A INPUT -p tcp -j LOG --log-prefix \"DENY_P \" --log-level 6\n"
-                                  "COMMIT\n",
-                                  Family::ipv4);
+    auto rs =
+        iptables_save_parse("*filter\n:INPUT ACCEPT [0:0]\n"
+                            "-A INPUT -m recent --set --name r1 -j LOG --log-prefix \"DENY_R \"\n"
+                            "-A INPUT -p tcp -j LOG --log-prefix \"DENY_P \" --log-level 6\n"
+                            "COMMIT\n",
+                            Family::ipv4);
     REQUIRE(rs.ok());
     auto rules = rules_parse("nflog: {group: 42}\nclasses:\n  - {name: d, log_prefix: '^DENY_', "
                              "direction: egress, verdict: denied}\n",
@@ -318,7 +317,8 @@ TEST_CASE("alongside, a rule with a side effect is named and left alone; replace
     REQUIRE(p.steps.size() == 1);
     CHECK(p.steps[0].companion.prefix == "DENY_P ~nl600");
     REQUIRE(p.not_covered.size() == 1);
-    CHECK(p.notes_text().rfind("not covered: ipv4 filter INPUT #1 \"DENY_R \": -m recent --set", 0) == 0);
+    CHECK(p.notes_text().rfind("not covered: ipv4 filter INPUT #1 \"DENY_R \": -m recent --set",
+                               0) == 0);
     Plan r = plan_install(*rs, *rules, PlanMode::replace);
     CHECK(r.steps.size() == 2);
     CHECK(r.not_covered.empty());
@@ -350,10 +350,11 @@ TEST_CASE("a comment with a newline (iptables accepts it, the save tools print i
     CHECK(logs[1]->handle == 2);
 
     // Planned: the readable rule gets its companion, the other is named and skipped.
-    auto rules = rules_parse("nflog: {group: 42}\nclasses:\n"
-                             "  - {name: d, log_prefix: '^DENY_', direction: egress, verdict: denied}\n"
-                             "  - {name: o, log_prefix: '^OK_', direction: egress, verdict: allowed}\n",
-                             "test.yaml");
+    auto rules =
+        rules_parse("nflog: {group: 42}\nclasses:\n"
+                    "  - {name: d, log_prefix: '^DENY_', direction: egress, verdict: denied}\n"
+                    "  - {name: o, log_prefix: '^OK_', direction: egress, verdict: allowed}\n",
+                    "test.yaml");
     REQUIRE(rules.ok());
     const Plan plan = plan_install(*rs, *rules, PlanMode::alongside);
     REQUIRE(plan.steps.size() == 1);

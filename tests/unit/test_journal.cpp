@@ -243,5 +243,6 @@ TEST_CASE("a rate-limit summary in the journal says what was suppressed, for who
     CHECK(e[0].find("NETLOG_CONTAINER_ID")->second == "h1");
     CHECK(e[0].find("NETLOG_CLASS")->second == "asg-egress-denied");
     CHECK(e[0].find("PRIORITY")->second == "6");
-    CHECK(e[0].find("MESSAGE")->second.rfind("netlog: suppressed 17 asg-egress-denied events", 0) == 0);
+    CHECK(e[0].find("MESSAGE")->second.rfind("netlog: suppressed 17 asg-egress-denied events", 0) ==
+          0);
 }

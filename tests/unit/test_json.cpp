@@ -28,8 +28,7 @@ IpAddress v6(std::initializer_list<std::uint8_t> bytes) {
     IpAddress ip;
     ip.family = L3::ipv6;
     std::size_t i = 0;
-    for (auto b : bytes)
-        ip.bytes[i++] = b;
+    for (auto b : bytes) ip.bytes[i++] = b;
     return ip;
 }
 
@@ -302,8 +301,7 @@ TEST_CASE("json_escape finds what needs escaping at every position of a long str
 TEST_CASE("every line is valid JSON whatever bytes the strings hold") {
     Fixture f(Direction::ingress, Verdict::denied, 6);
     std::string nasty;
-    for (int c = 0; c < 256; ++c)
-        nasty.push_back(static_cast<char>(c));
+    for (int c = 0; c < 256; ++c) nasty.push_back(static_cast<char>(c));
     const Container c = make_container(nasty, "\xe2\x82", "\"\\", "\xed\xa0\x80");
     f.ev.container = &c;
     f.msg.prefix = nasty;
@@ -347,7 +345,8 @@ TEST_CASE("prepared options write the same bytes as unprepared ones") {
             CAPTURE(f.json(plain));
             CHECK(f.json(prepared) == f.json(plain));
             // the escaped source, as json_escape writes it
-            CHECK(f.json(prepared).find(R"("source":"netlog \"edge\"\n\ufffd")") != std::string::npos);
+            CHECK(f.json(prepared).find(R"("source":"netlog \"edge\"\n\ufffd")") !=
+                  std::string::npos);
             prepared.source = "other";
             json_prepare(prepared);
             plain.source = "other";
@@ -357,9 +356,23 @@ TEST_CASE("prepared options write the same bytes as unprepared ones") {
 
 TEST_CASE("numbers and timestamps are written in full at every length") {
     // expected text from std::to_string, an independent writer of the same decimal form
-    const std::uint64_t values[] = {0,    1,     9,      10,      99,       100,      101,
-                                    999,  1000,  9999,   10000,   65535,    99999,    100000,
-                                    4294967295ull, 1795420800ull, 18446744073709551615ull};
+    const std::uint64_t values[] = {0,
+                                    1,
+                                    9,
+                                    10,
+                                    99,
+                                    100,
+                                    101,
+                                    999,
+                                    1000,
+                                    9999,
+                                    10000,
+                                    65535,
+                                    99999,
+                                    100000,
+                                    4294967295ull,
+                                    1795420800ull,
+                                    18446744073709551615ull};
     for (std::uint64_t v : values) {
         Fixture f(Direction::egress, Verdict::allowed, 17);
         f.ev.packet.src_port = static_cast<std::uint16_t>(v);

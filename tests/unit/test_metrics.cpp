@@ -46,15 +46,20 @@ TEST_CASE("metrics render in the Prometheus text format with HELP, TYPE and labe
     m.reconcile_latency.observe(0.004);
     m.reconcile_latency.observe(0.2);
     const auto t = metrics_render(m);
-    CHECK(t.find("# TYPE netlog_events_received_total counter\nnetlog_events_received_total 10\n") !=
-          std::string::npos);
+    CHECK(
+        t.find("# TYPE netlog_events_received_total counter\nnetlog_events_received_total 10\n") !=
+        std::string::npos);
     CHECK(t.find("netlog_events_dropped_total{reason=\"seq_gap\"} 2\n") != std::string::npos);
     CHECK(t.find("netlog_events_dropped_total{reason=\"queue_full\"} 0\n") != std::string::npos);
     CHECK(t.find("output=\"/var/log/netlog/a \\\"b\\\".log\"") != std::string::npos);
-    CHECK(t.find("netlog_events_suppressed_total{class=\"asg-egress-denied\"} 3\n") != std::string::npos);
-    CHECK(t.find("netlog_rule_reconcile_latency_seconds_bucket{le=\"0.005\"} 1\n") != std::string::npos);
-    CHECK(t.find("netlog_rule_reconcile_latency_seconds_bucket{le=\"0.25\"} 2\n") != std::string::npos);
-    CHECK(t.find("netlog_rule_reconcile_latency_seconds_bucket{le=\"+Inf\"} 2\n") != std::string::npos);
+    CHECK(t.find("netlog_events_suppressed_total{class=\"asg-egress-denied\"} 3\n") !=
+          std::string::npos);
+    CHECK(t.find("netlog_rule_reconcile_latency_seconds_bucket{le=\"0.005\"} 1\n") !=
+          std::string::npos);
+    CHECK(t.find("netlog_rule_reconcile_latency_seconds_bucket{le=\"0.25\"} 2\n") !=
+          std::string::npos);
+    CHECK(t.find("netlog_rule_reconcile_latency_seconds_bucket{le=\"+Inf\"} 2\n") !=
+          std::string::npos);
     CHECK(t.find("netlog_rule_reconcile_latency_seconds_count 2\n") != std::string::npos);
     // every sample line's family has a TYPE line before it; every name starts with netlog_
     std::size_t pos = 0;
@@ -66,7 +71,8 @@ TEST_CASE("metrics render in the Prometheus text format with HELP, TYPE and labe
         CHECK(line.rfind("netlog_", 0) == 0);
         auto name = line.substr(0, line.find_first_of(" {"));
         for (auto suf : {"_bucket", "_sum", "_count"})
-            if (name.size() > std::strlen(suf) && name.compare(name.size() - std::strlen(suf), std::string::npos, suf) == 0 &&
+            if (name.size() > std::strlen(suf) &&
+                name.compare(name.size() - std::strlen(suf), std::string::npos, suf) == 0 &&
                 t.find("# TYPE " + name + " ") == std::string::npos)
                 name = name.substr(0, name.size() - std::strlen(suf));
         CHECK_MESSAGE(t.find("# TYPE " + name + " ") != std::string::npos, name);
@@ -101,7 +107,8 @@ TEST_CASE("metrics text parses back into the snapshot it was rendered from") {
     m.dropped[static_cast<std::size_t>(DropReason::decode_error)] = 1;
     m.dropped[static_cast<std::size_t>(DropReason::sink)] = 4;
     m.dropped[static_cast<std::size_t>(DropReason::unclassified)] = 2;
-    m.outputs.push_back({"/var/log/netlog/a \"b\"\\c.log", "file", "json", 49'000, 9'000'000, 4, 1, 2, 0});
+    m.outputs.push_back(
+        {"/var/log/netlog/a \"b\"\\c.log", "file", "json", 49'000, 9'000'000, 4, 1, 2, 0});
     m.outputs.push_back({"tcp://127.0.0.1:5514", "syslog", "klog", 48'990, 8'000'000, 10, 3, 0, 5});
     m.classes.push_back({"asg-egress-denied", 0, 90});
     m.classes.push_back({"unclassified", 0, 7});
@@ -151,7 +158,8 @@ TEST_CASE("a metrics line that is not a sample is refused with the line") {
     CHECK(err.find("netlog_events_received_total{reason=") != std::string::npos);
     CHECK_FALSE(metrics_parse("netlog_up one\n", p, err));
     // other exporters' families and comments are ignored
-    CHECK(metrics_parse("# HELP go_goroutines x\ngo_goroutines 7\nnetlog_events_emitted_total 3\n", p, err));
+    CHECK(metrics_parse("# HELP go_goroutines x\ngo_goroutines 7\nnetlog_events_emitted_total 3\n",
+                        p, err));
     CHECK(p.emitted == 3);
 }
 
@@ -167,7 +175,7 @@ TEST_CASE("an event is emitted or suppressed, never both: the counters line and 
     s.rate_limit.summaries = 3;
     CHECK(s.emitted() == 60);
     CHECK(s.received == s.emitted() + s.rate_limit.suppressed_total + s.pipeline.decode_errors +
-                           s.pipeline.unclassified_dropped);
+                            s.pipeline.unclassified_dropped);
     const auto line = counters_line(s);
     CHECK(line.find("emitted=60 ") != std::string::npos);
     CHECK(line.find("suppressed=30 suppression_summaries=3") != std::string::npos);
@@ -260,7 +268,8 @@ TEST_CASE("the descriptor limit is the soft 'Max open files' of /proc/self/limit
         "Max processes             96362                96362                processes \n"
         "Max open files            20000                20000                files     \n";
     CHECK(process_parse_max_fds(limits) == 20000);
-    CHECK(process_parse_max_fds("Max open files            unlimited            unlimited            files\n") == 0);
+    CHECK(process_parse_max_fds(
+              "Max open files            unlimited            unlimited            files\n") == 0);
 }
 
 namespace {
@@ -287,8 +296,10 @@ Blocks family_blocks(const std::string &text) {
             name = line.substr(0, line.find_first_of(" {"));
             for (const char *suffix : {"_bucket", "_sum", "_count"}) {
                 const std::string s = suffix;
-                if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0 &&
-                    std::find(b.order.begin(), b.order.end(), name.substr(0, name.size() - s.size())) != b.order.end())
+                if (name.size() > s.size() &&
+                    name.compare(name.size() - s.size(), s.size(), s) == 0 &&
+                    std::find(b.order.begin(), b.order.end(),
+                              name.substr(0, name.size() - s.size())) != b.order.end())
                     name = name.substr(0, name.size() - s.size());
             }
         }
@@ -315,10 +326,14 @@ TEST_CASE("each metric family is one block: HELP, TYPE, then all its samples") {
     const auto b = family_blocks(t);
     CHECK_FALSE(b.split);
     CHECK(std::count(b.order.begin(), b.order.end(), "netlog_output_lines_total") == 1);
-    CHECK(t.find("# TYPE netlog_output_reopens_total counter\nnetlog_output_reopens_total{output=\"/a.log\",type=\"file\",format=\"json\"} 5\nnetlog_output_reopens_total{output=\"/b.log\"") != std::string::npos);
+    CHECK(
+        t.find(
+            "# TYPE netlog_output_reopens_total counter\nnetlog_output_reopens_total{output=\"/a.log\",type=\"file\",format=\"json\"} 5\nnetlog_output_reopens_total{output=\"/b.log\"") !=
+        std::string::npos);
     CHECK(t.find("netlog_build_info{version=\"1.2.3\"} 1\n") != std::string::npos);
-    for (const char *f : {"process_cpu_seconds_total", "process_resident_memory_bytes",
-                          "process_virtual_memory_bytes", "process_start_time_seconds",
-                          "process_open_fds", "process_max_fds", "netlog_http_connections_refused_total"})
+    for (const char *f :
+         {"process_cpu_seconds_total", "process_resident_memory_bytes",
+          "process_virtual_memory_bytes", "process_start_time_seconds", "process_open_fds",
+          "process_max_fds", "netlog_http_connections_refused_total"})
         CHECK_MESSAGE(t.find(std::string("# TYPE ") + f + " ") != std::string::npos, f);
 }

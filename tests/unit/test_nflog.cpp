@@ -146,8 +146,7 @@ TEST_CASE("INPUT has no output device; OUTPUT has uid/gid and no timestamp or ha
 
 TEST_CASE("every record of the real captures parses") {
     CHECK(mixed_records().size() == 52);
-    for (const auto &r : mixed_records())
-        CHECK(netlog::nflog_parse_dlt_record(view(r)).ok());
+    for (const auto &r : mixed_records()) CHECK(netlog::nflog_parse_dlt_record(view(r)).ok());
     std::uint32_t linktype = 0;
     const auto short_records = netlog::test::read_pcap_records("nflog-short.pcap", &linktype);
     CHECK(linktype == 239); // LINKTYPE_NFLOG

@@ -425,9 +425,8 @@ TEST_CASE("every prefix of a real IPv6 packet with an extension header stops at 
     }
 }
 
-TEST_CASE("bytes after the IPv4 total length are not part of the transport header")
-{
-    ByteVec b = frame(13); // UDP, ip.len 30: 8 UDP header + 2 data bytes
+TEST_CASE("bytes after the IPv4 total length are not part of the transport header") {
+    ByteVec b = frame(13);                       // UDP, ip.len 30: 8 UDP header + 2 data bytes
     b.insert(b.end(), {0xde, 0xad, 0xbe, 0xef}); // trailing bytes beyond tot_len
     const Packet p = decode(b);
     CHECK(p.transport.size() == 10);
@@ -521,8 +520,7 @@ TEST_CASE("IPv6 text agrees with glibc's inet_ntop on random addresses") {
             a.bytes[2 * g + 1] = static_cast<std::uint8_t>(v);
         }
         bool first96_zero = true;
-        for (std::size_t k = 0; k < 12; ++k)
-            first96_zero = first96_zero && a.bytes[k] == 0;
+        for (std::size_t k = 0; k < 12; ++k) first96_zero = first96_zero && a.bytes[k] == 0;
         if (first96_zero) continue;
         char want[INET6_ADDRSTRLEN];
         REQUIRE(inet_ntop(AF_INET6, a.bytes.data(), want, sizeof want));

@@ -173,12 +173,11 @@ TEST_CASE("peer: a source container on this cell is named in full") {
     auto p = json_pipeline(true);
     p.set_containers(&idx);
     CHECK(line(p, message("OK_0004_bc6f229d-5e4a-4c41-a", 4)) ==
-          seed_head +
-              R"(,"source":{"container_id":"cb40f81e-52ce-41c5-7a89-f01e",)"
-              R"("app_guid":"c5836386-b934-424a-8d93-5894115b3130",)"
-              R"("space_guid":"8bd0678d-c5fd-4991-8a5c-a75c75440e0b",)"
-              R"("organization_guid":"d95a6357-6124-48fe-80f9-c8ff6c250a6e"}}})"
-              "\n");
+          seed_head + R"(,"source":{"container_id":"cb40f81e-52ce-41c5-7a89-f01e",)"
+                      R"("app_guid":"c5836386-b934-424a-8d93-5894115b3130",)"
+                      R"("space_guid":"8bd0678d-c5fd-4991-8a5c-a75c75440e0b",)"
+                      R"("organization_guid":"d95a6357-6124-48fe-80f9-c8ff6c250a6e"}}})"
+                      "\n");
     CHECK(p.counters().sources_resolved == 1);
 }
 

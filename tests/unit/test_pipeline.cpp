@@ -327,7 +327,8 @@ TEST_CASE("each output gets its line in its own format and buffer") {
     CHECK(first.find(" MARK=0x2") != std::string::npos);
 }
 
-TEST_CASE("the options tag is split off before classes and outputs; the event carries level and flags") {
+TEST_CASE(
+    "the options tag is split off before classes and outputs; the event carries level and flags") {
     // A companion of `-j LOG --log-prefix "DENY_C2C_cb40f81e-52ce-41c5-" --log-level 6
     // --log-tcp-sequence` (netlog-rules writes its prefix with the tag "~nl601").
     PipelineOptions o;

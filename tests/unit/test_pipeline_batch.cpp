@@ -109,9 +109,13 @@ PipelineOptions json_limited(double rate, std::uint32_t burst) {
 
 constexpr std::int64_t s_ns = 1'000'000'000;
 
-BatchTime at(std::int64_t sec) { return {{sec, 0}, sec * s_ns, 0}; }
+BatchTime at(std::int64_t sec) {
+    return {{sec, 0}, sec * s_ns, 0};
+}
 
-Bytes bytes(const std::vector<std::uint8_t> &b) { return {b.data(), b.size()}; }
+Bytes bytes(const std::vector<std::uint8_t> &b) {
+    return {b.data(), b.size()};
+}
 
 } // namespace
 
@@ -125,8 +129,8 @@ TEST_CASE("identity: every message of a batch is emitted, a decode error or drop
     packet(b, "OK_1234_b", tcp_syn);
     packet(b, "DENY_ORL_c", tcp_syn);
     packet(b, "DENY_C2C_a", {0x00, 0x01, 0x08, 0x00}, 0x0806); // ARP: not IP
-    packet(b, "NO_CLASS_d", tcp_syn);                           // dropped by the policy
-    broken_packet(b);                                           // does not parse
+    packet(b, "NO_CLASS_d", tcp_syn);                          // dropped by the policy
+    broken_packet(b);                                          // does not parse
     Lines out(1);
     p.process_batch(bytes(b), at(10), out);
 

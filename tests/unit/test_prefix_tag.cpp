@@ -15,7 +15,8 @@ TEST_CASE("the contract's example: DENY_C2C at level 6 with tcp-sequence and uid
 }
 
 TEST_CASE("the LOG target's defaults get no tag, and a prefix without a tag strips to itself") {
-    CHECK(prefix_tag_add({"OK_0002_e9e8959f-3828-4136-8 ", 4, 0}) == "OK_0002_e9e8959f-3828-4136-8 ");
+    CHECK(prefix_tag_add({"OK_0002_e9e8959f-3828-4136-8 ", 4, 0}) ==
+          "OK_0002_e9e8959f-3828-4136-8 ");
     LogOptions o = prefix_tag_strip("[UFW BLOCK] ");
     CHECK(o.prefix == "[UFW BLOCK] ");
     CHECK(o.level == 4);

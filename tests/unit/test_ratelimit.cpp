@@ -46,7 +46,7 @@ TEST_CASE("emitted plus suppressed always equals offered") {
     }
     rl.flush(2000 * ms, on, true);
     CHECK(offered == emitted + summarised);
-    CHECK(emitted >= 2000);   // ~rate * 2 s + burst
+    CHECK(emitted >= 2000); // ~rate * 2 s + burst
     CHECK(emitted <= 2100);
 }
 

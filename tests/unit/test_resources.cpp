@@ -51,7 +51,8 @@ OutputMatch classes(std::initializer_list<const char *> names) {
 }
 
 // The classes (extra `class`) of the lines of each output after `prefixes` went through.
-std::vector<std::vector<std::string>> run(Pipeline &p, std::initializer_list<const char *> prefixes) {
+std::vector<std::vector<std::string>> run(Pipeline &p,
+                                          std::initializer_list<const char *> prefixes) {
     std::vector<std::vector<std::string>> got(p.outputs());
     for (auto prefix : prefixes) {
         std::vector<std::string> outs(p.outputs());
@@ -84,7 +85,8 @@ TEST_CASE("an output takes only the events its match selects; one without a matc
     ingress_allowed.verdict = Verdict::allowed;
     o.outputs.push_back(taking(ingress_allowed));
     Pipeline p(cf_rules(), o);
-    const auto got = run(p, {"DENY_C2C_cb40f81e", "OK_0002_e9e8959f", "OK_cb40f81e", "DENY_cb40f81e"});
+    const auto got =
+        run(p, {"DENY_C2C_cb40f81e", "OK_0002_e9e8959f", "OK_cb40f81e", "DENY_cb40f81e"});
     CHECK(got[0] == Names{"c2c-ingress-denied", "c2c-ingress-allowed", "asg-egress-allowed",
                           "asg-egress-denied"});
     CHECK(got[1] == Names{"c2c-ingress-denied", "asg-egress-denied"});
@@ -152,7 +154,8 @@ TEST_CASE("outputs[].match is read with each of its keys; a bad value names line
     REQUIRE(m.classes.size() == 2);
     CHECK(m.classes[1].name == "asg-egress-denied");
     CHECK(m.classes[1].where == "netlogd.yaml:6:43");
-    CHECK(config_summary(*c).find("only denied ingress classes c2c-ingress-denied,asg-egress-denied") !=
+    CHECK(config_summary(*c).find(
+              "only denied ingress classes c2c-ingress-denied,asg-egress-denied") !=
           std::string::npos);
 
     const std::string head = "rules: r.yaml\noutputs:\n  - type: stdout\n";
@@ -169,10 +172,11 @@ TEST_CASE("outputs[].match is read with each of its keys; a bad value names line
 }
 
 TEST_CASE("a match naming a class the rules file does not have is refused with its position") {
-    auto c = config_parse("rules: r.yaml\n"
-                          "outputs:\n"
-                          "  - {type: stdout, match: {classes: [asg-egress-denied, asg-egres-allowed]}}\n",
-                          "netlogd.yaml");
+    auto c = config_parse(
+        "rules: r.yaml\n"
+        "outputs:\n"
+        "  - {type: stdout, match: {classes: [asg-egress-denied, asg-egres-allowed]}}\n",
+        "netlogd.yaml");
     REQUIRE(c.ok());
     const auto r = config_check_rules(*c, cf_rules());
     REQUIRE_FALSE(r.ok());
@@ -227,7 +231,8 @@ std::string rules_error(const std::string &text) {
 
 } // namespace
 
-TEST_CASE("named groups are numbered in the order they open, unnamed and non-capturing ones skipped") {
+TEST_CASE(
+    "named groups are numbered in the order they open, unnamed and non-capturing ones skipped") {
     const auto rules = parse_rules(R"(classes:
   - {name: a, log_prefix: '^FW_(?P<rule_id>[0-9a-f]{8})_[(]\((?:x|y)([a-z]+)(?P<tenant>[a-z]+)_([0-9])', direction: egress, verdict: denied}
 )");
@@ -261,7 +266,8 @@ TEST_CASE("with the json extra rule, data.rule holds the class, its constants an
         R"("packet":{"src_ip":"10.255.15.7","src_port":43902,"dst_ip":"10.255.15.13",)"
         R"("dst_port":80,"protocol":"tcp"})";
     CHECK(outs[0] == seed + R"(,"rule":{"name":"fw1-drop","firewall_id":"fw-1",)"
-                            R"("tenant_id":"t\"1","rule_id":"0a1b2c3d","port":"https"}}})" "\n");
+                            R"("tenant_id":"t\"1","rule_id":"0a1b2c3d","port":"https"}}})"
+                            "\n");
     CHECK(outs[1] == seed + "}}\n"); // without the extra: the seed line, byte for byte
 
     // the same prefix again comes from the classifier's cache: the same parts
@@ -325,7 +331,8 @@ TEST_CASE("a field spelled two ways, named twice or badly is refused with file, 
           "constant and a named group): keep one");
     CHECK(rules_error("classes:\n  - {name: a, log_prefix: '^A_', direction: egress, verdict: "
                       "denied, fields: {name: x}}\n")
-              .find("key 'classes[0].fields.name': 'name' is the class's own") != std::string::npos);
+              .find("key 'classes[0].fields.name': 'name' is the class's own") !=
+          std::string::npos);
     CHECK(rules_error("classes:\n  - {name: a, log_prefix: '^A_(?P<1>.)', direction: egress, "
                       "verdict: denied}\n")
               .find("rules.yaml:2:27: key 'classes[0].log_prefix': '1' is not a field name") == 0);
@@ -379,15 +386,20 @@ TEST_CASE("a path names fields only in the file's name; a stray brace or bad nam
     auto plain = path_template_parse("/var/log/netlog/netlog.log");
     REQUIRE(plain.ok());
     CHECK_FALSE(plain->templated());
-    CHECK(path_template_parse("/var/log/{tenant_id}/fw.log").error().message.find(
-              "a field may stand only in the file's name") == 0);
+    CHECK(path_template_parse("/var/log/{tenant_id}/fw.log")
+              .error()
+              .message.find("a field may stand only in the file's name") == 0);
     CHECK(path_template_parse("/x/fw-{firewall-id}.log").error().message ==
           "'{firewall-id}' at byte 7 is not a field: write {name} with letters, digits and '_' "
           "(e.g. {firewall_id})");
-    CHECK(path_template_parse("/x/fw-{}.log").error().message.find("'{}' at byte 7 is not a "
-                                                                    "field") == 0);
-    CHECK(path_template_parse("/x/fw-{rule_id.log").error().message.find("at byte 7 is not a "
-                                                                          "field") != std::string::npos);
+    CHECK(path_template_parse("/x/fw-{}.log")
+              .error()
+              .message.find("'{}' at byte 7 is not a "
+                            "field") == 0);
+    CHECK(path_template_parse("/x/fw-{rule_id.log")
+              .error()
+              .message.find("at byte 7 is not a "
+                            "field") != std::string::npos);
     CHECK(path_template_parse("/x/fw-rule}.log").error().message ==
           "'}' at byte 11 closes no field: a field is written {name}");
 }
@@ -406,7 +418,8 @@ TEST_CASE("a value stands in a file name only when it cannot leave the directory
     CHECK(path_value_ok(std::string(128, 'a')));
 }
 
-TEST_CASE("each line of a templated output goes to the file its class's constants and groups name") {
+TEST_CASE(
+    "each line of a templated output goes to the file its class's constants and groups name") {
     const auto rules = parse_rules(fw_rules);
     PipelineOptions o;
     OutputSpec routed;
@@ -430,10 +443,18 @@ TEST_CASE("each line of a templated output goes to the file its class's constant
     CHECK(p.process_message(message("FWA_x"), t, out)); // fw2-allow: no firewall_id
     CHECK(p.process_message(message("OTHER"), t, out)); // unclassified
     const std::vector<std::pair<std::size_t, std::string>> want = {
-        {0, "/l/fw-1-0a1b2c3d.log"}, {1, ""}, {2, "/l/fw1-drop.log"},
-        {0, "/l/fw-1-0a1b2c3e.log"}, {1, ""}, {2, "/l/fw1-drop.log"},
-        {0, ""}, {1, ""}, {2, "/l/fw2-allow.log"},
-        {0, ""}, {1, ""}, {2, ""}}; // unclassified: no class, no name
+        {0, "/l/fw-1-0a1b2c3d.log"},
+        {1, ""},
+        {2, "/l/fw1-drop.log"},
+        {0, "/l/fw-1-0a1b2c3e.log"},
+        {1, ""},
+        {2, "/l/fw1-drop.log"},
+        {0, ""},
+        {1, ""},
+        {2, "/l/fw2-allow.log"},
+        {0, ""},
+        {1, ""},
+        {2, ""}}; // unclassified: no class, no name
     CHECK(out.routes == want);
     CHECK(out.buf[0].find("FWD") == std::string::npos); // the lines themselves are unchanged
     CHECK(std::count(out.buf[0].begin(), out.buf[0].end(), '\n') == 4);
@@ -457,9 +478,10 @@ TEST_CASE("a templated path's fields, max_files and fallback are checked at star
     CHECK(config_check_rules(*c, parse_rules(fw_rules)).ok());
     const auto r = config_check_rules(*c, cf_rules());
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().message == "netlogd.yaml:4:11: key 'outputs[0].path': no class of the rules "
-                               "file has the field 'firewall_id' (their fields: container_app_guid, "
-                               "container_handle, name)");
+    CHECK(r.error().message ==
+          "netlogd.yaml:4:11: key 'outputs[0].path': no class of the rules "
+          "file has the field 'firewall_id' (their fields: container_app_guid, "
+          "container_handle, name)");
     auto typo = config_parse("rules: r.yaml\noutputs:\n  - {type: file, path: '/l/{firewal_id}'}\n",
                              "netlogd.yaml");
     REQUIRE(typo.ok());
@@ -487,7 +509,8 @@ TEST_CASE("a templated path's fields, max_files and fallback are checked at star
 TEST_CASE("a templated output's files and fallback lines survive the metrics round trip") {
     MetricsSnapshot m;
     m.outputs.push_back({"/l/plain.log", "file", "json", 5, 500, 0, 0, 0, 0, false, 0, 0});
-    m.outputs.push_back({"/l/fw-{firewall_id}.log", "file", "json", 7, 700, 0, 0, 0, 0, true, 3, 2});
+    m.outputs.push_back(
+        {"/l/fw-{firewall_id}.log", "file", "json", 7, 700, 0, 0, 0, 0, true, 3, 2});
     const auto text = metrics_render(m);
     CHECK(text.find("netlog_output_files{output=\"/l/fw-{firewall_id}.log\",type=\"file\","
                     "format=\"json\"} 3\n") != std::string::npos);

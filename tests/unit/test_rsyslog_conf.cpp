@@ -98,8 +98,9 @@ TEST_CASE("the traditional template, set as the default the legacy way or in Rai
                "comment out the following line.\n#\n"
                "$ActionFileDefaultTemplate RSYSLOG_TraditionalFileFormat\n\n");
     CHECK(rsyslog_kern_log_format(scan(d11)).style == KernelPrefix::traditional);
-    const auto r = scan("module(load=\"builtin:omfile\"\n       Template=\"RSYSLOG_TraditionalFileFormat\")\n"
-                        "kern.* /var/log/kern.log\n");
+    const auto r =
+        scan("module(load=\"builtin:omfile\"\n       Template=\"RSYSLOG_TraditionalFileFormat\")\n"
+             "kern.* /var/log/kern.log\n");
     CHECK(r.default_template == "RSYSLOG_TraditionalFileFormat");
     CHECK(rsyslog_kern_log_format(r).style == KernelPrefix::traditional);
 }

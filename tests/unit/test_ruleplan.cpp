@@ -50,8 +50,7 @@ FwChain &chain(Ruleset &rs, std::string_view name) {
 }
 
 void renumber(FwChain &c) {
-    for (std::size_t i = 0; i < c.rules.size(); ++i)
-        c.rules[i].handle = i + 1;
+    for (std::size_t i = 0; i < c.rules.size(); ++i) c.rules[i].handle = i + 1;
 }
 
 } // namespace
@@ -186,8 +185,7 @@ TEST_CASE("replace mode over an alongside install drops the LOG rules, keeps the
     Plan p = plan_install(ruleset("cloudfoundry-alongside.iptables-save"), cf_rules(),
                           PlanMode::replace);
     CHECK(count_op(p, PlanStep::Op::remove) == 8);
-    for (const PlanStep &s : p.steps)
-        CHECK(s.rule.kind == RuleKind::log);
+    for (const PlanStep &s : p.steps) CHECK(s.rule.kind == RuleKind::log);
 }
 
 // The ruleset after a replace-mode install: each companion stands where its LOG rule was.
@@ -217,8 +215,7 @@ TEST_CASE("a replace-mode install is stable, and its removal restores each LOG r
     Ruleset plain = ruleset("cloudfoundry.iptables-save");
     for (const PlanStep &s : rm.steps) {
         const FwRule &orig = chain(plain, s.rule.chain).rules[s.rule.handle - 1];
-        CHECK("-A " + s.rule.chain + " " + iptables_log_spec(s.rule.match_key, s.log) ==
-              orig.text);
+        CHECK("-A " + s.rule.chain + " " + iptables_log_spec(s.rule.match_key, s.log) == orig.text);
     }
 }
 

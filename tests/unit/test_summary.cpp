@@ -6,7 +6,11 @@ using namespace netlog;
 
 TEST_CASE("RFC 3339 times agree with date(1)") {
     // Expected values computed with GNU date, e.g. `date -u -d @1500923950 +%FT%T`.
-    struct { std::int64_t sec; std::uint32_t ns; const char *text; } cases[] = {
+    struct {
+        std::int64_t sec;
+        std::uint32_t ns;
+        const char *text;
+    } cases[] = {
         {1714779307, 123456789, "2024-05-03T23:35:07.123456789Z"}, // the facts' rfc3339 sample
         {1500923950, 331232071, "2017-07-24T19:19:10.331232071Z"}, // the facts' epoch sample
         {951825600, 0, "2000-02-29T12:00:00.000000000Z"},
