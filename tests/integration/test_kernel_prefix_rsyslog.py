@@ -164,8 +164,14 @@ for i in range(5):
             if got_style != style:
                 continue
             ours = by_prefix(lines(out[name]), rx)
+            # Lines of one prefix are paired by their text, not by their order: two packets
+            # handled at once on two CPUs (a connection's two FINs) may reach printk and
+            # NFLOG in opposite orders. Every line is still compared, text included.
+            def by_text(ms):
+                return sorted(ms, key=lambda mo: mo.groups()[-1])
             for p in sorted(set(theirs) | set(ours)):
-                for i, (a, b) in enumerate(zip(theirs.get(p, []), ours.get(p, []))):
+                for i, (a, b) in enumerate(zip(by_text(theirs.get(p, [])),
+                                               by_text(ours.get(p, [])))):
                     what = f"{name} {p!r} #{i + 1}:\n    rsyslog: {a.group(0)!r}\n    netlogd: {b.group(0)!r}"
                     if a.groups()[-1] != b.groups()[-1]:
                         problems.append(f"text differs, {what}")
