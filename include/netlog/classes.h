@@ -33,6 +33,10 @@ struct NflogSettings {
     std::uint16_t queue_threshold = 32;
 };
 
+// Whether `n` may name a field (a constant or a named group): it is a JSON key, an ECS
+// label and a path template's {name}. Letters, digits and '_', not first a digit, at most 64.
+bool field_name_ok(std::string_view n);
+
 // A constant a class gives each of its events (`fields:` in the rules file).
 struct ClassField {
     std::string name, value;

@@ -27,6 +27,13 @@ std::string_view to_string(Verdict v) {
     return v == Verdict::allowed ? "allowed" : "denied";
 }
 
+bool field_name_ok(std::string_view n) {
+    if (n.empty() || n.size() > 64 || std::isdigit(static_cast<unsigned char>(n[0]))) return false;
+    return std::all_of(n.begin(), n.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+    });
+}
+
 std::vector<std::uint16_t> RulesFile::groups() const {
     std::set<std::uint16_t> s;
     for (const auto &c : classes) s.insert(c.effective_group(nflog));
@@ -95,14 +102,6 @@ void literal_head(ClassDef &d) {
 struct ParseError {
     std::string message;
 };
-
-// A field's name: it is a JSON key, an ECS label and a path template's {name}.
-bool field_name_ok(std::string_view n) {
-    if (n.empty() || n.size() > 64 || std::isdigit(static_cast<unsigned char>(n[0]))) return false;
-    return std::all_of(n.begin(), n.end(), [](char ch) {
-        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
-    });
-}
 
 // Two spellings of one field ("rule_id", "ruleId", "Rule-ID") compare equal here.
 std::string field_key(std::string_view n) {
@@ -366,14 +365,7 @@ const ClassDef *rules_match(const RulesFile &rules, std::string_view prefix, Cap
     }
     for (const auto &c : rules.classes) {
         if (!prefix.starts_with(c.literal)) continue; // cannot match: no regex pass
-        if (c.literal_only) return &c;
-        if (c.literal_then_rest) {
-            if (caps) {
-                caps->n = 1;
-                caps->value[0] = prefix.substr(c.literal.size());
-            }
-            return &c;
-        }
+        if (c.literal_only || c.literal_then_rest) return matched(c, prefix, caps);
         if (caps && !c.group_names.empty()) {
             if (class_captures(c, prefix, *caps)) return &c;
             continue;

@@ -161,14 +161,24 @@ std::string metrics_render(const MetricsSnapshot &m) {
     o.sample("netlog_suppression_summaries_total", m.suppression_summaries);
 
     // One block per family (the exposition format's rule): HELP, TYPE, then every sample.
-    const auto per_output = [&](std::string_view name, std::string_view help, auto field) {
-        o.family(name, "counter", help);
-        for (const auto &out : m.outputs)
-            o.sample(name, field(out),
-                     fmt::format("output=\"{}\",type=\"{}\",format=\"{}\"", label(out.name),
-                                 out.type, out.format));
-    };
     using Out_ = MetricsSnapshot::Output;
+    // `routed_only`: a family only the file outputs whose path names fields have (none: no
+    // family at all).
+    const auto output_family = [&](std::string_view name, std::string_view type,
+                                   std::string_view help, auto field, bool routed_only) {
+        if (routed_only && std::none_of(m.outputs.begin(), m.outputs.end(),
+                                        [](const Out_ &x) { return x.routed; }))
+            return;
+        o.family(name, type, help);
+        for (const auto &out : m.outputs)
+            if (!routed_only || out.routed)
+                o.sample(name, field(out),
+                         fmt::format("output=\"{}\",type=\"{}\",format=\"{}\"", label(out.name),
+                                     out.type, out.format));
+    };
+    const auto per_output = [&](std::string_view name, std::string_view help, auto field) {
+        output_family(name, "counter", help, field, false);
+    };
     per_output("netlog_output_lines_total", "Lines written, per output.",
                [](const Out_ &x) { return x.lines; });
     per_output("netlog_output_bytes_total", "Bytes written, per output.",
@@ -181,19 +191,8 @@ std::string metrics_render(const MetricsSnapshot &m) {
                [](const Out_ &x) { return x.reopens; });
     per_output("netlog_output_reconnects_total", "Syslog reconnections, per output.",
                [](const Out_ &x) { return x.reconnects; });
-    // Only the file outputs whose path names fields have these.
     const auto per_routed = [&](std::string_view name, std::string_view type, std::string_view help,
-                                auto field) {
-        if (std::none_of(m.outputs.begin(), m.outputs.end(),
-                         [](const Out_ &x) { return x.routed; }))
-            return;
-        o.family(name, type, help);
-        for (const auto &out : m.outputs)
-            if (out.routed)
-                o.sample(name, field(out),
-                         fmt::format("output=\"{}\",type=\"{}\",format=\"{}\"", label(out.name),
-                                     out.type, out.format));
-    };
+                                auto field) { output_family(name, type, help, field, true); };
     per_routed("netlog_output_files", "gauge",
                "Files open by an output whose path names fields (one per value).",
                [](const Out_ &x) { return x.files; });

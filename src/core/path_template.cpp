@@ -7,15 +7,6 @@
 
 namespace netlog {
 
-namespace {
-
-bool name_char(char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '_';
-}
-
-} // namespace
-
 bool PathTemplate::templated() const {
     return std::any_of(pieces.begin(), pieces.end(), [](const Piece &p) { return p.field; });
 }
@@ -54,8 +45,7 @@ Result<PathTemplate> path_template_parse(std::string_view path) {
                               "(the directories must exist before the first event)");
         const auto end = path.find('}', i);
         const auto name = path.substr(i + 1, end == std::string_view::npos ? 0 : end - i - 1);
-        if (end == std::string_view::npos || name.empty() ||
-            !std::all_of(name.begin(), name.end(), name_char))
+        if (end == std::string_view::npos || !field_name_ok(name))
             return make_error(fmt::format(
                 "'{}' at byte {} is not a field: write {{name}} with "
                 "letters, digits and '_' (e.g. {{firewall_id}})",
