@@ -1,122 +1,23 @@
-// The ECS document of an event (ecs.h). Keys are fixed ASCII; every value that comes from
-// outside (prefix, class, container metadata, interface names) goes through json_escape.
+// The ECS document of an event or a summary (ecs.h), in field order: event, rule, endpoints,
+// network and observer here; metadata and iptables.* from their own files. Keys are fixed ASCII;
+// every value from outside (prefix, class, container metadata, names) goes through json_escape.
 #include "community_id.h"
+#include "ecs_doc.h"
 #include <netlog/ecs.h>
 #include <netlog/prefix_tag.h>
 
 #include "text_append.h"
 
-#include <array>
-
 namespace netlog {
 
 namespace {
 
+using ecs_doc::Doc;
+using ecs_doc::put_container;
+using ecs_doc::put_host;
+using ecs_doc::put_iptables;
+
 constexpr std::uint16_t arphrd_ether = 1;
-
-// Writes one JSON object level by level, with the commas between members.
-class Doc {
-  public:
-    explicit Doc(text::Out &o) : o_(o) {}
-    void key(std::string_view k) {
-        if (!first_) o_.put(',');
-        first_ = false;
-        o_.put('"');
-        o_.put(k);
-        o_.put("\":");
-    }
-    void open(std::string_view k) {
-        key(k);
-        o_.put('{');
-        first_ = true;
-    }
-    void close() {
-        o_.put('}');
-        first_ = false;
-    }
-    void str(std::string_view k, std::string_view v) { // absent when empty
-        if (v.empty()) return;
-        key(k);
-        text::json_string(v, o_);
-    }
-    void raw(std::string_view k, std::string_view json) {
-        key(k);
-        o_.put(json);
-    }
-    void num(std::string_view k, std::uint64_t v) {
-        key(k);
-        o_.uint(v);
-    }
-    void ip(std::string_view k, const IpAddress &a) {
-        key(k);
-        o_.put('"');
-        o_.ip(a);
-        o_.put('"');
-    }
-    text::Out &out() { return o_; }
-
-  private:
-    text::Out &o_;
-    bool first_ = true;
-};
-
-// The Docker/Podman fields of a container, when the metadata source has them (the CF
-// store has none): read only if Container has the members, so that this file compiles
-// with and without them.
-template <class C> std::string_view engine_name(const C &c) {
-    if constexpr (requires { std::string_view(c.name); })
-        return c.name;
-    else
-        return {};
-}
-template <class C> std::string_view engine_image(const C &c) {
-    if constexpr (requires { std::string_view(c.image); })
-        return c.image;
-    else
-        return {};
-}
-template <class C> bool engine_has_labels(const C &c) {
-    if constexpr (requires { c.labels.empty(); })
-        return !c.labels.empty();
-    else
-        return false;
-}
-// A label key as Beats' add_docker_metadata writes it (labels.dedot): '.' would make
-// Elasticsearch nest "com.docker.compose.project" into objects and clash with a label
-// "com"; '_' keeps each label one keyword.
-[[maybe_unused]] void put_dedotted_key(text::Out &o, std::string_view k) {
-    o.put('"');
-    std::size_t start = 0;
-    for (;;) {
-        const auto dot = k.find('.', start);
-        text::json_escape(k.substr(start, dot == std::string_view::npos ? dot : dot - start), o);
-        if (dot == std::string_view::npos) break;
-        o.put('_');
-        start = dot + 1;
-    }
-    o.put('"');
-}
-template <class C> void put_engine_labels(Doc &d, const C &c) {
-    if constexpr (requires {
-                      c.labels.begin()->first;
-                      c.labels.begin()->second;
-                  }) {
-        d.open("labels");
-        bool first = true;
-        for (const auto &[k, v] : c.labels) {
-            if (!first) d.out().put(',');
-            first = false;
-            put_dedotted_key(d.out(), k);
-            d.out().put(':');
-            text::json_string(v, d.out());
-        }
-        d.close();
-    }
-}
-
-bool is_icmp(const Packet &p) {
-    return (p.l3 == L3::ipv4 && p.protocol == 1) || (p.l3 == L3::ipv6 && p.protocol == 58);
-}
 
 // ECS network.transport: the IANA keyword, lowercase; ICMPv6's is "ipv6-icmp".
 std::string_view transport_name(const Packet &p) {
@@ -234,155 +135,6 @@ void put_event(Doc &d, Direction dir, Verdict v, bool suppressed) {
     if (suppressed) o.put("-suppressed");
     o.put('"');
     d.raw("outcome", v == Verdict::allowed ? "\"success\"" : "\"failure\"");
-}
-
-void put_container(Doc &d, const Container *c) {
-    if (!c) return;
-    const bool engine =
-        !engine_name(*c).empty() || !engine_image(*c).empty() || engine_has_labels(*c);
-    if (!c->handle.empty() || engine) {
-        d.open("container");
-        d.str("id", c->handle);
-        d.str("name", engine_name(*c));
-        if (const auto image = engine_image(*c); !image.empty()) {
-            d.open("image");
-            d.str("name", image);
-            d.close();
-        }
-        if (engine_has_labels(*c)) put_engine_labels(d, *c);
-        d.close();
-    }
-    if (!c->app_guid.empty() || !c->space_guid.empty() || !c->organization_guid.empty()) {
-        d.open("cloudfoundry");
-        for (const auto &[k, v] :
-             {std::pair<std::string_view, std::string_view>{"app", c->app_guid},
-              {"space", c->space_guid},
-              {"org", c->organization_guid}}) {
-            if (v.empty()) continue;
-            d.open(k);
-            d.str("id", v);
-            d.close();
-        }
-        d.close();
-        d.open("orchestrator");
-        d.raw("type", "\"cloudfoundry\"");
-        d.close();
-    }
-}
-
-void put_host(Doc &d, const EcsOptions &opt) {
-    const IpAddress hip = ip_from_text(opt.host_ip);
-    if (hip.family == L3::none && opt.host_guid.empty()) return;
-    d.open("host");
-    if (hip.family != L3::none) {
-        d.key("ip");
-        d.out().put("[\"");
-        d.out().ip(hip);
-        d.out().put("\"]");
-    }
-    d.str("id", opt.host_guid);
-    d.close();
-}
-
-void put_tcp_flags(text::Out &o, std::uint8_t f) {
-    // The kernel LOG target's order (and Filebeat's array from it).
-    static constexpr std::array<std::pair<std::uint8_t, std::string_view>, 8> names = {{
-        {tcp_flag::cwr, "CWR"},
-        {tcp_flag::ece, "ECE"},
-        {tcp_flag::urg, "URG"},
-        {tcp_flag::ack, "ACK"},
-        {tcp_flag::psh, "PSH"},
-        {tcp_flag::rst, "RST"},
-        {tcp_flag::syn, "SYN"},
-        {tcp_flag::fin, "FIN"},
-    }};
-    o.put('[');
-    bool first = true;
-    for (const auto &[bit, name] : names) {
-        if (!(f & bit)) continue;
-        if (!first) o.put(',');
-        first = false;
-        o.put('"');
-        o.put(name);
-        o.put('"');
-    }
-    o.put(']');
-}
-
-void put_iptables(Doc &d, const Event &ev, Bytes eth) {
-    const Packet &p = ev.packet;
-    d.open("iptables");
-    if (!eth.empty()) d.num("ether_type", std::uint32_t{eth[12]} << 8 | eth[13]);
-    d.str("input_device", ev.in_name);
-    d.str("output_device", ev.out_name);
-    d.num("length", p.length);
-    if (p.l3 == L3::ipv4) {
-        d.num("tos", p.tos & 0x1e); // as the kernel prints TOS= and PREC=
-        d.num("precedence_bits", p.tos & 0xe0);
-    } else {
-        d.num("tos", p.tos); // IPv6 TC=
-    }
-    d.num("ttl", p.ttl);
-    if (p.l3 == L3::ipv4) {
-        d.num("id", p.ip_id);
-        if (p.ip_ce || p.ip_df || p.ip_mf) {
-            d.key("fragment_flags");
-            auto &o = d.out();
-            o.put('[');
-            bool first = true;
-            for (const auto &[on, name] :
-                 {std::pair{p.ip_ce, "\"CE\""}, {p.ip_df, "\"DF\""}, {p.ip_mf, "\"MF\""}}) {
-                if (!on) continue;
-                if (!first) o.put(',');
-                first = false;
-                o.put(std::string_view(name));
-            }
-            o.put(']');
-        }
-    }
-    if (p.frag_offset) d.num("fragment_offset", p.frag_offset);
-    if (p.l3 == L3::ipv6) d.num("flow_label", p.flow_label);
-    if (p.protocol == 6 && p.has_transport) {
-        d.open("tcp");
-        d.num("seq", p.tcp_seq);
-        d.num("ack", p.tcp_ack);
-        d.num("window", p.tcp_window);
-        d.num("reserved_bits", p.tcp_reserved);
-        // a segment with no flag set (a scan, or a fuzzed header) has no flags field: an
-        // empty array is what ECS calls an empty value, absent instead
-        if (p.tcp_flags) {
-            d.key("flags");
-            put_tcp_flags(d.out(), p.tcp_flags);
-        }
-        d.close();
-    } else if (p.protocol == 17 && p.has_transport) {
-        d.open("udp");
-        d.num("length", p.udp_length);
-        d.close();
-    } else if (is_icmp(p) && p.has_icmp) {
-        d.open("icmp");
-        d.num("type", p.icmp_type);
-        d.num("code", p.icmp_code);
-        const bool echo = p.l3 == L3::ipv4 ? (p.icmp_type == 0 || p.icmp_type == 8)
-                                           : (p.icmp_type == 128 || p.icmp_type == 129);
-        if (echo && p.has_transport) {
-            d.num("id", p.icmp_id);
-            d.num("seq", p.icmp_seq);
-        }
-        if (p.l3 == L3::ipv4 && p.transport.size() >= 8) {
-            if (p.icmp_type == 12) d.num("parameter", p.transport[4]); // parameter problem
-            if (p.icmp_type == 5) {                                    // redirect: the gateway
-                IpAddress gw;
-                gw.family = L3::ipv4;
-                for (int i = 0; i < 4; ++i)
-                    gw.bytes[static_cast<std::size_t>(i)] =
-                        p.transport[4 + static_cast<std::size_t>(i)];
-                d.ip("redirect", gw);
-            }
-        }
-        d.close();
-    }
-    d.close();
 }
 
 void put_netlog(Doc &d, const Event &ev) {
