@@ -16,7 +16,8 @@ namespace netlog {
 // exactly one reason. `sink` counts lines an output could not write (per line, not per
 // event: outside the identity); `unclassified` counts events whose prefix matched no class
 // when the config says `unclassified: {action: drop}`; `filtered` events no output's
-// `match` took.
+// `match` took; `connection_signal` counts the events of netlog's own ICMP error rule
+// (netlog/ruleplan.h): read for `connections:` outcomes, never written as event lines.
 enum class DropReason : std::uint8_t {
     kernel_enobufs,
     seq_gap,
@@ -25,6 +26,7 @@ enum class DropReason : std::uint8_t {
     sink,
     unclassified,
     filtered,
+    connection_signal,
     count_
 };
 std::string_view to_string(DropReason r);

@@ -122,7 +122,7 @@ struct BatchTime {
 };
 
 // Every message handed in ends in exactly one of: emitted, decode_errors,
-// unclassified_dropped, filtered (no output's match takes it); the rate limit then
+// unclassified_dropped, filtered (no output's match takes it), connection_signals; the rate limit then
 // suppresses some of the emitted.
 struct PipelineCounters {
     std::uint64_t processed = 0;            // messages handed in
@@ -134,6 +134,8 @@ struct PipelineCounters {
     std::uint64_t unclassified = 0;         // prefix matched no class (emitted or dropped)
     std::uint64_t unclassified_dropped = 0; // ... and dropped by policy
     std::uint64_t filtered = 0;             // classified, but no output's match takes it
+    std::uint64_t connection_signals = 0;   // netlog's own ICMP error rule (ruleplan.h): read
+                                            // for connection outcomes, not emitted
     std::uint64_t enriched = 0;             // emitted with a container
     std::uint64_t enriched_by_prefix = 0;   // ... found through the prefix's handle
     // Ingress events emitted while an output has the json extra `peer`: with their source

@@ -6,6 +6,7 @@
 #include <netlog/classes.h>
 #include <netlog/prefix_tag.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,6 +26,19 @@ std::string_view to_string(Family f);
 std::string_view to_string(PlanMode m);
 
 inline constexpr std::string_view owner_tag_prefix = "netlog:";
+
+// The ICMP error rule (`connections: {outcomes: true}`): the kernel's conntrack says nothing
+// when an ICMP destination-unreachable answers a connection (netlog/conntrack.h), so netlog
+// logs those errors itself. One NFLOG rule per family at the top of filter FORWARD, INPUT
+// and OUTPUT (errors crossing the host, errors for its own connections, errors it makes
+// itself: a REJECT in FORWARD sends its ICMP error through OUTPUT): ICMP type 3 (ICMPv6
+// type 1), conntrack state RELATED, the rules file's NFLOG group, this prefix and the owner
+// tag "netlog:@icmp-error" ('@' keeps it apart from class names). netlogd counts its events
+// as `connection_signal` instead of emitting them (netlog/accounting.h).
+inline constexpr std::string_view icmp_error_prefix = "netlog-icmp-error";
+inline constexpr std::string_view icmp_error_owner = "@icmp-error";
+inline constexpr std::string_view icmp_error_table = "filter";
+inline constexpr std::array<std::string_view, 3> icmp_error_chains{"FORWARD", "INPUT", "OUTPUT"};
 
 struct FwRule {
     Family family = Family::ipv4;
@@ -97,13 +111,15 @@ struct RuleNote {
 
 struct PlanStep {
     enum class Op : std::uint8_t {
-        add_after,   // insert `companion` right after `rule` (a LOG rule)
-        replace,     // replace mode: put `companion` in the place of `rule` (a LOG rule,
-                     // or a companion of a class that no longer claims its prefix)
-        remove,      // delete `rule` (an orphaned or surplus companion; in replace mode
-                     // also a LOG rule whose companion already follows it)
-        restore_log, // replace mode, on remove: put a LOG rule (same matches, prefix
-                     // `rule.log_prefix`) back in the place of the companion `rule`
+        add_after,    // insert `companion` right after `rule` (a LOG rule)
+        replace,      // replace mode: put `companion` in the place of `rule` (a LOG rule,
+                      // or a companion of a class that no longer claims its prefix)
+        remove,       // delete `rule` (an orphaned or surplus companion; in replace mode
+                      // also a LOG rule whose companion already follows it)
+        restore_log,  // replace mode, on remove: put a LOG rule (same matches, prefix
+                      // `rule.log_prefix`) back in the place of the companion `rule`
+        insert_first, // insert `companion` as the first rule of `rule.chain` (the ICMP error
+                      // rule; `rule` names the chain, handle 0, match_key its matches)
     } op = Op::add_after;
     FwRule rule;
     Companion companion; // add_after / replace
@@ -119,6 +135,8 @@ struct Plan {
     std::vector<RuleNote> not_covered;
     // Covered (or planned) rules whose companion cannot carry every LOG option.
     std::vector<RuleNote> not_carried;
+    // The ICMP error rules already in place (PlanOptions::icmp_errors).
+    std::vector<FwRule> icmp_rules;
     bool empty() const { return steps.empty(); }
     std::string to_text() const;    // one line per step, for `plan` and logs
     std::string notes_text() const; // "not covered: ..." / "not carried: ..." lines
@@ -132,7 +150,20 @@ struct PlanOptions {
     // LOG rules whose companion the kernel refused (same family, table, chain, handle and
     // text): not planned again, listed in not_covered with the kernel's reason.
     std::vector<RuleNote> refused;
+    // `connections: {outcomes: true}`: the ICMP error rule goes at the top of each filter
+    // chain of icmp_error_chains that the ruleset has (an absent table is not created).
+    // false: any ICMP error rule found is removed.
+    bool icmp_errors = false;
 };
+
+// The ICMP error rule of `family` for the rules file's NFLOG settings: the synthetic
+// "rule" names table filter, `chain`, handle 0 and the rule's matches in iptables syntax
+// (match_key); the companion carries the owner tag, the group and the prefix.
+PlanStep icmp_error_step(Family family, std::string_view chain, const RulesFile &rules);
+// Whether a rule read back is an ICMP error rule (by its owner tag).
+inline bool is_icmp_error_rule(const FwRule &r) {
+    return r.kind == RuleKind::companion && r.owner_class == icmp_error_owner;
+}
 
 // Plan what makes every class-matched LOG rule covered by exactly one companion.
 Plan plan_install(const Ruleset &current, const RulesFile &rules, const PlanOptions &options);

@@ -12,6 +12,7 @@ std::string_view to_string(DropReason r) {
     case DropReason::sink: return "sink";
     case DropReason::unclassified: return "unclassified";
     case DropReason::filtered: return "filtered";
+    case DropReason::connection_signal: return "connection_signal";
     case DropReason::count_: break;
     }
     return "unknown";

@@ -433,6 +433,11 @@ std::string iptables_restore_input(const Plan &plan, Family family, std::string_
                                      iptables_companion_spec(r.match_key, s->companion));
             mark(s, 2);
             break;
+        case PlanStep::Op::insert_first:
+            out += fmt::format("-I {} 1 {}\n", r.chain,
+                               iptables_companion_spec(r.match_key, s->companion));
+            mark(s, 1);
+            break;
         case PlanStep::Op::remove:
             out += del;
             mark(s, 1);

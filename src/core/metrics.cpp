@@ -76,7 +76,8 @@ std::string metrics_render(const MetricsSnapshot &m) {
              "NFLOG sequence gaps), queue_full (reader to pipeline queue), decode_error, sink "
              "(lines an output could not write, summed over outputs), unclassified (no class "
              "matched and unclassified.action is drop), filtered (no output's match takes the "
-             "event).");
+             "event), connection_signal (netlog's own ICMP error rule: read for connection "
+             "outcomes, not written).");
     for (std::size_t i = 0; i < m.dropped.size(); ++i)
         o.sample("netlog_events_dropped_total", m.dropped[i],
                  fmt::format("reason=\"{}\"", to_string(static_cast<DropReason>(i))));
@@ -327,6 +328,8 @@ std::string metrics_identity(const MetricsSnapshot &m) {
         if (r == DropReason::sink) continue;
         if (r == DropReason::filtered)
             w("  + filtered (no output's match) {:>12}\n", m.dropped[i]);
+        else if (r == DropReason::connection_signal)
+            w("  + connection_signal (own ICMP) {:>12}\n", m.dropped[i]);
         else
             w("  + dropped {:<20} {:>12}\n", to_string(r), m.dropped[i]);
     }

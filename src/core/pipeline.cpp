@@ -3,6 +3,7 @@
 #include "engine_index.h"
 #include <netlog/pipeline.h>
 #include <netlog/packet.h>
+#include <netlog/ruleplan.h>
 #include <netlog/summary.h>
 
 #include "ratelimit.h"
@@ -149,6 +150,11 @@ bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev)
     ev.time = msg.timestamp ? *msg.timestamp : receive_time;
     // An ICMP error quoting a followed connection's packet, whatever becomes of the event.
     if (tracker_ && !tracker_->empty()) tracker_->icmp(ev.packet);
+    // netlog's own ICMP error rule logs for the line above, not for the outputs.
+    if (msg.prefix == icmp_error_prefix) {
+        ++c_.connection_signals;
+        return false;
+    }
 
     // A companion's prefix carries its LOG rule's level and flags (prefix_tag.h): split
     // off here, so that classes, enrichment and every output see the LOG rule's prefix.
@@ -458,6 +464,7 @@ Accounting Pipeline::accounting() {
     a.drops(DropReason::decode_error) = c_.decode_errors;
     a.drops(DropReason::unclassified) = c_.unclassified_dropped;
     a.drops(DropReason::filtered) = c_.filtered;
+    a.drops(DropReason::connection_signal) = c_.connection_signals;
     return a;
 }
 

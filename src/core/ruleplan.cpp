@@ -130,7 +130,39 @@ PlanStep step(PlanStep::Op op, const FwRule &rule, Companion companion = {}) {
     return s;
 }
 
+// The chains that take an ICMP error rule (icmp_error_chains of table filter).
+bool icmp_error_chain(const FwChain &c) {
+    return c.table == icmp_error_table &&
+           std::find(icmp_error_chains.begin(), icmp_error_chains.end(), c.chain) !=
+               icmp_error_chains.end();
+}
+
 } // namespace
+
+PlanStep icmp_error_step(Family family, std::string_view chain, const RulesFile &rules) {
+    PlanStep s;
+    s.op = PlanStep::Op::insert_first;
+    s.rule.family = family;
+    s.rule.table = std::string(icmp_error_table);
+    s.rule.chain = std::string(chain);
+    s.rule.handle = 0;
+    s.rule.kind = RuleKind::companion;
+    // As iptables-save prints them back (libxt_icmp / libip6t_icmp6 / libxt_conntrack).
+    s.rule.match_key = family == Family::ipv4
+                           ? "-p icmp -m icmp --icmp-type 3 -m conntrack --ctstate RELATED"
+                           : "-p ipv6-icmp -m icmp6 --icmpv6-type 1 -m conntrack --ctstate RELATED";
+    s.rule.text = fmt::format("(ICMP{} destination-unreachable, ctstate RELATED)",
+                              family == Family::ipv4 ? "" : "v6");
+    s.companion.class_name = std::string(icmp_error_owner);
+    s.companion.group = rules.nflog.group;
+    s.companion.prefix = std::string(icmp_error_prefix);
+    s.companion.snaplen = rules.nflog.snaplen;
+    s.companion.queue_threshold = rules.nflog.queue_threshold;
+    s.rule.owner_class = s.companion.class_name;
+    s.rule.group = s.companion.group;
+    s.rule.log_prefix = s.companion.prefix;
+    return s;
+}
 
 Plan plan_install(const Ruleset &current, const RulesFile &rules, PlanMode mode) {
     PlanOptions o;
@@ -145,8 +177,23 @@ Plan plan_install(const Ruleset &current, const RulesFile &rules, const PlanOpti
     for (const FwChain &chain : current.chains) {
         const auto &r = chain.rules;
         std::vector<bool> consumed(r.size());
+        // The ICMP error rule: one per chain that takes it, wherever another agent's
+        // inserts have pushed it (moving it back to the top would fight agents that want
+        // their own rule first); the others, and any when it is not wanted, go.
+        const bool icmp_wanted = options.icmp_errors && icmp_error_chain(chain);
+        bool icmp_found = false;
         for (std::size_t i = 0; i < r.size(); ++i) {
             const FwRule &rule = r[i];
+            if (is_icmp_error_rule(rule)) {
+                if (icmp_wanted && !icmp_found && rule.group == rules.nflog.group &&
+                    rule.log_prefix == icmp_error_prefix) {
+                    icmp_found = true;
+                    plan.icmp_rules.push_back(rule);
+                } else {
+                    plan.steps.push_back(step(PlanStep::Op::remove, rule));
+                }
+                continue;
+            }
             if (rule.kind == RuleKind::log) {
                 const ClassDef *c = rules_match(rules, rule.log_prefix);
                 if (!c) {
@@ -225,6 +272,8 @@ Plan plan_install(const Ruleset &current, const RulesFile &rules, const PlanOpti
                 }
             }
         }
+        if (icmp_wanted && !icmp_found)
+            plan.steps.push_back(icmp_error_step(chain.family, chain.chain, rules));
     }
     plan.unused_classes = used.unused();
     return plan;
@@ -240,6 +289,8 @@ Plan plan_remove(const Ruleset &current, const RulesFile &rules, PlanMode mode) 
                 const ClassDef *c = rules_match(rules, rule.log_prefix);
                 used.mark(c);
                 if (!c) plan.unmatched.push_back(rule);
+            } else if (is_icmp_error_rule(rule)) {
+                plan.steps.push_back(step(PlanStep::Op::remove, rule));
             } else if (rule.kind == RuleKind::companion) {
                 used.mark(rule.owner_class);
                 bool restore = mode == PlanMode::replace && !follows_its_log(chain, i);
@@ -261,6 +312,7 @@ std::string_view op_name(PlanStep::Op op) {
     case PlanStep::Op::replace: return "replace";
     case PlanStep::Op::remove: return "remove";
     case PlanStep::Op::restore_log: return "restore-log";
+    case PlanStep::Op::insert_first: return "add";
     }
     return "?";
 }
@@ -280,6 +332,12 @@ std::string Plan::to_text() const {
                 fmt::format("{} {}: NFLOG group {} class {} prefix \"{}\" {} {}\n", op_name(s.op),
                             where, s.companion.group, s.companion.class_name, s.companion.prefix,
                             s.op == PlanStep::Op::add_after ? "after" : "in place of", r.text);
+            break;
+        case PlanStep::Op::insert_first:
+            out += fmt::format("add {} {} {} #1: NFLOG group {} prefix \"{}\" for {} (connections: "
+                               "ICMP error rule)\n",
+                               to_string(r.family), r.table, r.chain, s.companion.group,
+                               s.companion.prefix, r.text);
             break;
         case PlanStep::Op::remove: out += fmt::format("remove {}: {}\n", where, r.text); break;
         case PlanStep::Op::restore_log:

@@ -73,6 +73,7 @@ bool plan_still_fits(const Plan &plan, Family f, const std::string &table, const
         auto chain = std::find_if(now.chains.begin(), now.chains.end(), [&](const FwChain &c) {
             return c.table == table && c.chain == s.rule.chain;
         });
+        if (chain != now.chains.end() && s.op == PlanStep::Op::insert_first) continue;
         if (chain == now.chains.end() || s.rule.handle == 0 ||
             s.rule.handle > chain->rules.size() ||
             chain->rules[s.rule.handle - 1].text != s.rule.text)
@@ -165,12 +166,14 @@ class LegacyBackend final : public RulesBackend {
         // the plan saw it (just checked): iptables cannot delete that rule by its text;
         // delete by position instead.
         if (step >= 0 && !by_position &&
-            plan.steps[static_cast<std::size_t>(step)].op != PlanStep::Op::add_after)
+            plan.steps[static_cast<std::size_t>(step)].op != PlanStep::Op::add_after &&
+            plan.steps[static_cast<std::size_t>(step)].op != PlanStep::Op::insert_first)
             return restore(plan, f, table, only, report, true);
         if (step >= 0) {
             auto i = static_cast<std::size_t>(step);
             auto op = plan.steps[i].op;
-            if (op != PlanStep::Op::add_after && op != PlanStep::Op::replace)
+            if (op != PlanStep::Op::add_after && op != PlanStep::Op::replace &&
+                op != PlanStep::Op::insert_first)
                 return tool_error(argv[0], *p, input); // a deletion or restore: not a companion
             report.refused.push_back(
                 RuleNote{plan.steps[i].rule,

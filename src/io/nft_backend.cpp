@@ -67,6 +67,7 @@ class NftBackend final : public RulesBackend {
     std::string name() const override { return "nft"; }
     Result<Ruleset> read(Family family) override;
     std::size_t prefix_max() const override { return 127; } // NF_LOG_PREFIXLEN - 1
+    bool icmp_errors_supported() const override { return false; }
     Result<ApplyStatus> apply(const Plan &plan, Family family, Report &report) override;
     Result<std::vector<RuleNote>> check(const Plan &plan, Family family) override;
     Result<bool> wait_change(std::chrono::milliseconds timeout) override;
@@ -267,6 +268,10 @@ Result<Netlink::Outcome> NftBackend::run_batch(const Plan &plan, ReadState &st,
             batch.add(del.get(), NFT_MSG_DELRULE, 0, step_what(s));
             break;
         }
+        case PlanStep::Op::insert_first:
+            unbuildable.push_back(RuleNote{
+                s.rule, "the ICMP error rule is not supported on the nftables backend yet"});
+            break;
         case PlanStep::Op::restore_log: {
             BuiltRule b = log_restore_build(std::move(r), s.log, s.rule.comment,
                                             st.xt_tables.count(s.rule.table) > 0);

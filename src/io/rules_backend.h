@@ -30,6 +30,10 @@ class RulesBackend {
     // does not exist yields no chains; that is not an error.
     virtual Result<Ruleset> read(Family family) = 0;
 
+    // Whether this backend writes the ICMP error rule (PlanOptions::icmp_errors). A backend
+    // that cannot still removes one it finds.
+    virtual bool icmp_errors_supported() const { return true; }
+
     // The longest NFLOG prefix this backend's companions carry (bytes, no NUL).
     virtual std::size_t prefix_max() const = 0;
 
@@ -87,6 +91,11 @@ struct ReconcileOutcome {
 // `max_attempts` conflicts. Each transaction is all-or-nothing; a companion the kernel
 // refuses is left out (ReconcileOutcome::refused) and the others are applied.
 Result<ReconcileOutcome> reconcile(RulesBackend &backend, Family family, const RulesFile &rules,
-                                   PlanMode mode, Goal goal, unsigned max_attempts = 5);
+                                   PlanMode mode, Goal goal, unsigned max_attempts = 5,
+                                   bool icmp_errors = false);
+
+// What `netlog-rules` and netlogd say when `connections: {outcomes: true}` asks for the ICMP
+// error rule and `backend` cannot write it; "" when it can or it is not asked for.
+std::string icmp_errors_unsupported(const RulesBackend &backend, bool icmp_errors);
 
 } // namespace netlog

@@ -36,10 +36,11 @@ Result<std::size_t> rules_in(RulesBackend &b, const std::vector<Family> &familie
 // Reconcile one family of one backend; hooks hear of anything that happened.
 // `refused`: set when the kernel refused a companion (worth trying again later, even when
 // nothing else changes: a module may load, a chain may move).
-bool reconcile_one(RulesBackend &b, Family f, const RulesFile &rules, PlanMode mode, Goal goal,
-                   Clock::time_point seen, Clock::time_point previous, WatchTotals &totals,
-                   const WatchHooks &hooks, bool *refused = nullptr, bool first_family = true) {
-    auto out = reconcile(b, f, rules, mode, goal);
+bool reconcile_one(RulesBackend &b, Family f, const RulesFile &rules, const WatchOptions &o,
+                   Goal goal, Clock::time_point seen, Clock::time_point previous,
+                   WatchTotals &totals, const WatchHooks &hooks, bool *refused = nullptr,
+                   bool first_family = true) {
+    auto out = reconcile(b, f, rules, o.mode, goal, 5, o.icmp_errors);
     if (refused && out && !out->refused.empty()) *refused = true;
     if (!out) {
         ++totals.errors;
@@ -119,6 +120,7 @@ std::string rules_describe(const std::vector<PlanStep> &steps) {
         chains.insert(s.rule.table + "/" + s.rule.chain);
         switch (s.op) {
         case PlanStep::Op::add_after:
+        case PlanStep::Op::insert_first:
         case PlanStep::Op::replace: ++added; break;
         case PlanStep::Op::remove: ++removed; break;
         case PlanStep::Op::restore_log: ++restored; break;
@@ -162,8 +164,8 @@ WatchTotals rules_watch(std::vector<std::unique_ptr<RulesBackend>> &backends,
             auto seen = Clock::now();
             bool any_refused = false;
             for (Family f : options.families)
-                reconcile_one(b, f, rules, options.mode, Goal::install, seen, last_check[bi],
-                              totals, hooks, &any_refused, f == options.families.front());
+                reconcile_one(b, f, rules, options, Goal::install, seen, last_check[bi], totals,
+                              hooks, &any_refused, f == options.families.front());
             refused[bi] = any_refused;
             last_check[bi] = seen;
         }
@@ -185,7 +187,7 @@ Result<WatchTotals> rules_reconcile_all(std::vector<std::unique_ptr<RulesBackend
     for (auto &b : backends)
         for (Family f : options.families) {
             const auto now = Clock::now();
-            reconcile_one(*b, f, rules, options.mode, goal, now, now, totals, h, nullptr,
+            reconcile_one(*b, f, rules, options, goal, now, now, totals, h, nullptr,
                           f == options.families.front());
         }
     if (!first_error.empty()) return make_error(first_error);

@@ -63,6 +63,8 @@ struct WatchOptions {
     std::chrono::milliseconds interval{1000}; // legacy poll period; nft wait timeout
     // false: the first round waits for a change (the caller has just installed).
     bool reconcile_first = true;
+    // `connections: {outcomes: true}`: keep the ICMP error rule in place too (ruleplan.h).
+    bool icmp_errors = false;
 };
 
 struct WatchTotals {

@@ -19,6 +19,10 @@ namespace netlog::cli {
 
 struct Options {
     std::string rules_file = "/etc/netlog/rules/cloudfoundry.yaml";
+    bool rules_given = false;
+    // netlogd.yaml: its rules file (unless --rules) and `connections: {outcomes: true}`,
+    // which adds the ICMP error rule (ruleplan.h) to what install and watch keep in place.
+    std::string config_file;
     std::string backend = "auto";
     std::string family = "all";
     std::string mode = "alongside";
@@ -29,6 +33,7 @@ struct Context {
     Options opts;
     RulesFile rules;
     PlanMode mode = PlanMode::alongside;
+    bool icmp_errors = false; // the config's connections.outcomes
     std::vector<Family> families;
     std::vector<std::unique_ptr<RulesBackend>> backends;
 };
@@ -55,6 +60,13 @@ int exit_status(std::size_t covered, std::size_t not_covered);
 
 // Print the plan's "not covered: ..." and "not carried: ..." lines (stdout).
 void say_notes(const Plan &plan);
+
+// "connections: ICMP error rule not supported on the ... backend yet" (stdout) for each
+// backend that cannot write it when the config asks for it.
+void say_icmp_unsupported(const Context &ctx);
+
+// "filter/FORWARD filter/INPUT": where these rules are.
+std::string chains_of(const std::vector<FwRule> &rules);
 
 // An inet table's rules are read with both families: when both are handled, the second
 // one does not list (or count twice) what the first one already did.

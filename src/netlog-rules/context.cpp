@@ -3,6 +3,8 @@
 #include "rules_watch.h"
 #include "safe_file.h"
 
+#include <netlog/config.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -28,6 +30,17 @@ void say_notes(const Plan &plan) {
     std::string text = plan.notes_text();
     if (!text.empty()) fmt::print("{}", text);
     std::fflush(stdout);
+}
+
+std::string chains_of(const std::vector<FwRule> &rules) {
+    std::vector<std::string> out;
+    for (const FwRule &r : rules) out.push_back(r.table + "/" + r.chain);
+    return fmt::format("{}", fmt::join(out, " "));
+}
+
+void say_icmp_unsupported(const Context &ctx) {
+    for (const auto &b : ctx.backends)
+        if (auto no = icmp_errors_unsupported(*b, ctx.icmp_errors); !no.empty()) say("{}", no);
 }
 
 bool inet_seen_before(const Context &ctx, Family f, const FwRule &r) {
@@ -78,7 +91,19 @@ Result<std::unique_ptr<Context>> context_make(const Options &opts) {
     if (!(opts.interval > 0 && opts.interval <= 3600))
         return make_error(fmt::format(
             "bad --interval {}: give seconds, more than 0 and at most 3600", opts.interval));
-    auto rules = rules_load(opts.rules_file);
+    std::string rules_file = opts.rules_file;
+    if (!opts.config_file.empty()) {
+        auto text = io::read_regular(opts.config_file, 4u << 20, false);
+        if (!text)
+            return make_error(fmt::format("cannot read the config {}: {} (--config names "
+                                          "netlogd.yaml)",
+                                          opts.config_file, text.error().message));
+        auto cfg = config_parse(*text, opts.config_file);
+        if (!cfg) return cfg.error();
+        ctx->icmp_errors = cfg->connections.outcomes;
+        if (!opts.rules_given) rules_file = config_resolve_path(opts.config_file, cfg->rules_path);
+    }
+    auto rules = rules_load(rules_file);
     if (!rules) return rules.error();
     ctx->rules = std::move(*rules);
     std::string why;

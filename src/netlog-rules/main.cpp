@@ -39,7 +39,11 @@ int main(int argc, char **argv) {
     for (const Command &c : commands) {
         CLI::App *sub = app.add_subcommand(c.name, c.help);
         sub->add_option("--rules", opts.rules_file, "rules file (classes, NFLOG group)")
-            ->capture_default_str();
+            ->capture_default_str()
+            ->each([&opts](const std::string &) { opts.rules_given = true; });
+        sub->add_option("--config", opts.config_file,
+                        "netlogd.yaml: its rules file, and connections.outcomes (the ICMP "
+                        "error rule)");
         sub->add_option("--backend", opts.backend, "auto|nft|legacy")->capture_default_str();
         sub->add_option("--family", opts.family, "ipv4|ipv6|all")->capture_default_str();
         sub->add_option("--mode", opts.mode, "alongside|replace")->capture_default_str();

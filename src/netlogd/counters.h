@@ -4,12 +4,14 @@
 //   received = queue_dropped + pipeline.processed
 //   pipeline.processed = pipeline.emitted + pipeline.decode_errors + pipeline.unclassified_dropped
 //                        + pipeline.filtered (no output's match takes it)
+//                        + pipeline.connection_signals (netlog's ICMP error rule)
 //   pipeline.emitted = emitted() + rate_limit.suppressed_total (the rate limit comes after)
 //   lines in output i = emitted() + rate_limit.summaries + connection events (json outputs,
 //                       connections:) - outputs[i].dropped (sink losses), counting only the
 //                       events, summaries and connections output i's match takes
 // so: kernel matched = emitted() + suppressed + lost_enobufs + lost_gap + queue_dropped
 //                      + decode_errors + unclassified_dropped + filtered
+//                      + connection_signals
 //                      (+ events still in flight).
 #pragma once
 
@@ -74,6 +76,7 @@ struct CountersSnapshot {
         a.drops(DropReason::decode_error) = pipeline.decode_errors;
         a.drops(DropReason::unclassified) = pipeline.unclassified_dropped;
         a.drops(DropReason::filtered) = pipeline.filtered;
+        a.drops(DropReason::connection_signal) = pipeline.connection_signals;
         for (const auto &o : outputs) a.drops(DropReason::sink) += o.dropped;
         const auto settled = queue_dropped + pipeline.processed;
         a.in_flight = received > settled ? received - settled : 0;
@@ -101,6 +104,8 @@ inline std::string counters_line(const CountersSnapshot &s) {
         for (std::size_t i = 0; i < s.outputs.size(); ++i)
             out += fmt::format(" out{}_lines={} out{}_dropped={}", i, s.outputs[i].lines, i,
                                s.outputs[i].dropped);
+    if (s.connections_enabled || s.pipeline.connection_signals)
+        out += fmt::format(" connection_signals={}", s.pipeline.connection_signals);
     if (s.connections_enabled) { // the followed connections' own identity (conntrack.h)
         const auto &c = s.pipeline.connections;
         out +=

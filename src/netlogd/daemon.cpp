@@ -160,7 +160,8 @@ int Daemon::run() {
     if (!start()) return 1;
     if (l_.config.manage_rules) {
         // Companions after the NFLOG socket is bound: what they log from now on is read.
-        auto m = RulesManager::install(*l_.config.manage_rules, *l_.rules);
+        auto m = RulesManager::install(*l_.config.manage_rules, *l_.rules,
+                                       l_.config.connections.outcomes);
         if (!m) {
             fmt::print(stderr, "netlogd: {}\n", m.error().message);
             return 1;

@@ -18,8 +18,8 @@ void say(const std::string &line) {
 
 } // namespace
 
-Result<std::unique_ptr<RulesManager>> RulesManager::install(const ManageRulesConfig &config,
-                                                            const RulesFile &rules) {
+Result<std::unique_ptr<RulesManager>>
+RulesManager::install(const ManageRulesConfig &config, const RulesFile &rules, bool icmp_errors) {
     std::unique_ptr<RulesManager> m(new RulesManager());
     m->rules_ = rules;
     m->options_.families = config.families;
@@ -29,11 +29,14 @@ Result<std::unique_ptr<RulesManager>> RulesManager::install(const ManageRulesCon
     // The watch thread reconciles once more when it starts: a change made between the
     // install and its subscription to notifications is not missed.
     m->options_.reconcile_first = true;
+    m->options_.icmp_errors = icmp_errors;
     std::string why;
     auto b = rules_backends_pick(config.backend, config.families, why);
     if (!b) return make_error(fmt::format("manage_rules: {}", b.error().message));
     m->backends_ = std::move(*b);
     say(fmt::format("backend {}", why));
+    for (const auto &backend : m->backends_)
+        if (auto no = icmp_errors_unsupported(*backend, icmp_errors); !no.empty()) say(no);
     WatchHooks hooks;
     auto *self = m.get();
     hooks.on_coverage = [self](const WatchCoverage &c) { self->coverage(c); };

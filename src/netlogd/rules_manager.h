@@ -27,8 +27,9 @@ class RulesManager {
   public:
     // Pick the backends and install the companions now (one transaction per table or
     // batch, retried on a concurrent change). One-line error: nothing is left half-applied.
-    static Result<std::unique_ptr<RulesManager>> install(const ManageRulesConfig &config,
-                                                         const RulesFile &rules);
+    // `icmp_errors` (connections: {outcomes: true}): the ICMP error rule too (ruleplan.h).
+    static Result<std::unique_ptr<RulesManager>>
+    install(const ManageRulesConfig &config, const RulesFile &rules, bool icmp_errors = false);
     ~RulesManager();
     RulesManager(const RulesManager &) = delete;
     RulesManager &operator=(const RulesManager &) = delete;
