@@ -2,11 +2,13 @@
 """netlogd `connections: {outcomes: true, flow_end: true}`: what became of each allowed
 connection, from the kernel's conntrack, on a Cloud Foundry-shaped cell.
 
-The cell (daemon_world.Cell) forwards c1 (container 1) to `out`; its FORWARD chain logs the
-first packet of c1's TCP (SYN) and UDP connections with an ASG prefix (class
-asg-egress-allowed) and the ICMP errors coming back (RELATED), then accepts. netlogd runs in
-the cell's namespace; the conntrack timeouts are shortened there (per-namespace sysctls of
-a namespace the test creates and deletes). c1 then connects to:
+The cell (daemon_world.Cell) forwards c1 (container 1) to `out`; its FORWARD chain
+(iptables-legacy) logs the first packet of c1's TCP (SYN) and UDP connections with an ASG
+prefix (class asg-egress-allowed), then accepts. The ICMP errors coming back are logged by
+netlog's own rule, which netlogd installs (manage_rules, backend legacy, with
+connections.outcomes): nothing in this test writes it. netlogd runs in the cell's
+namespace; the conntrack timeouts are shortened there (per-namespace sysctls of a namespace
+the test creates and deletes). c1 then connects to:
   out:81 tcp  nothing listens: the peer's kernel answers RST     -> egress-failed refused
   out:82 tcp  out drops the SYN                                  -> egress-failed unanswered
   out:83 tcp  out rejects with icmp-port-unreachable             -> egress-failed unreachable
@@ -17,6 +19,9 @@ ports) to c2, whose FORWARD rule logs the SYN after the DNAT (class c2c-ingress-
   cell:61001 -> c2:8081  nothing listens: c2's RST                -> ingress-failed refused
   cell:61002 -> c2:8082  c2 drops the SYN                         -> ingress-failed unanswered
 (conntrack's original tuple is the pre-DNAT one: netlogd finds these by the reply tuple).
+Every connection is first made once before netlogd starts (no netlog rule in place), then
+again with netlogd and its rules: each client sees the same result both times (NFLOG does
+not terminate: netlog's rules change no firewall decision).
 Expected: one -failed/-closed line per connection with the original event's data.packet and
 container; the outcome the test arranged; the counters of the established connection equal
 to the kernel's own, as `conntrack -E -o extended` (conntrack-tools) reports them for the
@@ -50,11 +55,10 @@ for k, v in (("nf_conntrack_tcp_timeout_syn_sent", SYN_SENT_TIMEOUT),
              ("nf_conntrack_udp_timeout", 3), ("nf_conntrack_tcp_timeout_time_wait", 2),
              ("nf_conntrack_acct", 1), ("nf_conntrack_timestamp", 1)):
     cell.cell.run(f"sysctl -qw net.netfilter.{k}={v}")
-fw = f"iptables -A FORWARD"
+fw = f"iptables-legacy -w 60 -A FORWARD"
 nflog = f"-j NFLOG --nflog-group {GROUP}"
 cell.cell.run(f"{fw} -s {C1_IP} -p tcp --syn -m conntrack --ctstate NEW {nflog} --nflog-prefix OK_asg_tcp")
 cell.cell.run(f"{fw} -s {C1_IP} -p udp -m conntrack --ctstate NEW {nflog} --nflog-prefix OK_asg_udp")
-cell.cell.run(f"{fw} -d {C1_IP} -p icmp -m conntrack --ctstate RELATED {nflog} --nflog-prefix ICMP_ERR")
 cell.cell.run(f"{fw} -d {C2_IP} -p tcp --syn -m conntrack --ctstate NEW {nflog} --nflog-prefix OK_0001_in")
 cell.cell.run(f"{fw} -j ACCEPT")
 CELL_IP = "10.10.10.2"
@@ -71,7 +75,58 @@ json_out, klog_out = cell.path("events.json"), cell.path("events.klog")
 cfg = cell.write_config([f"{{type: file, path: {json_out}, format: json}}",
                          f"{{type: file, path: {klog_out}, format: klog}}"],
                         extra="connections: {outcomes: true, flow_end: true, max_tracked: 64}\n"
+                              "manage_rules: {backend: legacy, family: ipv4}\n"
                               "metrics: {listen: '127.0.0.1:17562'}\n")  # the cell's own namespace
+
+def py(ns, code, timeout=30):
+    return ns.run(["python3", "-c", code], check=False, timeout=timeout)
+
+
+CONNECT = """
+import socket, sys
+s = socket.socket(); s.settimeout(float(sys.argv[2]))
+try:
+    s.connect(("{ip}", int(sys.argv[1]))); print("connected")
+except Exception as e:
+    print(type(e).__name__, e)
+"""
+# UDP: a connected socket sees the ICMP port unreachable as ECONNREFUSED on its next recv.
+UDP_PROBE = f"""
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.5)
+s.connect(("{OUT_IP}", {UDP_PORT})); s.send(b"x" * 10)
+try:
+    s.recv(100); print("answered")
+except Exception as e:
+    print(type(e).__name__, e)
+"""
+
+
+def attempts():
+    """Each failing connection once; what each client saw."""
+    seen = {}
+    for port, what in PORTS.items():
+        r = c1.run(["python3", "-c", CONNECT.format(ip=OUT_IP), str(port), "1.5"], check=False)
+        log(f"c1 -> out:{port} ({what}): {r.stdout.strip()}")
+        check("connected" not in r.stdout, f"out:{port} accepted a connection: {r.stdout}")
+        seen[("tcp", port)] = r.stdout.strip()
+    for hport, (cport, what) in MAPPED.items():
+        r = out.run(["python3", "-c", CONNECT.format(ip=CELL_IP), str(hport), "1.5"], check=False)
+        log(f"out -> cell:{hport} -> c2:{cport} ({what}): {r.stdout.strip()}")
+        check("connected" not in r.stdout, f"c2:{cport} accepted a connection: {r.stdout}")
+        seen[("tcp", hport)] = r.stdout.strip()
+    r = c1.run(["python3", "-c", UDP_PROBE], check=False)
+    log(f"c1 -> out:{UDP_PORT} udp: {r.stdout.strip()}")
+    seen[("udp", UDP_PORT)] = r.stdout.strip()
+    return seen
+
+
+# Without netlog: no netlogd, no rule of netlog's; then the kernel forgets these
+# connections and the NFLOG rules' counters start again from zero.
+without = attempts()
+check(not any("icmp-error" in l for l in cell.cell.run("iptables-legacy-save").stdout.splitlines()),
+      "an ICMP error rule before netlogd started")
+cell.cell.run("conntrack -F >/dev/null 2>&1 && iptables-legacy -w 60 -Z")
 
 # The kernel's view of the same entries, from conntrack-tools.
 ct_log = cell.path("conntrack.txt")
@@ -95,28 +150,12 @@ check("connections: following allowed connections" in cell.stderr(),
       f"netlogd did not say it follows connections: {cell.stderr()}")
 
 
-def py(ns, code, timeout=30):
-    return ns.run(["python3", "-c", code], check=False, timeout=timeout)
-
-
-CONNECT = """
-import socket, sys
-s = socket.socket(); s.settimeout(float(sys.argv[2]))
-try:
-    s.connect(("{ip}", int(sys.argv[1]))); print("connected")
-except Exception as e:
-    print(type(e).__name__, e)
-"""
-for port, what in PORTS.items():
-    r = c1.run(["python3", "-c", CONNECT.format(ip=OUT_IP), str(port), "1.5"], check=False)
-    log(f"c1 -> out:{port} ({what}): {r.stdout.strip()}")
-    check("connected" not in r.stdout, f"out:{port} accepted a connection: {r.stdout}")
-for hport, (cport, what) in MAPPED.items():
-    r = out.run(["python3", "-c", CONNECT.format(ip=CELL_IP), str(hport), "1.5"], check=False)
-    log(f"out -> cell:{hport} -> c2:{cport} ({what}): {r.stdout.strip()}")
-    check("connected" not in r.stdout, f"c2:{cport} accepted a connection: {r.stdout}")
-c1.run(["python3", "-c", f"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
-        f".sendto(b'x' * 10, ('{OUT_IP}', {UDP_PORT}))"])
+# manage_rules installs once the NFLOG socket is bound (after "reading NFLOG")
+wait_for(lambda: cell.cell.run("iptables-legacy-save").stdout.count("netlog-icmp-error") == 3,
+         timeout=30, what="netlogd to install the ICMP error rule in FORWARD, INPUT and OUTPUT")
+with_rules = attempts()
+check(with_rules == without, f"the clients saw other results with netlog's rules: {with_rules} "
+      f"without: {without}")
 
 # The established connection: out reads N_SENT bytes, answers N_ANSWER, closes.
 server = out.popen(["python3", "-c", f"""
@@ -233,16 +272,36 @@ for key, (message, outcome) in expected.items():
         check("[ASSURED]" in line[0], f"the established entry is not ASSURED: {line[0]}")
     log(f"{key}: {l['message']} {conn}")
 
-# NFLOG accounting: every logged event once, the klog output has no connection line.
-nflog_packets = cell.rule_packets("FORWARD")
-c = cell.wait_settled(nflog_packets)
+# NFLOG accounting: every logged event once, the klog output has no connection line, and
+# the ICMP error rule's events are counted as connection_signals, not written.
+def legacy_nflog_packets():
+    """(packets of the test's NFLOG rules, packets of netlog's ICMP error rules), from the
+    kernel's counters (iptables-legacy -L -v -x)."""
+    ours = icmp = 0
+    for chain in ("FORWARD", "INPUT", "OUTPUT"):
+        out_ = cell.cell.run(f"iptables-legacy -w 60 -L {chain} -v -x -n").stdout
+        for line in out_.splitlines()[2:]:
+            cols = line.split()
+            if len(cols) > 2 and cols[2] == "NFLOG":
+                if "netlog-icmp-error" in line:
+                    icmp += int(cols[0])
+                else:
+                    ours += int(cols[0])
+    return ours, icmp
+
+
+nflog_packets, icmp_packets = legacy_nflog_packets()
+# two ICMP errors at least: out's REJECT of port 83, its port unreachable for 9999
+check(icmp_packets >= 2, f"the ICMP error rules logged {icmp_packets} packets")
+c = cell.wait_settled(nflog_packets + icmp_packets)
 check(len(read_lines(klog_out)) == nflog_packets,
       f"klog has {len(read_lines(klog_out))} lines, the NFLOG rules logged {nflog_packets}")
 check(len(lines()) == nflog_packets + N_CONN,
       f"json has {len(lines())} lines: expected the {nflog_packets} events + {N_CONN} connection events")
 kernel = c["received"] + c["lost_enobufs"] + c["lost_gap"]
-check(kernel == nflog_packets and c["emitted"] == nflog_packets,
-      f"identity: kernel {nflog_packets}, netlogd {c}")
+check(kernel == nflog_packets + icmp_packets and c["emitted"] == nflog_packets and
+      c["connection_signals"] == icmp_packets,
+      f"identity: kernel {nflog_packets} + {icmp_packets} ICMP errors, netlogd {c}")
 check(c["connection_events"] == N_CONN and c["connections_followed"] == N_CONN and
       c["connections_refused"] == 2 and c["connections_unanswered"] == 2 and
       c["connections_unreachable"] == 2 and c["connections_closed"] == 1 and
@@ -258,8 +317,12 @@ check(stats.returncode == 0 and m, f"--stats: {stats.returncode} {stats.stdout}{
 check(m.groups() == ("7", "2", "2", "2", "1", "0", "0", "0", "holds", "0", "7"),
       f"--stats: {m.group(0)}")
 check("identity holds" in stats.stdout, f"--stats: {stats.stdout}")
+m = re.search(r"\+ connection_signal \(own ICMP\) +(\d+)", stats.stdout)
+check(m and int(m.group(1)) == icmp_packets, f"--stats: connection_signal: {stats.stdout}")
 check(cell.stop() == 0, f"netlogd did not exit cleanly: {cell.stderr()}")
 e = cell.counters()
-check(e["connection_events"] == N_CONN and e["emitted"] == nflog_packets, f"exit counters {e}")
+check(e["connection_events"] == N_CONN and e["emitted"] == nflog_packets and
+      e["connection_signals"] == icmp_packets, f"exit counters {e}")
 ct.terminate()
-log(f"PASS: test_connections ({nflog_packets} NFLOG events, {N_CONN} connection events)")
+log(f"PASS: test_connections ({nflog_packets} NFLOG events, {icmp_packets} ICMP errors, "
+    f"{N_CONN} connection events)")
