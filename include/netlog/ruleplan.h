@@ -39,6 +39,11 @@ inline constexpr std::string_view icmp_error_prefix = "netlog-icmp-error";
 inline constexpr std::string_view icmp_error_owner = "@icmp-error";
 inline constexpr std::string_view icmp_error_table = "filter";
 inline constexpr std::array<std::string_view, 3> icmp_error_chains{"FORWARD", "INPUT", "OUTPUT"};
+// What netlog-rules and netlogd say when Plan::icmp_no_chain.
+inline constexpr std::string_view icmp_no_chain_text =
+    "connections: no filter INPUT, FORWARD or OUTPUT chain to hold the ICMP error rule (native "
+    "nftables chains of other names are not supported yet): unreachable connections will be "
+    "reported as unanswered";
 
 struct FwRule {
     Family family = Family::ipv4;
@@ -135,8 +140,11 @@ struct Plan {
     std::vector<RuleNote> not_covered;
     // Covered (or planned) rules whose companion cannot carry every LOG option.
     std::vector<RuleNote> not_carried;
-    // The ICMP error rules already in place (PlanOptions::icmp_errors).
+    // The ICMP error rules already in place (PlanOptions::icmp_errors), and whether the
+    // ruleset had no chain to put one in (no filter INPUT, FORWARD or OUTPUT: a native
+    // nftables ruleset of other names, or no filter table at all).
     std::vector<FwRule> icmp_rules;
+    bool icmp_no_chain = false;
     bool empty() const { return steps.empty(); }
     std::string to_text() const;    // one line per step, for `plan` and logs
     std::string notes_text() const; // "not covered: ..." / "not carried: ..." lines

@@ -174,6 +174,9 @@ Plan plan_install(const Ruleset &current, const RulesFile &rules, const PlanOpti
     const PlanMode mode = options.mode;
     Plan plan;
     UsedClasses used(rules);
+    plan.icmp_no_chain =
+        options.icmp_errors &&
+        std::none_of(current.chains.begin(), current.chains.end(), icmp_error_chain);
     for (const FwChain &chain : current.chains) {
         const auto &r = chain.rules;
         std::vector<bool> consumed(r.size());

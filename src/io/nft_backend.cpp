@@ -42,8 +42,9 @@ struct ReadState {
 };
 
 std::string step_what(const PlanStep &s) {
-    static constexpr std::array<std::string_view, 4> ops{"add companion after", "replace",
-                                                         "remove companion", "restore LOG rule in"};
+    static constexpr std::array<std::string_view, 5> ops{"add companion after", "replace",
+                                                         "remove companion", "restore LOG rule in",
+                                                         "add ICMP error rule first in"};
     return fmt::format("{} {} {} handle {}", ops.at(static_cast<std::size_t>(s.op)), s.rule.table,
                        s.rule.chain, s.rule.handle);
 }
@@ -67,7 +68,6 @@ class NftBackend final : public RulesBackend {
     std::string name() const override { return "nft"; }
     Result<Ruleset> read(Family family) override;
     std::size_t prefix_max() const override { return 127; } // NF_LOG_PREFIXLEN - 1
-    bool icmp_errors_supported() const override { return false; }
     Result<ApplyStatus> apply(const Plan &plan, Family family, Report &report) override;
     Result<std::vector<RuleNote>> check(const Plan &plan, Family family) override;
     Result<bool> wait_change(std::chrono::milliseconds timeout) override;
@@ -220,6 +220,12 @@ Result<Netlink::Outcome> NftBackend::run_batch(const Plan &plan, ReadState &st,
         if (skip[i]) continue;
         const PlanStep &s = plan.steps[i];
         batch.current_step = static_cast<int>(i);
+        if (s.op == PlanStep::Op::insert_first) {
+            RulePtr icmp =
+                icmp_error_rule_build(s.rule.family, s.rule.table, s.rule.chain, s.companion);
+            batch.add(icmp.get(), NFT_MSG_NEWRULE, NLM_F_CREATE, step_what(s));
+            continue;
+        }
         auto raw = st.raw.find(ref_of(s.rule));
         if (raw == st.raw.end())
             return make_error(fmt::format(
@@ -268,10 +274,7 @@ Result<Netlink::Outcome> NftBackend::run_batch(const Plan &plan, ReadState &st,
             batch.add(del.get(), NFT_MSG_DELRULE, 0, step_what(s));
             break;
         }
-        case PlanStep::Op::insert_first:
-            unbuildable.push_back(RuleNote{
-                s.rule, "the ICMP error rule is not supported on the nftables backend yet"});
-            break;
+        case PlanStep::Op::insert_first: break; // above
         case PlanStep::Op::restore_log: {
             BuiltRule b = log_restore_build(std::move(r), s.log, s.rule.comment,
                                             st.xt_tables.count(s.rule.table) > 0);
@@ -304,7 +307,9 @@ bool refusal_of_one(const Netlink::Outcome &out, const Plan &plan) {
     for (auto [step, err] : out.failures) {
         if (step < 0 || static_cast<std::size_t>(step) >= plan.steps.size()) return false;
         auto op = plan.steps[static_cast<std::size_t>(step)].op;
-        if (op != PlanStep::Op::add_after && op != PlanStep::Op::replace) return false;
+        if (op != PlanStep::Op::add_after && op != PlanStep::Op::replace &&
+            op != PlanStep::Op::insert_first)
+            return false;
     }
     return true;
 }

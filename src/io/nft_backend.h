@@ -103,6 +103,11 @@ struct BuiltRule {
 };
 // `log_rule` is consumed: its expressions move into the new rule.
 BuiltRule companion_build(RulePtr log_rule, const Companion &c, bool replace);
+// The ICMP error rule (ruleplan.h) of `family`, native expressions (as iptables-nft writes
+// the same rule, so `iptables-nft -S` reads it back), for table `table` (ip / ip6) and
+// `chain`; sent without a position and without NLM_F_APPEND it goes first in the chain.
+RulePtr icmp_error_rule_build(Family family, const std::string &table, const std::string &chain,
+                              const Companion &c);
 // A LOG rule put back in place of the companion `comp_rule` (replace mode, on remove):
 // its matches and actions, the prefix, level and flags of `log`, the rule's own `comment`
 // without the owner tag. `xt` = write iptables-nft's xt target LOG rather than a native

@@ -13,7 +13,9 @@
 #include <libmnl/libmnl.h>
 #include <libnftnl/udata.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables_compat.h>
+#include <linux/netfilter/xt_conntrack.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter.h>
 #include <linux/netlink.h>
@@ -884,6 +886,58 @@ BuiltRule companion_build(RulePtr log_rule, const Companion &c, bool replace) {
     }
     set_comment(to, c.nft_comment());
     return out;
+}
+
+RulePtr icmp_error_rule_build(Family family, const std::string &table, const std::string &chain,
+                              const Companion &c) {
+    // `-p icmp -m icmp --icmp-type 3 -m conntrack --ctstate RELATED` as iptables-nft reads
+    // it back (nft: `meta l4proto icmp icmp type destination-unreachable` native, the state
+    // an xt match, a counter), IPv6 with ICMPv6 type 1; then `log group`, the owner tag in
+    // the comment.
+    const bool v4 = family == Family::ipv4;
+    RulePtr r(nftnl_rule_alloc());
+    nftnl_rule *to = r.get();
+    nftnl_rule_set_u32(to, NFTNL_RULE_FAMILY, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+    nftnl_rule_set_str(to, NFTNL_RULE_TABLE, table.c_str());
+    nftnl_rule_set_str(to, NFTNL_RULE_CHAIN, chain.c_str());
+    auto cmp = [&](std::uint32_t op, const void *data, std::uint32_t len) {
+        nftnl_expr *e = nftnl_expr_alloc("cmp");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+        nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+        nftnl_rule_add_expr(to, e);
+    };
+    nftnl_expr *meta = nftnl_expr_alloc("meta");
+    nftnl_expr_set_u32(meta, NFTNL_EXPR_META_KEY, NFT_META_L4PROTO);
+    nftnl_expr_set_u32(meta, NFTNL_EXPR_META_DREG, NFT_REG_1);
+    nftnl_rule_add_expr(to, meta);
+    const std::uint8_t proto = v4 ? 1 : 58; // IPPROTO_ICMP, IPPROTO_ICMPV6
+    cmp(NFT_CMP_EQ, &proto, 1);
+    nftnl_expr *type = nftnl_expr_alloc("payload");
+    nftnl_expr_set_u32(type, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
+    nftnl_expr_set_u32(type, NFTNL_EXPR_PAYLOAD_OFFSET, 0);
+    nftnl_expr_set_u32(type, NFTNL_EXPR_PAYLOAD_LEN, 1);
+    nftnl_expr_set_u32(type, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+    nftnl_rule_add_expr(to, type);
+    const std::uint8_t unreach = v4 ? 3 : 1; // ICMP_DEST_UNREACH, ICMPV6_DEST_UNREACH
+    cmp(NFT_CMP_EQ, &unreach, 1);
+    // The state as iptables-nft writes -m conntrack --ctstate RELATED: the xt match
+    // (revision 3). A native `ct state` makes iptables-nft call the whole table
+    // incompatible (1.8.9: "use 'nft' tool"), and these chains are iptables-nft's.
+    xt_conntrack_mtinfo3 ci{};
+    ci.match_flags = XT_CONNTRACK_STATE;
+    ci.state_mask = XT_CONNTRACK_STATE_BIT(IP_CT_RELATED);
+    nftnl_expr *ct = nftnl_expr_alloc("match");
+    nftnl_expr_set_str(ct, NFTNL_EXPR_MT_NAME, "conntrack");
+    nftnl_expr_set_u32(ct, NFTNL_EXPR_MT_REV, 3);
+    auto *info = static_cast<xt_conntrack_mtinfo3 *>(std::calloc(1, sizeof ci));
+    std::memcpy(info, &ci, sizeof ci);
+    nftnl_expr_set(ct, NFTNL_EXPR_MT_INFO, info, sizeof ci); // libnftnl frees it
+    nftnl_rule_add_expr(to, ct);
+    nftnl_rule_add_expr(to, counter_new());
+    nftnl_rule_add_expr(to, log_group_new(c));
+    set_comment(to, c.comment());
+    return r;
 }
 
 BuiltRule log_restore_build(RulePtr comp_rule, const LogOptions &log, const std::string &comment,

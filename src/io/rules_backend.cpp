@@ -15,20 +15,13 @@ Result<std::vector<RuleNote>> RulesBackend::check(const Plan &, Family) {
     return std::vector<RuleNote>{};
 }
 
-std::string icmp_errors_unsupported(const RulesBackend &backend, bool icmp_errors) {
-    if (!icmp_errors || backend.icmp_errors_supported()) return "";
-    return fmt::format("connections: ICMP error rule not supported on the {} backend yet "
-                       "(unreachable connections are reported as unanswered)",
-                       backend.name() == "nft" ? "nftables" : backend.name());
-}
-
 Result<ReconcileOutcome> reconcile(RulesBackend &backend, Family family, const RulesFile &rules,
                                    PlanMode mode, Goal goal, unsigned max_attempts,
                                    bool icmp_errors) {
     ReconcileOutcome out;
     PlanOptions po;
     po.mode = mode;
-    po.icmp_errors = icmp_errors && backend.icmp_errors_supported();
+    po.icmp_errors = icmp_errors;
     po.prefix_max = backend.prefix_max();
     // Each round either commits something, refuses something (never planned again) or
     // conflicts; a bound on the rounds besides the conflicts guards against a loop.

@@ -30,10 +30,6 @@ class RulesBackend {
     // does not exist yields no chains; that is not an error.
     virtual Result<Ruleset> read(Family family) = 0;
 
-    // Whether this backend writes the ICMP error rule (PlanOptions::icmp_errors). A backend
-    // that cannot still removes one it finds.
-    virtual bool icmp_errors_supported() const { return true; }
-
     // The longest NFLOG prefix this backend's companions carry (bytes, no NUL).
     virtual std::size_t prefix_max() const = 0;
 
@@ -93,9 +89,5 @@ struct ReconcileOutcome {
 Result<ReconcileOutcome> reconcile(RulesBackend &backend, Family family, const RulesFile &rules,
                                    PlanMode mode, Goal goal, unsigned max_attempts = 5,
                                    bool icmp_errors = false);
-
-// What `netlog-rules` and netlogd say when `connections: {outcomes: true}` asks for the ICMP
-// error rule and `backend` cannot write it; "" when it can or it is not asked for.
-std::string icmp_errors_unsupported(const RulesBackend &backend, bool icmp_errors);
 
 } // namespace netlog

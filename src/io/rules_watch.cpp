@@ -49,7 +49,8 @@ bool reconcile_one(RulesBackend &b, Family f, const RulesFile &rules, const Watc
     }
     totals.conflicts += out->conflicts;
     if (hooks.on_coverage && goal == Goal::install) {
-        WatchCoverage c{b.name(), f, out->last.covered.size(), out->last.not_covered};
+        WatchCoverage c{b.name(), f, out->last.covered.size(), out->last.not_covered,
+                        out->last.icmp_no_chain};
         if (!first_family) // an inet table is read with both families: count it once
             std::erase_if(c.not_covered,
                           [](const RuleNote &n) { return n.rule.table.rfind("inet:", 0) == 0; });

@@ -49,6 +49,7 @@ struct WatchCoverage {
     Family family = Family::ipv4;
     std::size_t covered = 0;
     std::vector<RuleNote> not_covered; // an nftables inet table's rules: with the first family only
+    bool icmp_no_chain = false;        // Plan::icmp_no_chain
 };
 
 struct WatchHooks {

@@ -61,9 +61,9 @@ int exit_status(std::size_t covered, std::size_t not_covered);
 // Print the plan's "not covered: ..." and "not carried: ..." lines (stdout).
 void say_notes(const Plan &plan);
 
-// "connections: ICMP error rule not supported on the ... backend yet" (stdout) for each
-// backend that cannot write it when the config asks for it.
-void say_icmp_unsupported(const Context &ctx);
+// "<backend> <family>: connections: no filter INPUT, FORWARD or OUTPUT chain ..." when the
+// plan wanted the ICMP error rule and found no chain to put it in.
+void say_icmp_no_chain(const RulesBackend &b, Family f, const Plan &plan);
 
 // "filter/FORWARD filter/INPUT": where these rules are.
 std::string chains_of(const std::vector<FwRule> &rules);

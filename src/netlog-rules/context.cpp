@@ -38,9 +38,8 @@ std::string chains_of(const std::vector<FwRule> &rules) {
     return fmt::format("{}", fmt::join(out, " "));
 }
 
-void say_icmp_unsupported(const Context &ctx) {
-    for (const auto &b : ctx.backends)
-        if (auto no = icmp_errors_unsupported(*b, ctx.icmp_errors); !no.empty()) say("{}", no);
+void say_icmp_no_chain(const RulesBackend &b, Family f, const Plan &plan) {
+    if (plan.icmp_no_chain) say("{} {}: {}", b.name(), to_string(f), icmp_no_chain_text);
 }
 
 bool inet_seen_before(const Context &ctx, Family f, const FwRule &r) {

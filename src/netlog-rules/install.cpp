@@ -13,7 +13,6 @@ int cmd_install(Context &ctx) {
     std::size_t changed = 0, covered = 0, not_covered = 0;
     bool failed = false;
     std::set<std::string> said; // one line per distinct error (no privilege fails each family)
-    say_icmp_unsupported(ctx);
     for (auto &b : ctx.backends) {
         for (Family f : ctx.families) {
             auto out = reconcile(*b, f, ctx.rules, ctx.mode, Goal::install, 5, ctx.icmp_errors);
@@ -32,6 +31,7 @@ int cmd_install(Context &ctx) {
             std::erase_if(last.not_carried,
                           [&](const RuleNote &n) { return inet_seen_before(ctx, f, n.rule); });
             say_notes(last);
+            say_icmp_no_chain(*b, f, last);
             if (!last.icmp_rules.empty())
                 say("{} {}: ICMP error rule in place in {}", b->name(), to_string(f),
                     chains_of(last.icmp_rules));

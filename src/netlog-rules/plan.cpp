@@ -10,7 +10,6 @@ namespace netlog::cli {
 
 int cmd_plan(Context &ctx) {
     std::size_t total = 0, covered = 0, not_covered = 0;
-    say_icmp_unsupported(ctx);
     for (auto &b : ctx.backends) {
         for (Family f : ctx.families) {
             auto rs = b->read(f);
@@ -21,7 +20,7 @@ int cmd_plan(Context &ctx) {
             PlanOptions po;
             po.mode = ctx.mode;
             po.prefix_max = b->prefix_max();
-            po.icmp_errors = ctx.icmp_errors && b->icmp_errors_supported();
+            po.icmp_errors = ctx.icmp_errors;
             Plan plan = plan_install(*rs, ctx.rules, po);
             auto refused = b->check(plan, f);
             if (!refused) {
@@ -45,6 +44,7 @@ int cmd_plan(Context &ctx) {
             std::string text = plan.to_text();
             if (!text.empty()) fmt::print("{}", text);
             say_notes(plan);
+            say_icmp_no_chain(*b, f, plan);
             if (!plan.icmp_rules.empty())
                 say("ICMP error rule in place in {}", chains_of(plan.icmp_rules));
             total += plan.steps.size();

@@ -19,7 +19,7 @@ int cmd_status(Context &ctx) {
             PlanOptions po;
             po.mode = ctx.mode;
             po.prefix_max = b->prefix_max();
-            po.icmp_errors = ctx.icmp_errors && b->icmp_errors_supported();
+            po.icmp_errors = ctx.icmp_errors;
             Plan plan = plan_install(*rs, ctx.rules, po);
             auto refused = b->check(plan, f);
             if (!refused) {

@@ -46,7 +46,6 @@ int cmd_watch(Context &ctx) {
     wo.families = ctx.families;
     wo.mode = ctx.mode;
     wo.icmp_errors = ctx.icmp_errors;
-    say_icmp_unsupported(ctx);
     wo.interval =
         std::chrono::milliseconds(std::max<long>(1, static_cast<long>(ctx.opts.interval * 1000)));
     std::vector<std::string> names;

@@ -35,8 +35,6 @@ RulesManager::install(const ManageRulesConfig &config, const RulesFile &rules, b
     if (!b) return make_error(fmt::format("manage_rules: {}", b.error().message));
     m->backends_ = std::move(*b);
     say(fmt::format("backend {}", why));
-    for (const auto &backend : m->backends_)
-        if (auto no = icmp_errors_unsupported(*backend, icmp_errors); !no.empty()) say(no);
     WatchHooks hooks;
     auto *self = m.get();
     hooks.on_coverage = [self](const WatchCoverage &c) { self->coverage(c); };
@@ -78,6 +76,7 @@ void RulesManager::coverage(const WatchCoverage &c) {
     Plan p;
     p.not_covered = c.not_covered;
     std::string text = p.notes_text(), key = c.backend + " " + std::string(to_string(c.family));
+    if (c.icmp_no_chain) text += std::string(icmp_no_chain_text) + "\n";
     {
         std::lock_guard lk(mu_);
         not_covered_[key] = c.not_covered.size();

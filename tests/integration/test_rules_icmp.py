@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The ICMP error rule of `connections: {outcomes: true}`, installed by netlog-rules --config
-(netlogd.yaml) on the iptables-legacy backend, in a namespace of its own.
+(netlogd.yaml) on the iptables-legacy backend and on the nftables backend (iptables-nft's
+tables), each in a namespace of its own.
 
 A Cloud Foundry-shaped ruleset (tests/data/rulesets/cloudfoundry.rules{,6}: its FORWARD
 chain accepts RELATED,ESTABLISHED at position 2, before any container chain sees an ICMP
@@ -13,7 +14,8 @@ error) is loaded; then, checked with the real iptables-legacy-save / ip6tables-l
   - an agent rewriting FORWARD (iptables -F FORWARD, then its rules again) while
     `netlog-rules watch` runs: the rule comes back at the top of FORWARD;
   - remove gives back the ruleset as it was before install, line for line;
-  - the nftables backend says it does not write the rule yet.
+  - the same with iptables-nft (read back with iptables-nft-save: the same text);
+  - a native nftables ruleset without those chains: plan says no chain holds the rule.
 """
 import os
 import re
@@ -41,21 +43,12 @@ cfg_off = os.path.join(tmp, "netlogd-off.yaml")
 with open(cfg_off, "w") as f:
     f.write(f"rules: {ROOT}/rules/cloudfoundry.yaml\noutputs: [{{type: stdout}}]\n")
 
-cell = netns.Netns("icmp")
-cell.run(f"iptables-legacy-restore -w 60 < {DATA}/cloudfoundry.rules")
-cell.run(f"ip6tables-legacy-restore -w 60 < {DATA}/cloudfoundry.rules6")
-
-# What iptables-legacy-save prints for the rule (rules/cloudfoundry.yaml: group 42,
-# snaplen 128, queue_threshold 32).
+# What iptables-save (legacy and nft alike) prints for the rule (rules/cloudfoundry.yaml:
+# group 42, snaplen 128, queue_threshold 32).
 TAIL = ('-m conntrack --ctstate RELATED -m comment --comment "netlog:@icmp-error" -j NFLOG '
         '--nflog-prefix netlog-icmp-error --nflog-group 42 --nflog-size 128 --nflog-threshold 32')
 WANT = {4: "-p icmp -m icmp --icmp-type 3 " + TAIL, 6: "-p ipv6-icmp -m icmp6 --icmpv6-type 1 " + TAIL}
 CHAINS = ("INPUT", "FORWARD", "OUTPUT")
-
-
-def save(family):
-    tool = "iptables-legacy-save" if family == 4 else "ip6tables-legacy-save"
-    return cell.run([tool]).stdout
 
 
 def normalized(text):
@@ -78,75 +71,95 @@ def filter_chain(text, chain):
     return rules
 
 
-def nr(*args, config=cfg, rc=0):
-    r = cell.run([RULES_BIN, *args, "--config", config], check=False, timeout=60)
-    if rc is not None and r.returncode != rc:
-        fail(f"netlog-rules {' '.join(args)} exited {r.returncode}: {r.stdout}{r.stderr}")
-    return r
+def run(tools, backend):
+    """Install, idempotence, an agent's rewrite under watch, remove, on one backend whose
+    rules iptables-<tools> reads and writes."""
+    cell = netns.Netns("icmp" + tools)
+    ipt = {4: f"iptables-{tools}", 6: f"ip6tables-{tools}"}
+    cell.run(f"{ipt[4]}-restore -w 60 < {DATA}/cloudfoundry.rules")
+    cell.run(f"{ipt[6]}-restore -w 60 < {DATA}/cloudfoundry.rules6")
+
+    def save(family):
+        return cell.run([f"{ipt[family]}-save"]).stdout
+
+    def nr(*args, config=cfg, rc=0):
+        r = cell.run([RULES_BIN, *args, "--backend", backend, "--config", config], check=False,
+                     timeout=60)
+        if rc is not None and r.returncode != rc:
+            fail(f"netlog-rules {' '.join(args)} --backend {backend} exited {r.returncode}: "
+                 f"{r.stdout}{r.stderr}")
+        return r
+
+    before = {4: normalized(save(4)), 6: normalized(save(6))}
+    check(all("icmp-error" not in t for t in before.values()), "fixture already has the rule")
+
+    r = nr("plan")
+    for fam in ("ipv4", "ipv6"):
+        for chain in CHAINS:
+            check(f'add {fam} filter {chain} #1: NFLOG group 42 prefix "netlog-icmp-error"'
+                  in r.stdout, f"{backend}: plan does not show the {fam} {chain} rule: {r.stdout}")
+    check({f: normalized(save(f)) for f in (4, 6)} == before, "plan changed the ruleset")
+
+    r = nr("install")
+    for fam in (4, 6):
+        text = save(fam)
+        for chain in CHAINS:
+            rules = filter_chain(text, chain)
+            check(rules and rules[0] == WANT[fam],
+                  f"{backend} ipv{fam} {chain}: first rule is {rules[:1]}, expected {WANT[fam]}")
+            check(sum(1 for x in rules if "icmp-error" in x) == 1, f"ipv{fam} {chain}: {rules}")
+        # the companions went in as without the config (the fixture's 8 + 4 classed LOG rules)
+        check(normalized(text).count('"netlog:') == (8 if fam == 4 else 4) + 3,
+              f"{backend} ipv{fam}: netlog rules after install:\n{normalized(text)}")
+    installed = {f: normalized(save(f)) for f in (4, 6)}
+    r = nr("install")
+    check("nothing to do" in r.stdout, f"{backend}: second install did something: {r.stdout}")
+    check({f: normalized(save(f)) for f in (4, 6)} == installed, "second install changed the ruleset")
+    r = nr("plan")
+    check("ICMP error rule in place in filter/INPUT filter/FORWARD filter/OUTPUT" in r.stdout,
+          f"{backend}: plan does not say the rule is in place: {r.stdout}")
+
+    # An agent rewrites FORWARD while watch runs: flush, then its rules again (the fixture's).
+    forward = [l for l in open(f"{DATA}/cloudfoundry.rules").read().splitlines()
+               if l.startswith("-A FORWARD ")]
+    w = cell.popen([RULES_BIN, "watch", "--backend", backend, "--family", "ipv4", "--interval",
+                    "0.2", "--config", cfg], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                   text=True)
+    netns.on_exit(lambda: w.poll() is None and w.kill())
+    check("watching" in w.stdout.readline(), "watch did not start")
+    cell.run(f"{ipt[4]} -w 60 -F FORWARD && " +
+             " && ".join(f"{ipt[4]} -w 60 {l}" for l in forward))
+    wait_for(lambda: filter_chain(save(4), "FORWARD")[:1] == [WANT[4]], timeout=30,
+             what=f"{backend} watch to put the ICMP error rule back at the top of FORWARD")
+    wait_for(lambda: normalized(save(4)) == installed[4], timeout=30,
+             what=f"{backend} watch to restore the whole install (the rewritten chain's companions)")
+    w.send_signal(signal.SIGTERM)
+    out, _ = w.communicate(timeout=30)
+    check(w.returncode == 0, f"watch exited {w.returncode}: {out}")
+    log(f"{backend} watch: " + " | ".join(l for l in out.splitlines() if "reconcile" in l))
+
+    # Without connections.outcomes, install takes the rule away (and keeps the companions).
+    r = nr("install", "--family", "ipv6", config=cfg_off)
+    check("icmp-error" not in save(6), f"install without outcomes left the rule: {r.stdout}")
+    nr("install", "--family", "ipv6")
+
+    r = nr("remove")
+    check("removed 6 ICMP error rules" in r.stdout, f"{backend} remove: {r.stdout}")
+    after = {f: normalized(save(f)) for f in (4, 6)}
+    for f in (4, 6):
+        check(after[f] == before[f], f"{backend} ipv{f}: remove did not restore the ruleset:\n"
+              f"--- before\n{before[f]}--- after\n{after[f]}")
+    cell.delete()
 
 
-before = {4: normalized(save(4)), 6: normalized(save(6))}
-check(all("icmp-error" not in t for t in before.values()), "fixture already has the rule")
+run("legacy", "legacy")
+run("nft", "nft")  # iptables-nft's tables, through the nftables backend (netlink)
 
-r = nr("plan", "--backend", "legacy")
-for fam in ("ipv4", "ipv6"):
-    for chain in CHAINS:
-        check(f'add {fam} filter {chain} #1: NFLOG group 42 prefix "netlog-icmp-error"' in r.stdout,
-              f"plan does not show the {fam} {chain} rule: {r.stdout}")
-check({f: normalized(save(f)) for f in (4, 6)} == before, "plan changed the ruleset")
-
-r = nr("install", "--backend", "legacy")
-log(r.stdout.strip())
-for fam in (4, 6):
-    text = save(fam)
-    for chain in CHAINS:
-        rules = filter_chain(text, chain)
-        check(rules and rules[0] == WANT[fam],
-              f"ipv{fam} {chain}: first rule is {rules[:1]}, expected {WANT[fam]}")
-        check(sum(1 for x in rules if "icmp-error" in x) == 1, f"ipv{fam} {chain}: {rules}")
-    # the companions went in as without the config (the fixture's 8 + 4 classed LOG rules)
-    check(normalized(text).count('"netlog:') == (8 if fam == 4 else 4) + 3,
-          f"ipv{fam}: netlog rules after install:\n{normalized(text)}")
-installed = {f: normalized(save(f)) for f in (4, 6)}
-r = nr("install", "--backend", "legacy")
-check("nothing to do" in r.stdout, f"second install did something: {r.stdout}")
-check({f: normalized(save(f)) for f in (4, 6)} == installed, "second install changed the ruleset")
-r = nr("plan", "--backend", "legacy")
-check("ICMP error rule in place in filter/INPUT filter/FORWARD filter/OUTPUT" in r.stdout,
-      f"plan does not say the rule is in place: {r.stdout}")
-
-# An agent rewrites FORWARD while watch runs: flush, then its rules again (from the fixture).
-forward = [l for l in open(f"{DATA}/cloudfoundry.rules").read().splitlines()
-           if l.startswith("-A FORWARD ")]
-w = cell.popen([RULES_BIN, "watch", "--backend", "legacy", "--family", "ipv4", "--interval",
-                "0.2", "--config", cfg], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-netns.on_exit(lambda: w.poll() is None and w.kill())
-check(w.stdout.readline().find("watching") >= 0, "watch did not start")
-cell.run("iptables-legacy -w 60 -F FORWARD && " +
-         " && ".join(f"iptables-legacy -w 60 {l}" for l in forward))
-wait_for(lambda: filter_chain(save(4), "FORWARD")[:1] == [WANT[4]], timeout=30,
-         what="watch to put the ICMP error rule back at the top of FORWARD")
-wait_for(lambda: normalized(save(4)) == installed[4], timeout=30,
-         what="watch to restore the whole install (companions of the rewritten chain too)")
-w.send_signal(signal.SIGTERM)
-out, _ = w.communicate(timeout=30)
-check(w.returncode == 0, f"watch exited {w.returncode}: {out}")
-log("watch: " + " | ".join(l for l in out.splitlines() if "reconcile" in l))
-
-# Without connections.outcomes, install takes the rule away (and keeps the companions).
-r = nr("install", "--backend", "legacy", "--family", "ipv6", config=cfg_off)
-check("icmp-error" not in save(6), f"install without outcomes left the rule: {r.stdout}")
-nr("install", "--backend", "legacy", "--family", "ipv6")
-
-r = nr("remove", "--backend", "legacy")
-check("removed 6 ICMP error rules" in r.stdout, f"remove: {r.stdout}")
-after = {f: normalized(save(f)) for f in (4, 6)}
-for f in (4, 6):
-    check(after[f] == before[f], f"ipv{f}: remove did not restore the ruleset:\n--- before\n"
-          f"{before[f]}--- after\n{after[f]}")
-
-# nftables: said, not skipped in silence.
-r = nr("plan", "--backend", "nft")
-check("connections: ICMP error rule not supported on the nftables backend yet" in r.stdout,
-      f"nft plan: {r.stdout}{r.stderr}")
+# A native nftables ruleset without iptables' chain names: said, not skipped in silence.
+native = netns.Netns("icmpnative")
+native.run("nft add table inet fw && nft add chain inet fw forward "
+           "'{ type filter hook forward priority 0; policy accept; }'")
+r = native.run([RULES_BIN, "plan", "--backend", "nft", "--config", cfg], check=False)
+check("connections: no filter INPUT, FORWARD or OUTPUT chain to hold the ICMP error rule" in r.stdout,
+      f"native nft plan: {r.stdout}{r.stderr}")
 log("PASS: test_rules_icmp")

@@ -62,8 +62,11 @@ TEST_CASE("icmp rule: planned first in filter FORWARD, INPUT and OUTPUT, as ipta
     // Without connections.outcomes: nothing.
     CHECK(plan_install(parse(bare), rules42(), PlanOptions{}).empty());
     // A ruleset without a filter table gets none (the table is not created).
-    CHECK(plan_install(parse("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n"), rules42(), with_icmp())
-              .empty());
+    Plan nat =
+        plan_install(parse("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n"), rules42(), with_icmp());
+    CHECK(nat.empty());
+    CHECK(nat.icmp_no_chain); // and said
+    CHECK_FALSE(p.icmp_no_chain);
 }
 
 TEST_CASE("icmp rule: IPv6 matches ICMPv6 type 1") {
