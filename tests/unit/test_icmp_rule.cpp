@@ -4,6 +4,10 @@
 // by hand with iptables-legacy (-p icmp --icmp-type 3 -m conntrack --ctstate RELATED
 // -m comment ... -j NFLOG ...), not strings taken from the planner.
 #include "iptables_save.h"
+#include "metrics.h"
+#include "pipeline_fixtures.h"
+#include <netlog/accounting.h>
+#include <netlog/pipeline.h>
 #include <netlog/ruleplan.h>
 
 #include <doctest/doctest.h>
@@ -121,4 +125,47 @@ TEST_CASE("icmp rule: a second copy, or one of another group, is replaced") {
           }) == 3);
     CHECK(std::count_if(g.steps.begin(), g.steps.end(),
                         [](const PlanStep &s) { return s.op == PlanStep::Op::remove; }) == 2);
+}
+
+// The events of the rule: counted as connection_signal, never written (pipeline, metrics).
+// The payload is a real NFLOG record's IPv4 packet (pipeline_fixtures.h); what matters here
+// is the prefix the rule writes, icmp_error_prefix, spelled out as iptables-save shows it.
+TEST_CASE("icmp rule: its events are counted as connection_signal, not emitted; identity holds") {
+    PipelineOptions o;
+    o.outputs.push_back(OutputSpec{});
+    Pipeline p(netlog::test::cf_rules(), o);
+    std::vector<std::string> outs(1);
+    NflogMessage m;
+    m.family = 2;
+    m.group = 42;
+    m.hw_protocol = 0x0800;
+    m.has_packet_hdr = true;
+    m.payload = Bytes(netlog::test::tcp_syn.data(), netlog::test::tcp_syn.size());
+    m.prefix = "netlog-icmp-error";
+    CHECK_FALSE(p.process(m, {1, 0}, outs));
+    CHECK(outs[0].empty());
+    m.prefix = "OK_x"; // an ordinary event still goes out
+    CHECK(p.process(m, {1, 0}, outs));
+    CHECK_FALSE(outs[0].empty());
+    const auto &c = p.counters();
+    CHECK(c.processed == 2);
+    CHECK(c.emitted == 1);
+    CHECK(c.connection_signals == 1);
+    const Accounting a = p.accounting();
+    CHECK(a.drops(DropReason::connection_signal) == 1);
+    CHECK(a.holds());
+
+    MetricsSnapshot s;
+    s.kernel_logged = s.received = 2;
+    s.emitted = 1;
+    s.dropped[static_cast<std::size_t>(DropReason::connection_signal)] = 1;
+    const auto text = metrics_render(s);
+    CHECK(text.find("netlog_events_dropped_total{reason=\"connection_signal\"} 1\n") !=
+          std::string::npos);
+    MetricsSnapshot back;
+    std::string err;
+    REQUIRE_MESSAGE(metrics_parse(text, back, err), err);
+    const auto id = metrics_identity(back);
+    CHECK(id.find("+ connection_signal (own ICMP)            1\n") != std::string::npos);
+    CHECK(id.find("identity holds") != std::string::npos);
 }
