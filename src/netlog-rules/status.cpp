@@ -39,7 +39,22 @@ int cmd_status(Context &ctx) {
                 }
             for (const FwRule &r : plan.covered)
                 lines.push_back(fmt::format("  covered      {}", rule_where(r)));
+            for (const FwRule &r : plan.icmp_rules)
+                lines.push_back(fmt::format("  ICMP error rule in place: {} {} #{}", r.table,
+                                            r.chain, r.handle));
+            if (plan.icmp_no_chain) lines.push_back(fmt::format("  {}", icmp_no_chain_text));
             for (const PlanStep &s : plan.steps) {
+                if (s.op == PlanStep::Op::insert_first) {
+                    lines.push_back(fmt::format("  ICMP error rule missing: {} {} (install adds "
+                                                "it)",
+                                                s.rule.table, s.rule.chain));
+                    continue;
+                }
+                if (is_icmp_error_rule(s.rule)) {
+                    lines.push_back(
+                        fmt::format("  ICMP error rule to remove: {}", rule_where(s.rule)));
+                    continue;
+                }
                 if (s.rule.kind == RuleKind::log && s.op == PlanStep::Op::remove) {
                     ++covered; // replace mode, installed alongside: covered all the same
                     lines.push_back(

@@ -115,6 +115,9 @@ def run(tools, backend):
     r = nr("install")
     check("nothing to do" in r.stdout, f"{backend}: second install did something: {r.stdout}")
     check({f: normalized(save(f)) for f in (4, 6)} == installed, "second install changed the ruleset")
+    r = nr("status")
+    check(re.search(r"^  ICMP error rule in place: filter FORWARD #\d+$", r.stdout, re.M),
+          f"{backend} status: {r.stdout}")
     r = nr("plan")
     check("ICMP error rule in place in filter/INPUT filter/FORWARD filter/OUTPUT" in r.stdout,
           f"{backend}: plan does not say the rule is in place: {r.stdout}")
