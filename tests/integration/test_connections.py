@@ -21,7 +21,9 @@ ports) to c2, whose FORWARD rule logs the SYN after the DNAT (class c2c-ingress-
 (conntrack's original tuple is the pre-DNAT one: netlogd finds these by the reply tuple).
 Every connection is first made once before netlogd starts (no netlog rule in place), then
 again with netlogd and its rules: each client sees the same result both times (NFLOG does
-not terminate: netlog's rules change no firewall decision).
+not terminate: netlog's rules change no firewall decision). Last, with the rule removed
+(netlog-rules remove) and netlogd started again without manage_rules, out:83 and out:9999
+end as unanswered: without the rule the ICMP errors are not seen.
 Expected: one -failed/-closed line per connection with the original event's data.packet and
 container; the outcome the test arranged; the counters of the established connection equal
 to the kernel's own, as `conntrack -E -o extended` (conntrack-tools) reports them for the
@@ -324,5 +326,32 @@ e = cell.counters()
 check(e["connection_events"] == N_CONN and e["emitted"] == nflog_packets and
       e["connection_signals"] == icmp_packets, f"exit counters {e}")
 ct.terminate()
+
+# Without netlog's rule (netlog-rules remove; netlogd again, connections on, no manage_rules)
+# the same two connections the ICMP errors answered end as unanswered: conntrack alone
+# cannot tell them apart (netlog/conntrack.h).
+r = cell.cell.run([netns.binary("netlog-rules"), "remove", "--backend", "legacy", "--config", cfg])
+check("removed 0 companions, restored 0 LOG rules, removed 3 ICMP error rules" in r.stdout,
+      f"netlog-rules remove: {r.stdout}")
+check("netlog-icmp-error" not in cell.cell.run("iptables-legacy-save").stdout, "the rule stayed")
+json2 = cell.path("events-norule.json")
+cfg2 = cell.write_config([f"{{type: file, path: {json2}, format: json}}"],
+                         extra="connections: {outcomes: true}\n")
+cell.start(cfg2)
+c1.run(["python3", "-c", CONNECT.format(ip=OUT_IP), "83", "1.5"], check=False)
+c1.run(["python3", "-c", UDP_PROBE], check=False)
+
+
+def failed_norule():
+    return [json.loads(l) for l in read_lines(json2)]
+
+
+wait_for(lambda: len([l for l in failed_norule() if l["message"] == "egress-failed"]) >= 2,
+         timeout=60, what="two egress-failed lines without the ICMP error rule")
+got2 = {(l["data"]["packet"]["protocol"], l["data"]["packet"]["dst_port"]):
+        l["data"]["connection"]["outcome"] for l in failed_norule() if l["message"] == "egress-failed"}
+check(got2 == {("tcp", 83): "unanswered", ("udp", UDP_PORT): "unanswered"},
+      f"without the rule: {got2}")
+check(cell.stop() == 0, f"netlogd (no rule) did not exit cleanly: {cell.stderr()}")
 log(f"PASS: test_connections ({nflog_packets} NFLOG events, {icmp_packets} ICMP errors, "
     f"{N_CONN} connection events)")
