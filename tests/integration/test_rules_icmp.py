@@ -28,6 +28,7 @@ from netns import check, fail, log, wait_for
 
 netns.require_root("test_rules_icmp")
 netns.require_tool("iptables-legacy-restore", "iptables")
+netns.require_tool("nft", "nftables")
 
 ROOT = netns.source_root()
 DATA = os.path.join(ROOT, "tests", "data", "rulesets")
