@@ -115,13 +115,13 @@ rules_backends_pick(const std::string &which, const std::vector<Family> &familie
 }
 
 std::string rules_describe(const std::vector<PlanStep> &steps) {
-    std::size_t added = 0, removed = 0, restored = 0;
+    std::size_t added = 0, removed = 0, restored = 0, icmp = 0;
     std::set<std::string> chains;
     for (const PlanStep &s : steps) {
         chains.insert(s.rule.table + "/" + s.rule.chain);
         switch (s.op) {
+        case PlanStep::Op::insert_first: ++icmp; break;
         case PlanStep::Op::add_after:
-        case PlanStep::Op::insert_first:
         case PlanStep::Op::replace: ++added; break;
         case PlanStep::Op::remove: ++removed; break;
         case PlanStep::Op::restore_log: ++restored; break;
@@ -130,6 +130,7 @@ std::string rules_describe(const std::vector<PlanStep> &steps) {
     std::string out = fmt::format("+{} companion{} -{} rule{}", added, added == 1 ? "" : "s",
                                   removed, removed == 1 ? "" : "s");
     if (restored) out += fmt::format(" {} LOG rule{} restored", restored, restored == 1 ? "" : "s");
+    if (icmp) out += fmt::format(" +{} ICMP error rule{}", icmp, icmp == 1 ? "" : "s");
     return out + fmt::format(" in {}", fmt::join(chains, ","));
 }
 
