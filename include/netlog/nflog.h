@@ -20,6 +20,12 @@ struct Timestamp {
     std::uint32_t nsec = 0; // NFLOG carries µs; stored as ns so receive time fits too
 };
 
+// Nanoseconds since the epoch as a Timestamp (before the epoch: the epoch).
+inline Timestamp to_timestamp(std::int64_t ns) {
+    if (ns < 0) ns = 0;
+    return {ns / 1'000'000'000, static_cast<std::uint32_t>(ns % 1'000'000'000)};
+}
+
 struct NflogMessage {
     std::uint8_t family = 0;       // nfgenmsg.nfgen_family (AF_INET, AF_INET6, AF_BRIDGE...)
     std::uint16_t group = 0;       // nfgenmsg.res_id (host order)

@@ -19,11 +19,6 @@ namespace {
 
 constexpr std::uint16_t unclassified_index = 0xffff;
 
-Timestamp to_timestamp(std::int64_t ns) {
-    if (ns < 0) ns = 0;
-    return {ns / 1'000'000'000, static_cast<std::uint32_t>(ns % 1'000'000'000)};
-}
-
 RateLimitKey key_of(const Event &ev, const RulesFile &rules) {
     RateLimitKey k;
     k.ip = ev.direction == Direction::ingress ? ev.packet.dst : ev.packet.src;

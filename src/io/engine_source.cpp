@@ -119,9 +119,9 @@ void EngineSource::fail(const std::string &what) {
 
 bool EngineSource::wait(std::int64_t ms) {
     pollfd p{wake_fd_, POLLIN, 0};
-    const auto deadline = monotonic_ns() + ms * 1'000'000;
+    const auto deadline = base::monotonic_ns() + ms * 1'000'000;
     while (!stop_) {
-        const auto left = (deadline - monotonic_ns()) / 1'000'000;
+        const auto left = (deadline - base::monotonic_ns()) / 1'000'000;
         if (left <= 0) break;
         if (poll(&p, 1, static_cast<int>(left)) > 0) {
             std::uint64_t v;
@@ -139,7 +139,7 @@ void EngineSource::publish(std::int64_t event_time_ns) {
     health_.running = st_->index.running();
     health_.gone = st_->index.gone();
     if (event_time_ns > 0)
-        health_.last_event_lag = static_cast<double>(realtime_ns() - event_time_ns) / 1e9;
+        health_.last_event_lag = static_cast<double>(base::realtime_ns() - event_time_ns) / 1e9;
 }
 
 void EngineSource::run() {
@@ -195,8 +195,8 @@ bool EngineSource::session() {
     if (!containers) return failed(containers.error().message);
     const auto listed = containers->size();
     list->body = {};
-    st_->index.apply_list(std::move(*containers), monotonic_ns());
-    st_->index.expire(monotonic_ns());
+    st_->index.apply_list(std::move(*containers), base::monotonic_ns());
+    st_->index.expire(base::monotonic_ns());
     publish();
     const auto daemon = fmt::format("{} {} (API {})", ver->engine.empty() ? name_ : ver->engine,
                                     ver->version, ver->api_version);
@@ -218,7 +218,7 @@ bool EngineSource::session() {
         int timeout = -1;
         if (const auto next = st_->index.next_expiry(); next != 0)
             timeout = static_cast<int>(
-                std::clamp<std::int64_t>((next - monotonic_ns()) / 1'000'000 + 1, 0, 60'000));
+                std::clamp<std::int64_t>((next - base::monotonic_ns()) / 1'000'000 + 1, 0, 60'000));
         const int n = poll(p, 2, timeout);
         if (n < 0 && errno != EINTR) {
             reason = fmt::format("poll: {}", std::strerror(errno));
@@ -240,10 +240,10 @@ bool EngineSource::session() {
                 reason = fmt::format("listing again: {}", parsed.error().message);
                 break;
             }
-            st_->index.apply_list(std::move(*parsed), monotonic_ns());
+            st_->index.apply_list(std::move(*parsed), base::monotonic_ns());
             publish();
         }
-        bool changed = st_->index.expire(monotonic_ns());
+        bool changed = st_->index.expire(base::monotonic_ns());
         const bool open = (*events)->read_some(buf);
         std::int64_t newest_event = 0;
         std::size_t start = 0;
@@ -263,7 +263,7 @@ bool EngineSource::session() {
             if (ev->kind == EngineEventKind::ignored) continue;
             newest_event = std::max(newest_event, ev->time_ns);
             if (ev->kind == EngineEventKind::gone) {
-                st_->index.mark_gone(ev->id, monotonic_ns());
+                st_->index.mark_gone(ev->id, base::monotonic_ns());
                 changed = true;
             }
             // The lookups come after the whole read, once per container: what the daemon
@@ -286,7 +286,7 @@ bool EngineSource::session() {
                 ++health_.lookups;
             }
             if (r && r->status == 404) { // removed meanwhile
-                st_->index.mark_gone(id, monotonic_ns());
+                st_->index.mark_gone(id, base::monotonic_ns());
                 changed = true;
                 continue;
             }
@@ -301,7 +301,7 @@ bool EngineSource::session() {
                                 id.substr(0, 12), c.error().message));
                 continue;
             }
-            st_->index.apply_inspect(std::move(*c), monotonic_ns());
+            st_->index.apply_inspect(std::move(*c), base::monotonic_ns());
             changed = true;
         }
         lookups.clear();

@@ -22,7 +22,7 @@ std::string_view IfNames::name(std::uint32_t ifindex) {
     if (it != cache_.end() && (!it->second.name.empty() || it->second.retry_after_ns == 0))
         return it->second.name;
     if (it != cache_.end() && ++unknown_lookups % clock_every != 0) return it->second.name;
-    const auto now = it == cache_.end() ? 0 : monotonic_ns();
+    const auto now = it == cache_.end() ? 0 : base::monotonic_ns();
     if (it != cache_.end() && now < it->second.retry_after_ns) return it->second.name;
     if (cache_.size() > 65536) cache_.clear(); // interfaces churn (container veths)
     char buf[IF_NAMESIZE + 1] = {};
@@ -32,7 +32,7 @@ std::string_view IfNames::name(std::uint32_t ifindex) {
         e.retry_after_ns = 0;
     } else {
         e.name.clear();
-        e.retry_after_ns = (now ? now : monotonic_ns()) + 1'000'000'000;
+        e.retry_after_ns = (now ? now : base::monotonic_ns()) + 1'000'000'000;
     }
     return e.name;
 }

@@ -152,7 +152,7 @@ void MetricsServer::loop() {
         c.out = http_response(status, type, body, head);
         c.sent = 0;
         c.state = Conn::State::writing;
-        c.deadline = monotonic_ms() + o_.write_timeout_ms;
+        c.deadline = base::monotonic_ms() + o_.write_timeout_ms;
         std::string().swap(c.in); // what the client sent is not kept
         responses_[code_index(status)].fetch_add(1, std::memory_order_relaxed);
     };
@@ -201,7 +201,7 @@ void MetricsServer::loop() {
             std::string().swap(c.out);
             shutdown(c.fd, SHUT_WR);
             c.state = Conn::State::lingering;
-            c.deadline = std::min(c.deadline, monotonic_ms() + linger_ms);
+            c.deadline = std::min(c.deadline, base::monotonic_ms() + linger_ms);
         }
         if (c.state == Conn::State::lingering && (revents & (POLLIN | POLLHUP | POLLERR))) {
             for (;;) {
@@ -226,12 +226,12 @@ void MetricsServer::loop() {
             next = next < 0 ? c.deadline : std::min(next, c.deadline);
         }
         const int timeout =
-            next < 0 ? -1 : static_cast<int>(std::max<std::int64_t>(0, next - monotonic_ms()) + 1);
+            next < 0 ? -1 : static_cast<int>(std::max<std::int64_t>(0, next - base::monotonic_ms()) + 1);
         const int pr = poll(fds.data(), fds.size(), timeout);
         if (pr < 0 && errno != EINTR) break;
         if (fds[0].revents & POLLIN) break;
 
-        const auto now = monotonic_ms();
+        const auto now = base::monotonic_ms();
         std::vector<Conn> keep;
         keep.reserve(conns.size());
         for (std::size_t i = 0; i < conns.size(); ++i) {
@@ -267,7 +267,7 @@ void MetricsServer::loop() {
                 }
                 Conn c;
                 c.fd = fd;
-                c.deadline = monotonic_ms() + o_.head_timeout_ms;
+                c.deadline = base::monotonic_ms() + o_.head_timeout_ms;
                 conns.push_back(std::move(c));
             }
         }
@@ -279,7 +279,7 @@ void MetricsServer::loop() {
 
 Result<HttpReply> http_get(const std::string &host, int port, const std::string &path,
                            int timeout_ms) {
-    const auto deadline = monotonic_ms() + timeout_ms;
+    const auto deadline = base::monotonic_ms() + timeout_ms;
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -299,7 +299,7 @@ Result<HttpReply> http_get(const std::string &host, int port, const std::string 
             continue;
         }
         pollfd p{fd, POLLOUT, 0};
-        const int left = static_cast<int>(std::max<std::int64_t>(0, deadline - monotonic_ms()));
+        const int left = static_cast<int>(std::max<std::int64_t>(0, deadline - base::monotonic_ms()));
         int soerr = 0;
         socklen_t sl = sizeof soerr;
         if (poll(&p, 1, left) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 ||
@@ -317,7 +317,7 @@ Result<HttpReply> http_get(const std::string &host, int port, const std::string 
     std::string in;
     char chunk[16384];
     for (;;) {
-        const int left = static_cast<int>(deadline - monotonic_ms());
+        const int left = static_cast<int>(deadline - base::monotonic_ms());
         if (left <= 0) {
             close(fd);
             return make_error("timed out");

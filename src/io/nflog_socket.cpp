@@ -79,7 +79,7 @@ Result<std::unique_ptr<NflogSocket>> NflogSocket::open(const NflogSocketOptions 
 
     for (const auto g : o.groups) {
         if (auto e = s->configure(g, o); !e.message.empty()) return e;
-        s->acct_.bind(g, monotonic_ns());
+        s->acct_.bind(g, base::monotonic_ns());
     }
     return s;
 }
@@ -179,11 +179,11 @@ std::size_t NflogSocket::account(const std::uint8_t *data, std::size_t len, std:
 }
 
 bool NflogSocket::receive(Batch &batch) {
-    const auto now = monotonic_ns();
+    const auto now = base::monotonic_ns();
     while (!pending_.empty()) {
         auto &d = pending_.front();
         if (batch.capacity - batch.size < d.size()) return true;
-        if (batch.empty()) batch.received = realtime_now();
+        if (batch.empty()) batch.received = to_timestamp(base::realtime_ns());
         std::uint8_t *at = batch.buf.get() + batch.size;
         std::memcpy(at, d.data(), d.size());
         batch.size += account(at, d.size(), at, batch, now);
@@ -220,7 +220,7 @@ bool NflogSocket::receive(Batch &batch) {
     }
     if (n == 0) return false;
     ++c_.recv_calls;
-    if (batch.empty()) batch.received = realtime_now();
+    if (batch.empty()) batch.received = to_timestamp(base::realtime_ns());
     // Make the datagrams contiguous: one netlink stream for the pipeline.
     std::uint8_t *dst = base;
     for (int i = 0; i < n; ++i) {

@@ -86,7 +86,7 @@ void notify_stopping() {
 }
 void notify_reloading() {
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-               static_cast<unsigned long long>(monotonic_ns() / 1000));
+               static_cast<unsigned long long>(base::monotonic_ns() / 1000));
 }
 void notify_reloaded(std::string_view status) {
     sd_notifyf(0, "READY=1\nSTATUS=%.*s", static_cast<int>(status.size()), status.data());

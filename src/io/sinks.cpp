@@ -41,7 +41,7 @@ std::size_t count_lines(const char *p, std::size_t n) {
 
 void Sink::report(std::string_view what, int err) {
     // At most one message per second per sink: a full disk must not flood stderr.
-    const auto now = monotonic_ns();
+    const auto now = base::monotonic_ns();
     if (now - last_report_ns_ < 1'000'000'000) return;
     last_report_ns_ = now;
     fmt::print(stderr, "netlogd: output {}: {}: {} (lines are dropped and counted)\n", name_, what,
@@ -117,7 +117,7 @@ void Sink::trim_pending() {
     if (keep == std::string::npos || keep + 1 >= buf_.size()) return;
     c_.dropped += count_lines(buf_.data() + keep + 1, buf_.size() - keep - 1);
     buf_.resize(keep + 1);
-    const auto now = monotonic_ns();
+    const auto now = base::monotonic_ns();
     if (now - last_report_ns_ >= 1'000'000'000) {
         last_report_ns_ = now;
         fmt::print(stderr,
@@ -130,12 +130,12 @@ void Sink::trim_pending() {
 }
 
 bool Sink::drain_fd(int fd, int timeout_ms) {
-    const auto deadline = monotonic_ns() + std::int64_t{timeout_ms} * 1'000'000;
+    const auto deadline = base::monotonic_ns() + std::int64_t{timeout_ms} * 1'000'000;
     for (;;) {
         if (!buf_.empty()) write_all(fd);
         if (buf_.empty() || !blocked_) return true;
         // A reader that takes nothing for half a second is not coming back in time.
-        const auto left = std::min<std::int64_t>((deadline - monotonic_ns()) / 1'000'000, 500);
+        const auto left = std::min<std::int64_t>((deadline - base::monotonic_ns()) / 1'000'000, 500);
         pollfd p{fd, POLLOUT, 0};
         if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0 ||
             (p.revents & (POLLERR | POLLHUP))) {
@@ -286,7 +286,7 @@ class StdoutSink final : public Sink {
         if (buf_.empty()) return true;
         if (blocked_) {
             // The reader is behind: try it again at most every 5 ms, else only bound what waits.
-            const auto now = monotonic_ns();
+            const auto now = base::monotonic_ns();
             if (now - last_try_ns_ < 5'000'000) {
                 trim_pending();
                 return true;
@@ -377,7 +377,7 @@ class RoutedFileSink final : public Sink {
         ++c_.fallback;
         return fallback_->buffer();
     }
-    static std::int64_t now_s() { return monotonic_ns() / 1'000'000'000; }
+    static std::int64_t now_s() { return base::monotonic_ns() / 1'000'000'000; }
     void sync() {
         SinkCounters sum = fallback_->counters();
         for (const auto &[path, f] : files_) {

@@ -21,7 +21,7 @@ namespace {
 // 1: ready, 0: timed out, -1: stopped, -2: poll failed.
 int wait_for(int fd, short events, std::int64_t deadline_ms, int stop_fd) {
     for (;;) {
-        const auto left = deadline_ms - monotonic_ms();
+        const auto left = deadline_ms - base::monotonic_ms();
         if (left <= 0) return 0;
         pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
         const int n = poll(p, stop_fd >= 0 ? 2 : 1, static_cast<int>(left));
@@ -63,7 +63,7 @@ UnixHttpStream::~UnixHttpStream() {
 Result<std::unique_ptr<UnixHttpStream>> UnixHttpStream::open(const std::string &path,
                                                              std::string_view target,
                                                              int head_timeout_ms, int stop_fd) {
-    const auto deadline = monotonic_ms() + head_timeout_ms;
+    const auto deadline = base::monotonic_ms() + head_timeout_ms;
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
     if (path.size() >= sizeof sa.sun_path)
@@ -158,7 +158,7 @@ bool UnixHttpStream::read_some(std::string &body) {
 
 Result<UnixHttpResponse> unix_http_get(const std::string &path, std::string_view target,
                                        int timeout_ms, int stop_fd) {
-    const auto deadline = monotonic_ms() + timeout_ms;
+    const auto deadline = base::monotonic_ms() + timeout_ms;
     auto s = UnixHttpStream::open(path, target, timeout_ms, stop_fd);
     if (!s) return s.error();
     UnixHttpResponse r;

@@ -20,8 +20,6 @@
 
 namespace netlog::daemon {
 
-using io::monotonic_ns;
-using io::realtime_ns;
 
 // Whether an output asks for the json extra `peer`.
 bool wants_peers(const Config &c) {

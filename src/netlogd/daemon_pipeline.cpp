@@ -7,8 +7,6 @@
 
 namespace netlog::daemon {
 
-using io::monotonic_ns;
-using io::realtime_ns;
 
 void Daemon::refresh_store() {
     if (!store_ && !engine_) return;
@@ -34,8 +32,8 @@ PipelineOptions Daemon::with_connections(PipelineOptions o) const {
 // The conntrack messages waiting, then the GET requests due (pipeline thread).
 void Daemon::conntrack_tick() {
     if (!ct_) return;
-    const auto now = monotonic_ns();
-    const BatchTime t{io::realtime_now(), now, 0};
+    const auto now = base::monotonic_ns();
+    const BatchTime t{to_timestamp(base::realtime_ns()), now, 0};
     ct_->drain([&](Bytes d) { pipeline_->conntrack_datagram(d, t, lines_); });
     ct_requests_.clear();
     pipeline_->conntrack_probes(now, ct_requests_);
@@ -46,8 +44,8 @@ void Daemon::conntrack_tick() {
 void Daemon::process(const io::Batch &b) {
     refresh_store();
     refresh_peers();
-    const auto now = monotonic_ns(); // the rate limiter's clock (pipeline.h)
-    pipeline_->process_batch(b.bytes(), {b.received, now, realtime_ns() - now}, lines_);
+    const auto now = base::monotonic_ns(); // the rate limiter's clock (pipeline.h)
+    pipeline_->process_batch(b.bytes(), {b.received, now, base::realtime_ns() - now}, lines_);
     for (auto &s : sinks_) s->flush();
     conntrack_tick();
 }
@@ -59,7 +57,7 @@ void Daemon::pipeline_loop() {
             process(*b);
             queue_.recycle(std::move(b));
         }
-        const auto now = monotonic_ns();
+        const auto now = base::monotonic_ns();
         flush_summaries(now, false);
         if (!b) conntrack_tick();
         for (auto &s : sinks_) s->tick(now);
@@ -79,13 +77,13 @@ void Daemon::pipeline_loop() {
             break;
         }
     }
-    flush_summaries(monotonic_ns(), true); // no suppressed count is lost at exit
+    flush_summaries(base::monotonic_ns(), true); // no suppressed count is lost at exit
     // A reader that does not keep up gets a bounded time to take its backlog; what it
     // leaves is dropped and counted for that output.
-    const auto drain_until = monotonic_ns() + 2'000'000'000;
+    const auto drain_until = base::monotonic_ns() + 2'000'000'000;
     for (auto &s : sinks_)
         s->drain(
-            static_cast<int>(std::max<std::int64_t>(0, drain_until - monotonic_ns()) / 1'000'000));
+            static_cast<int>(std::max<std::int64_t>(0, drain_until - base::monotonic_ns()) / 1'000'000));
     publish_pipeline();
     worker_done_ = true;
     reload_cv_.notify_all(); // a reload waiting to be swapped in is not
@@ -94,7 +92,7 @@ void Daemon::pipeline_loop() {
 // Close due suppression windows (all of them at exit/reload) and write their summaries.
 void Daemon::flush_summaries(std::int64_t now, bool all) {
     if (!pipeline_ || !pipeline_->limiting()) return;
-    pipeline_->flush({{}, now, realtime_ns() - now}, lines_, all);
+    pipeline_->flush({{}, now, base::realtime_ns() - now}, lines_, all);
     for (auto &s : sinks_)
         if (!s->buffer().empty()) s->flush();
 }

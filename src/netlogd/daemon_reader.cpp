@@ -14,8 +14,6 @@
 
 namespace netlog::daemon {
 
-using io::monotonic_ns;
-using io::realtime_ns;
 
 void Daemon::handoff(std::unique_ptr<io::Batch> &cur) {
     if (cur->empty()) return;
@@ -74,7 +72,7 @@ void Daemon::reader_loop() {
         int timeout = cur->empty() ? -1 : 10;
         if (stopping_.load(std::memory_order_relaxed)) {
             // Drain: the kernel flushes partial batches after flush_timeout_ms.
-            const auto now = monotonic_ns();
+            const auto now = base::monotonic_ns();
             if (deadline == 0)
                 deadline =
                     now + (2 * std::int64_t{l_.config.nflog.flush_timeout_ms} + 100) * 1'000'000;

@@ -13,8 +13,6 @@
 
 namespace netlog::daemon {
 
-using io::monotonic_ns;
-using io::realtime_ns;
 
 void Daemon::reopen_all() {
     for (auto &s : sinks_) s->reopen();
@@ -168,7 +166,7 @@ void Daemon::apply_staged() {
     std::lock_guard lk(reload_mu_);
     if (!staged_ || staged_->applied) return;
     auto &st = *staged_;
-    flush_summaries(monotonic_ns(), true); // open suppression windows end here
+    flush_summaries(base::monotonic_ns(), true); // open suppression windows end here
     std::vector<std::unique_ptr<io::Sink>> next(st.keep.size());
     for (std::size_t i = 0; i < next.size(); ++i) {
         if (st.keep[i] >= 0) {

@@ -16,12 +16,11 @@
 
 namespace netlog::daemon {
 
-using io::monotonic_ns;
 
 namespace {
 
 double wall_seconds() {
-    return static_cast<double>(io::realtime_ns()) / 1e9;
+    return static_cast<double>(base::realtime_ns()) / 1e9;
 }
 
 std::string slurp(const char *path) {
@@ -92,7 +91,7 @@ Result<std::unique_ptr<Ops>> Ops::start(Options options) {
     std::unique_ptr<Ops> ops(new Ops(std::move(options)));
     ops->start_time_ = wall_seconds();
     ops->watchdog_usec_ = io::watchdog_usec();
-    ops->last_tick_ns_ = monotonic_ns();
+    ops->last_tick_ns_ = base::monotonic_ns();
     // Capabilities are per thread: drop them before the listener's thread exists, so that
     // no thread of netlogd keeps more than the config needs.
     auto d = io::drop_privileges(ops->o_.keep_net_admin, ops->o_.user, ops->o_.keep_net_raw);
@@ -118,7 +117,7 @@ void Ops::ready() {
 }
 
 void Ops::pipeline_tick(const StoreWatcher *store, const Config &config) {
-    const auto now = monotonic_ns();
+    const auto now = base::monotonic_ns();
     last_tick_ns_.store(now, std::memory_order_relaxed);
     if (watchdog_usec_ && now - last_pet_ns_ >= static_cast<std::int64_t>(watchdog_usec_) * 500) {
         io::notify_watchdog();
@@ -149,7 +148,7 @@ std::string Ops::health() const {
     // Ready, the pipeline thread went round its loop in the last 10 s, and the store (when
     // there is one) loaded the last time it was read.
     if (!ready_) return "not ready";
-    if (monotonic_ns() - last_tick_ns_.load(std::memory_order_relaxed) >= 10'000'000'000)
+    if (base::monotonic_ns() - last_tick_ns_.load(std::memory_order_relaxed) >= 10'000'000'000)
         return "not ready: the pipeline thread is stuck";
     std::lock_guard lk(mu_);
     if (!store_.problem.empty())

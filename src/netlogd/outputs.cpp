@@ -20,8 +20,6 @@
 
 namespace netlog::daemon {
 
-using io::monotonic_ns;
-using io::realtime_now;
 
 namespace {
 
@@ -40,7 +38,7 @@ class SyslogOutput final : public io::Sink {
         if (rule_levels_) levels_.emplace_back(buf_.size(), level);
     }
     bool flush() override {
-        const auto ts = realtime_now();
+        const auto ts = to_timestamp(base::realtime_ns());
         std::size_t start = 0;
         std::size_t next_level = 0;
         bool ok = true;
@@ -49,7 +47,7 @@ class SyslogOutput final : public io::Sink {
             if (nl == std::string::npos) nl = buf_.size();
             // A burst larger than the buffer goes out as it is queued while the server
             // takes it; only what the server does not take waits (and may be dropped).
-            if (s_.counters().buffered_bytes >= half_) s_.pump(monotonic_ns());
+            if (s_.counters().buffered_bytes >= half_) s_.pump(base::monotonic_ns());
             int severity = -1; // a line without a level (a summary): the output's severity
             while (next_level < levels_.size() && levels_[next_level].first < start) ++next_level;
             if (next_level < levels_.size() && levels_[next_level].first == start)
@@ -60,7 +58,7 @@ class SyslogOutput final : public io::Sink {
         }
         buf_.clear();
         levels_.clear();
-        s_.pump(monotonic_ns());
+        s_.pump(base::monotonic_ns());
         sync();
         return ok;
     }

@@ -45,7 +45,7 @@ PipelineSetup pipeline_setup(const Config &c) {
         if (spec.kernel_host.empty()) spec.kernel_host = host;
         po.outputs.push_back(std::move(spec));
     }
-    po.boot_wall_ns = io::realtime_ns() - io::monotonic_ns();
+    po.boot_wall_ns = base::realtime_ns() - base::monotonic_ns();
     return s;
 }
 

@@ -1,14 +1,12 @@
-// The clocks netlogd reads: monotonic for deadlines and intervals, realtime for what a
+// The clocks netlog reads: monotonic for deadlines and intervals, realtime for what a
 // person or another program compares with wall time. One place, so that every file agrees
-// on the units.
+// on the units. The base layer: nothing but the C library.
 #pragma once
-
-#include <netlog/nflog.h>
 
 #include <cstdint>
 #include <ctime>
 
-namespace netlog::io {
+namespace netlog::base {
 
 inline std::int64_t clock_ns(clockid_t id) {
     timespec ts{};
@@ -25,10 +23,5 @@ inline std::int64_t monotonic_ms() {
 inline std::int64_t realtime_ns() {
     return clock_ns(CLOCK_REALTIME);
 }
-// CLOCK_REALTIME as the core's Timestamp (an event's receive time).
-inline Timestamp realtime_now() {
-    const auto ns = realtime_ns();
-    return {ns / 1'000'000'000, static_cast<std::uint32_t>(ns % 1'000'000'000)};
-}
 
-} // namespace netlog::io
+} // namespace netlog::base
