@@ -1,4 +1,5 @@
 // The Docker/Podman API followed on its unix socket: list, events, lookups, reconnects.
+#include "poller.h"
 #include "engine_source.h"
 #include "clock.h"
 
@@ -118,12 +119,11 @@ void EngineSource::fail(const std::string &what) {
 }
 
 bool EngineSource::wait(std::int64_t ms) {
-    pollfd p{wake_fd_, POLLIN, 0};
     const auto deadline = base::monotonic_ns() + ms * 1'000'000;
     while (!stop_) {
         const auto left = (deadline - base::monotonic_ns()) / 1'000'000;
         if (left <= 0) break;
-        if (poll(&p, 1, static_cast<int>(left)) > 0) {
+        if (base::wait_fd(wake_fd_, POLLIN, static_cast<int>(left)) > 0) {
             std::uint64_t v;
             [[maybe_unused]] auto r = read(wake_fd_, &v, sizeof v);
             if (reload_) break; // SIGHUP: try now
@@ -213,19 +213,21 @@ bool EngineSource::session() {
     // Follow the events. Lines may be split across reads; a line is an event.
     std::string buf, reason;
     std::vector<std::string> lookups; // ids to inspect after this read, in order, once each
-    pollfd p[2] = {{(*events)->fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    base::Poller p;
+    p.add((*events)->fd());
+    const auto wake = p.add(wake_fd_);
     for (;;) {
         int timeout = -1;
         if (const auto next = st_->index.next_expiry(); next != 0)
             timeout = static_cast<int>(
                 std::clamp<std::int64_t>((next - base::monotonic_ns()) / 1'000'000 + 1, 0, 60'000));
-        const int n = poll(p, 2, timeout);
-        if (n < 0 && errno != EINTR) {
+        const int n = p.wait(timeout);
+        if (n < 0) {
             reason = fmt::format("poll: {}", std::strerror(errno));
             break;
         }
         if (stop_) return true;
-        if (p[1].revents & POLLIN) {
+        if (p.readable(wake)) {
             std::uint64_t x;
             [[maybe_unused]] auto r = read(wake_fd_, &x, sizeof x);
         }

@@ -1,5 +1,6 @@
 // NFLOG over libmnl: bind and configure groups, drain with recvmmsg, count what the kernel
 // could not deliver (sequence gaps, ENOBUFS).
+#include "poller.h"
 #include "nflog_socket.h"
 #include "clock.h"
 
@@ -110,14 +111,12 @@ Error NflogSocket::configure(std::uint16_t group, const NflogSocketOptions &o) {
     // they are kept for the first receive().
     std::vector<std::uint8_t> rx(slot_);
     for (;;) {
-        pollfd p{fd(), POLLIN, 0};
-        const int pr = poll(&p, 1, 5000);
+        const int pr = base::wait_fd(fd(), POLLIN, 5000);
         if (pr == 0)
             return make_error(fmt::format("NFLOG group {}: the kernel did not answer the bind "
                                           "request within 5 s",
                                           group));
         if (pr < 0) {
-            if (errno == EINTR) continue;
             return make_error(fmt::format("NFLOG group {}: poll: {}", group, std::strerror(errno)));
         }
         sockaddr_nl from{};

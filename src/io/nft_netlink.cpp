@@ -1,5 +1,6 @@
 // The netlink side of the nftables backend: the generation, dumps, one-batch transactions
 // and the ruleset-change notifications (NFNLGRP_NFTABLES).
+#include "poller.h"
 #include "nft_backend.h"
 
 #include <algorithm>
@@ -196,8 +197,7 @@ Result<Netlink::Outcome> Netlink::batch_commit(Batch &b, bool commit) {
         // The kernel queues every ack and error inside sendmsg: once one error is in, the
         // rest is drained without waiting.
         bool done = out.error || acked >= b.what.size();
-        pollfd p{fd, POLLIN, 0};
-        int ready = poll(&p, 1, done ? 0 : 2000);
+        const int ready = base::wait_fd(fd, POLLIN, done ? 0 : 2000);
         if (ready <= 0) {
             if (!done)
                 return make_error("nftables: the kernel did not acknowledge the transaction");
@@ -275,16 +275,12 @@ GenInfo gen_parse(const nlmsghdr *nlh) {
 
 Result<bool> Monitor::wait(int timeout_ms,
                            const std::function<bool(std::uint32_t, std::uint32_t)> &is_own) {
-    using clock = std::chrono::steady_clock;
-    auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+    const auto deadline = base::monotonic_ms() + timeout_ms;
     int fd = mnl_socket_get_fd(nl_);
     std::vector<char> buf(msg_buf_size * 4);
     for (;;) {
-        auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
-        pollfd p{fd, POLLIN, 0};
-        int ready = poll(&p, 1, static_cast<int>(std::max<long long>(left, 0)));
-        if (ready < 0 && errno == EINTR) return false;
+        const auto left = std::max<std::int64_t>(deadline - base::monotonic_ms(), 0);
+        const int ready = base::wait_fd(fd, POLLIN, static_cast<int>(left));
         if (ready < 0)
             return make_error(
                 fmt::format("nftables: waiting for ruleset changes failed: {}", errno_text(errno)));

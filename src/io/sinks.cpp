@@ -1,4 +1,5 @@
 // File and stdout sinks.
+#include "poller.h"
 #include "sinks.h"
 #include "clock.h"
 
@@ -136,9 +137,9 @@ bool Sink::drain_fd(int fd, int timeout_ms) {
         if (buf_.empty() || !blocked_) return true;
         // A reader that takes nothing for half a second is not coming back in time.
         const auto left = std::min<std::int64_t>((deadline - base::monotonic_ns()) / 1'000'000, 500);
-        pollfd p{fd, POLLOUT, 0};
-        if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0 ||
-            (p.revents & (POLLERR | POLLHUP))) {
+        short rev = 0;
+        if (left <= 0 || base::wait_fd(fd, POLLOUT, static_cast<int>(left), &rev) <= 0 ||
+            (rev & (POLLERR | POLLHUP))) {
             c_.dropped += count_lines(buf_.data(), buf_.size());
             buf_.clear();
             blocked_ = false;

@@ -1,4 +1,5 @@
 // store.json -> ContainerIndex, reloaded on inotify events, read under the writer's flock.
+#include "poller.h"
 #include "store_watcher.h"
 
 #include "safe_file.h"
@@ -336,9 +337,10 @@ void StoreWatcher::run() {
         } else if (watch_ < 0) {
             timeout = static_cast<int>(kRewatch.count());
         }
-        struct pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-        int n = ::poll(fds, 2, timeout);
-        if (n < 0 && errno != EINTR) {
+        base::Poller fds;
+        const auto inotify = fds.add(inotify_fd_), wake = fds.add(wake_fd_);
+        const int n = fds.wait(timeout);
+        if (n < 0) {
             log(StoreLogLevel::error,
                 fmt::format("store {}: poll: {}; no more reloads", path_, errno_text(errno)));
             return;
@@ -350,13 +352,13 @@ void StoreWatcher::run() {
             pending = true;
             force = force || forced;
         };
-        if (n > 0 && (fds[1].revents & POLLIN)) {
+        if (n > 0 && fds.readable(wake)) {
             std::uint64_t v;
             [[maybe_unused]] auto r = ::read(wake_fd_, &v, sizeof v);
             if (stop_.load()) return;
             if (reload_requested_.exchange(false)) note_event(true);
         }
-        if (n > 0 && (fds[0].revents & POLLIN)) {
+        if (n > 0 && fds.readable(inotify)) {
             for (;;) {
                 ssize_t len = ::read(inotify_fd_, buf, sizeof buf);
                 if (len <= 0) break;

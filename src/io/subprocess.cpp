@@ -1,3 +1,4 @@
+#include "poller.h"
 #include "subprocess.h"
 
 #include "unique_fd.h"
@@ -67,29 +68,16 @@ Result<ProcessOutput> process_run(const std::vector<std::string> &argv, const st
     std::size_t written = 0;
     ::signal(SIGPIPE, SIG_IGN);
     for (;;) {
-        std::array<pollfd, 3> fds{};
-        nfds_t n = 0;
-        int out_i = -1, err_i = -1, in_i = -1;
-        if (pipes[1].read.get() >= 0) {
-            fds[n] = {pipes[1].read.get(), POLLIN, 0};
-            out_i = static_cast<int>(n++);
-        }
-        if (pipes[2].read.get() >= 0) {
-            fds[n] = {pipes[2].read.get(), POLLIN, 0};
-            err_i = static_cast<int>(n++);
-        }
-        if (pipes[0].write.get() >= 0) {
-            fds[n] = {pipes[0].write.get(), POLLOUT, 0};
-            in_i = static_cast<int>(n++);
-        }
-        if (n == 0) break;
-        if (::poll(fds.data(), n, -1) < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
+        if (pipes[1].read.get() < 0 && pipes[2].read.get() < 0 && pipes[0].write.get() < 0) break;
+        // A closed pipe's descriptor is -1: poll skips it and reports nothing for it.
+        base::Poller fds;
+        const auto out_i = fds.add(pipes[1].read.get());
+        const auto err_i = fds.add(pipes[2].read.get());
+        const auto in_i = fds.add(pipes[0].write.get(), POLLOUT);
+        if (fds.wait(-1) < 0) break;
         char buf[65536];
-        auto drain = [&](int idx, Fd &fd, std::string &dst) {
-            if (idx < 0 || fds[static_cast<std::size_t>(idx)].revents == 0) return;
+        auto drain = [&](std::size_t idx, Fd &fd, std::string &dst) {
+            if (!fds.ready(idx)) return;
             ssize_t r = ::read(fd.get(), buf, sizeof buf);
             if (r > 0)
                 dst.append(buf, static_cast<std::size_t>(r));
@@ -98,7 +86,7 @@ Result<ProcessOutput> process_run(const std::vector<std::string> &argv, const st
         };
         drain(out_i, pipes[1].read, out.out);
         drain(err_i, pipes[2].read, out.err);
-        if (in_i >= 0 && fds[static_cast<std::size_t>(in_i)].revents != 0) {
+        if (fds.ready(in_i)) {
             ssize_t w =
                 ::write(pipes[0].write.get(), input.data() + written, input.size() - written);
             if (w > 0) written += static_cast<std::size_t>(w);

@@ -1,4 +1,5 @@
 // HTTP/1.1 GET over AF_UNIX with deadlines and a stop descriptor.
+#include "poller.h"
 #include "unix_http.h"
 #include "clock.h"
 
@@ -20,19 +21,16 @@ namespace {
 // Wait until `fd` has `events` or the deadline passes or `stop_fd` is readable.
 // 1: ready, 0: timed out, -1: stopped, -2: poll failed.
 int wait_for(int fd, short events, std::int64_t deadline_ms, int stop_fd) {
-    for (;;) {
-        const auto left = deadline_ms - base::monotonic_ms();
-        if (left <= 0) return 0;
-        pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
-        const int n = poll(p, stop_fd >= 0 ? 2 : 1, static_cast<int>(left));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -2;
-        }
-        if (n == 0) return 0;
-        if (stop_fd >= 0 && (p[1].revents & POLLIN)) return -1;
-        if (p[0].revents) return 1;
-    }
+    const auto left = deadline_ms - base::monotonic_ms();
+    if (left <= 0) return 0;
+    base::Poller p;
+    p.add(fd, events);
+    const auto stop = p.add(stop_fd); // a negative one is not watched
+    const int n = p.wait(static_cast<int>(left));
+    if (n < 0) return -2;
+    if (n == 0) return 0;
+    if (stop_fd >= 0 && p.readable(stop)) return -1;
+    return 1;
 }
 
 std::string connect_error(const std::string &path, int err) {

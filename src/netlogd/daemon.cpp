@@ -108,7 +108,6 @@ bool Daemon::start() {
     pipeline_->set_local_time(&local_time_);
     // Queue chunks hold at least one whole datagram.
     queue_.set_batch_bytes(std::max(BatchQueue::chunk_bytes, sock_->slot_size()));
-    wake_fd_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 
     std::string groups;
     for (auto g : so.groups) groups += fmt::format("{}{}", groups.empty() ? "" : ",", g);
@@ -267,8 +266,7 @@ int Daemon::run() {
     if (rules_ && !rules_->stop()) rc = 1;
     if (peers_) peers_->stop();
     stopping_ = true;
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto r = write(wake_fd_.get(), &one, sizeof one);
+    wake_.notify();
     reader_.join();
     {
         std::lock_guard lk(reload_mu_);
@@ -294,7 +292,6 @@ int Daemon::run() {
     if (engine_) engine_->stop();
     fmt::print(stderr, "netlogd: exiting: {}\n", counters_line(snapshot()));
     sock_.reset();
-    wake_fd_.reset();
     return rc;
 }
 

@@ -19,7 +19,7 @@
 #include "rules_manager.h"
 #include "sinks.h"
 #include "store_watcher.h"
-#include "unique_fd.h"
+#include "poller.h"
 
 #include <netlog/pipeline.h>
 
@@ -77,7 +77,7 @@ class Daemon {
     io::IfNames names_;
     HostLocalTime local_time_;
 
-    base::UniqueFd wake_fd_; // eventfd: wakes the reader to stop
+    base::Wakeup wake_; // wakes the reader to stop
     std::atomic<bool> stopping_{false}, reader_done_{false};
     std::atomic<bool> worker_done_{false};
     std::thread reader_, worker_;

@@ -64,7 +64,9 @@ void Daemon::reader_loop() {
     // One receive area (many datagrams per recvmmsg), packed into chunks after each call.
     io::Batch rx(64 * sock_->slot_size());
     auto cur = queue_.take_free();
-    pollfd fds[2] = {{sock_->fd(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
+    base::Poller poller;
+    poller.add(sock_->fd());
+    const auto wake = poller.add(wake_.fd());
     std::int64_t deadline = 0;
     for (;;) {
         // A partly filled batch waits (at most 10 ms) while the pipeline is busy: under
@@ -79,12 +81,9 @@ void Daemon::reader_loop() {
             if (now >= deadline) break;
             timeout = static_cast<int>((deadline - now) / 1'000'000) + 1;
         }
-        const int pr = poll(fds, 2, timeout);
-        if (pr < 0 && errno != EINTR) break;
-        if (fds[1].revents & POLLIN) {
-            std::uint64_t v;
-            [[maybe_unused]] auto r = read(wake_fd_.get(), &v, sizeof v);
-        }
+        const int pr = poller.wait(timeout);
+        if (pr < 0) break;
+        if (poller.readable(wake)) wake_.drain();
         for (;;) {
             const bool more = sock_->receive(rx);
             if (!rx.empty()) {
