@@ -226,7 +226,8 @@ void MetricsServer::loop() {
             next = next < 0 ? c.deadline : std::min(next, c.deadline);
         }
         const int timeout =
-            next < 0 ? -1 : static_cast<int>(std::max<std::int64_t>(0, next - base::monotonic_ms()) + 1);
+            next < 0 ? -1
+                     : static_cast<int>(std::max<std::int64_t>(0, next - base::monotonic_ms()) + 1);
         const int pr = poll(fds.data(), fds.size(), timeout);
         if (pr < 0 && errno != EINTR) break;
         if (fds[0].revents & POLLIN) break;
@@ -299,7 +300,8 @@ Result<HttpReply> http_get(const std::string &host, int port, const std::string 
             continue;
         }
         pollfd p{fd, POLLOUT, 0};
-        const int left = static_cast<int>(std::max<std::int64_t>(0, deadline - base::monotonic_ms()));
+        const int left =
+            static_cast<int>(std::max<std::int64_t>(0, deadline - base::monotonic_ms()));
         int soerr = 0;
         socklen_t sl = sizeof soerr;
         if (poll(&p, 1, left) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 ||

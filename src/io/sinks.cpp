@@ -136,7 +136,8 @@ bool Sink::drain_fd(int fd, int timeout_ms) {
         if (!buf_.empty()) write_all(fd);
         if (buf_.empty() || !blocked_) return true;
         // A reader that takes nothing for half a second is not coming back in time.
-        const auto left = std::min<std::int64_t>((deadline - base::monotonic_ns()) / 1'000'000, 500);
+        const auto left =
+            std::min<std::int64_t>((deadline - base::monotonic_ns()) / 1'000'000, 500);
         short rev = 0;
         if (left <= 0 || base::wait_fd(fd, POLLOUT, static_cast<int>(left), &rev) <= 0 ||
             (rev & (POLLERR | POLLHUP))) {

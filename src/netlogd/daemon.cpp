@@ -20,7 +20,6 @@
 
 namespace netlog::daemon {
 
-
 // Whether an output asks for the json extra `peer`.
 bool wants_peers(const Config &c) {
     return std::any_of(c.outputs.begin(), c.outputs.end(), [](const OutputConfig &o) {

@@ -7,7 +7,6 @@
 
 namespace netlog::daemon {
 
-
 void Daemon::refresh_store() {
     if (!store_ && !engine_) return;
     const auto g = store_ ? store_->generation() : engine_->generation();
@@ -82,8 +81,8 @@ void Daemon::pipeline_loop() {
     // leaves is dropped and counted for that output.
     const auto drain_until = base::monotonic_ns() + 2'000'000'000;
     for (auto &s : sinks_)
-        s->drain(
-            static_cast<int>(std::max<std::int64_t>(0, drain_until - base::monotonic_ns()) / 1'000'000));
+        s->drain(static_cast<int>(std::max<std::int64_t>(0, drain_until - base::monotonic_ns()) /
+                                  1'000'000));
     publish_pipeline();
     worker_done_ = true;
     reload_cv_.notify_all(); // a reload waiting to be swapped in is not

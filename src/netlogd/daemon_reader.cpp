@@ -14,7 +14,6 @@
 
 namespace netlog::daemon {
 
-
 void Daemon::handoff(std::unique_ptr<io::Batch> &cur) {
     if (cur->empty()) return;
     const auto events = cur->events;

@@ -13,7 +13,6 @@
 
 namespace netlog::daemon {
 
-
 void Daemon::reopen_all() {
     for (auto &s : sinks_) s->reopen();
     names_.clear();

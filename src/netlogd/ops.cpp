@@ -16,7 +16,6 @@
 
 namespace netlog::daemon {
 
-
 namespace {
 
 double wall_seconds() {

@@ -20,7 +20,6 @@
 
 namespace netlog::daemon {
 
-
 namespace {
 
 constexpr std::size_t sink_flush_bytes = 1u << 20; // a sink buffer past this is written at once
