@@ -284,6 +284,13 @@ RulesFile parse(const YAML::Node &root, std::string_view source) {
         ClassDef d;
         d.name = text(source, c["name"], at + ".name");
         if (d.name.empty()) fail(source, c["name"], at + ".name", "must not be empty");
+        // Owner tags "netlog:@..." name netlog's own rules (the ICMP error rule,
+        // ruleplan.h): a class of such a name would be taken for one of them.
+        if (d.name[0] == '@')
+            fail(source, c["name"], at + ".name",
+                 fmt::format("'{}': a name starting with '@' is reserved for netlog's own rules: "
+                             "pick another",
+                             d.name));
         if (!names.insert(d.name).second)
             fail(source, c["name"], at + ".name", fmt::format("duplicate class '{}'", d.name));
         d.log_prefix = text(source, c["log_prefix"], at + ".log_prefix");

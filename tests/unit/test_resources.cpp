@@ -340,6 +340,11 @@ TEST_CASE("a field spelled two ways, named twice or badly is refused with file, 
                       "direction: egress, verdict: denied}\n") ==
           "rules.yaml:2:27: key 'classes[0].log_prefix': two named groups of one name: a field "
           "has one value, keep one");
+    // "netlog:@icmp-error" tags netlog's own ICMP error rule: no class may be read as it.
+    CHECK(rules_error("classes:\n  - {name: '@icmp-error', log_prefix: '^A_', direction: egress, "
+                      "verdict: denied}\n") ==
+          "rules.yaml:2:12: key 'classes[0].name': '@icmp-error': a name starting with '@' is "
+          "reserved for netlog's own rules: pick another");
     // A '(?P<' escaped or in a bracket expression opens no group.
     CHECK(rules_error("classes:\n  - {name: a, log_prefix: '^A_(?P<x>.)[(?P<]\\(?P<', "
                       "direction: egress, verdict: denied}\n") == "");
