@@ -7,8 +7,6 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,7 +28,7 @@ constexpr std::size_t linger_bytes = 256 * 1024;
 constexpr int linger_ms = 1000;
 
 struct Conn {
-    int fd = -1;
+    base::UniqueFd fd;
     std::int64_t deadline = 0;
     std::string in;  // the request head so far (bounded by HttpLimits::max_head_bytes + 4 KiB)
     std::string out; // the response, from `sent` on still to write
@@ -89,32 +87,33 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(MetricsServerOptions
     std::unique_ptr<MetricsServer> m(new MetricsServer);
     m->o_ = std::move(options);
     int err = 0;
-    for (auto *a = ai; a && m->listen_fd_ < 0; a = a->ai_next) {
-        const int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
+    for (auto *a = ai; a && !m->listen_fd_; a = a->ai_next) {
+        base::UniqueFd fd(socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        if (!fd) {
             err = errno;
             continue;
         }
         const int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, 64) != 0) {
+        setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd.get(), a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd.get(), 64) != 0) {
             err = errno;
-            close(fd);
             continue;
         }
-        m->listen_fd_ = fd;
+        m->listen_fd_ = std::move(fd);
     }
     freeaddrinfo(ai);
-    if (m->listen_fd_ < 0)
+    if (!m->listen_fd_)
         return make_error(fmt::format("metrics.listen '{}': cannot listen: {} (port in use, or "
                                       "not a local address): choose another in the config",
                                       listen, std::strerror(err)));
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    getsockname(m->listen_fd_, reinterpret_cast<sockaddr *>(&ss), &len);
+    getsockname(m->listen_fd_.get(), reinterpret_cast<sockaddr *>(&ss), &len);
     m->port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port
                                               : reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
-    m->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!m->wake_.ok())
+        return make_error(
+            fmt::format("metrics.listen '{}': no eventfd: {}", listen, std::strerror(errno)));
     auto *self = m.get();
     m->thread_ = std::thread([self] { self->loop(); });
     return m;
@@ -122,12 +121,9 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(MetricsServerOptions
 
 MetricsServer::~MetricsServer() {
     if (thread_.joinable()) {
-        const std::uint64_t one = 1;
-        [[maybe_unused]] auto r = write(wake_fd_, &one, sizeof one);
+        wake_.notify();
         thread_.join();
     }
-    if (listen_fd_ >= 0) close(listen_fd_);
-    if (wake_fd_ >= 0) close(wake_fd_);
 }
 
 HttpServerView MetricsServer::stats() const {
@@ -144,7 +140,7 @@ HttpServerView MetricsServer::stats() const {
 
 void MetricsServer::loop() {
     std::vector<Conn> conns;
-    std::vector<pollfd> fds;
+    base::Poller poller;
     char chunk[4096];
 
     const auto respond = [&](Conn &c, int status, std::string_view type, std::string_view body,
@@ -183,7 +179,7 @@ void MetricsServer::loop() {
     const auto step = [&](Conn &c, short revents) -> bool {
         if (c.state == Conn::State::reading && (revents & (POLLIN | POLLHUP | POLLERR))) {
             for (;;) {
-                const auto n = read(c.fd, chunk, sizeof chunk);
+                const auto n = read(c.fd.get(), chunk, sizeof chunk);
                 if (n == 0) return false;
                 if (n < 0) return errno == EAGAIN || errno == EINTR;
                 c.in.append(chunk, static_cast<std::size_t>(n));
@@ -194,18 +190,18 @@ void MetricsServer::loop() {
         if (c.state == Conn::State::writing) {
             while (c.sent < c.out.size()) {
                 const auto n =
-                    send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+                    send(c.fd.get(), c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
                 if (n < 0) return errno == EAGAIN || errno == EINTR;
                 c.sent += static_cast<std::size_t>(n);
             }
             std::string().swap(c.out);
-            shutdown(c.fd, SHUT_WR);
+            shutdown(c.fd.get(), SHUT_WR);
             c.state = Conn::State::lingering;
             c.deadline = std::min(c.deadline, base::monotonic_ms() + linger_ms);
         }
         if (c.state == Conn::State::lingering && (revents & (POLLIN | POLLHUP | POLLERR))) {
             for (;;) {
-                const auto n = read(c.fd, chunk, sizeof chunk);
+                const auto n = read(c.fd.get(), chunk, sizeof chunk);
                 if (n == 0) return false;
                 if (n < 0) return errno == EAGAIN || errno == EINTR;
                 c.discarded += static_cast<std::size_t>(n);
@@ -216,65 +212,61 @@ void MetricsServer::loop() {
     };
 
     for (;;) {
-        fds.clear();
-        fds.push_back({wake_fd_, POLLIN, 0});
-        fds.push_back({listen_fd_, POLLIN, 0});
+        // Slots: the stop, the listening socket, then one per connection in order.
+        poller.clear();
+        const auto stop = poller.add(wake_.fd());
+        const auto listening = poller.add(listen_fd_.get());
         std::int64_t next = -1;
         for (const auto &c : conns) {
-            fds.push_back(
-                {c.fd, static_cast<short>(c.state == Conn::State::writing ? POLLOUT : POLLIN), 0});
+            poller.add(c.fd.get(), c.state == Conn::State::writing ? POLLOUT : POLLIN);
             next = next < 0 ? c.deadline : std::min(next, c.deadline);
         }
         const int timeout =
             next < 0 ? -1
                      : static_cast<int>(std::max<std::int64_t>(0, next - base::monotonic_ms()) + 1);
-        const int pr = poll(fds.data(), fds.size(), timeout);
-        if (pr < 0 && errno != EINTR) break;
-        if (fds[0].revents & POLLIN) break;
+        if (poller.wait(timeout) < 0 || poller.readable(stop)) break;
 
         const auto now = base::monotonic_ms();
         std::vector<Conn> keep;
         keep.reserve(conns.size());
         for (std::size_t i = 0; i < conns.size(); ++i) {
             auto &c = conns[i];
-            bool alive = step(c, fds[i + 2].revents);
+            bool alive = step(c, poller.revents(listening + 1 + i));
             if (alive && now >= c.deadline) {
                 if (c.state != Conn::State::lingering)
                     timed_out_.fetch_add(1, std::memory_order_relaxed);
                 alive = false;
             }
-            if (alive)
-                keep.push_back(std::move(c));
-            else
-                close(c.fd);
+            if (alive) keep.push_back(std::move(c)); // else closed with `conns`
         }
         conns.swap(keep);
 
-        if (fds[1].revents & POLLIN) {
+        if (poller.readable(listening)) {
             for (;;) {
-                const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd < 0) break; // EAGAIN, or out of descriptors: the backlog waits
+                base::UniqueFd fd(
+                    accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+                if (!fd) break; // EAGAIN, or out of descriptors: the backlog waits
                 accepted_.fetch_add(1, std::memory_order_relaxed);
                 if (conns.size() >= o_.max_connections) {
                     // Over the limit: say so in one non-blocking send, then close.
                     static const std::string busy =
                         http_response(503, "text/plain; charset=utf-8",
                                       "503 Service Unavailable: too many connections\n");
-                    [[maybe_unused]] auto r = send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
-                    close(fd);
+                    [[maybe_unused]] auto r =
+                        send(fd.get(), busy.data(), busy.size(), MSG_NOSIGNAL);
                     refused_.fetch_add(1, std::memory_order_relaxed);
                     responses_[code_index(503)].fetch_add(1, std::memory_order_relaxed);
                     continue;
                 }
                 Conn c;
-                c.fd = fd;
+                c.fd = std::move(fd);
                 c.deadline = base::monotonic_ms() + o_.head_timeout_ms;
                 conns.push_back(std::move(c));
             }
         }
         open_.store(conns.size(), std::memory_order_relaxed);
     }
-    for (auto &c : conns) close(c.fd);
+    conns.clear();
     open_.store(0, std::memory_order_relaxed);
 }
 
@@ -289,30 +281,28 @@ Result<HttpReply> http_get(const std::string &host, int port, const std::string 
     if (const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &ai);
         rc != 0)
         return make_error(fmt::format("cannot resolve {}: {}", host, gai_strerror(rc)));
-    int fd = -1, err = ECONNREFUSED;
-    for (auto *a = ai; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) continue;
-        if (connect(fd, a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
+    base::UniqueFd fd;
+    int err = ECONNREFUSED;
+    for (auto *a = ai; a && !fd; a = a->ai_next) {
+        fd.reset(socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        if (!fd) continue;
+        if (connect(fd.get(), a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
             err = errno;
-            close(fd);
-            fd = -1;
+            fd.reset();
             continue;
         }
-        pollfd p{fd, POLLOUT, 0};
         const int left =
             static_cast<int>(std::max<std::int64_t>(0, deadline - base::monotonic_ms()));
         int soerr = 0;
         socklen_t sl = sizeof soerr;
-        if (poll(&p, 1, left) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 ||
-            soerr != 0) {
+        if (base::wait_fd(fd.get(), POLLOUT, left) != 1 ||
+            getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
             err = soerr ? soerr : ETIMEDOUT;
-            close(fd);
-            fd = -1;
+            fd.reset();
         }
     }
     freeaddrinfo(ai);
-    if (fd < 0) return make_error(fmt::format("connect: {}", std::strerror(err)));
+    if (!fd) return make_error(fmt::format("connect: {}", std::strerror(err)));
     const auto req = fmt::format("GET {} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\n\r\n",
                                  path, host, port);
     std::size_t off = 0;
@@ -320,24 +310,19 @@ Result<HttpReply> http_get(const std::string &host, int port, const std::string 
     char chunk[16384];
     for (;;) {
         const int left = static_cast<int>(deadline - base::monotonic_ms());
-        if (left <= 0) {
-            close(fd);
-            return make_error("timed out");
-        }
-        pollfd p{fd, static_cast<short>(off < req.size() ? POLLOUT : POLLIN), 0};
-        if (poll(&p, 1, left) < 0 && errno != EINTR) break;
+        if (left <= 0) return make_error("timed out");
+        if (base::wait_fd(fd.get(), off < req.size() ? POLLOUT : POLLIN, left) < 0) break;
         if (off < req.size()) {
-            const auto n = send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
+            const auto n = send(fd.get(), req.data() + off, req.size() - off, MSG_NOSIGNAL);
             if (n < 0 && errno != EAGAIN) break;
             if (n > 0) off += static_cast<std::size_t>(n);
             continue;
         }
-        const auto n = read(fd, chunk, sizeof chunk);
+        const auto n = read(fd.get(), chunk, sizeof chunk);
         if (n == 0) break;
         if (n < 0 && errno != EAGAIN && errno != EINTR) break;
         if (n > 0) in.append(chunk, static_cast<std::size_t>(n));
     }
-    close(fd);
     const auto end = in.find("\r\n\r\n");
     HttpReply r;
     if (in.compare(0, 9, "HTTP/1.1 ") != 0 && in.compare(0, 9, "HTTP/1.0 ") != 0)

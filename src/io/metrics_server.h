@@ -13,6 +13,8 @@
 
 #include "http.h"
 #include "metrics.h"
+#include "poller.h"
+#include "unique_fd.h"
 #include <netlog/result.h>
 
 #include <atomic>
@@ -49,7 +51,9 @@ class MetricsServer {
     MetricsServer() = default;
     void loop();
     MetricsServerOptions o_;
-    int listen_fd_ = -1, wake_fd_ = -1, port_ = 0;
+    base::UniqueFd listen_fd_;
+    base::Wakeup wake_;
+    int port_ = 0;
     std::thread thread_;
     std::atomic<std::uint64_t> accepted_{0}, refused_{0}, timed_out_{0}, open_{0};
     std::array<std::atomic<std::uint64_t>, HttpServerView::codes.size()> responses_{};

@@ -1,5 +1,6 @@
 // Non-blocking syslog client: framing, a bounded buffer, reconnection with backoff.
 #include "syslog_sink.h"
+#include "poller.h"
 
 #include <fmt/format.h>
 
@@ -11,7 +12,6 @@
 #include <ctime>
 #include <fcntl.h>
 #include <netdb.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -255,8 +255,7 @@ void SyslogSink::pump(std::int64_t now_ns) {
     if (fd_ < 0) try_connect(now_ns);
     if (fd_ < 0) return;
     if (connecting_) {
-        pollfd pfd{fd_, POLLOUT, 0};
-        if (poll(&pfd, 1, 0) == 0) return; // still connecting
+        if (base::wait_fd(fd_, POLLOUT, 0) == 0) return; // still connecting
         int err = 0;
         socklen_t len = sizeof err;
         if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
