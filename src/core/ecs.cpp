@@ -155,7 +155,7 @@ void put_netlog(Doc &d, const Event &ev) {
 void put_timestamp(Doc &d, std::string_view k, const Timestamp &t) {
     d.key(k);
     d.out().put('"');
-    append_rfc3339(d.out().str(), t);
+    text::put_rfc3339(d.out(), t);
     d.out().put('"');
 }
 

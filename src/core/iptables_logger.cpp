@@ -2,6 +2,7 @@
 // reads kern.log: it keeps the FIRST value of every KEY=value word of the kernel's line
 // (kernel_line_fields.h) and writes them through Go's encoding/json, with a Go map for
 // `data` (keys sorted) and structs inside (fields in declaration order).
+#include "iptables_logger_text.h"
 #include "kernel_line_fields.h"
 #include "text_append.h"
 
@@ -20,44 +21,6 @@ void put_go_string(text::Out &out, std::string_view key_and_colon, std::string_v
     out.put('"');
     text::json_escape_go(value, out);
     out.put('"');
-}
-
-// 2024-05-03T23:35:07.123456789Z (UTC; days to civil date after H. Hinnant's algorithm).
-void put_rfc3339(text::Out &out, const Timestamp &t) {
-    std::int64_t days = t.sec / 86400;
-    std::int64_t secs = t.sec % 86400;
-    if (secs < 0) {
-        secs += 86400;
-        days -= 1;
-    }
-    const std::int64_t z = days + 719468;
-    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const std::int64_t doe = z - era * 146097;
-    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const std::int64_t mp = (5 * doy + 2) / 153;
-    const auto d = static_cast<unsigned>(doy - (153 * mp + 2) / 5 + 1);
-    const auto m = static_cast<unsigned>(mp < 10 ? mp + 3 : mp - 9);
-    const std::int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-
-    if (y >= 0 && y < 10000) {
-        out.two(static_cast<unsigned>(y / 100));
-        out.two(static_cast<unsigned>(y % 100));
-    } else {
-        out.sint(y);
-    }
-    out.put('-');
-    out.two(m);
-    out.put('-');
-    out.two(d);
-    out.put('T');
-    out.two(static_cast<unsigned>(secs / 3600));
-    out.put(':');
-    out.two(static_cast<unsigned>(secs / 60 % 60));
-    out.put(':');
-    out.two(static_cast<unsigned>(secs % 60));
-    out.fraction9(t.nsec);
-    out.put('Z');
 }
 
 // parser.ParsedData (a struct: fields in declaration order). `plain`: the strings are
@@ -95,10 +58,49 @@ void put_container_fields(text::Out &out, const Container &c) {
     put_go_string(out, ",\"organization_guid\":", c.organization_guid);
 }
 
+} // namespace
+
+// 2024-05-03T23:35:07.123456789Z (UTC; days to civil date after H. Hinnant's algorithm).
+void text::put_rfc3339(text::Out &out, const Timestamp &t) {
+    std::int64_t days = t.sec / 86400;
+    std::int64_t secs = t.sec % 86400;
+    if (secs < 0) {
+        secs += 86400;
+        days -= 1;
+    }
+    const std::int64_t z = days + 719468;
+    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const std::int64_t doe = z - era * 146097;
+    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const std::int64_t mp = (5 * doy + 2) / 153;
+    const auto d = static_cast<unsigned>(doy - (153 * mp + 2) / 5 + 1);
+    const auto m = static_cast<unsigned>(mp < 10 ? mp + 3 : mp - 9);
+    const std::int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+
+    if (y >= 0 && y < 10000) {
+        out.two(static_cast<unsigned>(y / 100));
+        out.two(static_cast<unsigned>(y % 100));
+    } else {
+        out.sint(y);
+    }
+    out.put('-');
+    out.two(m);
+    out.put('-');
+    out.two(d);
+    out.put('T');
+    out.two(static_cast<unsigned>(secs / 3600));
+    out.put(':');
+    out.two(static_cast<unsigned>(secs / 60 % 60));
+    out.put(':');
+    out.two(static_cast<unsigned>(secs % 60));
+    out.fraction9(t.nsec);
+    out.put('Z');
+}
+
 // repository.Container with the host fields (a struct).
-void put_container(text::Out &out, std::string_view key, const Container *c,
-                   const IptablesLoggerOptions &opt) {
-    out.put(key);
+void put_iptables_logger_container(text::Out &out, const Container *c,
+                                   const IptablesLoggerOptions &opt) {
     if (c && !c->iptables_logger_json.empty())
         out.put(c->iptables_logger_json);
     else if (c)
@@ -109,8 +111,6 @@ void put_container(text::Out &out, std::string_view key, const Container *c,
     put_go_string(out, ",\"host_guid\":", opt.host_guid);
     out.put('}');
 }
-
-} // namespace
 
 std::string iptables_logger_container_json(const Container &c) {
     std::string s;
@@ -158,12 +158,14 @@ void format_iptables_logger(const Event &ev, const IptablesLoggerOptions &opt, s
         out.put(rfc3339 ? "\",\"data\":{" : "\",\"log_level\":1,\"data\":{");
         // data is a Go map: its keys come out sorted (destination < packet < source).
         if (ev.direction == Direction::ingress) {
-            put_container(out, "\"destination\":", ev.container, opt);
+            out.put("\"destination\":");
+            put_iptables_logger_container(out, ev.container, opt);
             out.put(',');
             put_packet(out, ev, f, !read);
         } else {
             put_packet(out, ev, f, !read);
-            put_container(out, ",\"source\":", ev.container, opt);
+            out.put(",\"source\":");
+            put_iptables_logger_container(out, ev.container, opt);
         }
         out.put("}}\n");
     }

@@ -189,6 +189,10 @@ void json_escape(std::string_view s, Out &out);
 // one \ufffd (Go's utf8.DecodeRuneInString errors are one byte long).
 void json_escape_go(std::string_view s, Out &out);
 
+// 2024-05-03T23:35:07.123456789Z: UTC, the year in four digits (more past 9999), always
+// nine fraction digits (iptables-logger's Go time text, ECS's @timestamp).
+void put_rfc3339(Out &out, const Timestamp &t);
+
 // `"` + escaped value + `"`
 inline void json_string(std::string_view s, Out &out) {
     out.put('"');
