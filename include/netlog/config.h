@@ -190,7 +190,7 @@ Result<Config> config_parse(std::string_view yaml_text, std::string_view source_
 // What a config says about the rules file's classes, checked once both are read: every
 // class an output's `match.classes` names exists. The error names the config's FILE:LINE:COL
 // and key, and lists the classes the rules file has.
-Result<bool> config_check_rules(const Config &c, const RulesFile &rules);
+Status config_check_rules(const Config &c, const RulesFile &rules);
 
 // `rules_path` resolved against the directory of `config_path` when relative.
 std::string config_resolve_path(std::string_view config_path, std::string_view path);

@@ -1,5 +1,7 @@
-// Result<T>: a value or an error message, for the core's fallible functions
-// (g++ 12 has no std::expected). Errors are plain text meant for the user.
+// Result<T>: a value or an error message, the one way netlog's fallible functions report
+// failure (g++ 12 has no std::expected). Errors are plain text meant for the user: what
+// was wrong, where, and what to do. A function with nothing to return on success returns
+// Status (Result<void>): `return {};` is success, `return make_error(...)` failure.
 #pragma once
 
 #include <string>
@@ -33,6 +35,22 @@ template <class T> class Result {
   private:
     std::variant<T, Error> v_;
 };
+
+template <> class Result<void> {
+  public:
+    Result() = default;                                              // success
+    Result(Error error) : error_(std::move(error)), failed_(true) {} // NOLINT: implicit
+
+    bool ok() const { return !failed_; }
+    explicit operator bool() const { return ok(); }
+    const Error &error() const { return error_; }
+
+  private:
+    Error error_;
+    bool failed_ = false;
+};
+
+using Status = Result<void>;
 
 inline Error make_error(std::string message) {
     return Error{std::move(message)};

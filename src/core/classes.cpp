@@ -63,20 +63,19 @@ std::string shown(std::string_view s) {
     return out;
 }
 
-std::shared_ptr<const re2::RE2> compile(const std::string &pattern, std::string &error) {
+Result<std::shared_ptr<const re2::RE2>> compile(const std::string &pattern) {
     re2::RE2::Options o;
     o.set_encoding(re2::RE2::Options::EncodingLatin1);
     o.set_log_errors(false);
     o.set_max_mem(pattern_max_mem);
     auto re = std::make_shared<const re2::RE2>(pattern, o);
-    if (!re->ok()) {
-        error = re->error_code() == re2::RE2::ErrorPatternTooLarge
-                    ? "pattern too large: use fewer or smaller repetition counts"
-                    : shown(re->error()) + " (log_prefix is RE2 syntax: no back-references "
-                                           "or look-around)";
-        return nullptr;
-    }
-    return re;
+    if (!re->ok())
+        return make_error(re->error_code() == re2::RE2::ErrorPatternTooLarge
+                              ? "pattern too large: use fewer or smaller repetition counts"
+                              : shown(re->error()) +
+                                    " (log_prefix is RE2 syntax: no back-references or "
+                                    "look-around)");
+    return std::shared_ptr<const re2::RE2>(std::move(re));
 }
 
 // The literal head of a pattern anchored with '^' and free of alternation:
@@ -294,11 +293,12 @@ RulesFile parse(const YAML::Node &root, std::string_view source) {
         if (!names.insert(d.name).second)
             fail(source, c["name"], at + ".name", fmt::format("duplicate class '{}'", d.name));
         d.log_prefix = text(source, c["log_prefix"], at + ".log_prefix");
-        std::string error;
-        d.pattern = compile(d.log_prefix, error);
-        if (!d.pattern)
+        auto pattern = compile(d.log_prefix);
+        if (!pattern)
             fail(source, c["log_prefix"], at + ".log_prefix",
-                 fmt::format("invalid regex '{}': {}", shown(d.log_prefix), error));
+                 fmt::format("invalid regex '{}': {}", shown(d.log_prefix),
+                             pattern.error().message));
+        d.pattern = std::move(*pattern);
         literal_head(d);
         const auto dir = text(source, c["direction"], at + ".direction");
         if (dir == "ingress")

@@ -9,7 +9,7 @@
 
 namespace netlog {
 
-Result<bool> config_check_rules(const Config &c, const RulesFile &rules) {
+Status config_check_rules(const Config &c, const RulesFile &rules) {
     for (std::size_t i = 0; i < c.outputs.size(); ++i) {
         for (const auto &f : c.outputs[i].path_template.fields()) {
             std::set<std::string> all{"name"}; // the class's own name, as data.rule.name
@@ -38,7 +38,7 @@ Result<bool> config_check_rules(const Config &c, const RulesFile &rules) {
                                           n.where, i, k, n.name, list));
         }
     }
-    return true;
+    return {};
 }
 
 } // namespace netlog

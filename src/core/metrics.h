@@ -4,6 +4,8 @@
 // netlogd(8); counters end in _total, times are in seconds.
 #pragma once
 
+#include <netlog/result.h>
+
 #include <netlog/conntrack.h>
 
 #include <netlog/accounting.h>
@@ -135,7 +137,7 @@ std::string metrics_render(const MetricsSnapshot &m);
 std::string metrics_identity(const MetricsSnapshot &m);
 
 // Read metrics_render's text back (what `netlogd --stats` scrapes). Unknown families are
-// ignored; false (and `error` set to the first bad line) when a sample line does not parse.
-bool metrics_parse(std::string_view text, MetricsSnapshot &out, std::string &error);
+// ignored; the error names the first sample line that does not parse.
+Result<MetricsSnapshot> metrics_parse(std::string_view text);
 
 } // namespace netlog

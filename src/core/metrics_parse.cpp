@@ -97,8 +97,9 @@ KernelGroupView &group_of(MetricsSnapshot &m, std::uint32_t group) {
 
 } // namespace
 
-bool metrics_parse(std::string_view text, MetricsSnapshot &m, std::string &error) {
-    m = MetricsSnapshot();
+Result<MetricsSnapshot> metrics_parse(std::string_view text) {
+    MetricsSnapshot m;
+    std::string error;
     m.reconcile_latency.bounds.clear();
     m.reconcile_latency.counts.clear();
     std::vector<std::pair<double, std::uint64_t>> buckets; // cumulative, as exposed
@@ -247,7 +248,7 @@ bool metrics_parse(std::string_view text, MetricsSnapshot &m, std::string &error
         else if (n == "netlog_kernel_socket_rmem_bytes")
             m.kernel_socket.rmem = u;
     });
-    if (!ok) return false;
+    if (!ok) return make_error(std::move(error));
     // Cumulative buckets back to per-bucket counts; the last (+Inf) has no bound.
     std::uint64_t prev = 0;
     for (std::size_t i = 0; i < buckets.size(); ++i) {
@@ -256,7 +257,7 @@ bool metrics_parse(std::string_view text, MetricsSnapshot &m, std::string &error
         prev = buckets[i].second;
     }
     if (m.reconcile_latency.counts.empty()) m.reconcile_latency = Histogram();
-    return true;
+    return m;
 }
 
 } // namespace netlog

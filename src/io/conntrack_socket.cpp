@@ -17,21 +17,17 @@ namespace netlog::io {
 
 namespace {
 
-int open_netlink(std::uint32_t groups, std::string &why) {
-    const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER);
-    if (fd < 0) {
-        why = fmt::format("socket(NETLINK_NETFILTER): {}", std::strerror(errno));
-        return -1;
-    }
+Result<base::UniqueFd> open_netlink(std::uint32_t groups) {
+    base::UniqueFd fd(
+        socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER));
+    if (!fd) return make_error(fmt::format("socket(NETLINK_NETFILTER): {}", std::strerror(errno)));
     sockaddr_nl a{};
     a.nl_family = AF_NETLINK;
     a.nl_groups = groups;
-    if (bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
-        why = fmt::format("binding the conntrack event groups: {}{}", std::strerror(errno),
-                          errno == EPERM ? " (needs CAP_NET_ADMIN)" : "");
-        close(fd);
-        return -1;
-    }
+    if (bind(fd.get(), reinterpret_cast<sockaddr *>(&a), sizeof a) != 0)
+        return make_error(fmt::format("binding the conntrack event groups: {}{}",
+                                      std::strerror(errno),
+                                      errno == EPERM ? " (needs CAP_NET_ADMIN)" : ""));
     return fd;
 }
 
@@ -39,27 +35,25 @@ int open_netlink(std::uint32_t groups, std::string &why) {
 
 Result<std::unique_ptr<ConntrackSocket>> ConntrackSocket::open(std::uint32_t buffer) {
     std::unique_ptr<ConntrackSocket> s(new ConntrackSocket());
-    std::string why;
     // NFNLGRP_CONNTRACK_NEW = 1, _UPDATE = 2, _DESTROY = 3: bits 0..2.
-    s->events_ =
+    auto events =
         open_netlink((1u << (NFNLGRP_CONNTRACK_NEW - 1)) | (1u << (NFNLGRP_CONNTRACK_UPDATE - 1)) |
-                         (1u << (NFNLGRP_CONNTRACK_DESTROY - 1)),
-                     why);
-    if (s->events_ < 0)
-        return make_error(fmt::format("connections: {} (is nf_conntrack loaded?)", why));
+                     (1u << (NFNLGRP_CONNTRACK_DESTROY - 1)));
+    if (!events)
+        return make_error(
+            fmt::format("connections: {} (is nf_conntrack loaded?)", events.error().message));
+    s->events_ = std::move(*events);
     int want = static_cast<int>(buffer);
-    if (setsockopt(s->events_, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
-        setsockopt(s->events_, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
-    s->requests_ = open_netlink(0, why);
-    if (s->requests_ < 0) return make_error(fmt::format("connections: {}", why));
+    if (setsockopt(s->events_.get(), SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
+        setsockopt(s->events_.get(), SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+    auto requests = open_netlink(0);
+    if (!requests) return make_error(fmt::format("connections: {}", requests.error().message));
+    s->requests_ = std::move(*requests);
     s->buf_.resize(64 * 1024);
     return s;
 }
 
-ConntrackSocket::~ConntrackSocket() {
-    if (events_ >= 0) close(events_);
-    if (requests_ >= 0) close(requests_);
-}
+ConntrackSocket::~ConntrackSocket() = default;
 
 void ConntrackSocket::drain_one(int fd, const std::function<void(Bytes)> &fn) {
     for (int i = 0; i < 4096; ++i) { // bounded: the caller comes back soon
@@ -84,15 +78,15 @@ void ConntrackSocket::drain_one(int fd, const std::function<void(Bytes)> &fn) {
 }
 
 void ConntrackSocket::drain(const std::function<void(Bytes)> &fn) {
-    drain_one(events_, fn);
-    drain_one(requests_, fn);
+    drain_one(events_.get(), fn);
+    drain_one(requests_.get(), fn);
 }
 
 bool ConntrackSocket::send(const std::vector<std::uint8_t> &requests) {
     if (requests.empty()) return true;
     sockaddr_nl to{};
     to.nl_family = AF_NETLINK;
-    const ssize_t n = sendto(requests_, requests.data(), requests.size(), 0,
+    const ssize_t n = sendto(requests_.get(), requests.data(), requests.size(), 0,
                              reinterpret_cast<sockaddr *>(&to), sizeof to);
     return n == static_cast<ssize_t>(requests.size());
 }

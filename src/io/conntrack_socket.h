@@ -5,6 +5,8 @@
 // drains them. Only the kernel's messages (sender port id 0) are kept.
 #pragma once
 
+#include "unique_fd.h"
+
 #include <netlog/nflog.h>
 #include <netlog/result.h>
 
@@ -24,7 +26,7 @@ class ConntrackSocket {
     ConntrackSocket(const ConntrackSocket &) = delete;
     ConntrackSocket &operator=(const ConntrackSocket &) = delete;
 
-    int event_fd() const { return events_; }
+    int event_fd() const { return events_.get(); }
     // Every datagram waiting on either socket to `fn` (events first). Returns at once.
     void drain(const std::function<void(Bytes)> &fn);
     // Send netlink requests (back to back) on the request socket; false when the kernel
@@ -41,7 +43,7 @@ class ConntrackSocket {
   private:
     ConntrackSocket() = default;
     void drain_one(int fd, const std::function<void(Bytes)> &fn);
-    int events_ = -1, requests_ = -1;
+    base::UniqueFd events_, requests_;
     std::vector<std::uint8_t> buf_;
     std::uint64_t overruns_ = 0, foreign_ = 0;
 };

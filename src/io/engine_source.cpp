@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <ctime>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 #include <vector>
 
@@ -51,8 +50,6 @@ std::unique_ptr<EngineSource> EngineSource::create(Options options) {
 
 EngineSource::EngineSource(Options o) : opts_(std::move(o)) {
     name_ = std::string(to_string(opts_.kind));
-    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     st_ = std::make_unique<State>(static_cast<std::int64_t>(opts_.config.grace * 1e9));
     st_->labels.keys = opts_.config.labels;
     current_.store(std::make_shared<const ContainerIndex>());
@@ -62,31 +59,26 @@ EngineSource::EngineSource(Options o) : opts_(std::move(o)) {
 
 EngineSource::~EngineSource() {
     stop();
-    if (wake_fd_ >= 0) close(wake_fd_);
-    if (stop_fd_ >= 0) close(stop_fd_);
 }
 
 void EngineSource::start() {
     if (thread_.joinable()) return;
     stop_ = false;
-    std::uint64_t v;
-    [[maybe_unused]] auto r = read(stop_fd_, &v, sizeof v); // a stop() before this one
+    stop_wake_.drain(); // a stop() before this one
     thread_ = std::thread([this] { run(); });
 }
 
 void EngineSource::stop() {
     if (!thread_.joinable()) return;
     stop_ = true;
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto r = write(wake_fd_, &one, sizeof one);
-    [[maybe_unused]] auto r2 = write(stop_fd_, &one, sizeof one);
+    wake_.notify();
+    stop_wake_.notify();
     thread_.join();
 }
 
 void EngineSource::request_reload() {
     reload_ = true;
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto r = write(wake_fd_, &one, sizeof one);
+    wake_.notify();
 }
 
 EngineSource::Health EngineSource::health() const {
@@ -123,9 +115,8 @@ bool EngineSource::wait(std::int64_t ms) {
     while (!stop_) {
         const auto left = (deadline - base::monotonic_ns()) / 1'000'000;
         if (left <= 0) break;
-        if (base::wait_fd(wake_fd_, POLLIN, static_cast<int>(left)) > 0) {
-            std::uint64_t v;
-            [[maybe_unused]] auto r = read(wake_fd_, &v, sizeof v);
+        if (base::wait_fd(wake_.fd(), POLLIN, static_cast<int>(left)) > 0) {
+            wake_.drain();
             if (reload_) break; // SIGHUP: try now
         }
     }
@@ -163,7 +154,7 @@ bool EngineSource::session() {
         fail(what);
         return false;
     };
-    auto v = unix_http_get(sock, "/version", opts_.request_timeout_ms, stop_fd_);
+    auto v = unix_http_get(sock, "/version", opts_.request_timeout_ms, stop_wake_.fd());
     if (!v) return stop_ ? false : failed(v.error().message);
     if (v->status != 200)
         return failed(fmt::format("GET /version answered HTTP {}{}", v->status,
@@ -178,7 +169,8 @@ bool EngineSource::session() {
                                   "later (Docker 1.12, Podman 2.0)",
                                   ver->api_version, sock, engine_min_api_version));
 
-    auto events = UnixHttpStream::open(sock, events_target, opts_.request_timeout_ms, stop_fd_);
+    auto events =
+        UnixHttpStream::open(sock, events_target, opts_.request_timeout_ms, stop_wake_.fd());
     if (!events) return stop_ ? false : failed(events.error().message);
     if ((*events)->status() != 200) {
         std::string body;
@@ -186,7 +178,7 @@ bool EngineSource::session() {
         return failed(fmt::format("GET /events answered HTTP {} {}", (*events)->status(),
                                   engine_error_message(body)));
     }
-    auto list = unix_http_get(sock, "/containers/json", opts_.list_timeout_ms, stop_fd_);
+    auto list = unix_http_get(sock, "/containers/json", opts_.list_timeout_ms, stop_wake_.fd());
     if (!list) return stop_ ? false : failed(list.error().message);
     if (list->status != 200)
         return failed(fmt::format("GET /containers/json answered HTTP {} {}", list->status,
@@ -215,7 +207,7 @@ bool EngineSource::session() {
     std::vector<std::string> lookups; // ids to inspect after this read, in order, once each
     base::Poller p;
     p.add((*events)->fd());
-    const auto wake = p.add(wake_fd_);
+    const auto wake = p.add(wake_.fd());
     for (;;) {
         int timeout = -1;
         if (const auto next = st_->index.next_expiry(); next != 0)
@@ -227,12 +219,10 @@ bool EngineSource::session() {
             break;
         }
         if (stop_) return true;
-        if (p.readable(wake)) {
-            std::uint64_t x;
-            [[maybe_unused]] auto r = read(wake_fd_, &x, sizeof x);
-        }
+        if (p.readable(wake)) wake_.drain();
         if (reload_.exchange(false)) { // SIGHUP: the list again, on this connection's watch
-            auto again = unix_http_get(sock, "/containers/json", opts_.list_timeout_ms, stop_fd_);
+            auto again =
+                unix_http_get(sock, "/containers/json", opts_.list_timeout_ms, stop_wake_.fd());
             auto parsed =
                 again && again->status == 200
                     ? engine_parse_list(again->body, st_->labels)
@@ -281,7 +271,7 @@ bool EngineSource::session() {
         for (const auto &id : lookups) {
             if (!plain_id(id)) continue;
             auto r = unix_http_get(sock, fmt::format("/containers/{}/json", id),
-                                   opts_.request_timeout_ms, stop_fd_);
+                                   opts_.request_timeout_ms, stop_wake_.fd());
             if (stop_) return true;
             {
                 std::lock_guard lk(mu_);

@@ -17,6 +17,7 @@
 #include <netlog/config.h>
 #include <netlog/container.h>
 #include "metrics.h"
+#include "poller.h"
 
 #include <atomic>
 #include <cstdint>
@@ -67,9 +68,9 @@ class EngineSource {
     bool wait(std::int64_t ms); // false when stopping
 
     Options opts_;
-    std::string name_; // "docker" | "podman"
-    int wake_fd_ = -1; // reload or stop: ends the wait for events or for a reconnect
-    int stop_fd_ = -1; // stop only: ends any request at once (a reload lets it finish)
+    std::string name_;       // "docker" | "podman"
+    base::Wakeup wake_;      // reload or stop: ends the wait for events or for a reconnect
+    base::Wakeup stop_wake_; // stop only: ends any request at once (a reload lets it finish)
     std::thread thread_;
     std::atomic<bool> stop_{false}, reload_{false};
 

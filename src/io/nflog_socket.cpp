@@ -79,13 +79,13 @@ Result<std::unique_ptr<NflogSocket>> NflogSocket::open(const NflogSocketOptions 
     s->slot_ = std::max<std::size_t>({16384, 2 * nlbuf, o.config.copy_range + 4096u});
 
     for (const auto g : o.groups) {
-        if (auto e = s->configure(g, o); !e.message.empty()) return e;
+        if (auto st = s->configure(g, o); !st) return st.error();
         s->acct_.bind(g, base::monotonic_ns());
     }
     return s;
 }
 
-Error NflogSocket::configure(std::uint16_t group, const NflogSocketOptions &o) {
+Status NflogSocket::configure(std::uint16_t group, const NflogSocketOptions &o) {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     // libnetfilter_log's builders: header (NFULNL_MSG_CONFIG, nfgenmsg for the group), the
     // bind command and the copy mode; the settings it has no builder for go through libmnl.

@@ -82,7 +82,7 @@ class NflogSocket {
 
   private:
     NflogSocket() = default;
-    Error configure(std::uint16_t group, const NflogSocketOptions &o);
+    Status configure(std::uint16_t group, const NflogSocketOptions &o);
     // Keeps the kernel's messages for our groups (moved to `dst`) and counts them: the
     // bytes kept.
     std::size_t account(const std::uint8_t *data, std::size_t len, std::uint8_t *dst, Batch &batch,

@@ -170,13 +170,13 @@ class Netlink {
 // ---- anonymous sets (nft_sets.cpp) --------------------------------------------------------
 
 // Read the anonymous sets `names` of table `table` (family `nfproto`) into `out`.
-Result<bool> anon_sets_read(Netlink &nl, std::uint8_t nfproto, const char *table,
-                            const std::vector<std::string> &names, AnonSets &out);
+Status anon_sets_read(Netlink &nl, std::uint8_t nfproto, const char *table,
+                      const std::vector<std::string> &names, AnonSets &out);
 
 // Before `built` goes into batch `b`: give each anonymous set it looks up a fresh copy in the
 // same batch (NEWSET "__set%d" + NEWSETELEM, tied by a set id), and point the lookup at it.
-Result<bool> anon_sets_clone(nftnl_rule *built, const AnonSets &sets, Netlink::Batch &b,
-                             std::uint32_t &next_set_id);
+Status anon_sets_clone(nftnl_rule *built, const AnonSets &sets, Netlink::Batch &b,
+                       std::uint32_t &next_set_id);
 
 // The NFNLGRP_NFTABLES subscription: tells which committed generations were someone else's.
 class Monitor {
@@ -197,6 +197,6 @@ class Monitor {
 };
 
 // Call `on_change` after each ruleset change not made by this process, until `stop`.
-Result<bool> nft_watch(const std::function<void()> &on_change, const std::atomic<bool> &stop);
+Status nft_watch(const std::function<void()> &on_change, const std::atomic<bool> &stop);
 
 } // namespace netlog::nft

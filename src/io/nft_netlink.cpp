@@ -305,7 +305,7 @@ Result<bool> Monitor::wait(int timeout_ms,
     }
 }
 
-Result<bool> nft_watch(const std::function<void()> &on_change, const std::atomic<bool> &stop) {
+Status nft_watch(const std::function<void()> &on_change, const std::atomic<bool> &stop) {
     auto m = Monitor::open();
     if (!m) return m.error();
     auto self = static_cast<std::uint32_t>(getpid());
@@ -315,7 +315,7 @@ Result<bool> nft_watch(const std::function<void()> &on_change, const std::atomic
         if (!r) return r.error();
         if (*r) on_change();
     }
-    return true;
+    return {};
 }
 
 } // namespace netlog::nft

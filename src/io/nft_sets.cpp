@@ -70,8 +70,8 @@ std::string content_of(nftnl_set *s) {
 
 } // namespace
 
-Result<bool> anon_sets_read(Netlink &nl, std::uint8_t nfproto, const char *table,
-                            const std::vector<std::string> &names, AnonSets &out) {
+Status anon_sets_read(Netlink &nl, std::uint8_t nfproto, const char *table,
+                      const std::vector<std::string> &names, AnonSets &out) {
     std::string tkey = table_key(nfproto, table);
     auto sets = nl.dump(NFT_MSG_GETSET, nfproto, [&](nlmsghdr *nlh) {
         SetPtr filter(nftnl_set_alloc());
@@ -104,7 +104,7 @@ Result<bool> anon_sets_read(Netlink &nl, std::uint8_t nfproto, const char *table
         a.content = content_of(parsed.get());
         out.emplace(std::make_pair(tkey, name), std::move(a));
     }
-    return true;
+    return {};
 }
 
 namespace {
@@ -123,8 +123,8 @@ nftnl_expr *lookup_renamed(const nftnl_expr *old, const char *set, std::uint32_t
 
 } // namespace
 
-Result<bool> anon_sets_clone(nftnl_rule *built, const AnonSets &sets, Netlink::Batch &b,
-                             std::uint32_t &next_set_id) {
+Status anon_sets_clone(nftnl_rule *built, const AnonSets &sets, Netlink::Batch &b,
+                       std::uint32_t &next_set_id) {
     auto family = static_cast<std::uint16_t>(nftnl_rule_get_u32(built, NFTNL_RULE_FAMILY));
     const char *table = nftnl_rule_get_str(built, NFTNL_RULE_TABLE);
     std::string tkey = table_key(family, table);
@@ -135,7 +135,7 @@ Result<bool> anon_sets_clone(nftnl_rule *built, const AnonSets &sets, Netlink::B
         exprs.push_back(e);
     nftnl_expr_iter_destroy(it);
     const std::vector<nftnl_expr *> linked = exprs;
-    Result<bool> result = true;
+    Status result;
     bool renamed = false;
     for (nftnl_expr *&e : exprs) {
         const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);

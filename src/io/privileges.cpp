@@ -27,7 +27,7 @@ std::string privilege_problem() {
                        geteuid());
 }
 
-Result<bool> drop_privileges(bool keep_net_admin, const std::string &user, bool keep_net_raw) {
+Status drop_privileges(bool keep_net_admin, const std::string &user, bool keep_net_raw) {
     capng_clear(CAPNG_SELECT_BOTH);
     if (keep_net_admin && capng_update(CAPNG_ADD,
                                        static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED |
@@ -63,7 +63,7 @@ Result<bool> drop_privileges(bool keep_net_admin, const std::string &user, bool 
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return make_error(
             fmt::format("netlogd: cannot set no-new-privs: {}", std::strerror(errno)));
-    return true;
+    return {};
 }
 
 std::string capability_summary() {

@@ -19,8 +19,7 @@ std::string privilege_problem();
 // Drop every capability but CAP_NET_ADMIN (when `keep_net_admin`) and CAP_NET_RAW (when
 // `keep_net_raw`: iptables-legacy-restore needs a raw socket), switch to `user` when not
 // empty, set PR_SET_NO_NEW_PRIVS. Returns an error line on failure.
-Result<bool> drop_privileges(bool keep_net_admin, const std::string &user,
-                             bool keep_net_raw = false);
+Status drop_privileges(bool keep_net_admin, const std::string &user, bool keep_net_raw = false);
 
 // The capability sets of this process as /proc/self/status shows them (CapEff etc.), for logs.
 std::string capability_summary();

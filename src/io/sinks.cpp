@@ -338,18 +338,17 @@ class RoutedFileSink final : public Sink {
                 }
                 return to_fallback();
             }
-            std::string error;
-            auto sink = make_file_sink(std::string(route), error);
+            auto sink = make_file_sink(std::string(route));
             if (!sink) {
                 ++open_errors_;
                 if (now_s() != last_open_report_s_) {
                     last_open_report_s_ = now_s();
-                    fmt::print(stderr, "netlogd: {}; its lines go to {}\n", error,
+                    fmt::print(stderr, "netlogd: {}; its lines go to {}\n", sink.error().message,
                                fallback_->describe());
                 }
                 return to_fallback();
             }
-            it = files_.emplace(std::string(route), std::move(sink)).first;
+            it = files_.emplace(std::string(route), std::move(*sink)).first;
             c_.files = files_.size();
         }
         last_route_ = it->first;
@@ -414,22 +413,22 @@ class RoutedFileSink final : public Sink {
 
 } // namespace
 
-std::unique_ptr<Sink> make_routed_file_sink(const std::string &describe,
-                                            const std::string &fallback, std::size_t max_files,
-                                            std::string &error) {
-    auto fb = make_file_sink(fallback, error);
-    if (!fb) return nullptr;
-    return std::make_unique<RoutedFileSink>(describe, std::move(fb), max_files);
+Result<std::unique_ptr<Sink>> make_routed_file_sink(const std::string &describe,
+                                                    const std::string &fallback,
+                                                    std::size_t max_files) {
+    auto fb = make_file_sink(fallback);
+    if (!fb) return fb.error();
+    return std::unique_ptr<Sink>(
+        std::make_unique<RoutedFileSink>(describe, std::move(*fb), max_files));
 }
 
-std::unique_ptr<Sink> make_file_sink(const std::string &path, std::string &error) {
+Result<std::unique_ptr<Sink>> make_file_sink(const std::string &path) {
     auto s = std::make_unique<FileSink>(path);
-    if (const int err = s->open_file(); err != 0) {
-        error = fmt::format("output {}: cannot open for appending: {}{}", path, s->why().message,
-                            err == ENOENT ? " (create its directory first)" : "");
-        return nullptr;
-    }
-    return s;
+    if (const int err = s->open_file(); err != 0)
+        return make_error(fmt::format("output {}: cannot open for appending: {}{}", path,
+                                      s->why().message,
+                                      err == ENOENT ? " (create its directory first)" : ""));
+    return std::unique_ptr<Sink>(std::move(s));
 }
 
 std::unique_ptr<Sink> make_stdout_sink(bool nonblocking) {

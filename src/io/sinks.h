@@ -9,6 +9,8 @@
 // for that output alone.
 #pragma once
 
+#include <netlog/result.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -77,15 +79,15 @@ class Sink {
 constexpr std::size_t max_pending = 4u << 20; // a non-blocking sink's backlog, bytes
 
 // Opens (creating with mode 0640) `path` for appending: a regular file, no link followed.
-// Error text for the user on failure.
-std::unique_ptr<Sink> make_file_sink(const std::string &path, std::string &error);
+// The error says which file and why.
+Result<std::unique_ptr<Sink>> make_file_sink(const std::string &path);
 // One file per route (the path a PathTemplate gave the line), each a file sink opened on
 // first use, at most `max_files`; lines without a route, past that number, or for a file
 // that would not open go to `fallback` (opened now: an error text when it cannot be).
 // Each file is reopened on SIGHUP and when its path is renamed, as a file sink is.
-std::unique_ptr<Sink> make_routed_file_sink(const std::string &describe,
-                                            const std::string &fallback, std::size_t max_files,
-                                            std::string &error);
+Result<std::unique_ptr<Sink>> make_routed_file_sink(const std::string &describe,
+                                                    const std::string &fallback,
+                                                    std::size_t max_files);
 // `nonblocking`: the daemon's stdout (a stalled reader costs only this output's lines);
 // --replay writes blocking (its reader sets the pace).
 std::unique_ptr<Sink> make_stdout_sink(bool nonblocking = false);

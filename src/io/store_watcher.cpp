@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -167,13 +166,12 @@ Result<std::unique_ptr<StoreWatcher>> StoreWatcher::open(Options options) {
     if (w->name_.empty())
         return make_error(
             fmt::format("metadata store {}: names a directory, not store.json", w->path_));
-    w->inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (w->inotify_fd_ < 0)
+    w->inotify_fd_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (!w->inotify_fd_)
         return make_error(fmt::format("metadata store {}: inotify_init1: {} (raise "
                                       "fs.inotify.max_user_instances)",
                                       w->path_, errno_text(errno)));
-    w->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->wake_fd_ < 0)
+    if (!w->wake_.ok())
         return make_error(
             fmt::format("metadata store {}: eventfd: {}", w->path_, errno_text(errno)));
     if (!w->add_watch()) {
@@ -203,8 +201,6 @@ StoreWatcher::load(const std::string &path, std::chrono::milliseconds lock_wait,
 
 StoreWatcher::~StoreWatcher() {
     stop();
-    if (inotify_fd_ >= 0) ::close(inotify_fd_);
-    if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 void StoreWatcher::start() {
@@ -216,15 +212,13 @@ void StoreWatcher::start() {
 void StoreWatcher::stop() {
     if (!thread_.joinable()) return;
     stop_.store(true);
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+    wake_.notify();
     thread_.join();
 }
 
 void StoreWatcher::request_reload() {
     reload_requested_.store(true);
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+    wake_.notify();
 }
 
 StoreWatcher::Stats StoreWatcher::stats() const {
@@ -238,7 +232,7 @@ StoreWatcher::Stats StoreWatcher::stats() const {
 }
 
 bool StoreWatcher::add_watch() {
-    watch_ = ::inotify_add_watch(inotify_fd_, dir_.c_str(), kDirEvents);
+    watch_ = ::inotify_add_watch(inotify_fd_.get(), dir_.c_str(), kDirEvents);
     return watch_ >= 0;
 }
 
@@ -338,7 +332,7 @@ void StoreWatcher::run() {
             timeout = static_cast<int>(kRewatch.count());
         }
         base::Poller fds;
-        const auto inotify = fds.add(inotify_fd_), wake = fds.add(wake_fd_);
+        const auto inotify = fds.add(inotify_fd_.get()), wake = fds.add(wake_.fd());
         const int n = fds.wait(timeout);
         if (n < 0) {
             log(StoreLogLevel::error,
@@ -353,14 +347,13 @@ void StoreWatcher::run() {
             force = force || forced;
         };
         if (n > 0 && fds.readable(wake)) {
-            std::uint64_t v;
-            [[maybe_unused]] auto r = ::read(wake_fd_, &v, sizeof v);
+            wake_.drain();
             if (stop_.load()) return;
             if (reload_requested_.exchange(false)) note_event(true);
         }
         if (n > 0 && fds.readable(inotify)) {
             for (;;) {
-                ssize_t len = ::read(inotify_fd_, buf, sizeof buf);
+                ssize_t len = ::read(inotify_fd_.get(), buf, sizeof buf);
                 if (len <= 0) break;
                 for (char *p = buf; p < buf + len;) {
                     auto *ev = reinterpret_cast<struct inotify_event *>(p);

@@ -26,6 +26,9 @@
 // place of the store, its version or its lock never stalls the watcher or bloats it.
 #pragma once
 
+#include "poller.h"
+#include "unique_fd.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -101,7 +104,9 @@ class StoreWatcher {
 
     Options opts_;
     std::string path_, dir_, name_, version_name_, lock_path_, version_path_;
-    int inotify_fd_ = -1, wake_fd_ = -1, watch_ = -1;
+    base::UniqueFd inotify_fd_;
+    base::Wakeup wake_;
+    int watch_ = -1;
     std::thread thread_;
     std::atomic<bool> stop_{false}, reload_requested_{false};
 

@@ -236,12 +236,12 @@ int stats_command(const std::string &config_path) {
         fmt::print(stderr, "netlogd: --stats: {} answered HTTP {}\n", url, res->status);
         return 1;
     }
-    MetricsSnapshot m;
-    std::string err;
-    if (!metrics_parse(res->body, m, err)) {
-        fmt::print(stderr, "netlogd: --stats: {}: {}\n", url, err);
+    const auto parsed = metrics_parse(res->body);
+    if (!parsed) {
+        fmt::print(stderr, "netlogd: --stats: {}: {}\n", url, parsed.error().message);
         return 1;
     }
+    const MetricsSnapshot &m = *parsed;
     const auto up = static_cast<std::time_t>(m.start_time_seconds);
     char when[64] = "";
     std::tm tm{};

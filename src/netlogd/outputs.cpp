@@ -111,12 +111,13 @@ Result<std::unique_ptr<io::Sink>> open_output(const OutputConfig &o, std::size_t
     switch (o.type) {
     case OutputType::stdout_: return io::make_stdout_sink(true);
     case OutputType::file: {
-        std::string err;
         auto s = o.path_template.templated()
-                     ? io::make_routed_file_sink(o.path, o.fallback, o.max_files, err)
-                     : io::make_file_sink(o.path, err);
-        if (!s) return make_error(fmt::format("{}: key 'outputs[{}].path': {}", o.where, i, err));
-        return std::unique_ptr<io::Sink>(std::move(s));
+                     ? io::make_routed_file_sink(o.path, o.fallback, o.max_files)
+                     : io::make_file_sink(o.path);
+        if (!s)
+            return make_error(
+                fmt::format("{}: key 'outputs[{}].path': {}", o.where, i, s.error().message));
+        return s;
     }
     case OutputType::syslog: {
         io::SyslogSettings base;

@@ -457,9 +457,9 @@ TEST_CASE("metrics: the connections' counters render and parse back") {
     const auto text = metrics_render(m);
     CHECK(text.find("netlog_connections_ended_total{result=\"unreachable\"} 1\n") !=
           std::string::npos);
-    MetricsSnapshot back;
-    std::string err;
-    REQUIRE_MESSAGE(metrics_parse(text, back, err), err);
+    const auto parsed = metrics_parse(text);
+    REQUIRE_MESSAGE(parsed.ok(), (parsed.ok() ? std::string() : parsed.error().message));
+    const MetricsSnapshot back = *parsed;
     CHECK(back.connections_enabled);
     CHECK(back.connections == m.connections);
     CHECK(back.connections.holds());

@@ -441,9 +441,9 @@ TEST_CASE("the source's health goes through the metrics text and back (netlogd -
     const auto text = metrics_render(m);
     CHECK(text.find("netlog_metadata_containers{source=\"podman\",state=\"gone\"} 5\n") !=
           std::string::npos);
-    MetricsSnapshot back;
-    std::string err;
-    REQUIRE_MESSAGE(metrics_parse(text, back, err), err);
+    const auto parsed = metrics_parse(text);
+    REQUIRE_MESSAGE(parsed.ok(), (parsed.ok() ? std::string() : parsed.error().message));
+    const MetricsSnapshot back = *parsed;
     CHECK(back.metadata.source == "podman");
     CHECK(back.metadata.up);
     CHECK(back.metadata.connects == 3);

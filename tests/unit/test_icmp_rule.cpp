@@ -162,9 +162,9 @@ TEST_CASE("icmp rule: its events are counted as connection_signal, not emitted; 
     const auto text = metrics_render(s);
     CHECK(text.find("netlog_events_dropped_total{reason=\"connection_signal\"} 1\n") !=
           std::string::npos);
-    MetricsSnapshot back;
-    std::string err;
-    REQUIRE_MESSAGE(metrics_parse(text, back, err), err);
+    const auto parsed = metrics_parse(text);
+    REQUIRE_MESSAGE(parsed.ok(), (parsed.ok() ? std::string() : parsed.error().message));
+    const MetricsSnapshot back = *parsed;
     const auto id = metrics_identity(back);
     CHECK(id.find("+ connection_signal (own ICMP)            1\n") != std::string::npos);
     CHECK(id.find("identity holds") != std::string::npos);

@@ -127,10 +127,9 @@ TEST_CASE("metrics text parses back into the snapshot it was rendered from") {
     m.kernel_socket = {17913, 4352, 37};
 
     const auto text = metrics_render(m);
-    MetricsSnapshot p;
-    std::string err;
-    REQUIRE(metrics_parse(text, p, err));
-    CHECK(err.empty());
+    const auto parsed = metrics_parse(text);
+    REQUIRE(parsed.ok());
+    const MetricsSnapshot &p = *parsed;
     CHECK(p.ready);
     CHECK(p.received == 50'000);
     CHECK(p.kernel_logged == 50'123);
@@ -152,15 +151,15 @@ TEST_CASE("metrics text parses back into the snapshot it was rendered from") {
 }
 
 TEST_CASE("a metrics line that is not a sample is refused with the line") {
-    MetricsSnapshot p;
-    std::string err;
-    CHECK_FALSE(metrics_parse("netlog_up 1\nnetlog_events_received_total{reason=\"x} 3\n", p, err));
-    CHECK(err.find("netlog_events_received_total{reason=") != std::string::npos);
-    CHECK_FALSE(metrics_parse("netlog_up one\n", p, err));
+    const auto bad = metrics_parse("netlog_up 1\nnetlog_events_received_total{reason=\"x} 3\n");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().message.find("netlog_events_received_total{reason=") != std::string::npos);
+    CHECK_FALSE(metrics_parse("netlog_up one\n").ok());
     // other exporters' families and comments are ignored
-    CHECK(metrics_parse("# HELP go_goroutines x\ngo_goroutines 7\nnetlog_events_emitted_total 3\n",
-                        p, err));
-    CHECK(p.emitted == 3);
+    const auto other =
+        metrics_parse("# HELP go_goroutines x\ngo_goroutines 7\nnetlog_events_emitted_total 3\n");
+    REQUIRE(other.ok());
+    CHECK(other->emitted == 3);
 }
 
 TEST_CASE("an event is emitted or suppressed, never both: the counters line and emitted()") {
@@ -211,9 +210,9 @@ TEST_CASE("identity across the threads: what the kernel logged is read, lost in 
     MetricsSnapshot m;
     static_cast<Accounting &>(m) = a;
     m.classes.push_back({"c2c-ingress-denied", 0, 50}); // suppressed is exposed per class
-    MetricsSnapshot back;
-    std::string err;
-    REQUIRE(metrics_parse(metrics_render(m), back, err));
+    const auto parsed = metrics_parse(metrics_render(m));
+    REQUIRE(parsed.ok());
+    const MetricsSnapshot &back = *parsed;
     CHECK(back.kernel_logged == 1000);
     CHECK(back.holds());
     CHECK(metrics_identity(back).find("identity holds") != std::string::npos);

@@ -194,9 +194,9 @@ TEST_CASE("filtered events are a reason of their own in the metrics, inside the 
     m.dropped[static_cast<std::size_t>(DropReason::filtered)] = 4;
     const auto text = metrics_render(m);
     CHECK(text.find("netlog_events_dropped_total{reason=\"filtered\"} 4\n") != std::string::npos);
-    MetricsSnapshot back;
-    std::string err;
-    REQUIRE_MESSAGE(metrics_parse(text, back, err), err);
+    const auto parsed = metrics_parse(text);
+    REQUIRE_MESSAGE(parsed.ok(), (parsed.ok() ? std::string() : parsed.error().message));
+    const MetricsSnapshot back = *parsed;
     CHECK(back.dropped[static_cast<std::size_t>(DropReason::filtered)] == 4);
     const auto id = metrics_identity(back);
     CHECK(id.find("+ filtered (no output's match)            4\n") != std::string::npos);
@@ -520,9 +520,9 @@ TEST_CASE("a templated output's files and fallback lines survive the metrics rou
     CHECK(text.find("netlog_output_files{output=\"/l/fw-{firewall_id}.log\",type=\"file\","
                     "format=\"json\"} 3\n") != std::string::npos);
     CHECK(text.find("netlog_output_files{output=\"/l/plain.log\"") == std::string::npos);
-    MetricsSnapshot back;
-    std::string err;
-    REQUIRE_MESSAGE(metrics_parse(text, back, err), err);
+    const auto parsed = metrics_parse(text);
+    REQUIRE_MESSAGE(parsed.ok(), (parsed.ok() ? std::string() : parsed.error().message));
+    const MetricsSnapshot back = *parsed;
     REQUIRE(back.outputs.size() == 2);
     CHECK_FALSE(back.outputs[0].routed);
     CHECK(back.outputs[1].routed);
