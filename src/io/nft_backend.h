@@ -3,7 +3,7 @@
 // one-batch transactions, ruleset-change notifications). The public entry point is
 // make_nft_backend() in rules_backend.h.
 //
-// Note for watch.cpp (C1): RulesBackend::wait_change() of the nft backend blocks on the
+// `netlog-rules watch` and manage_rules: RulesBackend::wait_change() of the nft backend blocks on the
 // NFNLGRP_NFTABLES notifications and ignores the generations this backend committed
 // itself, so `watch` never loops on its own changes. nft_watch() below is the same loop
 // as a callback, for code that does not hold a RulesBackend.
