@@ -1,5 +1,6 @@
 // libpcap offline reading of DLT_NFLOG captures, nanosecond timestamps.
 #include "pcap_reader.h"
+#include "unique_fd.h"
 
 #include <cerrno>
 #include <cstring>
@@ -18,13 +19,6 @@ struct PcapClose {
     void operator()(pcap_t *p) const { pcap_close(p); }
 };
 
-struct FdClose {
-    int fd;
-    ~FdClose() {
-        if (fd >= 0) ::close(fd);
-    }
-};
-
 // The classic pcap file format in this host's byte order (what tcpdump -w writes here),
 // read in large blocks: libpcap's per-record stdio reads cost more than parsing the record.
 // Returns nullopt for anything else (pcapng, the other byte order, unreadable), which
@@ -34,7 +28,7 @@ read_native(const std::string &path,
             const std::function<void(std::span<const PcapRecord>)> &on_records) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return std::nullopt;
-    FdClose closer{fd};
+    const base::UniqueFd closer(fd);
     std::vector<std::uint8_t> buf(1u << 20);
     std::size_t have = 0, pos = 0;
     bool eof = false;

@@ -1,5 +1,6 @@
 // Non-blocking, link-refusing, size-capped opens of paths others may control.
 #include "safe_file.h"
+#include "unique_fd.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -82,10 +83,7 @@ Result<std::string> read_regular(const std::string &path, std::size_t max_bytes,
     };
     const int fd = open_regular(path, nofollow, st, why);
     if (fd < 0) return refuse(std::move(why));
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
+    const base::UniqueFd closer(fd);
     const auto size = static_cast<std::uint64_t>(std::max<off_t>(st.st_size, 0));
     if (size > max_bytes)
         return refuse({EFBIG, fmt::format("is {}, more than the {} netlogd reads", byte_size(size),

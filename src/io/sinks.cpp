@@ -1,6 +1,7 @@
 // File and stdout sinks.
 #include "poller.h"
 #include "sinks.h"
+#include "unique_fd.h"
 #include "clock.h"
 
 #include "safe_file.h"
@@ -154,10 +155,7 @@ namespace {
 class FileSink final : public Sink {
   public:
     explicit FileSink(std::string path) : path_(std::move(path)) { name_ = path_; }
-    ~FileSink() override {
-        flush();
-        if (fd_ >= 0) ::close(fd_);
-    }
+    ~FileSink() override { flush(); }
 
     // Opens the path (a regular file, no link followed, never blocking: safe_file.h); on
     // success the new descriptor replaces the old one. On failure the old descriptor (if
@@ -170,8 +168,7 @@ class FileSink final : public Sink {
             dev_ = st.st_dev;
             ino_ = st.st_ino;
         }
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = fd;
+        fd_.reset(fd);
         return 0;
     }
     const OpenFailure &why() const { return why_; }
@@ -181,8 +178,8 @@ class FileSink final : public Sink {
         // A file whose last name went away (deleted, or its directory removed) would take
         // the lines unseen: noticed here, at the write, not at the next tick.
         struct stat st {};
-        if (fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_nlink == 0) reopen_now();
-        if (fd_ < 0) {
+        if (fd_ && ::fstat(fd_.get(), &st) == 0 && st.st_nlink == 0) reopen_now();
+        if (!fd_) {
             // The last open failed: try again now rather than dropping.
             if (open_file() != 0) {
                 c_.dropped += count_lines(buf_.data(), buf_.size());
@@ -196,7 +193,7 @@ class FileSink final : public Sink {
                 ++c_.reopens;
             }
         }
-        return write_all(fd_);
+        return write_all(fd_.get());
     }
 
     void reopen() override {
@@ -211,7 +208,7 @@ class FileSink final : public Sink {
         // Renamed away (logrotate create), deleted, or replaced (by a link, too: lstat):
         // the path no longer names our file. copytruncate keeps the inode; O_APPEND then
         // writes at the new end.
-        if (fd_ < 0 || ::lstat(path_.c_str(), &st) != 0 || st.st_ino != ino_ || st.st_dev != dev_)
+        if (!fd_ || ::lstat(path_.c_str(), &st) != 0 || st.st_ino != ino_ || st.st_dev != dev_)
             reopen_now();
     }
 
@@ -228,11 +225,8 @@ class FileSink final : public Sink {
             const bool refused = err == ELOOP || err == EINVAL || err == ENXIO || err == EISDIR ||
                                  why_.message.find("not a regular file") != std::string::npos;
             struct stat st {};
-            const bool named = !refused && fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_nlink > 0;
-            if (!named && fd_ >= 0) {
-                ::close(fd_);
-                fd_ = -1;
-            }
+            const bool named = !refused && fd_ && ::fstat(fd_.get(), &st) == 0 && st.st_nlink > 0;
+            if (!named) fd_.reset();
             ++c_.errors;
             if (!reopen_failing_ || why_.message != last_why_)
                 fmt::print(stderr, "netlogd: output {}: cannot reopen: {}; {} ({})\n", name_,
@@ -255,7 +249,7 @@ class FileSink final : public Sink {
     }
 
     std::string path_;
-    int fd_ = -1;
+    base::UniqueFd fd_;
     dev_t dev_ = 0;
     ino_t ino_ = 0;
     std::int64_t last_check_ns_ = 0;
@@ -276,14 +270,10 @@ class StdoutSink final : public Sink {
         } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
             // A description of our own (O_NONBLOCK on fd 1 would change it for whoever
             // shares it): opening /proc/self/fd/1 of a pipe or a terminal gives one.
-            const int fd = ::open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-            if (fd >= 0) own_ = fd;
+            own_.reset(::open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
         }
     }
-    ~StdoutSink() override {
-        flush();
-        if (own_ >= 0) ::close(own_);
-    }
+    ~StdoutSink() override { flush(); }
     bool flush() override {
         if (buf_.empty()) return true;
         if (blocked_) {
@@ -306,8 +296,8 @@ class StdoutSink final : public Sink {
     void drain(int timeout_ms) override { drain_fd(fd(), timeout_ms); }
 
   private:
-    int fd() const { return own_ >= 0 ? own_ : STDOUT_FILENO; }
-    int own_ = -1;
+    int fd() const { return own_ ? own_.get() : STDOUT_FILENO; }
+    base::UniqueFd own_; // its own description of fd 1 (a pipe or a terminal), or none
     std::int64_t last_try_ns_ = 0;
 };
 

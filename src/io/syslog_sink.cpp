@@ -104,9 +104,7 @@ SyslogSink::SyslogSink(SyslogSettings s) : s_(std::move(s)) {
     pid_ = std::to_string(getpid());
 }
 
-SyslogSink::~SyslogSink() {
-    if (fd_ >= 0) close(fd_);
-}
+SyslogSink::~SyslogSink() = default;
 
 // RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG
 // RFC 3164: <PRI>Mmm dd hh:mm:ss HOST APP[PROCID]: MSG
@@ -160,8 +158,7 @@ bool SyslogSink::push(std::string_view msg, Timestamp ts, int severity) {
 }
 
 void SyslogSink::disconnect(std::int64_t now_ns) {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
+    fd_.reset();
     c_.connected = false;
     next_attempt_ns_ = now_ns + backoff_ns_;
     backoff_ns_ = std::min(backoff_ns_ * 2, backoff_max_ns);
@@ -200,7 +197,7 @@ void SyslogSink::try_connect(std::int64_t now_ns) {
         }
     }
     if (fd >= 0 && (rc == 0 || errno == EINPROGRESS)) {
-        fd_ = fd;
+        fd_.reset(fd);
         connecting_ = rc != 0;
         if (!connecting_) on_connected();
         return;
@@ -225,7 +222,7 @@ void SyslogSink::send_records(std::int64_t now_ns) {
         const std::uint32_t len = get_u32(buf_, head_);
         const char *p = buf_.data() + head_ + 4 + partial_;
         const std::size_t n = len - partial_;
-        const ssize_t w = send(fd_, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        const ssize_t w = send(fd_.get(), p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
             if (errno == EMSGSIZE) { // a datagram too large for the transport: lost, counted
@@ -252,13 +249,13 @@ void SyslogSink::send_records(std::int64_t now_ns) {
 }
 
 void SyslogSink::pump(std::int64_t now_ns) {
-    if (fd_ < 0) try_connect(now_ns);
-    if (fd_ < 0) return;
+    if (!fd_) try_connect(now_ns);
+    if (!fd_) return;
     if (connecting_) {
-        if (base::wait_fd(fd_, POLLOUT, 0) == 0) return; // still connecting
+        if (base::wait_fd(fd_.get(), POLLOUT, 0) == 0) return; // still connecting
         int err = 0;
         socklen_t len = sizeof err;
-        if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+        if (getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
         if (err == EINPROGRESS || err == EALREADY) return;
         if (err != 0) {
             ++c_.connect_failures;
@@ -269,7 +266,7 @@ void SyslogSink::pump(std::int64_t now_ns) {
     }
     if (is_stream(s_.transport)) { // the server closing shows as EOF
         char junk[256];
-        const ssize_t r = recv(fd_, junk, sizeof junk, MSG_DONTWAIT);
+        const ssize_t r = recv(fd_.get(), junk, sizeof junk, MSG_DONTWAIT);
         if (r == 0) {
             disconnect(now_ns);
             return;

@@ -7,6 +7,8 @@
 // readiness of fd()); both return at once.
 #pragma once
 
+#include "unique_fd.h"
+
 #include <netlog/nflog.h>
 #include <netlog/result.h>
 
@@ -56,8 +58,8 @@ class SyslogSink {
     bool push(std::string_view msg, Timestamp ts, int severity = -1);
     // Connect if due, send what the socket takes. `now_ns`: CLOCK_MONOTONIC.
     void pump(std::int64_t now_ns);
-    int fd() const { return fd_; }
-    bool wants_write() const { return fd_ >= 0 && head_ < buf_.size(); }
+    int fd() const { return fd_.get(); }
+    bool wants_write() const { return fd_ && head_ < buf_.size(); }
     const SyslogCounters &counters() const { return c_; }
     std::string_view describe() const { return description_; }
 
@@ -72,7 +74,7 @@ class SyslogSink {
     std::string description_;
     std::string hostname_;
     std::string pid_;
-    int fd_ = -1;
+    base::UniqueFd fd_;
     bool ever_connected_ = false;
     bool connecting_ = false;
     std::size_t partial_ = 0; // bytes of the head record already sent (streams)

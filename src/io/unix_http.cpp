@@ -54,9 +54,7 @@ std::string connect_error(const std::string &path, int err) {
 
 } // namespace
 
-UnixHttpStream::~UnixHttpStream() {
-    if (fd_ >= 0) close(fd_);
-}
+UnixHttpStream::~UnixHttpStream() = default;
 
 Result<std::unique_ptr<UnixHttpStream>> UnixHttpStream::open(const std::string &path,
                                                              std::string_view target,
@@ -131,7 +129,7 @@ bool UnixHttpStream::read_some(std::string &body) {
     if (reader_.done() || reader_.failed()) return false;
     char buf[64 * 1024];
     for (;;) {
-        const auto n = recv(fd_, buf, sizeof buf, 0);
+        const auto n = recv(fd_.get(), buf, sizeof buf, 0);
         if (n > 0) {
             const std::string_view data(buf, static_cast<std::size_t>(n));
             reader_.feed(data, body);

@@ -4,6 +4,8 @@
 // HttpResponseReader (src/core/http_response.h).
 #pragma once
 
+#include "unique_fd.h"
+
 #include "http_response.h"
 #include <netlog/result.h>
 
@@ -30,7 +32,7 @@ class UnixHttpStream {
     UnixHttpStream(const UnixHttpStream &) = delete;
     UnixHttpStream &operator=(const UnixHttpStream &) = delete;
 
-    int fd() const { return fd_; }
+    int fd() const { return fd_.get(); }
     int status() const { return reader_.status(); }
     // Read what the socket has now (it never blocks) and append the decoded body to
     // `body`. False once the response ended, the peer closed or an error happened:
@@ -41,7 +43,7 @@ class UnixHttpStream {
 
   private:
     UnixHttpStream(int fd, HttpResponseLimits limits) : fd_(fd), reader_(limits) {}
-    int fd_ = -1;
+    base::UniqueFd fd_;
     HttpResponseReader reader_;
     std::string error_;
     std::string pending_; // body bytes that came with the head
