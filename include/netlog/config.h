@@ -7,7 +7,7 @@
 #include <netlog/format.h>
 #include <netlog/path_template.h>
 #include <netlog/result.h>
-#include <netlog/ruleplan.h>
+#include <netlog/rule_mode.h>
 
 #include <cstdint>
 #include <optional>

@@ -5,6 +5,7 @@
 
 #include <netlog/classes.h>
 #include <netlog/prefix_tag.h>
+#include <netlog/rule_mode.h>
 
 #include <array>
 #include <cstdint>
@@ -14,17 +15,11 @@
 
 namespace netlog {
 
-enum class Family : std::uint8_t { ipv4, ipv6 };
 enum class RuleKind : std::uint8_t {
     log,       // kernel LOG target (iptables -j LOG, nft `log` without group)
     companion, // an NFLOG rule carrying the owner tag "netlog:<class>"
     other,     // anything else (including NFLOG rules that are not ours)
 };
-enum class PlanMode : std::uint8_t { alongside, replace };
-
-std::string_view to_string(Family f);
-std::string_view to_string(PlanMode m);
-
 inline constexpr std::string_view owner_tag_prefix = "netlog:";
 
 // The ICMP error rule (`connections: {outcomes: true}`): the kernel's conntrack says nothing
