@@ -86,6 +86,21 @@ RulePtr rule_like(const nftnl_rule *from) {
     return r;
 }
 
+// An xt match or target expression (`match`: NFTNL_EXPR_MT_*, else NFTNL_EXPR_TG_*)
+// carrying `info` as its payload. libnftnl keeps the pointer and frees it with the
+// expression: it gets a heap copy.
+template <class Info>
+nftnl_expr *xt_expr_new(bool match, const char *name, std::uint32_t rev, const Info &info) {
+    using A = std::uint16_t;
+    nftnl_expr *e = nftnl_expr_alloc(match ? "match" : "target");
+    nftnl_expr_set_str(e, match ? A{NFTNL_EXPR_MT_NAME} : A{NFTNL_EXPR_TG_NAME}, name);
+    nftnl_expr_set_u32(e, match ? A{NFTNL_EXPR_MT_REV} : A{NFTNL_EXPR_TG_REV}, rev);
+    void *copy = std::calloc(1, sizeof info);
+    std::memcpy(copy, &info, sizeof info);
+    nftnl_expr_set(e, match ? A{NFTNL_EXPR_MT_INFO} : A{NFTNL_EXPR_TG_INFO}, copy, sizeof info);
+    return e;
+}
+
 nftnl_expr *counter_new() {
     return nftnl_expr_alloc("counter");
 }
@@ -110,13 +125,7 @@ nftnl_expr *nflog_xt_new(const Companion &c) {
     ni.threshold = c.queue_threshold;
     ni.flags = c.snaplen ? xt_nflog_f_copy_len : 0;
     std::memcpy(ni.prefix, c.prefix.data(), std::min(c.prefix.size(), sizeof ni.prefix - 1));
-    nftnl_expr *e = nftnl_expr_alloc("target");
-    nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "NFLOG");
-    nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, 0);
-    auto *info = static_cast<XtNflogInfo *>(std::calloc(1, sizeof ni));
-    std::memcpy(info, &ni, sizeof ni);
-    nftnl_expr_set(e, NFTNL_EXPR_TG_INFO, info, sizeof ni);
-    return e;
+    return xt_expr_new(false, "NFLOG", 0, ni);
 }
 
 nftnl_expr *log_plain_new(const LogOptions &log, bool xt) {
@@ -133,14 +142,7 @@ nftnl_expr *log_plain_new(const LogOptions &log, bool xt) {
     li.level = log.level;
     li.logflags = log.flags;
     std::memcpy(li.prefix, prefix.data(), std::min(prefix.size(), sizeof li.prefix - 1));
-    nftnl_expr *e = nftnl_expr_alloc("target");
-    nftnl_expr_set_str(e, NFTNL_EXPR_TG_NAME, "LOG");
-    nftnl_expr_set_u32(e, NFTNL_EXPR_TG_REV, 0);
-    // libnftnl keeps the pointer: give it a heap copy it will free with the expression.
-    auto *info = static_cast<XtLogInfo *>(std::calloc(1, sizeof li));
-    std::memcpy(info, &li, sizeof li);
-    nftnl_expr_set(e, NFTNL_EXPR_TG_INFO, info, sizeof li);
-    return e;
+    return xt_expr_new(false, "LOG", 0, li);
 }
 
 void set_comment(nftnl_rule *r, const std::string &comment) {
@@ -248,13 +250,7 @@ RulePtr icmp_error_rule_build(Family family, const std::string &table, const std
     xt_conntrack_mtinfo3 ci{};
     ci.match_flags = XT_CONNTRACK_STATE;
     ci.state_mask = XT_CONNTRACK_STATE_BIT(IP_CT_RELATED);
-    nftnl_expr *ct = nftnl_expr_alloc("match");
-    nftnl_expr_set_str(ct, NFTNL_EXPR_MT_NAME, "conntrack");
-    nftnl_expr_set_u32(ct, NFTNL_EXPR_MT_REV, 3);
-    auto *info = static_cast<xt_conntrack_mtinfo3 *>(std::calloc(1, sizeof ci));
-    std::memcpy(info, &ci, sizeof ci);
-    nftnl_expr_set(ct, NFTNL_EXPR_MT_INFO, info, sizeof ci); // libnftnl frees it
-    nftnl_rule_add_expr(to, ct);
+    nftnl_rule_add_expr(to, xt_expr_new(true, "conntrack", 3, ci));
     nftnl_rule_add_expr(to, counter_new());
     nftnl_rule_add_expr(to, log_group_new(c));
     set_comment(to, c.comment());
