@@ -67,5 +67,8 @@ BatchResult nflog_parse_batch(Bytes buffer,
 // nflog_hdr_t (family, version, res_id big-endian) then TLVs whose length and type are in
 // the *capturing host's* byte order, each padded to 4 bytes. Same value as a live message.
 Result<NflogMessage> nflog_parse_dlt_record(Bytes record);
+// The same into the caller's `msg` (reset first), for a reader that parses record after
+// record into one message: nothing is moved through the Result.
+Status nflog_parse_dlt_record(Bytes record, NflogMessage &msg);
 
 } // namespace netlog

@@ -6,7 +6,7 @@
 
 namespace netlog {
 
-Result<NflogMessage> nflog_parse_dlt_record(Bytes record) {
+Status nflog_parse_dlt_record(Bytes record, NflogMessage &msg) {
     constexpr std::size_t header = 4; // family u8, version u8, res_id be16
     if (record.size() < header)
         return make_error(fmt::format("DLT_NFLOG record: {} bytes is shorter than its 4-byte "
@@ -16,10 +16,17 @@ Result<NflogMessage> nflog_parse_dlt_record(Bytes record) {
         return make_error(fmt::format("DLT_NFLOG record: version {} is not 0; the capture is "
                                       "not DLT_NFLOG",
                                       record[1]));
-    NflogMessage msg;
+    msg = NflogMessage{};
     msg.family = record[0];
     msg.group = static_cast<std::uint16_t>(record[2] << 8 | record[3]);
     auto ok = detail::nflog_parse_attrs(record.subspan(header), msg, "DLT_NFLOG record");
+    if (!ok) return ok.error();
+    return {};
+}
+
+Result<NflogMessage> nflog_parse_dlt_record(Bytes record) {
+    NflogMessage msg;
+    auto ok = nflog_parse_dlt_record(record, msg);
     if (!ok) return ok.error();
     return msg;
 }

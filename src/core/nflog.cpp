@@ -3,7 +3,9 @@
 #include "nflog_attrs.h"
 
 #include <array>
+#include <bit>
 #include <cstring>
+#include <endian.h>
 #include <fmt/format.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -12,20 +14,23 @@
 namespace netlog {
 namespace {
 
-std::uint16_t be16(const void *p) {
-    const auto *b = static_cast<const std::uint8_t *>(p);
-    return static_cast<std::uint16_t>(b[0] << 8 | b[1]);
+// Network byte order loads (a load and a byte swap each, inlined).
+inline std::uint16_t be16(const void *p) {
+    std::uint16_t v;
+    std::memcpy(&v, p, sizeof v);
+    return be16toh(v);
 }
 
-std::uint32_t be32(const void *p) {
-    const auto *b = static_cast<const std::uint8_t *>(p);
-    return std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 |
-           std::uint32_t{b[3]};
+inline std::uint32_t be32(const void *p) {
+    std::uint32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return be32toh(v);
 }
 
-std::uint64_t be64(const void *p) {
-    const auto *b = static_cast<const std::uint8_t *>(p);
-    return std::uint64_t{be32(b)} << 32 | be32(b + 4);
+inline std::uint64_t be64(const void *p) {
+    std::uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    return be64toh(v);
 }
 
 // The exact payload size of each fixed-size attribute; 0 = variable length.
@@ -83,15 +88,13 @@ struct Walk {
     std::string error;
 };
 
-// One attribute (its header already checked to fit: nla_len >= 4 and within the walk).
-// Inlined into the walk: libmnl's callback, validate and accessor calls cost more than the
-// decoding itself. Same checks: a fixed-size attribute must have exactly its size.
-inline int on_attr(const nlattr &attr, const std::uint8_t *at, Walk &w) {
+// One attribute of `type` whose value of `len` bytes is at `v` (its header already checked
+// to fit: nla_len >= 4 and within the walk). Inlined into the walks: libmnl's callback,
+// validate and accessor calls cost more than the decoding itself. Same checks: a
+// fixed-size attribute must have exactly its size.
+[[gnu::always_inline]] inline int on_attr(std::uint16_t type, std::size_t len,
+                                          const std::uint8_t *v, Walk &w) {
     auto &m = *w.msg;
-    const std::uint16_t type = attr.nla_type & NLA_TYPE_MASK;
-    const std::size_t len = attr.nla_len - MNL_ATTR_HDRLEN;
-    const auto *v = at + MNL_ATTR_HDRLEN;
-
     const std::size_t want = type < fixed_sizes.size() ? fixed_sizes[type] : 0;
     if (want != 0 && len != want) [[unlikely]] {
         w.error = fmt::format("NFLOG {}: {} has {} bytes, expected {}; the sender is not a "
@@ -152,20 +155,74 @@ inline int on_attr(const nlattr &attr, const std::uint8_t *at, Walk &w) {
     return MNL_CB_OK;
 }
 
+// The attribute at `off` when it is of `Type`, in the kernel's plain form (no flag bits
+// in nla_type, a fixed-size attribute exactly its size), fits the walk and decodes: then
+// it is taken as the generic walk would take it and `off` moves past it. Anything else
+// leaves `off` where it is (an absent attribute, or one for the generic walk to take or
+// refuse with its message).
+template <std::uint16_t Type>
+[[gnu::always_inline]] inline void expect(const std::uint8_t *p, std::size_t size,
+                                          std::size_t &off, Walk &w) {
+    constexpr std::size_t want = fixed_size(Type);
+    if constexpr (want != 0) {
+        // The whole header compared at once: its length and type as the kernel writes them.
+        constexpr auto header = std::bit_cast<std::uint32_t>(
+            nlattr{static_cast<std::uint16_t>(MNL_ATTR_HDRLEN + want), Type});
+        if (off + MNL_ATTR_HDRLEN + want > size) return;
+        std::uint32_t h;
+        std::memcpy(&h, p + off, sizeof h);
+        if (h != header) return;
+        if (on_attr(Type, want, p + off + MNL_ATTR_HDRLEN, w) != MNL_CB_OK) return;
+        off += MNL_ALIGN(MNL_ATTR_HDRLEN + want);
+    } else {
+        if (off + sizeof(nlattr) > size) return;
+        nlattr a;
+        std::memcpy(&a, p + off, sizeof a);
+        if (a.nla_type != Type || a.nla_len < sizeof(nlattr) || a.nla_len > size - off) return;
+        if (on_attr(Type, a.nla_len - MNL_ATTR_HDRLEN, p + off + MNL_ATTR_HDRLEN, w) !=
+            MNL_CB_OK)
+            return;
+        off += MNL_ALIGN(a.nla_len);
+    }
+}
+
 } // namespace
 
 namespace detail {
 
 Result<bool> nflog_parse_attrs(Bytes attrs, NflogMessage &msg, const char *where) {
     Walk w{&msg, where, {}};
-    // mnl_attr_parse_payload's walk: stop at the first attribute whose header does not fit.
+    const std::uint8_t *p = attrs.data();
     const std::size_t size = attrs.size();
     std::size_t off = 0;
+    // The attributes in the order the kernel writes them (nfnetlink_log's
+    // __build_packet_message), each present or not: a compare or two per attribute instead
+    // of the generic walk's type dispatch. What this leaves (another order, flag bits, a
+    // bad length) the generic walk below takes from where it stopped, with its checks.
+    expect<NFULA_PACKET_HDR>(p, size, off, w);
+    expect<NFULA_PREFIX>(p, size, off, w);
+    expect<NFULA_IFINDEX_INDEV>(p, size, off, w);
+    expect<NFULA_IFINDEX_PHYSINDEV>(p, size, off, w);
+    expect<NFULA_IFINDEX_OUTDEV>(p, size, off, w);
+    expect<NFULA_IFINDEX_PHYSOUTDEV>(p, size, off, w);
+    expect<NFULA_MARK>(p, size, off, w);
+    expect<NFULA_HWADDR>(p, size, off, w);
+    expect<NFULA_HWTYPE>(p, size, off, w);
+    expect<NFULA_HWLEN>(p, size, off, w);
+    expect<NFULA_HWHEADER>(p, size, off, w);
+    expect<NFULA_TIMESTAMP>(p, size, off, w);
+    expect<NFULA_UID>(p, size, off, w);
+    expect<NFULA_GID>(p, size, off, w);
+    expect<NFULA_SEQ>(p, size, off, w);
+    expect<NFULA_SEQ_GLOBAL>(p, size, off, w);
+    expect<NFULA_PAYLOAD>(p, size, off, w);
+    // mnl_attr_parse_payload's walk: stop at the first attribute whose header does not fit.
     while (off < size && size - off >= sizeof(nlattr)) {
         nlattr a;
-        std::memcpy(&a, attrs.data() + off, sizeof a);
+        std::memcpy(&a, p + off, sizeof a);
         if (a.nla_len < sizeof(nlattr) || a.nla_len > size - off) break;
-        if (on_attr(a, attrs.data() + off, w) != MNL_CB_OK) [[unlikely]]
+        if (on_attr(a.nla_type & NLA_TYPE_MASK, a.nla_len - MNL_ATTR_HDRLEN,
+                    p + off + MNL_ATTR_HDRLEN, w) != MNL_CB_OK) [[unlikely]]
             return make_error(std::move(w.error));
         off += MNL_ALIGN(a.nla_len);
     }

@@ -8,13 +8,17 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace netlog::io {
 
 class IfNames final : public InterfaceNames {
   public:
     std::string_view name(std::uint32_t ifindex) override;
-    void clear() { cache_.clear(); }
+    void clear() {
+        cache_.clear();
+        by_index_.clear();
+    }
     std::size_t size() const { return cache_.size(); }
 
   private:
@@ -22,7 +26,12 @@ class IfNames final : public InterfaceNames {
         std::string name;
         std::int64_t retry_after_ns = 0; // for unknown indexes
     };
+    [[gnu::noinline]] std::string_view lookup(std::uint32_t ifindex, const Entry *known);
     std::unordered_map<std::uint32_t, Entry> cache_;
+    // The entries of indexes below by_index_max, by index (a map's nodes do not move): an
+    // array read per lookup instead of a hash lookup; null where the map has none yet.
+    static constexpr std::uint32_t by_index_max = 16384;
+    std::vector<const Entry *> by_index_;
 };
 
 } // namespace netlog::io

@@ -80,11 +80,13 @@ bool Sink::write_all(int fd) {
     }
     // Lines wholly written count as written (a line begun by an earlier call counts when
     // its newline goes out).
-    c_.lines += count_lines(buf_.data(), off);
+    // Every line in the buffer, when all of it went out: counted as they were appended.
+    c_.lines += off == buf_.size() ? buffered_lines_ : count_lines(buf_.data(), off);
     c_.bytes += off;
     if (again) {
         blocked_ = true;
         buf_.erase(0, off);
+        buffered_lines_ = count_lines(buf_.data(), buf_.size());
         trim_pending();
         return true;
     }
@@ -107,6 +109,7 @@ bool Sink::write_all(int fd) {
         }
     }
     buf_.clear();
+    buffered_lines_ = 0;
     return ok;
 }
 
@@ -119,6 +122,7 @@ void Sink::trim_pending() {
     if (keep == std::string::npos || keep + 1 >= buf_.size()) return;
     c_.dropped += count_lines(buf_.data() + keep + 1, buf_.size() - keep - 1);
     buf_.resize(keep + 1);
+    buffered_lines_ = count_lines(buf_.data(), buf_.size());
     const auto now = base::monotonic_ns();
     if (now - last_report_ns_ >= 1'000'000'000) {
         last_report_ns_ = now;
@@ -144,6 +148,7 @@ bool Sink::drain_fd(int fd, int timeout_ms) {
             (rev & (POLLERR | POLLHUP))) {
             c_.dropped += count_lines(buf_.data(), buf_.size());
             buf_.clear();
+            buffered_lines_ = 0;
             blocked_ = false;
             return false;
         }
@@ -184,6 +189,7 @@ class FileSink final : public Sink {
             if (open_file() != 0) {
                 c_.dropped += count_lines(buf_.data(), buf_.size());
                 buf_.clear();
+                buffered_lines_ = 0;
                 return false;
             }
             if (reopen_failing_) {
@@ -315,7 +321,7 @@ class RoutedFileSink final : public Sink {
 
     std::string &buffer_for(std::string_view route) override {
         if (route.empty()) return to_fallback();
-        if (route == last_route_ && last_) return last_->buffer();
+        if (route == last_route_ && last_) return last_->buffer_for({});
         auto it = files_.find(route);
         if (it == files_.end()) {
             if (files_.size() >= max_files_) {
@@ -343,7 +349,7 @@ class RoutedFileSink final : public Sink {
         }
         last_route_ = it->first;
         last_ = it->second.get();
-        return last_->buffer();
+        return last_->buffer_for({});
     }
 
     bool flush() override {
@@ -366,7 +372,7 @@ class RoutedFileSink final : public Sink {
   private:
     std::string &to_fallback() {
         ++c_.fallback;
-        return fallback_->buffer();
+        return fallback_->buffer_for({});
     }
     static std::int64_t now_s() { return base::monotonic_ns() / 1'000'000'000; }
     void sync() {

@@ -35,9 +35,14 @@ class Sink {
     virtual ~Sink() = default;
     // Lines waiting for flush(); append whole lines ending in '\n'.
     std::string &buffer() { return buf_; }
-    // The buffer of the file `route` names, for a sink with one file per route (a path
-    // naming fields); "" or any other sink: buffer().
-    virtual std::string &buffer_for(std::string_view /*route*/) { return buf_; }
+    // The buffer the next line goes to, for exactly one whole line ending in '\n': the
+    // buffer of the file `route` names, for a sink with one file per route (a path naming
+    // fields); "" or any other sink: buffer(). The line is counted here, so that a write
+    // of the whole buffer need not count its newlines.
+    virtual std::string &buffer_for(std::string_view /*route*/) {
+        ++buffered_lines_;
+        return buf_;
+    }
     // The syslog level (0..7) of the line appended next: a klog line's LOG rule level. Only
     // a syslog output that frames klog lines uses it (as the message's severity).
     virtual void next_line_level(std::uint8_t /*level*/) {}
@@ -69,6 +74,9 @@ class Sink {
     void report(std::string_view what, int err);
 
     std::string buf_;
+    // The lines in buf_ when every line came through buffer_for() (write_all() recounts
+    // what a partial write leaves).
+    std::uint64_t buffered_lines_ = 0;
     SinkCounters c_;
     std::string name_;
     std::int64_t last_report_ns_ = 0;

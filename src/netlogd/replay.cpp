@@ -24,7 +24,7 @@ namespace {
 class StdoutLines final : public LineOutputs {
   public:
     explicit StdoutLines(io::Sink &s) : s_(s) {}
-    std::string &line(std::size_t, int, std::string_view) override { return s_.buffer(); }
+    std::string &line(std::size_t, int, std::string_view) override { return s_.buffer_for({}); }
 
   private:
     io::Sink &s_;
@@ -95,19 +95,19 @@ int replay(const ReplayOptions &o) {
     StdoutLines lines(*sink);
     std::uint64_t bad_records = 0;
     BatchTime t;
+    NflogMessage msg; // each record parsed into it in turn
     auto stats = io::pcap_read_nflog(o.capture, [&](std::span<const io::PcapRecord> records) {
         for (const auto &[rec, ts] : records) {
             t.received = ts;
             t.now_ns = ts.sec * 1'000'000'000 + ts.nsec;
-            auto msg = nflog_parse_dlt_record(rec);
-            if (!msg) {
+            if (auto ok = nflog_parse_dlt_record(rec, msg); !ok) {
                 pipeline.count_bad_message();
                 if (++bad_records == 1)
                     fmt::print(stderr, "netlogd: {}: record skipped: {}\n", o.capture,
-                               msg.error().message);
+                               ok.error().message);
                 continue;
             }
-            pipeline.process_message(*msg, t, lines);
+            pipeline.process_message(msg, t, lines);
             if (sink->buffer().size() > (1u << 20)) sink->flush();
         }
     });

@@ -78,9 +78,32 @@ void set_u16(ByteVec &v, std::size_t off, std::uint16_t x) {
 
 } // namespace
 
-TEST_CASE("a DLT_NFLOG record of a forwarded IPv4 SYN gives every attribute the kernel sent") {
-    // Frame 1: 10.255.15.7:39246 -> 10.10.10.10:8080 SYN, logged at FORWARD on group 5.
-    const NflogMessage m = record(1);
+namespace {
+
+// A DLT_NFLOG record with its attributes in the reverse order: the parser's fast path for
+// the kernel's order takes none of them in order, its generic walk the rest.
+ByteVec reversed(const ByteVec &rec) {
+    std::vector<ByteVec> attrs;
+    std::size_t off = 4; // nflog_hdr
+    while (off + 4 <= rec.size()) {
+        std::uint16_t len;
+        std::memcpy(&len, rec.data() + off, 2);
+        const std::size_t step = std::min<std::size_t>((len + 3u) & ~3u, rec.size() - off);
+        attrs.emplace_back(rec.begin() + static_cast<std::ptrdiff_t>(off),
+                           rec.begin() + static_cast<std::ptrdiff_t>(off + step));
+        off += step;
+    }
+    ByteVec out(rec.begin(), rec.begin() + 4);
+    for (auto it = attrs.rbegin(); it != attrs.rend(); ++it) {
+        ByteVec a = *it;
+        a.resize((a.size() + 3u) & ~std::size_t{3}); // the last one may lack its padding
+        out.insert(out.end(), a.begin(), a.end());
+    }
+    return out;
+}
+
+// Frame 1: 10.255.15.7:39246 -> 10.10.10.10:8080 SYN, logged at FORWARD on group 5.
+void check_frame1(const NflogMessage &m) {
     CHECK(m.family == 2); // nflog.family: IPv4
     CHECK(m.group == 5);  // nflog.res_id
     CHECK(m.has_packet_hdr);
@@ -108,6 +131,36 @@ TEST_CASE("a DLT_NFLOG record of a forwarded IPv4 SYN gives every attribute the 
     CHECK_FALSE(m.uid.has_value()); // forwarded: no socket
     CHECK_FALSE(m.gid.has_value());
     CHECK_FALSE(m.seq.has_value()); // tcpdump does not ask for sequence numbers
+}
+
+} // namespace
+
+TEST_CASE("a DLT_NFLOG record of a forwarded IPv4 SYN gives every attribute the kernel sent") {
+    check_frame1(record(1));
+}
+
+TEST_CASE("the attributes in another order than the kernel's give the same message") {
+    const ByteVec rec = reversed(mixed_records().at(0));
+    REQUIRE(rec.size() >= mixed_records().at(0).size());
+    auto r = netlog::nflog_parse_dlt_record(view(rec));
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+    check_frame1(*r);
+    // Each of the other real records, reversed, parses as it does in the kernel's order
+    // (which the cases here check against tshark).
+    for (std::size_t frame = 2; frame <= mixed_records().size(); ++frame) {
+        const NflogMessage in_order = record(frame);
+        const ByteVec other = reversed(mixed_records().at(frame - 1)); // m views into it
+        NflogMessage m;
+        REQUIRE(netlog::nflog_parse_dlt_record(view(other), m));
+        CHECK(m.indev == in_order.indev);
+        CHECK(m.outdev == in_order.outdev);
+        CHECK(m.prefix == in_order.prefix);
+        CHECK(m.mark == in_order.mark);
+        CHECK(m.uid == in_order.uid);
+        CHECK(m.timestamp.has_value() == in_order.timestamp.has_value());
+        CHECK(m.payload.size() == in_order.payload.size());
+        CHECK(m.hwheader.size() == in_order.hwheader.size());
+    }
 }
 
 TEST_CASE("a packet without a mark has no NFULA_MARK; IPv6 records carry family 10") {
