@@ -38,16 +38,15 @@ template <class T> class Result {
 
 template <> class Result<void> {
   public:
-    Result() = default;                                              // success
-    Result(Error error) : error_(std::move(error)), failed_(true) {} // NOLINT: implicit
+    Result() = default;                           // success
+    Result(Error error) : v_(std::move(error)) {} // NOLINT: implicit on purpose
 
-    bool ok() const { return !failed_; }
+    bool ok() const { return v_.index() == 0; }
     explicit operator bool() const { return ok(); }
-    const Error &error() const { return error_; }
+    const Error &error() const { return std::get<1>(v_); }
 
   private:
-    Error error_;
-    bool failed_ = false;
+    std::variant<std::monostate, Error> v_; // as cheap as Result<bool> on the hot path
 };
 
 using Status = Result<void>;
