@@ -1,6 +1,7 @@
 // Docker Engine API JSON -> EngineContainer / EngineEvent / EngineVersion.
 #include <netlog/container.h>
 #include "engine_api.h"
+#include "printable.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -16,30 +17,8 @@ namespace {
 
 using json = nlohmann::json;
 
-// At most `max` bytes of `s`, control bytes and bytes >= 0x80 as \xNN: daemon text that
-// goes into a message never reaches a terminal or a log line raw.
-std::string printable(std::string_view s, std::size_t max = 200) {
-    std::string out;
-    for (const char ch : s) {
-        if (out.size() >= max) {
-            out += "...";
-            break;
-        }
-        const auto c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c >= 0x7f)
-            out += fmt::format("\\x{:02x}", c);
-        else
-            out.push_back(ch);
-    }
-    return out;
-}
-
-std::string json_reason(const char *what) {
-    std::string_view w(what);
-    if (auto p = w.find("] "); p != std::string_view::npos) w.remove_prefix(p + 2);
-    if (w.starts_with("parse error at ")) w.remove_prefix(15);
-    return printable(w);
-}
+// What an engine's answer may put into a message (printable.h).
+constexpr std::size_t quote_max = 200;
 
 // A SAX reader for one container object (inspect) or an array of them (list): it follows
 // the path of keys from the container object down and keeps only the fields it needs, so
@@ -96,7 +75,7 @@ class ContainerReader {
     }
     bool parse_error(std::size_t byte, const std::string &, const nlohmann::detail::exception &e) {
         error_byte = byte;
-        error_what = json_reason(e.what());
+        error_what = json_reason(e.what(), quote_max);
         return false;
     }
 
@@ -185,7 +164,7 @@ Result<std::vector<EngineContainer>> run(std::string_view text, ContainerReader:
         ok = json::sax_parse(text.begin(), text.end(), r.get());
     } catch (const json::exception &e) { // not expected from sax_parse; never let one escape
         ok = false;
-        r->error_what = json_reason(e.what());
+        r->error_what = json_reason(e.what(), quote_max);
     }
     const char *expected = mode == ContainerReader::Mode::list ? "an array" : "an object";
     if (!r->top_level_type.empty())
@@ -307,7 +286,7 @@ int engine_compare_api_version(std::string_view a, std::string_view b) {
 
 std::string engine_error_message(std::string_view text) {
     const json j = parse_dom(text);
-    return printable(str(j, "message"));
+    return printable(str(j, "message"), quote_max);
 }
 
 } // namespace netlog
