@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
 #include <memory>
 #include <netlog/packet.h>
 #include <netlog/result.h>
@@ -38,8 +39,18 @@ struct Container {
     std::vector<IpAddress> more_ips;
 };
 
+// Inline: the container lookup runs per event.
 struct IpAddressHash {
-    std::size_t operator()(const IpAddress &a) const noexcept;
+    std::size_t operator()(const IpAddress &a) const noexcept {
+        std::uint64_t hi = 0, lo = 0;
+        std::memcpy(&hi, a.bytes.data(), 8);
+        std::memcpy(&lo, a.bytes.data() + 8, 8);
+        std::uint64_t h = hi * 0x9e3779b97f4a7c15ULL ^ (lo + static_cast<std::uint64_t>(a.family));
+        h ^= h >> 29;
+        h *= 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 32;
+        return static_cast<std::size_t>(h);
+    }
 };
 
 // IPv4 dotted quad or IPv6 text (any form inet_pton accepts) to an IpAddress;

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace netlog {
@@ -24,7 +25,13 @@ enum class Truncation : std::uint8_t {
 struct IpAddress {
     L3 family = L3::none;
     std::array<std::uint8_t, 16> bytes{}; // IPv4 uses the first 4
-    bool operator==(const IpAddress &) const = default;
+    // Two 8-byte compares, inline (the defaulted comparison calls memcmp for the array).
+    bool operator==(const IpAddress &o) const {
+        std::uint64_t a[2], b[2];
+        std::memcpy(a, bytes.data(), sizeof a);
+        std::memcpy(b, o.bytes.data(), sizeof b);
+        return family == o.family && a[0] == b[0] && a[1] == b[1];
+    }
 };
 
 namespace tcp_flag {
@@ -90,6 +97,9 @@ struct Packet {
 // Decode `payload` (network header first). `hw_protocol` is the ethertype NFLOG reports
 // (0x0800, 0x86dd); 0 means "look at the IP version nibble".
 Packet packet_decode(Bytes payload, std::uint16_t hw_protocol = 0);
+// The same into `p` (reset first): no Packet copied out, for a caller that decodes into
+// its event.
+void packet_decode(Bytes payload, std::uint16_t hw_protocol, Packet &p);
 
 // Lowercase protocol keyword ("tcp", "udp", "icmp", "icmpv6", IANA keyword for others),
 // or empty if none is known (callers then print the number).

@@ -31,17 +31,6 @@ const T *only_one_starting(const std::vector<T> &sorted, std::string_view start,
 
 } // namespace
 
-std::size_t IpAddressHash::operator()(const IpAddress &a) const noexcept {
-    std::uint64_t hi = 0, lo = 0;
-    std::memcpy(&hi, a.bytes.data(), 8);
-    std::memcpy(&lo, a.bytes.data() + 8, 8);
-    std::uint64_t h = hi * 0x9e3779b97f4a7c15ULL ^ (lo + static_cast<std::uint64_t>(a.family));
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 32;
-    return static_cast<std::size_t>(h);
-}
-
 IpAddress ip_from_text(std::string_view text) {
     IpAddress a;
     char buf[64];

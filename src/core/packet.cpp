@@ -252,6 +252,12 @@ void decode_ipv6(Packet &p, Bytes in) {
 
 Packet packet_decode(Bytes payload, std::uint16_t hw_protocol) {
     Packet p;
+    packet_decode(payload, hw_protocol, p);
+    return p;
+}
+
+void packet_decode(Bytes payload, std::uint16_t hw_protocol, Packet &p) {
+    p = Packet{};
     p.network = payload;
     L3 l3 = L3::none;
     if (payload.empty())
@@ -271,7 +277,6 @@ Packet packet_decode(Bytes payload, std::uint16_t hw_protocol) {
         decode_ipv6(p, payload);
     else
         p.truncation = Truncation::network;
-    return p;
 }
 
 std::string_view protocol_name(std::uint8_t protocol) {

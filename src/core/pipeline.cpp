@@ -135,7 +135,7 @@ Pipeline::~Pipeline() = default;
 bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev) {
     ++c_.processed;
     ev.msg = &msg;
-    ev.packet = packet_decode(msg.payload, msg.hw_protocol);
+    packet_decode(msg.payload, msg.hw_protocol, ev.packet);
     // Not IP, no bytes, or an IP header that is garbage: a decode error. A header the
     // copy range cut is not: it is reported as far as the bytes go.
     if (ev.packet.l3 == L3::none || ev.packet.malformed) {
