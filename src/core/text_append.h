@@ -56,6 +56,10 @@ class Out {
     }
 
     void uint(std::uint64_t v) {
+        if (v < 100000) { // ports, ICMP types, lengths: the digits without a count first
+            small(static_cast<std::uint32_t>(v));
+            return;
+        }
         const std::size_t n = decimal_digits(v);
         char *p = room(20);
         write_digits(p + n, v);
@@ -114,7 +118,9 @@ class Out {
             write_digits(last.text + last.len, v);
             last.sec = t.sec;
         }
-        put(std::string_view(last.text, last.len));
+        char *p = room(sizeof last.text); // a fixed-size copy (no memcpy call), len of it kept
+        std::memcpy(p, last.text, sizeof last.text);
+        commit(last.len);
         fraction9(t.nsec);
     }
     // ".<9-digit ns>": three groups of three digits, each one table read.
@@ -136,6 +142,31 @@ class Out {
     }
 
   private:
+    // v < 100000, in decimal.
+    void small(std::uint32_t v) {
+        char *p = room(5);
+        const auto pair = [](char *at, std::uint32_t x) { std::memcpy(at, digit_pairs + 2 * x, 2); };
+        if (v < 10) {
+            p[0] = static_cast<char>('0' + v);
+            commit(1);
+        } else if (v < 100) {
+            pair(p, v);
+            commit(2);
+        } else if (v < 1000) {
+            p[0] = static_cast<char>('0' + v / 100);
+            pair(p + 1, v % 100);
+            commit(3);
+        } else if (v < 10000) {
+            pair(p, v / 100);
+            pair(p + 2, v % 100);
+            commit(4);
+        } else {
+            p[0] = static_cast<char>('0' + v / 10000);
+            pair(p + 1, v / 100 % 100);
+            pair(p + 3, v % 100);
+            commit(5);
+        }
+    }
     // Two decimal digits per step: "00" "01" ... "99".
     static constexpr char digit_pairs[201] = "0001020304050607080910111213141516171819"
                                              "2021222324252627282930313233343536373839"
