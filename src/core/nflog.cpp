@@ -161,8 +161,8 @@ struct Walk {
 // leaves `off` where it is (an absent attribute, or one for the generic walk to take or
 // refuse with its message).
 template <std::uint16_t Type>
-[[gnu::always_inline]] inline void expect(const std::uint8_t *p, std::size_t size,
-                                          std::size_t &off, Walk &w) {
+[[gnu::always_inline]] inline void expect(const std::uint8_t *p, std::size_t size, std::size_t &off,
+                                          Walk &w) {
     constexpr std::size_t want = fixed_size(Type);
     if constexpr (want != 0) {
         // The whole header compared at once: its length and type as the kernel writes them.
@@ -179,8 +179,7 @@ template <std::uint16_t Type>
         nlattr a;
         std::memcpy(&a, p + off, sizeof a);
         if (a.nla_type != Type || a.nla_len < sizeof(nlattr) || a.nla_len > size - off) return;
-        if (on_attr(Type, a.nla_len - MNL_ATTR_HDRLEN, p + off + MNL_ATTR_HDRLEN, w) !=
-            MNL_CB_OK)
+        if (on_attr(Type, a.nla_len - MNL_ATTR_HDRLEN, p + off + MNL_ATTR_HDRLEN, w) != MNL_CB_OK)
             return;
         off += MNL_ALIGN(a.nla_len);
     }
@@ -190,7 +189,7 @@ template <std::uint16_t Type>
 
 namespace detail {
 
-Result<bool> nflog_parse_attrs(Bytes attrs, NflogMessage &msg, const char *where) {
+Status nflog_parse_attrs(Bytes attrs, NflogMessage &msg, const char *where) {
     Walk w{&msg, where, {}};
     const std::uint8_t *p = attrs.data();
     const std::size_t size = attrs.size();
@@ -233,7 +232,7 @@ Result<bool> nflog_parse_attrs(Bytes attrs, NflogMessage &msg, const char *where
         return make_error(fmt::format("NFLOG {}: attribute at offset {} is truncated or has a "
                                       "bad length; the data is corrupt",
                                       where, used));
-    return true;
+    return {};
 }
 
 } // namespace detail

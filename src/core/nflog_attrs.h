@@ -9,6 +9,6 @@ namespace netlog::detail {
 
 // Parse the attributes in `attrs` (a run of 4-byte aligned struct nlattr) into `msg`.
 // `where` names the container in error messages ("message", "DLT_NFLOG record").
-Result<bool> nflog_parse_attrs(Bytes attrs, NflogMessage &msg, const char *where);
+Status nflog_parse_attrs(Bytes attrs, NflogMessage &msg, const char *where);
 
 } // namespace netlog::detail

@@ -145,7 +145,9 @@ class Out {
     // v < 100000, in decimal.
     void small(std::uint32_t v) {
         char *p = room(5);
-        const auto pair = [](char *at, std::uint32_t x) { std::memcpy(at, digit_pairs + 2 * x, 2); };
+        const auto pair = [](char *at, std::uint32_t x) {
+            std::memcpy(at, digit_pairs + 2 * x, 2);
+        };
         if (v < 10) {
             p[0] = static_cast<char>('0' + v);
             commit(1);
