@@ -1,6 +1,7 @@
 // HTTP/1.1 response head and body framing (RFC 9112): status line, headers,
 // Content-Length / chunked / read-until-close bodies.
 #include "http_response.h"
+#include "printable.h"
 
 #include <fmt/format.h>
 
@@ -26,16 +27,9 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-std::string printable(std::string_view s) {
-    std::string out;
-    for (const char ch : s.substr(0, 80)) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c < 0x20 || c >= 0x7f)
-            out += fmt::format("\\x{:02x}", c);
-        else
-            out.push_back(ch);
-    }
-    return out;
+// A line of the response quoted in a message (printable.h), at most this many bytes of it.
+std::string quoted(std::string_view s) {
+    return printable(s, 80);
 }
 
 } // namespace
@@ -50,7 +44,7 @@ bool HttpResponseReader::header(std::string_view name, std::string_view value) {
         std::uint64_t n = 0;
         auto r = std::from_chars(value.data(), value.data() + value.size(), n);
         if (r.ec != std::errc{} || r.ptr != value.data() + value.size() || value.empty()) {
-            fail(fmt::format("bad Content-Length '{}'", printable(value)));
+            fail(fmt::format("bad Content-Length '{}'", quoted(value)));
             return false;
         }
         if (have_length_ && n != length_) {
@@ -64,7 +58,7 @@ bool HttpResponseReader::header(std::string_view name, std::string_view value) {
         const auto comma = value.rfind(',');
         const auto last = trim(comma == std::string_view::npos ? value : value.substr(comma + 1));
         if (!iequals(last, "chunked")) {
-            fail(fmt::format("unsupported Transfer-Encoding '{}'", printable(value)));
+            fail(fmt::format("unsupported Transfer-Encoding '{}'", quoted(value)));
             return false;
         }
         chunked_ = true;
@@ -86,7 +80,7 @@ bool HttpResponseReader::parse_head() {
         !std::all_of(line.begin() + 9, line.begin() + 12,
                      [](char c) { return c >= '0' && c <= '9'; }) ||
         (line.size() > 12 && line[12] != ' ')) {
-        fail(fmt::format("not an HTTP/1.x response: '{}'", printable(line)));
+        fail(fmt::format("not an HTTP/1.x response: '{}'", quoted(line)));
         return false;
     }
     status_ = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
@@ -99,7 +93,7 @@ bool HttpResponseReader::parse_head() {
         if (line.empty()) break;
         const auto colon = line.find(':');
         if (colon == std::string_view::npos || colon == 0) {
-            fail(fmt::format("bad header line '{}'", printable(line)));
+            fail(fmt::format("bad header line '{}'", quoted(line)));
             return false;
         }
         if (!header(line.substr(0, colon), trim(line.substr(colon + 1)))) return false;
@@ -140,8 +134,7 @@ std::size_t HttpResponseReader::feed(std::string_view data, std::string &body) {
             if (const auto n = std::min<std::size_t>(head_.size(), 7);
                 std::string_view(head_).substr(0, n) != std::string_view("HTTP/1.").substr(0, n)) {
                 const auto eol = head_.find_first_of("\r\n");
-                fail(
-                    fmt::format("not an HTTP/1.x response: '{}'", printable(head_.substr(0, eol))));
+                fail(fmt::format("not an HTTP/1.x response: '{}'", quoted(head_.substr(0, eol))));
                 return used;
             }
             if (end == std::string::npos) {
@@ -197,7 +190,7 @@ std::size_t HttpResponseReader::feed(std::string_view data, std::string &body) {
             std::uint64_t n = 0;
             auto r = std::from_chars(hex.data(), hex.data() + hex.size(), n, 16);
             if (hex.empty() || r.ec != std::errc{} || r.ptr != hex.data() + hex.size()) {
-                fail(fmt::format("bad chunk size '{}'", printable(line)));
+                fail(fmt::format("bad chunk size '{}'", quoted(line)));
                 return used;
             }
             head_.clear();
