@@ -1,6 +1,7 @@
 // JSON string escaping and the seed JSON line (DESIGN.md "Seed JSON").
 #include "text_append.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include "community_id.h"
@@ -131,76 +132,104 @@ bool is_icmp(const Packet &p) {
     return (p.l3 == L3::ipv4 && p.protocol == 1) || (p.l3 == L3::ipv6 && p.protocol == 58);
 }
 
-void put_tcp_flags(text::Out &out, std::uint8_t flags) {
+void put_tcp_flags(text::Cursor &c, std::uint8_t flags) {
     static constexpr std::array<std::string_view, 8> names = {"FIN", "SYN", "RST", "PSH",
                                                               "ACK", "URG", "ECE", "CWR"};
-    out.put('"');
+    c.put('"');
     bool first = true;
     for (std::size_t i = 0; i < names.size(); ++i) {
         if (!(flags & (1u << i))) continue;
-        if (!first) out.put(',');
-        out.put(names[i]);
+        if (!first) c.put(',');
+        c.put(names[i]);
         first = false;
     }
-    out.put('"');
+    c.put('"');
 }
+
+// The protocol keywords (protocol_name) as fixed 16-byte pieces, the longest being 15: a
+// fixed-size copy instead of a call and a copy of the keyword's length.
+struct Keyword {
+    char text[16];
+    std::uint8_t len;
+};
+const std::array<Keyword, 256> protocol_keywords = [] {
+    std::array<Keyword, 256> t{};
+    for (unsigned i = 0; i < t.size(); ++i) {
+        const auto name = protocol_name(static_cast<std::uint8_t>(i));
+        std::memcpy(t[i].text, name.data(), std::min(name.size(), sizeof t[i].text));
+        t[i].len = static_cast<std::uint8_t>(name.size()); // (all are under 16: see packet.cpp)
+    }
+    return t;
+}();
+
+// The most put_packet writes: each member at its longest (addresses 48, integers as Cursor
+// says, the longest protocol keyword 15, the eight TCP flag names), rounded up.
+constexpr std::size_t packet_max = 512;
 
 void put_packet(text::Out &out, const Event &ev, const JsonOptions &opt) {
     const Packet &p = ev.packet;
-    out.put("{\"src_ip\":\"");
-    out.ip(p.src);
-    out.put('"');
+    text::Cursor c = out.begin(packet_max);
+    c.put("{\"src_ip\":\"");
+    c.ip(p.src);
+    c.put('"');
     if (p.has_ports) {
-        out.put(",\"src_port\":");
-        out.uint(p.src_port);
+        c.put(",\"src_port\":");
+        c.small(p.src_port);
     }
-    out.put(",\"dst_ip\":\"");
-    out.ip(p.dst);
-    out.put('"');
+    c.put(",\"dst_ip\":\"");
+    c.ip(p.dst);
+    c.put('"');
     if (p.has_ports) {
-        out.put(",\"dst_port\":");
-        out.uint(p.dst_port);
+        c.put(",\"dst_port\":");
+        c.small(p.dst_port);
     }
-    out.put(",\"protocol\":\"");
+    c.put(",\"protocol\":\"");
     if (p.protocol_unknown) {
         // cut by the copy range before the protocol: say nothing rather than guess
-    } else if (const auto name = protocol_name(p.protocol); !name.empty() && p.l3 != L3::none)
-        out.put(name);
-    else
-        out.uint(p.protocol);
-    out.put('"');
+    } else if (const Keyword &k = protocol_keywords[p.protocol]; k.len != 0 && p.l3 != L3::none) {
+        if (k.len <= sizeof k.text) {
+            std::memcpy(c.p, k.text, sizeof k.text);
+            c.p += k.len;
+        } else { // a longer keyword than any today: copied at its length
+            c.put(protocol_name(p.protocol));
+        }
+    } else {
+        c.small(p.protocol);
+    }
+    c.put('"');
     if (is_icmp(p) && p.has_icmp) {
-        out.put(",\"type\":");
-        out.uint(p.icmp_type);
-        out.put(",\"code\":");
-        out.uint(p.icmp_code);
+        c.put(",\"type\":");
+        c.small(p.icmp_type);
+        c.put(",\"code\":");
+        c.small(p.icmp_code);
     }
     if (ev.msg && ev.msg->mark && *ev.msg->mark != 0) {
-        out.put(",\"mark\":\"0x");
-        out.hex(*ev.msg->mark);
-        out.put('"');
+        c.put(",\"mark\":\"0x");
+        c.hex(*ev.msg->mark);
+        c.put('"');
     }
     if (opt.tcp_flags && p.protocol == 6 && p.has_transport) {
-        out.put(",\"tcp_flags\":");
-        put_tcp_flags(out, p.tcp_flags);
+        c.put(",\"tcp_flags\":");
+        put_tcp_flags(c, p.tcp_flags);
     }
     if (opt.length) {
-        out.put(",\"length\":");
-        out.uint(p.length);
+        c.put(",\"length\":");
+        c.small(p.length);
     }
     if (opt.ttl) {
-        out.put(",\"ttl\":");
-        out.uint(p.ttl);
+        c.put(",\"ttl\":");
+        c.small(p.ttl);
     }
     if (opt.community_id) {
         char id[community_id_size];
         if (community_id(p, id) == community_id_size) {
-            out.put(",\"community_id\":\"");
-            out.put(std::string_view(id, community_id_size));
-            out.put('"');
+            c.put(",\"community_id\":\"");
+            c.put(std::string_view(id, community_id_size));
+            c.put('"');
         }
     }
-    out.put('}');
+    c.put('}');
+    out.end(c);
 }
 
 } // namespace
@@ -346,13 +375,17 @@ void json_prepare(JsonOptions &opt) {
 
 void format_json(const Event &ev, const JsonOptions &opt, std::string &str) {
     text::Out out(str);
-    out.put("{\"timestamp\":\"");
-    out.epoch(ev.time);
+    text::Cursor c = out.begin(48);
+    c.put("{\"timestamp\":\"");
+    c.epoch(ev.time);
+    out.end(c);
     if (const auto &head = opt.head[head_index(ev.direction, ev.verdict)]; !head.empty())
         out.put(head);
     else
         put_head(out, opt, ev.direction, ev.verdict);
-    if (!ev.container && !opt.unknown_container.empty())
+    if (ev.container && !ev.container->json.empty())
+        out.put(ev.container->json); // the common case without put_container's call
+    else if (!ev.container && !opt.unknown_container.empty())
         out.put(opt.unknown_container);
     else
         put_container(out, ev.container);
@@ -391,7 +424,9 @@ void format_json(const Event &ev, const JsonOptions &opt, std::string &str) {
 void json_connection_body(const Event &ev, const JsonOptions &opt, std::string &str) {
     static const JsonOptions seed_keys{};
     text::Out out(str);
-    if (!ev.container && !opt.unknown_container.empty())
+    if (ev.container && !ev.container->json.empty())
+        out.put(ev.container->json); // the common case without put_container's call
+    else if (!ev.container && !opt.unknown_container.empty())
         out.put(opt.unknown_container);
     else
         put_container(out, ev.container);

@@ -1,5 +1,6 @@
 // Network packet decoding: IPv4/IPv6 (with extension headers) and the transport header.
 // Every read goes through Reader, which checks the length first.
+#include "ip_text.h"
 #include <algorithm>
 #include <cstring>
 #include <netlog/packet.h>
@@ -320,35 +321,6 @@ std::string_view protocol_name(std::uint8_t protocol) {
 }
 
 namespace {
-
-// "0." .. "255." and their lengths without the dot: a dotted quad is four 4-byte copies.
-struct Octets {
-    char text[256][4];
-    std::uint8_t len[256];
-};
-constexpr Octets make_octets() {
-    Octets t{};
-    for (unsigned v = 0; v < 256; ++v) {
-        unsigned n = 0;
-        if (v >= 100) t.text[v][n++] = static_cast<char>('0' + v / 100);
-        if (v >= 10) t.text[v][n++] = static_cast<char>('0' + v / 10 % 10);
-        t.text[v][n++] = static_cast<char>('0' + v % 10);
-        t.text[v][n] = '.';
-        t.len[v] = static_cast<std::uint8_t>(n);
-    }
-    return t;
-}
-constexpr Octets octets = make_octets();
-
-std::size_t ipv4_text(const std::uint8_t *b, char *out) {
-    // Writes up to 16 bytes (callers' buffers hold 46 or more); returns the text's length.
-    char *o = out;
-    for (int i = 0; i < 4; ++i) {
-        std::memcpy(o, octets.text[b[i]], 4);
-        o += octets.len[b[i]] + 1;
-    }
-    return static_cast<std::size_t>(o - out) - 1;
-}
 
 std::size_t ipv6_text(const std::uint8_t *b, char *out) {
     std::uint16_t g[8];
