@@ -146,13 +146,41 @@ class Classifier {
             return static_cast<std::size_t>(h);
         }
     };
+    // Byte equality 8 bytes at a time, inline (a memcmp call and the registers kept across
+    // it cost more than the compare of a prefix of a few dozen bytes).
+    struct Equal {
+        using is_transparent = void;
+        bool operator()(std::string_view a, std::string_view b) const {
+            const std::size_t n = a.size();
+            if (n != b.size()) return false;
+            const char *x = a.data(), *y = b.data();
+            std::uint64_t u, v;
+            if (n < 8) {
+                for (std::size_t i = 0; i < n; ++i)
+                    if (x[i] != y[i]) return false;
+                return true;
+            }
+            for (std::size_t i = 0; i + 8 < n; i += 8) {
+                std::memcpy(&u, x + i, 8);
+                std::memcpy(&v, y + i, 8);
+                if (u != v) return false;
+            }
+            std::memcpy(&u, x + n - 8, 8); // the last 8, overlapping
+            std::memcpy(&v, y + n - 8, 8);
+            return u == v;
+        }
+    };
     // A class and where its named groups matched (offset, length into the prefix): a hit
-    // costs no regex pass, with or without groups.
+    // costs no regex pass, with or without groups. `n`: how many of `spans` the class has.
     struct Hit {
         const ClassDef *cls = nullptr;
+        std::uint8_t n = 0;
         std::array<std::pair<std::uint16_t, std::uint16_t>, max_captures> spans{};
     };
-    std::unordered_map<std::string, Hit, Hash, std::equal_to<>> cache_;
+    using Cache = std::unordered_map<std::string, Hit, Hash, Equal>;
+    // A prefix not cached yet: matched and cached (out of line: the hit path stays short).
+    [[gnu::noinline]] Cache::const_iterator add(std::string_view prefix);
+    Cache cache_;
 };
 
 } // namespace netlog

@@ -411,30 +411,32 @@ const ClassDef *Classifier::classify(std::string_view prefix, Captures *caps) {
     // Misses are cached too (cls nullptr): an unclassified prefix costs one regex pass.
     // A class with named groups costs one more pass, once per distinct prefix: the cache
     // keeps where they matched.
-    auto it = cache_.find(prefix);
-    if (it == cache_.end()) {
-        if (cache_.size() >= capacity_) cache_.clear();
-        Hit h;
-        Captures found;
-        h.cls = rules_match(*rules_, prefix, &found);
-        if (h.cls) {
-            for (std::size_t k = 0; k < found.n; ++k)
-                h.spans[k] = {static_cast<std::uint16_t>(found.value[k].data()
-                                                             ? found.value[k].data() - prefix.data()
-                                                             : 0),
-                              static_cast<std::uint16_t>(found.value[k].size())};
-        }
-        it = cache_.emplace(std::string(prefix), h).first;
-    }
+    Cache::const_iterator it = cache_.find(prefix);
+    if (it == cache_.end()) [[unlikely]]
+        it = add(prefix);
     const Hit &h = it->second;
     if (caps) {
-        caps->n = h.cls
-                      ? static_cast<std::uint8_t>(std::min(h.cls->group_names.size(), max_captures))
-                      : 0;
-        for (std::size_t k = 0; k < caps->n; ++k)
-            caps->value[k] = prefix.substr(h.spans[k].first, h.spans[k].second);
+        // The spans were taken from the same bytes: they are within `prefix`.
+        caps->n = h.n;
+        for (std::size_t k = 0; k < h.n; ++k)
+            caps->value[k] = std::string_view(prefix.data() + h.spans[k].first, h.spans[k].second);
     }
     return h.cls;
+}
+
+Classifier::Cache::const_iterator Classifier::add(std::string_view prefix) {
+    if (cache_.size() >= capacity_) cache_.clear();
+    Hit h;
+    Captures found;
+    h.cls = rules_match(*rules_, prefix, &found);
+    if (h.cls) {
+        h.n = static_cast<std::uint8_t>(std::min(h.cls->group_names.size(), max_captures));
+        for (std::size_t k = 0; k < found.n; ++k)
+            h.spans[k] = {static_cast<std::uint16_t>(
+                              found.value[k].data() ? found.value[k].data() - prefix.data() : 0),
+                          static_cast<std::uint16_t>(found.value[k].size())};
+    }
+    return cache_.emplace(std::string(prefix), h).first;
 }
 
 } // namespace netlog

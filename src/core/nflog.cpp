@@ -159,16 +159,18 @@ struct Walk {
 // in nla_type, a fixed-size attribute exactly its size), fits the walk and decodes: then
 // it is taken as the generic walk would take it and `off` moves past it. Anything else
 // leaves `off` where it is (an absent attribute, or one for the generic walk to take or
-// refuse with its message).
-template <std::uint16_t Type>
+// refuse with its message). `Checked` false: the caller has made sure that the attribute's
+// whole fixed size fits (one bound check for a run of them; fixed-size types only).
+template <std::uint16_t Type, bool Checked = true>
 [[gnu::always_inline]] inline void expect(const std::uint8_t *p, std::size_t size, std::size_t &off,
                                           Walk &w) {
     constexpr std::size_t want = fixed_size(Type);
+    static_assert(Checked || want != 0);
     if constexpr (want != 0) {
         // The whole header compared at once: its length and type as the kernel writes them.
         constexpr auto header = std::bit_cast<std::uint32_t>(
             nlattr{static_cast<std::uint16_t>(MNL_ATTR_HDRLEN + want), Type});
-        if (off + MNL_ATTR_HDRLEN + want > size) return;
+        if (Checked && off + MNL_ATTR_HDRLEN + want > size) return;
         std::uint32_t h;
         std::memcpy(&h, p + off, sizeof h);
         if (h != header) return;
@@ -183,6 +185,18 @@ template <std::uint16_t Type>
             return;
         off += MNL_ALIGN(a.nla_len);
     }
+}
+
+// A run of fixed-size attributes, each present or not, in this order: when all of them
+// would fit, one bound check for the run and then a header compare per attribute.
+template <std::uint16_t... Types>
+[[gnu::always_inline]] inline void expect_run(const std::uint8_t *p, std::size_t size,
+                                              std::size_t &off, Walk &w) {
+    constexpr std::size_t most = ((MNL_ALIGN(MNL_ATTR_HDRLEN + fixed_size(Types))) + ...);
+    if (off + most <= size)
+        (expect<Types, false>(p, size, off, w), ...);
+    else
+        (expect<Types>(p, size, off, w), ...);
 }
 
 } // namespace
@@ -200,20 +214,11 @@ Status nflog_parse_attrs(Bytes attrs, NflogMessage &msg, const char *where) {
     // bad length) the generic walk below takes from where it stopped, with its checks.
     expect<NFULA_PACKET_HDR>(p, size, off, w);
     expect<NFULA_PREFIX>(p, size, off, w);
-    expect<NFULA_IFINDEX_INDEV>(p, size, off, w);
-    expect<NFULA_IFINDEX_PHYSINDEV>(p, size, off, w);
-    expect<NFULA_IFINDEX_OUTDEV>(p, size, off, w);
-    expect<NFULA_IFINDEX_PHYSOUTDEV>(p, size, off, w);
-    expect<NFULA_MARK>(p, size, off, w);
-    expect<NFULA_HWADDR>(p, size, off, w);
-    expect<NFULA_HWTYPE>(p, size, off, w);
-    expect<NFULA_HWLEN>(p, size, off, w);
+    expect_run<NFULA_IFINDEX_INDEV, NFULA_IFINDEX_PHYSINDEV, NFULA_IFINDEX_OUTDEV,
+               NFULA_IFINDEX_PHYSOUTDEV, NFULA_MARK, NFULA_HWADDR, NFULA_HWTYPE, NFULA_HWLEN>(
+        p, size, off, w);
     expect<NFULA_HWHEADER>(p, size, off, w);
-    expect<NFULA_TIMESTAMP>(p, size, off, w);
-    expect<NFULA_UID>(p, size, off, w);
-    expect<NFULA_GID>(p, size, off, w);
-    expect<NFULA_SEQ>(p, size, off, w);
-    expect<NFULA_SEQ_GLOBAL>(p, size, off, w);
+    expect_run<NFULA_TIMESTAMP, NFULA_UID, NFULA_GID, NFULA_SEQ, NFULA_SEQ_GLOBAL>(p, size, off, w);
     expect<NFULA_PAYLOAD>(p, size, off, w);
     // mnl_attr_parse_payload's walk: stop at the first attribute whose header does not fit.
     while (off < size && size - off >= sizeof(nlattr)) {
