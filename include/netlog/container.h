@@ -136,7 +136,18 @@ class ContainerIndex {
     std::vector<std::string> masked_handle_text_;
     std::unordered_set<std::string_view> masked_handles_;
     std::size_t total_ = 0;
-    std::unordered_map<IpAddress, std::size_t, IpAddressHash> by_ip_;
+    // The containers by IP (their index in containers_): open addressing with linear
+    // probing, a power of two of slots at most half full, an empty slot's family none. A
+    // lookup is a hash and a compare or two (a node-based map cost as much as the rest of
+    // the enrichment).
+    struct IpSlot {
+        IpAddress ip;
+        std::uint32_t index = 0;
+    };
+    std::vector<IpSlot> by_ip_;
+    std::size_t ip_mask_ = 0; // by_ip_.size() - 1
+    // by_ip() past this index's own IPs: the index below, unless masked.
+    const Container *by_ip_below(const IpAddress &ip) const;
     std::unordered_map<std::string_view, std::size_t> by_handle_;
     std::unordered_map<std::string_view, const Container *> by_app_; // app guid
     // For names cut by LOG: the containers by handle, and the apps by guid, sorted.

@@ -51,6 +51,13 @@ struct LogOptionsView {
     std::uint8_t level = log_default_level;
     std::uint8_t flags = 0;
 };
-LogOptionsView prefix_tag_split(std::string_view nflog_prefix);
+LogOptionsView prefix_tag_split_shaped(std::string_view nflog_prefix);
+// Inline: most prefixes have no tag, told by one byte.
+inline LogOptionsView prefix_tag_split(std::string_view nflog_prefix) {
+    if (nflog_prefix.size() < prefix_tag_size ||
+        nflog_prefix[nflog_prefix.size() - prefix_tag_size] != '~')
+        return {nflog_prefix};
+    return prefix_tag_split_shaped(nflog_prefix);
+}
 
 } // namespace netlog

@@ -49,7 +49,8 @@ IpAddress ip_from_text(std::string_view text) {
 void ContainerIndex::build_maps(StoreReport &report, bool prefix_maps) {
     const std::size_t n = containers_.size();
     by_handle_.reserve(n);
-    by_ip_.reserve(n);
+    std::unordered_map<IpAddress, std::size_t, IpAddressHash> by_ip;
+    by_ip.reserve(n);
     if (prefix_maps) {
         by_app_.reserve(n);
         sorted_handles_.reserve(n);
@@ -58,7 +59,7 @@ void ContainerIndex::build_maps(StoreReport &report, bool prefix_maps) {
     std::vector<IpAddress> ambiguous_ips;
     const auto index_ip = [&](const IpAddress &ip, std::size_t i) {
         if (ip.family == L3::none) return;
-        auto [it, fresh] = by_ip_.emplace(ip, i);
+        auto [it, fresh] = by_ip.emplace(ip, i);
         if (!fresh && it->second != i) ambiguous_ips.push_back(ip);
     };
     std::unordered_map<std::string_view, bool> shared_apps; // app guid -> instances agree
@@ -98,14 +99,25 @@ void ContainerIndex::build_maps(StoreReport &report, bool prefix_maps) {
     ambiguous_ips.erase(std::unique(ambiguous_ips.begin(), ambiguous_ips.end()),
                         ambiguous_ips.end());
     for (const auto &ip : ambiguous_ips) {
-        auto it = by_ip_.find(ip);
+        auto it = by_ip.find(ip);
         if (report.first_warning.empty())
             report.first_warning =
                 fmt::format("IP of \"{}\" is claimed by several entries; "
                             "left out of the IP index",
                             printable(containers_[it->second].handle, quote_max));
-        by_ip_.erase(it);
+        by_ip.erase(it);
         ++report.duplicate_ips;
+    }
+    if (!by_ip.empty()) {
+        std::size_t slots = 2;
+        while (slots < 2 * by_ip.size()) slots *= 2;
+        by_ip_.assign(slots, IpSlot{});
+        ip_mask_ = slots - 1;
+        for (const auto &[ip, i] : by_ip) {
+            std::size_t k = IpAddressHash{}(ip) & (slots - 1);
+            while (by_ip_[k].ip.family != L3::none) k = (k + 1) & (slots - 1);
+            by_ip_[k] = {ip, static_cast<std::uint32_t>(i)};
+        }
     }
     // Apps with several instances: an app-level entry (no handle), or nothing if they disagree.
     apps_.reserve(shared_apps.size()); // by_app_ points into apps_: it must never reallocate
@@ -152,9 +164,19 @@ ContainerIndex ContainerIndex::overlay(std::shared_ptr<const ContainerIndex> bas
 }
 
 const Container *ContainerIndex::by_ip(const IpAddress &ip) const {
-    auto it = by_ip_.find(ip);
-    if (it != by_ip_.end()) return &containers_[it->second];
-    if (!base_ || masked_ips_.count(ip)) return nullptr;
+    if (!by_ip_.empty()) {
+        const std::size_t hash = IpAddressHash{}(ip);
+        for (std::size_t k = hash & ip_mask_;; k = (k + 1) & ip_mask_) {
+            const IpSlot &s = by_ip_[k];
+            if (s.ip.family == L3::none) break; // not indexed (nor is an IP of family none)
+            if (s.ip == ip) return &containers_[s.index];
+        }
+    }
+    return base_ ? by_ip_below(ip) : nullptr;
+}
+
+const Container *ContainerIndex::by_ip_below(const IpAddress &ip) const {
+    if (masked_ips_.count(ip)) return nullptr;
     return base_->by_ip(ip);
 }
 

@@ -34,7 +34,8 @@ std::string prefix_tag_add(const LogOptions &o) {
     return out;
 }
 
-LogOptionsView prefix_tag_split(std::string_view p) {
+// prefix_tag_split() past its one-byte check.
+LogOptionsView prefix_tag_split_shaped(std::string_view p) {
     LogOptionsView o;
     o.prefix = p;
     if (!prefix_has_tag_shape(p)) return o;
