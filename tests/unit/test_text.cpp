@@ -78,9 +78,9 @@ TEST_CASE("integers are written as printf writes them") {
 }
 
 TEST_CASE("timestamps are written as \"%lld.%09u\" in any order of seconds") {
-    const std::vector<std::int64_t> secs = {-1, -1, 0, 0, 1, 1795420800, 1795420800, 1795420801,
-                                            1795420800, -86401, 9, 10, 99999, 100000, 0,
-                                            INT64_MAX, INT64_MAX, 1, INT64_MIN + 1};
+    const std::vector<std::int64_t> secs = {
+        -1, -1, 0,     0,      1, 1795420800, 1795420800, 1795420801, 1795420800,   -86401,
+        9,  10, 99999, 100000, 0, INT64_MAX,  INT64_MAX,  1,          INT64_MIN + 1};
     const std::vector<std::uint32_t> nsecs = {0, 1, 999999999, 8000, 123456789, 100000000};
     std::size_t k = 0;
     for (const std::int64_t s : secs) {
