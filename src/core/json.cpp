@@ -156,7 +156,8 @@ const std::array<Keyword, 256> protocol_keywords = [] {
     std::array<Keyword, 256> t{};
     for (unsigned i = 0; i < t.size(); ++i) {
         const auto name = protocol_name(static_cast<std::uint8_t>(i));
-        std::memcpy(t[i].text, name.data(), std::min(name.size(), sizeof t[i].text));
+        if (!name.empty()) // (an unnamed protocol's view has no data to copy)
+            std::memcpy(t[i].text, name.data(), std::min(name.size(), sizeof t[i].text));
         t[i].len = static_cast<std::uint8_t>(name.size()); // (all are under 16: see packet.cpp)
     }
     return t;
