@@ -1,10 +1,10 @@
 // Journal entries for `type: journal` outputs: MESSAGE (the event in the output's format)
 // and fields an operator queries with `journalctl NETLOG_CONTAINER_ID=...`. Pure: the
 // pipeline frames entries into the output's buffer; the journal sink (src/io/journal_sink.h)
-// hands each entry's fields to sd_journal_sendv.
+// sends each entry's fields to journald in its native protocol.
 //
 // Framing in the buffer: each field is a 4-byte length (host order) and "NAME=value"
-// (the value may hold any byte, '\n' included: sd_journal_sendv sends such a field in the
+// (the value may hold any byte, '\n' included: the sink sends such a field in the
 // protocol's binary form); a 4-byte 0 ends the entry.
 #pragma once
 

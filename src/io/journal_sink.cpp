@@ -1,13 +1,12 @@
-// The journal sink: a bounded buffer and a writer thread calling sd_journal_sendv.
+// The journal sink: a bounded buffer and a writer thread sending entries to journald.
 #include "journal_sink.h"
+#include "systemd_native.h"
 
 #include <netlog/journal.h>
 
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
-#include <systemd/sd-journal.h>
 
 #include <fmt/format.h>
 
@@ -27,7 +26,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Interrupts a writer blocked in sendmsg (journald stopped): the handler does nothing, and
-// without SA_RESTART the call returns EINTR, which sd_journal_sendv passes on.
+// without SA_RESTART the call returns EINTR.
 int interrupt_signal() {
     return SIGRTMIN + 5;
 }
@@ -74,7 +73,7 @@ bool socket_there(const std::string &path) {
 }
 
 void send_batch(Shared &sh, const std::string &work, std::vector<std::string_view> &fields,
-                std::vector<iovec> &iov) {
+                JournalSocket &journal) {
     if (!socket_there(sh.settings.socket_path)) {
         const auto n = journal_count_entries(work);
         sh.dropped += n;
@@ -90,17 +89,15 @@ void send_batch(Shared &sh, const std::string &work, std::vector<std::string_vie
                 1 + journal_count_entries(std::string_view(work).substr(entries.offset()));
             return;
         }
-        iov.clear();
         std::size_t len = 0;
-        for (auto f : fields) {
-            iov.push_back({const_cast<char *>(f.data()), f.size()});
-            len += f.size();
-        }
-        const int r = sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+        for (auto f : fields) len += f.size();
+        const int r = journal.send(fields);
         if (r < 0) {
             ++sh.dropped;
             ++sh.errors;
-            if (r != -EINTR) sh.report(fmt::format("sd_journal_sendv: {}", std::strerror(-r)));
+            if (r != -EINTR)
+                sh.report(
+                    fmt::format("sending to {}: {}", sh.settings.socket_path, std::strerror(-r)));
         } else {
             ++sh.sent;
             sh.bytes += len;
@@ -116,7 +113,7 @@ void writer_main(std::shared_ptr<Shared> sh) {
     pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
     std::string work;
     std::vector<std::string_view> fields;
-    std::vector<iovec> iov;
+    JournalSocket journal(sh->settings.socket_path);
     for (;;) {
         {
             std::unique_lock lk(sh->mu);
@@ -128,7 +125,7 @@ void writer_main(std::shared_ptr<Shared> sh) {
             sh->pending.clear();
             sh->busy = true;
         }
-        send_batch(*sh, work, fields, iov);
+        send_batch(*sh, work, fields, journal);
         work.clear();
     }
 }

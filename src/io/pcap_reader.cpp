@@ -1,8 +1,10 @@
-// libpcap offline reading of DLT_NFLOG captures, nanosecond timestamps.
+// Offline reading of DLT_NFLOG captures, nanosecond timestamps: classic pcap files natively,
+// anything else (pcapng, the other byte order) through libpcap, loaded only then.
 #include "pcap_reader.h"
 #include "unique_fd.h"
 
 #include <cerrno>
+#include <dlfcn.h>
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -15,9 +17,46 @@
 namespace netlog::io {
 
 namespace {
-struct PcapClose {
-    void operator()(pcap_t *p) const { pcap_close(p); }
+
+// libpcap, opened with dlopen when a capture needs it: linked, it maps libdbus and, through
+// it, libsystemd with its compression and crypto libraries into the daemon, which never
+// reads a capture (about 1.3 MiB resident).
+struct Libpcap {
+    decltype(&pcap_open_offline_with_tstamp_precision) open_offline;
+    decltype(&pcap_datalink) datalink;
+    decltype(&pcap_datalink_val_to_name) datalink_name;
+    decltype(&pcap_get_tstamp_precision) tstamp_precision;
+    decltype(&pcap_next_ex) next_ex;
+    decltype(&pcap_geterr) geterr;
+    decltype(&pcap_close) close;
 };
+constexpr const char *libpcap_soname = "libpcap.so.0.8";
+
+// The library's functions, or why it could not be loaded (kept loaded for the process).
+Result<const Libpcap *> load_libpcap() {
+    static Libpcap lib;
+    static std::string failed;
+    static const bool ok = [] {
+        void *h = ::dlopen(libpcap_soname, RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+            failed = ::dlerror();
+            return false;
+        }
+        const auto sym = [h](auto &fn, const char *name) {
+            fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
+            if (!fn) failed = fmt::format("{} has no {}", libpcap_soname, name);
+            return fn != nullptr;
+        };
+        return sym(lib.open_offline, "pcap_open_offline_with_tstamp_precision") &&
+               sym(lib.datalink, "pcap_datalink") &&
+               sym(lib.datalink_name, "pcap_datalink_val_to_name") &&
+               sym(lib.tstamp_precision, "pcap_get_tstamp_precision") &&
+               sym(lib.next_ex, "pcap_next_ex") && sym(lib.geterr, "pcap_geterr") &&
+               sym(lib.close, "pcap_close");
+    }();
+    if (!ok) return make_error(failed);
+    return &lib;
+}
 
 // The classic pcap file format in this host's byte order (what tcpdump -w writes here),
 // read in large blocks: libpcap's per-record stdio reads cost more than parsing the record.
@@ -113,31 +152,40 @@ Result<PcapStats>
 pcap_read_nflog(const std::string &path,
                 const std::function<void(std::span<const PcapRecord>)> &on_records) {
     if (auto r = read_native(path, on_records)) return std::move(*r);
+    const auto loaded = load_libpcap();
+    if (!loaded)
+        return make_error(fmt::format(
+            "{}: not a classic pcap file, and the library that reads other capture formats "
+            "could not be loaded ({}): install libpcap0.8, or convert the capture with "
+            "`editcap -F pcap {} OUT`",
+            path, loaded.error().message, path));
+    const Libpcap &lib = **loaded;
+    const auto close = [&lib](pcap_t *p) { lib.close(p); };
     char err[PCAP_ERRBUF_SIZE] = {};
-    std::unique_ptr<pcap_t, PcapClose> p(
-        pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err));
+    std::unique_ptr<pcap_t, decltype(close)> p(
+        lib.open_offline(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err), close);
     if (!p)
         return make_error(fmt::format("{}: cannot read the capture: {} (expected a pcap file "
                                       "from `tcpdump -i nflog:GROUP -w FILE`)",
                                       path, err));
-    const int dlt = pcap_datalink(p.get());
+    const int dlt = lib.datalink(p.get());
     if (dlt != DLT_NFLOG) {
-        const char *name = pcap_datalink_val_to_name(dlt);
+        const char *name = lib.datalink_name(dlt);
         return make_error(fmt::format(
             "{}: link type {} ({}) is not NFLOG: record the capture with `tcpdump -i nflog:GROUP "
             "-w FILE`",
             path, name ? name : "unknown", dlt));
     }
-    const bool nano = pcap_get_tstamp_precision(p.get()) == PCAP_TSTAMP_PRECISION_NANO;
+    const bool nano = lib.tstamp_precision(p.get()) == PCAP_TSTAMP_PRECISION_NANO;
     PcapStats stats;
     for (;;) {
         pcap_pkthdr *h = nullptr;
         const u_char *data = nullptr;
-        const int rc = pcap_next_ex(p.get(), &h, &data);
+        const int rc = lib.next_ex(p.get(), &h, &data);
         if (rc == PCAP_ERROR_BREAK) break; // end of file
         if (rc != 1)
             return make_error(
-                fmt::format("{}: record {}: {}", path, stats.records + 1, pcap_geterr(p.get())));
+                fmt::format("{}: record {}: {}", path, stats.records + 1, lib.geterr(p.get())));
         ++stats.records;
         if (h->caplen < h->len) ++stats.truncated;
         Timestamp ts;

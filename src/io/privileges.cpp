@@ -1,7 +1,8 @@
-// Capabilities (libcap-ng), user switch, no-new-privs, sd_notify.
+// Capabilities (libcap-ng), user switch, no-new-privs, service notification.
 #include "privileges.h"
 
 #include "clock.h"
+#include "systemd_native.h"
 
 #include <ctime>
 
@@ -13,7 +14,6 @@
 #include <fstream>
 #include <pwd.h>
 #include <sys/prctl.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 namespace netlog::io {
@@ -76,27 +76,25 @@ std::string capability_summary() {
 }
 
 void notify_ready() {
-    sd_notify(0, "READY=1");
+    systemd_notify("READY=1");
 }
 void notify_status(std::string_view status) {
-    sd_notifyf(0, "STATUS=%.*s", static_cast<int>(status.size()), status.data());
+    systemd_notify(fmt::format("STATUS={}", status));
 }
 void notify_stopping() {
-    sd_notify(0, "STOPPING=1");
+    systemd_notify("STOPPING=1");
 }
 void notify_reloading() {
-    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-               static_cast<unsigned long long>(base::monotonic_ns() / 1000));
+    systemd_notify(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", base::monotonic_ns() / 1000));
 }
 void notify_reloaded(std::string_view status) {
-    sd_notifyf(0, "READY=1\nSTATUS=%.*s", static_cast<int>(status.size()), status.data());
+    systemd_notify(fmt::format("READY=1\nSTATUS={}", status));
 }
 std::uint64_t watchdog_usec() {
-    std::uint64_t usec = 0;
-    return sd_watchdog_enabled(0, &usec) > 0 ? usec : 0;
+    return systemd_watchdog_usec();
 }
 void notify_watchdog() {
-    sd_notify(0, "WATCHDOG=1");
+    systemd_notify("WATCHDOG=1");
 }
 
 } // namespace netlog::io

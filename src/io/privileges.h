@@ -1,7 +1,8 @@
 // Least privilege and service-manager integration for netlogd.
 // After its sockets are bound and its files opened, netlogd keeps CAP_NET_ADMIN only when
 // it manages rules (none at all otherwise), optionally becomes a configured user, and sets
-// no-new-privs. systemd: READY/STATUS/WATCHDOG through sd_notify when NOTIFY_SOCKET is set.
+// no-new-privs. systemd: READY/STATUS/WATCHDOG notifications (the sd_notify protocol,
+// systemd_native.h) when NOTIFY_SOCKET is set.
 #pragma once
 
 #include <netlog/result.h>
@@ -24,7 +25,7 @@ Status drop_privileges(bool keep_net_admin, const std::string &user, bool keep_n
 // The capability sets of this process as /proc/self/status shows them (CapEff etc.), for logs.
 std::string capability_summary();
 
-// sd_notify wrappers; no-ops without NOTIFY_SOCKET.
+// Service notifications; no-ops without NOTIFY_SOCKET.
 void notify_ready();
 void notify_status(std::string_view status);
 void notify_stopping();

@@ -409,6 +409,42 @@ def main():
              + "\n".join(problems[:12]))
     log(f"OK: {len(lines)} lines match tshark field by field (coverage: "
         + ", ".join(f"{k} {v}" for k, v in cov.items()) + ")")
+    other_formats(netlogd, cap, out, tmp)
+
+
+def other_formats(netlogd, cap, classic_out, tmp):
+    """The same capture as pcapng (editcap, Wireshark's converter): netlogd reads it through
+    libpcap, loaded only then, and must print exactly what it printed for the classic file
+    (just checked against tshark). Without a loadable libpcap (bind-mounted over by
+    /dev/null in a private mount namespace), a pcapng replay fails with one line naming the
+    library and the conversion that avoids it, and prints nothing."""
+    ng = os.path.join(tmp, "capture.pcapng")
+    netns.sh(["editcap", "-F", "pcapng", cap, ng])
+    with open(ng, "rb") as f:
+        check(f.read(4) == b"\x0a\x0d\x0d\x0a", f"editcap did not write a pcapng file: {ng}")
+    r = subprocess.run([netlogd, "--replay", ng], capture_output=True, timeout=60)
+    check(r.returncode == 0,
+          f"netlogd --replay {ng} exited {r.returncode}: {r.stderr.decode(errors='replace')[:2000]}")
+    got = r.stdout.decode("utf-8", errors="replace")
+    check(got == classic_out,
+          f"the pcapng replay differs from the classic pcap's: {len(got.splitlines())} lines vs "
+          f"{len(classic_out.splitlines())}; first different line: "
+          + next((f"{a!r} vs {b!r}" for a, b in zip(got.splitlines(), classic_out.splitlines())
+                  if a != b), "(one is a prefix of the other)"))
+    lib = subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True, text=True).stdout
+    path = next((l.split("=>")[-1].strip() for l in lib.splitlines()
+                 if "libpcap.so.0.8 " in l and "x86-64" in l), None)
+    check(path and os.path.exists(path), "ldconfig -p does not list libpcap.so.0.8 (x86-64)")
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                        f'mount --bind /dev/null "{path}" && exec "$0" --replay "$1"', netlogd, ng],
+                       capture_output=True, text=True, timeout=60)
+    err = r.stderr.strip()
+    check(r.returncode == 1 and r.stdout == "" and len(err.splitlines()) == 1
+          and "libpcap" in err and "editcap -F pcap" in err,
+          f"pcapng replay without a loadable libpcap: rc {r.returncode}, stdout {r.stdout[:200]!r}, "
+          f"stderr {err[:500]!r} (want rc 1, no output, one line naming libpcap and editcap)")
+    log(f"OK: the pcapng copy replays identically ({len(got.splitlines())} lines) through libpcap; "
+        f"without libpcap: {err}")
 
 
 if __name__ == "__main__":
