@@ -16,8 +16,6 @@ namespace netlog {
 
 namespace {
 
-constexpr std::size_t quote_max = 240; // store text in a message (printable.h)
-
 // The one element of a sorted list of names that starts with `start`: nullptr when none or
 // several do. `name` gives an element's name.
 template <class T, class Name>
@@ -70,7 +68,7 @@ void ContainerIndex::build_maps(StoreReport &report, bool prefix_maps) {
             if (report.first_warning.empty())
                 report.first_warning = fmt::format("handle \"{}\" appears in two entries; "
                                                    "the second is not indexed",
-                                                   printable(c.handle, quote_max));
+                                                   printable(c.handle, store_quote_max));
             continue;
         }
         index_ip(c.ip, i);
@@ -104,7 +102,7 @@ void ContainerIndex::build_maps(StoreReport &report, bool prefix_maps) {
             report.first_warning =
                 fmt::format("IP of \"{}\" is claimed by several entries; "
                             "left out of the IP index",
-                            printable(containers_[it->second].handle, quote_max));
+                            printable(containers_[it->second].handle, store_quote_max));
         by_ip.erase(it);
         ++report.duplicate_ips;
     }

@@ -18,11 +18,6 @@ namespace netlog {
 namespace {
 
 using json = nlohmann::json;
-constexpr std::size_t quote_max = 240; // store text in a message (printable.h)
-
-} // namespace
-
-namespace {
 
 // A SAX reader: store.json -> Containers, without building a JSON document (a 100k-container
 // store is ~37 MB of text; a DOM of it costs seconds and hundreds of MB).
@@ -98,7 +93,7 @@ class StoreReader {
     }
     bool parse_error(std::size_t byte, const std::string &, const nlohmann::detail::exception &e) {
         error_byte = byte;
-        error_what = json_reason(e.what(), quote_max);
+        error_what = json_reason(e.what(), store_quote_max);
         return false;
     }
 
@@ -152,7 +147,7 @@ class StoreReader {
         containers.push_back(std::move(entry_));
     }
     void warn(std::string w) {
-        if (report.first_warning.empty()) report.first_warning = printable(w, quote_max);
+        if (report.first_warning.empty()) report.first_warning = printable(w, store_quote_max);
     }
 
     int depth_ = 0;
@@ -182,7 +177,7 @@ Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport 
             return json::sax_parse(t.begin(), t.end(), &r);
         } catch (const json::exception &e) { // not expected from sax_parse; never let one escape
             r.error_byte = 0;
-            r.error_what = json_reason(e.what(), quote_max);
+            r.error_what = json_reason(e.what(), store_quote_max);
             return false;
         }
     };
@@ -209,7 +204,7 @@ Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport 
                 } catch (const json::parse_error &e) {
                     if (malformed == 1) {
                         // where in the file (the reason's own line/column count in the entry)
-                        std::string why = json_reason(e.what(), quote_max);
+                        std::string why = json_reason(e.what(), store_quote_max);
                         if (const auto c = why.find(": ");
                             c != std::string::npos && why.rfind("line ", 0) == 0)
                             why.erase(0, c + 2);
@@ -217,7 +212,7 @@ Result<ContainerIndex> ContainerIndex::parse(std::string_view text, StoreReport 
                                         (e.byte > 0 ? e.byte - 1 : 0);
                         malformed_warning = fmt::format(
                             "entry \"{}\": not valid JSON at byte {} ({}), skipped",
-                            printable(m.key.substr(1, m.key.size() - 2), quote_max), at, why);
+                            printable(m.key.substr(1, m.key.size() - 2), store_quote_max), at, why);
                     }
                 } catch (const json::exception &) {}
             }

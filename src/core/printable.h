@@ -9,6 +9,9 @@
 
 namespace netlog {
 
+// How much of the metadata store's text a message quotes (names, keys, parse errors).
+inline constexpr std::size_t store_quote_max = 240;
+
 // At most `max` bytes of `s` (then "..."), escaped as above.
 std::string printable(std::string_view s, std::size_t max);
 

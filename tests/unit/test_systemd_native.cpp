@@ -100,8 +100,7 @@ struct Env {
 TEST_CASE("journal datagram: plain fields as NAME=value lines, a newline in a value in the "
           "binary form") {
     const std::vector<std::string_view> f{"MESSAGE=hello", "PRIORITY=6", "MULTI=a\nb", "EMPTY="};
-    CHECK(journal_datagram(f) ==
-          "MESSAGE=hello\nPRIORITY=6\nMULTI\n" + le64(3) + "a\nb\nEMPTY=\n");
+    CHECK(journal_datagram(f) == "MESSAGE=hello\nPRIORITY=6\nMULTI\n" + le64(3) + "a\nb\nEMPTY=\n");
     // a field without '=' or without a name: refused (journald would drop the entry)
     const std::vector<std::string_view> bad1{"MESSAGE=x", "NOEQUALS"}, bad2{"=value"};
     CHECK(journal_datagram(bad1).empty());
