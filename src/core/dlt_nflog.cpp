@@ -16,7 +16,7 @@ Status nflog_parse_dlt_record(Bytes record, NflogMessage &msg) {
         return make_error(fmt::format("DLT_NFLOG record: version {} is not 0; the capture is "
                                       "not DLT_NFLOG",
                                       record[1]));
-    msg = NflogMessage{};
+    // No reset of the whole message: the walk sets or clears every other field.
     msg.family = record[0];
     msg.group = static_cast<std::uint16_t>(record[2] << 8 | record[3]);
     auto ok = detail::nflog_parse_attrs(record.subspan(header), msg, "DLT_NFLOG record");

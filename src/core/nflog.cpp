@@ -10,6 +10,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_log.h>
+#include <optional>
 
 namespace netlog {
 namespace {
@@ -82,25 +83,42 @@ const char *attr_name(std::uint16_t type) {
     }
 }
 
-struct Walk {
-    NflogMessage *msg;
-    const char *where;
-    std::string error;
+// Why the walk refused an attribute. The walk runs for every packet: it carries no string,
+// and the message is built out of line (fault_error) only when a record is refused.
+struct Fault {
+    enum Kind : std::uint8_t { size, timestamp, hwaddr } kind;
+    std::uint16_t type;
+    std::size_t len;         // size: the attribute's length; hwaddr: the address length
+    std::uint64_t sec, usec; // timestamp
 };
+
+[[gnu::cold, gnu::noinline]] Error fault_error(const Fault &f, const char *where) {
+    switch (f.kind) {
+    case Fault::size:
+        return make_error(fmt::format("NFLOG {}: {} has {} bytes, expected {}; the sender is not "
+                                      "a compatible kernel or the data is corrupt",
+                                      where, attr_name(f.type), f.len, fixed_sizes[f.type]));
+    case Fault::timestamp:
+        return make_error(
+            fmt::format("NFLOG {}: NFULA_TIMESTAMP out of range ({}.{:06})", where, f.sec, f.usec));
+    case Fault::hwaddr: break;
+    }
+    return make_error(
+        fmt::format("NFLOG {}: NFULA_HWADDR length {} exceeds 8 bytes", where, f.len));
+}
 
 // One attribute of `type` whose value of `len` bytes is at `v` (its header already checked
 // to fit: nla_len >= 4 and within the walk). Inlined into the walks: libmnl's callback,
 // validate and accessor calls cost more than the decoding itself. Same checks: a
-// fixed-size attribute must have exactly its size.
-[[gnu::always_inline]] inline int on_attr(std::uint16_t type, std::size_t len,
-                                          const std::uint8_t *v, Walk &w) {
-    auto &m = *w.msg;
+// fixed-size attribute must have exactly its size. False: refused, `f` says why.
+[[gnu::always_inline]] inline bool on_attr(std::uint16_t type, std::size_t len,
+                                           const std::uint8_t *v, NflogMessage &m, Fault &f) {
     const std::size_t want = type < fixed_sizes.size() ? fixed_sizes[type] : 0;
     if (want != 0 && len != want) [[unlikely]] {
-        w.error = fmt::format("NFLOG {}: {} has {} bytes, expected {}; the sender is not a "
-                              "compatible kernel or the data is corrupt",
-                              w.where, attr_name(type), len, want);
-        return MNL_CB_ERROR;
+        f.kind = Fault::size;
+        f.type = type;
+        f.len = len;
+        return false;
     }
 
     switch (type) {
@@ -113,12 +131,14 @@ struct Walk {
     case NFULA_TIMESTAMP: {
         const std::uint64_t sec = be64(v), usec = be64(v + 8);
         if (usec >= 1000000 || sec > std::uint64_t{INT64_MAX}) {
-            w.error = fmt::format("NFLOG {}: NFULA_TIMESTAMP out of range ({}.{:06})", w.where, sec,
-                                  usec);
-            return MNL_CB_ERROR;
+            f.kind = Fault::timestamp;
+            f.sec = sec;
+            f.usec = usec;
+            return false;
         }
-        m.timestamp =
-            Timestamp{static_cast<std::int64_t>(sec), static_cast<std::uint32_t>(usec * 1000)};
+        // A whole optional assigned: a plain copy (emplace and reset test the flag first).
+        m.timestamp = std::optional<Timestamp>(
+            Timestamp{static_cast<std::int64_t>(sec), static_cast<std::uint32_t>(usec * 1000)});
         break;
     }
     case NFULA_IFINDEX_INDEV: m.indev = be32(v); break;
@@ -128,9 +148,9 @@ struct Walk {
     case NFULA_HWADDR: {
         const std::uint16_t addrlen = be16(v);
         if (addrlen > sizeof(nfulnl_msg_packet_hw::hw_addr)) {
-            w.error =
-                fmt::format("NFLOG {}: NFULA_HWADDR length {} exceeds 8 bytes", w.where, addrlen);
-            return MNL_CB_ERROR;
+            f.kind = Fault::hwaddr;
+            f.len = addrlen;
+            return false;
         }
         m.hwaddr = Bytes(v + offsetof(nfulnl_msg_packet_hw, hw_addr), addrlen);
         break;
@@ -152,51 +172,101 @@ struct Walk {
     case NFULA_SEQ_GLOBAL: m.seq_global = be32(v); break;
     default: break; // NFULA_CT, NFULA_VLAN, NFULA_L2HDR and future attributes: not used
     }
-    return MNL_CB_OK;
+    return true;
+}
+
+// What `Type` sets in the message back to NflogMessage's defaults: the walk's fast path
+// either takes each attribute or clears what it would set, so that a message parsed into
+// again (the replay's one NflogMessage) needs no reset of its own. What the fast path
+// leaves the generic walk then sets again, as it would in a fresh message. An optional is
+// cleared by assigning an empty one: a plain store, where reset() tests the flag first.
+template <std::uint16_t Type> [[gnu::always_inline]] inline void clear(NflogMessage &m) {
+    if constexpr (Type == NFULA_PACKET_HDR) {
+        m.hw_protocol = 0;
+        m.hook = 0;
+        m.has_packet_hdr = false;
+    } else if constexpr (Type == NFULA_MARK)
+        m.mark = std::optional<std::uint32_t>();
+    else if constexpr (Type == NFULA_TIMESTAMP)
+        m.timestamp = std::optional<Timestamp>();
+    else if constexpr (Type == NFULA_IFINDEX_INDEV)
+        m.indev = 0;
+    else if constexpr (Type == NFULA_IFINDEX_OUTDEV)
+        m.outdev = 0;
+    else if constexpr (Type == NFULA_IFINDEX_PHYSINDEV)
+        m.physindev = 0;
+    else if constexpr (Type == NFULA_IFINDEX_PHYSOUTDEV)
+        m.physoutdev = 0;
+    else if constexpr (Type == NFULA_HWADDR)
+        m.hwaddr = {};
+    else if constexpr (Type == NFULA_HWTYPE)
+        m.hwtype = std::optional<std::uint16_t>();
+    else if constexpr (Type == NFULA_HWLEN)
+        return; // sets nothing
+    else if constexpr (Type == NFULA_HWHEADER)
+        m.hwheader = {};
+    else if constexpr (Type == NFULA_PAYLOAD)
+        m.payload = {};
+    else if constexpr (Type == NFULA_PREFIX)
+        m.prefix = {};
+    else if constexpr (Type == NFULA_UID)
+        m.uid = std::optional<std::uint32_t>();
+    else if constexpr (Type == NFULA_GID)
+        m.gid = std::optional<std::uint32_t>();
+    else if constexpr (Type == NFULA_SEQ)
+        m.seq = std::optional<std::uint32_t>();
+    else if constexpr (Type == NFULA_SEQ_GLOBAL)
+        m.seq_global = std::optional<std::uint32_t>();
+    else
+        static_assert(Type != Type, "an attribute the fast path does not know");
 }
 
 // The attribute at `off` when it is of `Type`, in the kernel's plain form (no flag bits
 // in nla_type, a fixed-size attribute exactly its size), fits the walk and decodes: then
 // it is taken as the generic walk would take it and `off` moves past it. Anything else
-// leaves `off` where it is (an absent attribute, or one for the generic walk to take or
-// refuse with its message). `Checked` false: the caller has made sure that the attribute's
-// whole fixed size fits (one bound check for a run of them; fixed-size types only).
+// leaves `off` where it is and clears what `Type` sets (an absent attribute, or one for the
+// generic walk to take or refuse with its message). `Checked` false: the caller has made
+// sure that the attribute's whole fixed size fits (one bound check for a run of them;
+// fixed-size types only).
 template <std::uint16_t Type, bool Checked = true>
 [[gnu::always_inline]] inline void expect(const std::uint8_t *p, std::size_t size, std::size_t &off,
-                                          Walk &w) {
+                                          NflogMessage &m, Fault &f) {
     constexpr std::size_t want = fixed_size(Type);
     static_assert(Checked || want != 0);
     if constexpr (want != 0) {
         // The whole header compared at once: its length and type as the kernel writes them.
         constexpr auto header = std::bit_cast<std::uint32_t>(
             nlattr{static_cast<std::uint16_t>(MNL_ATTR_HDRLEN + want), Type});
-        if (Checked && off + MNL_ATTR_HDRLEN + want > size) return;
-        std::uint32_t h;
-        std::memcpy(&h, p + off, sizeof h);
-        if (h != header) return;
-        if (on_attr(Type, want, p + off + MNL_ATTR_HDRLEN, w) != MNL_CB_OK) return;
-        off += MNL_ALIGN(MNL_ATTR_HDRLEN + want);
-    } else {
-        if (off + sizeof(nlattr) > size) return;
+        if (!Checked || off + MNL_ATTR_HDRLEN + want <= size) {
+            std::uint32_t h;
+            std::memcpy(&h, p + off, sizeof h);
+            if (h == header && on_attr(Type, want, p + off + MNL_ATTR_HDRLEN, m, f)) {
+                off += MNL_ALIGN(MNL_ATTR_HDRLEN + want);
+                return;
+            }
+        }
+    } else if (off + sizeof(nlattr) <= size) {
         nlattr a;
         std::memcpy(&a, p + off, sizeof a);
-        if (a.nla_type != Type || a.nla_len < sizeof(nlattr) || a.nla_len > size - off) return;
-        if (on_attr(Type, a.nla_len - MNL_ATTR_HDRLEN, p + off + MNL_ATTR_HDRLEN, w) != MNL_CB_OK)
+        if (a.nla_type == Type && a.nla_len >= sizeof(nlattr) && a.nla_len <= size - off &&
+            on_attr(Type, a.nla_len - MNL_ATTR_HDRLEN, p + off + MNL_ATTR_HDRLEN, m, f)) {
+            off += MNL_ALIGN(a.nla_len);
             return;
-        off += MNL_ALIGN(a.nla_len);
+        }
     }
+    clear<Type>(m);
 }
 
 // A run of fixed-size attributes, each present or not, in this order: when all of them
 // would fit, one bound check for the run and then a header compare per attribute.
 template <std::uint16_t... Types>
 [[gnu::always_inline]] inline void expect_run(const std::uint8_t *p, std::size_t size,
-                                              std::size_t &off, Walk &w) {
+                                              std::size_t &off, NflogMessage &m, Fault &f) {
     constexpr std::size_t most = ((MNL_ALIGN(MNL_ATTR_HDRLEN + fixed_size(Types))) + ...);
     if (off + most <= size)
-        (expect<Types, false>(p, size, off, w), ...);
+        (expect<Types, false>(p, size, off, m, f), ...);
     else
-        (expect<Types>(p, size, off, w), ...);
+        (expect<Types>(p, size, off, m, f), ...);
 }
 
 } // namespace
@@ -204,7 +274,7 @@ template <std::uint16_t... Types>
 namespace detail {
 
 Status nflog_parse_attrs(Bytes attrs, NflogMessage &msg, const char *where) {
-    Walk w{&msg, where, {}};
+    Fault f;
     const std::uint8_t *p = attrs.data();
     const std::size_t size = attrs.size();
     std::size_t off = 0;
@@ -212,22 +282,24 @@ Status nflog_parse_attrs(Bytes attrs, NflogMessage &msg, const char *where) {
     // __build_packet_message), each present or not: a compare or two per attribute instead
     // of the generic walk's type dispatch. What this leaves (another order, flag bits, a
     // bad length) the generic walk below takes from where it stopped, with its checks.
-    expect<NFULA_PACKET_HDR>(p, size, off, w);
-    expect<NFULA_PREFIX>(p, size, off, w);
+    // Every field but family and group is set or cleared here (clear()).
+    expect<NFULA_PACKET_HDR>(p, size, off, msg, f);
+    expect<NFULA_PREFIX>(p, size, off, msg, f);
     expect_run<NFULA_IFINDEX_INDEV, NFULA_IFINDEX_PHYSINDEV, NFULA_IFINDEX_OUTDEV,
                NFULA_IFINDEX_PHYSOUTDEV, NFULA_MARK, NFULA_HWADDR, NFULA_HWTYPE, NFULA_HWLEN>(
-        p, size, off, w);
-    expect<NFULA_HWHEADER>(p, size, off, w);
-    expect_run<NFULA_TIMESTAMP, NFULA_UID, NFULA_GID, NFULA_SEQ, NFULA_SEQ_GLOBAL>(p, size, off, w);
-    expect<NFULA_PAYLOAD>(p, size, off, w);
+        p, size, off, msg, f);
+    expect<NFULA_HWHEADER>(p, size, off, msg, f);
+    expect_run<NFULA_TIMESTAMP, NFULA_UID, NFULA_GID, NFULA_SEQ, NFULA_SEQ_GLOBAL>(p, size, off,
+                                                                                   msg, f);
+    expect<NFULA_PAYLOAD>(p, size, off, msg, f);
     // mnl_attr_parse_payload's walk: stop at the first attribute whose header does not fit.
     while (off < size && size - off >= sizeof(nlattr)) {
         nlattr a;
         std::memcpy(&a, p + off, sizeof a);
         if (a.nla_len < sizeof(nlattr) || a.nla_len > size - off) break;
-        if (on_attr(a.nla_type & NLA_TYPE_MASK, a.nla_len - MNL_ATTR_HDRLEN,
-                    p + off + MNL_ATTR_HDRLEN, w) != MNL_CB_OK) [[unlikely]]
-            return make_error(std::move(w.error));
+        if (!on_attr(a.nla_type & NLA_TYPE_MASK, a.nla_len - MNL_ATTR_HDRLEN,
+                     p + off + MNL_ATTR_HDRLEN, msg, f)) [[unlikely]]
+            return fault_error(f, where);
         off += MNL_ALIGN(a.nla_len);
     }
     // libmnl stops silently at an attribute that does not fit; we do not. `off` is where

@@ -8,7 +8,8 @@
 namespace netlog::detail {
 
 // Parse the attributes in `attrs` (a run of 4-byte aligned struct nlattr) into `msg`.
-// `where` names the container in error messages ("message", "DLT_NFLOG record").
+// Every field but family and group is set from the attributes or reset to its default, so
+// `msg` may hold an earlier message. `where` names the container in error messages ("message", "DLT_NFLOG record").
 Status nflog_parse_attrs(Bytes attrs, NflogMessage &msg, const char *where);
 
 } // namespace netlog::detail

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <doctest/doctest.h>
 #include <netlog/nflog.h>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -390,4 +391,126 @@ TEST_CASE("DLT_NFLOG records: header checks") {
     CHECK_FALSE(netlog::nflog_parse_dlt_record(view(rec)).ok());
     rec[1] = 0;
     CHECK_FALSE(netlog::nflog_parse_dlt_record(Bytes(rec.data(), rec.size() - 8)).ok());
+}
+
+namespace {
+
+// One TLV of a DLT_NFLOG record: length and type in host order, the value as given, padded
+// to 4 bytes (as libpcap hands the kernel's attributes over).
+void add_attr(ByteVec &rec, std::uint16_t type, const ByteVec &value) {
+    const auto len = static_cast<std::uint16_t>(4 + value.size());
+    const std::size_t at = rec.size();
+    rec.resize(at + 4);
+    std::memcpy(rec.data() + at, &len, 2);
+    std::memcpy(rec.data() + at + 2, &type, 2);
+    rec.insert(rec.end(), value.begin(), value.end());
+    rec.resize((rec.size() + 3u) & ~std::size_t{3});
+}
+
+// Every attribute nfnetlink_log's __build_packet_message writes, in its order, with
+// distinct values (NFULA_* numbers and layouts from linux/netfilter/nfnetlink_log.h).
+ByteVec every_attribute_record() {
+    ByteVec rec{2, 0, 0x00, 0x05};                          // AF_INET, version 0, group 5
+    add_attr(rec, 1, {0x08, 0x00, 3, 0});                   // PACKET_HDR: IPv4, hook 3
+    add_attr(rec, 10, {'D', 'R', 'O', 'P', '_', 'x', 0});   // PREFIX
+    add_attr(rec, 4, {0, 0, 0, 11});                        // IFINDEX_INDEV
+    add_attr(rec, 6, {0, 0, 0, 12});                        // IFINDEX_PHYSINDEV
+    add_attr(rec, 5, {0, 0, 0, 13});                        // IFINDEX_OUTDEV
+    add_attr(rec, 7, {0, 0, 0, 14});                        // IFINDEX_PHYSOUTDEV
+    add_attr(rec, 2, {0, 0, 0x12, 0x34});                   // MARK
+    add_attr(rec, 8, {0, 6, 0, 0, 1, 2, 3, 4, 5, 6, 0, 0}); // HWADDR: 6 bytes
+    add_attr(rec, 15, {0, 1});                              // HWTYPE: ARPHRD_ETHER
+    add_attr(rec, 17, {0, 14});                             // HWLEN
+    add_attr(rec, 16, ByteVec(14, 0xee));                   // HWHEADER
+    add_attr(rec, 3, {0, 0, 0, 0, 0x6a, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7}); // TIMESTAMP
+    add_attr(rec, 11, {0, 0, 3, 0xe8});                                    // UID 1000
+    add_attr(rec, 14, {0, 0, 3, 0xe9});                                    // GID 1001
+    add_attr(rec, 12, {0, 0, 0, 21});                                      // SEQ
+    add_attr(rec, 13, {0, 0, 0, 22});                                      // SEQ_GLOBAL
+    add_attr(rec, 9, ByteVec{0x45, 0, 0, 20});                             // PAYLOAD
+    return rec;
+}
+
+void check_every_attribute(const NflogMessage &m) {
+    CHECK(m.family == 2);
+    CHECK(m.group == 5);
+    CHECK(m.has_packet_hdr);
+    CHECK(m.hw_protocol == 0x0800);
+    CHECK(m.hook == 3);
+    CHECK(m.prefix == "DROP_x");
+    CHECK(m.indev == 11);
+    CHECK(m.physindev == 12);
+    CHECK(m.outdev == 13);
+    CHECK(m.physoutdev == 14);
+    CHECK(m.mark == std::optional<std::uint32_t>(0x1234));
+    CHECK(ByteVec(m.hwaddr.begin(), m.hwaddr.end()) == ByteVec{1, 2, 3, 4, 5, 6});
+    CHECK(m.hwtype == std::optional<std::uint16_t>(1));
+    CHECK(m.hwheader.size() == 14);
+    REQUIRE(m.timestamp.has_value());
+    CHECK(m.timestamp->sec == 0x6a000001);
+    CHECK(m.timestamp->nsec == 7000);
+    CHECK(m.uid == std::optional<std::uint32_t>(1000));
+    CHECK(m.gid == std::optional<std::uint32_t>(1001));
+    CHECK(m.seq == std::optional<std::uint32_t>(21));
+    CHECK(m.seq_global == std::optional<std::uint32_t>(22));
+    CHECK(m.payload.size() == 4);
+}
+
+// Everything but family and group as in a message that never saw an attribute.
+void check_nothing_left(const NflogMessage &m) {
+    const NflogMessage fresh;
+    CHECK(m.has_packet_hdr == fresh.has_packet_hdr);
+    CHECK(m.hw_protocol == fresh.hw_protocol);
+    CHECK(m.hook == fresh.hook);
+    CHECK(m.prefix.empty());
+    CHECK(m.indev == fresh.indev);
+    CHECK(m.physindev == fresh.physindev);
+    CHECK(m.outdev == fresh.outdev);
+    CHECK(m.physoutdev == fresh.physoutdev);
+    CHECK(m.mark == fresh.mark);
+    CHECK(m.hwaddr.empty());
+    CHECK(m.hwtype == fresh.hwtype);
+    CHECK(m.hwheader.empty());
+    CHECK_FALSE(m.timestamp.has_value());
+    CHECK(m.uid == fresh.uid);
+    CHECK(m.gid == fresh.gid);
+    CHECK(m.seq == fresh.seq);
+    CHECK(m.seq_global == fresh.seq_global);
+    CHECK(m.payload.empty());
+}
+
+} // namespace
+
+TEST_CASE("a record parsed into a message that held another keeps nothing of the other") {
+    const ByteVec full = every_attribute_record();
+    const ByteVec none{10, 0, 0x00, 0x07}; // AF_INET6, group 7, no attributes at all
+    NflogMessage m;
+    // In the kernel's order (the fast path), then in reverse (the generic walk), each
+    // followed by a record without attributes into the same message.
+    for (const ByteVec &rec : {full, reversed(full)}) {
+        REQUIRE(netlog::nflog_parse_dlt_record(view(rec), m));
+        check_every_attribute(m);
+        REQUIRE(netlog::nflog_parse_dlt_record(view(none), m));
+        CHECK(m.family == 10);
+        CHECK(m.group == 7);
+        check_nothing_left(m);
+    }
+    // A record refused half way, then the empty one: nothing of the refused one either.
+    ByteVec bad = full;
+    bad.push_back(9); // a TLV header cut short after the last attribute
+    bad.push_back(0);
+    bad.push_back(0);
+    bad.push_back(0);
+    bad.push_back(0xff);
+    REQUIRE_FALSE(netlog::nflog_parse_dlt_record(view(bad), m));
+    REQUIRE(netlog::nflog_parse_dlt_record(view(none), m));
+    check_nothing_left(m);
+    // Only the payload: every other field cleared, the payload the new one.
+    ByteVec only_payload{2, 0, 0x00, 0x05};
+    add_attr(only_payload, 9, ByteVec{0x60, 0, 0, 0, 0, 0});
+    REQUIRE(netlog::nflog_parse_dlt_record(view(full), m));
+    REQUIRE(netlog::nflog_parse_dlt_record(view(only_payload), m));
+    CHECK(m.payload.size() == 6);
+    m.payload = {};
+    check_nothing_left(m);
 }
