@@ -3,6 +3,8 @@
 #include "ip_text.h"
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 #include <netlog/packet.h>
 
 namespace netlog {
@@ -15,6 +17,21 @@ namespace proto {
 constexpr std::uint8_t hopopts = 0, icmp = 1, tcp = 6, udp = 17, dccp = 33, routing = 43,
                        fragment = 44, esp = 50, ah = 51, icmpv6 = 58, none = 59, dstopts = 60,
                        sctp = 132, udplite = 136;
+}
+
+// `t` as Packet{} (every member's default is zero: first enumerators, false, 0, empty
+// spans), by 16-byte stores. GCC clears a struct this size with `rep stos`, whose start-up
+// costs more than the stores (and valgrind counts each of its 21 steps).
+template <class T, std::size_t... I> void zero(T &t, std::index_sequence<I...>) {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) >= 16);
+    const std::uint64_t z[2] = {};
+    auto *d = reinterpret_cast<unsigned char *>(&t);
+    (std::memcpy(d + I * 16, z, 16), ...);
+    if constexpr (sizeof(T) % 16 != 0) std::memcpy(d + sizeof(T) - 16, z, 16);
+}
+
+template <class T> void zero(T &t) {
+    zero(t, std::make_index_sequence<sizeof(T) / 16>());
 }
 
 std::uint16_t be16(const std::uint8_t *p) {
@@ -31,55 +48,33 @@ bool is_echo(L3 l3, std::uint8_t type) {
     return type == 128 || type == 129;
 }
 
-bool has_port_pair(std::uint8_t protocol) {
-    switch (protocol) {
-    case proto::tcp:
-    case proto::udp:
-    case proto::udplite:
-    case proto::sctp:
-    case proto::dccp: return true;
-    default: return false;
-    }
-}
-
-std::size_t fixed_transport_size(std::uint8_t protocol) {
-    switch (protocol) {
-    case proto::tcp: return 20;
-    case proto::udp:
-    case proto::udplite:
-    case proto::icmp:
-    case proto::icmpv6: return 8;
-    case proto::sctp: return 12;
-    case proto::dccp: return 12; // generic header with X=0; ports are all we read
-    default: return 0;
-    }
-}
-
-// The transport header at `t` (already the first fragment). Reads what is there.
-void decode_transport(Packet &p, Bytes t) {
-    p.transport = t;
-    const std::size_t need = fixed_transport_size(p.protocol);
-    if (need == 0) return; // a protocol we do not look inside
-    const std::uint8_t *b = t.data();
-
-    if (has_port_pair(p.protocol) && t.size() >= 4) {
+// The first `need` bytes of a transport header with a port pair (TCP, UDP, UDPLite, SCTP,
+// DCCP): the ports when 4 bytes are there; true when all `need` bytes are (has_transport),
+// false with the truncation marked when they are not.
+bool port_header(Packet &p, const std::uint8_t *b, std::size_t n, std::size_t need) {
+    if (n >= 4) {
         p.has_ports = true;
         p.src_port = be16(b);
         p.dst_port = be16(b + 2);
     }
-    if ((p.protocol == proto::icmp || p.protocol == proto::icmpv6) && t.size() >= 2) {
-        p.has_icmp = true;
-        p.icmp_type = b[0];
-        p.icmp_code = b[1];
-    }
-    if (t.size() < need) {
+    if (n < need) {
         p.truncation = Truncation::transport;
-        return;
+        return false;
     }
     p.has_transport = true;
+    return true;
+}
 
+// The transport header at `t` (already the first fragment). Reads what is there: one
+// switch on the protocol, each case with its fixed header size (TCP 20, UDP/UDPLite/ICMP/
+// ICMPv6 8, SCTP 12, DCCP 12: its generic header with X=0; ports are all we read).
+void decode_transport(Packet &p, Bytes t) {
+    p.transport = t;
+    const std::uint8_t *b = t.data();
+    const std::size_t n = t.size();
     switch (p.protocol) {
     case proto::tcp: {
+        if (!port_header(p, b, n, 20)) return;
         p.tcp_seq = be32(b + 4);
         p.tcp_ack = be32(b + 8);
         p.tcp_reserved = static_cast<std::uint8_t>((b[12] & 0x0e) << 2);
@@ -89,29 +84,44 @@ void decode_transport(Packet &p, Bytes t) {
         p.tcp_urgent = be16(b + 18);
         const std::size_t hdr_len = std::size_t{b[12]} / 16 * 4;
         if (hdr_len > 20) {
-            const std::size_t have = std::min(hdr_len, t.size());
+            const std::size_t have = std::min(hdr_len, n);
             p.tcp_options = t.subspan(20, have - 20);
             if (have < hdr_len) p.truncation = Truncation::transport;
         }
-        break;
+        return;
     }
     case proto::udp:
-    case proto::udplite: p.udp_length = be16(b + 4); break;
+    case proto::udplite:
+        if (port_header(p, b, n, 8)) p.udp_length = be16(b + 4);
+        return;
+    case proto::sctp:
+    case proto::dccp: port_header(p, b, n, 12); return;
     case proto::icmp:
     case proto::icmpv6:
+        if (n >= 2) {
+            p.has_icmp = true;
+            p.icmp_type = b[0];
+            p.icmp_code = b[1];
+        }
+        if (n < 8) {
+            p.truncation = Truncation::transport;
+            return;
+        }
+        p.has_transport = true;
         if (is_echo(p.l3, p.icmp_type)) {
             p.icmp_id = be16(b + 4);
             p.icmp_seq = be16(b + 6);
         }
-        break;
-    default: break;
+        return;
+    default: return; // a protocol we do not look inside
     }
 }
 
+// `in` is not empty (packet_decode).
 void decode_ipv4(Packet &p, Bytes in) {
     p.l3 = L3::ipv4;
     const std::uint8_t *b = in.data();
-    if (!in.empty() && (b[0] >> 4 != 4 || (b[0] & 0x0f) < 5)) {
+    if (b[0] >> 4 != 4 || (b[0] & 0x0f) < 5) {
         p.malformed = true; // not an IPv4 header: version or IHL impossible
         p.truncation = Truncation::network;
         return;
@@ -160,10 +170,11 @@ void decode_ipv4(Packet &p, Bytes in) {
     decode_transport(p, in.subspan(ihl, end - ihl));
 }
 
+// `in` is not empty (packet_decode).
 void decode_ipv6(Packet &p, Bytes in) {
     p.l3 = L3::ipv6;
     const std::uint8_t *b = in.data();
-    if (!in.empty() && b[0] >> 4 != 6) {
+    if (b[0] >> 4 != 6) {
         p.malformed = true; // not an IPv6 header
         p.truncation = Truncation::network;
         return;
@@ -258,23 +269,19 @@ Packet packet_decode(Bytes payload, std::uint16_t hw_protocol) {
 }
 
 void packet_decode(Bytes payload, std::uint16_t hw_protocol, Packet &p) {
-    p = Packet{};
+    zero(p);
     p.network = payload;
-    L3 l3 = L3::none;
-    if (payload.empty())
-        l3 = L3::none; // no packet bytes at all: nothing to report
-    else if (hw_protocol == ethertype_ipv4)
-        l3 = L3::ipv4;
-    else if (hw_protocol == ethertype_ipv6)
-        l3 = L3::ipv6;
-    else if (!payload.empty() && payload[0] >> 4 == 4)
-        l3 = L3::ipv4;
-    else if (!payload.empty() && payload[0] >> 4 == 6)
-        l3 = L3::ipv6;
-
-    if (l3 == L3::ipv4)
+    if (payload.empty()) { // no packet bytes at all: nothing to report
+        p.truncation = Truncation::network;
+        return;
+    }
+    // One call site each: both are inlined here.
+    const unsigned version = payload[0] >> 4;
+    const bool v4 =
+        hw_protocol == ethertype_ipv4 || (hw_protocol != ethertype_ipv6 && version == 4);
+    if (v4)
         decode_ipv4(p, payload);
-    else if (l3 == L3::ipv6)
+    else if (hw_protocol == ethertype_ipv6 || version == 6)
         decode_ipv6(p, payload);
     else
         p.truncation = Truncation::network;

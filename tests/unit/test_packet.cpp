@@ -528,3 +528,78 @@ TEST_CASE("IPv6 text agrees with glibc's inet_ntop on random addresses") {
         CHECK(text(a) == want);
     }
 }
+
+namespace {
+
+bool same_bytes(Bytes a, Bytes b) {
+    return a.data() == b.data() && a.size() == b.size();
+}
+
+// Every member of Packet.
+void check_same(const Packet &a, const Packet &b) {
+    CHECK(a.l3 == b.l3);
+    CHECK(a.truncation == b.truncation);
+    CHECK(a.malformed == b.malformed);
+    CHECK(a.protocol_unknown == b.protocol_unknown);
+    CHECK(a.src == b.src);
+    CHECK(a.dst == b.dst);
+    CHECK(a.length == b.length);
+    CHECK(a.tos == b.tos);
+    CHECK(a.ttl == b.ttl);
+    CHECK(a.ip_id == b.ip_id);
+    CHECK(a.flow_label == b.flow_label);
+    CHECK(a.ip_ce == b.ip_ce);
+    CHECK(a.ip_df == b.ip_df);
+    CHECK(a.ip_mf == b.ip_mf);
+    CHECK(a.frag_offset == b.frag_offset);
+    CHECK(a.is_fragment == b.is_fragment);
+    CHECK(a.frag_id == b.frag_id);
+    CHECK(same_bytes(a.ip_options, b.ip_options));
+    CHECK(a.protocol == b.protocol);
+    CHECK(a.has_transport == b.has_transport);
+    CHECK(a.has_ports == b.has_ports);
+    CHECK(a.src_port == b.src_port);
+    CHECK(a.dst_port == b.dst_port);
+    CHECK(a.tcp_seq == b.tcp_seq);
+    CHECK(a.tcp_ack == b.tcp_ack);
+    CHECK(a.tcp_window == b.tcp_window);
+    CHECK(a.tcp_urgent == b.tcp_urgent);
+    CHECK(a.tcp_flags == b.tcp_flags);
+    CHECK(a.tcp_reserved == b.tcp_reserved);
+    CHECK(a.tcp_ae == b.tcp_ae);
+    CHECK(same_bytes(a.tcp_options, b.tcp_options));
+    CHECK(a.udp_length == b.udp_length);
+    CHECK(a.has_icmp == b.has_icmp);
+    CHECK(a.icmp_type == b.icmp_type);
+    CHECK(a.icmp_code == b.icmp_code);
+    CHECK(a.icmp_id == b.icmp_id);
+    CHECK(a.icmp_seq == b.icmp_seq);
+    CHECK(same_bytes(a.network, b.network));
+    CHECK(same_bytes(a.transport, b.transport));
+}
+
+} // namespace
+
+TEST_CASE("a packet decoded into a Packet that held another keeps nothing of the other") {
+    static const auto records = netlog::test::read_pcap_records("nflog-mixed.pcap");
+    const ByteVec &full = frame(1); // IPv4 TCP with options: most members set
+    const ByteVec v6 = frame(41);   // IPv6 with a hop-by-hop header, ICMPv6
+    const ByteVec none;
+    Packet reused;
+    for (std::size_t n = 1; n <= records.size(); ++n) {
+        CAPTURE(n);
+        const ByteVec &b = frame(n);
+        for (const ByteVec *before : {&full, &v6}) {
+            netlog::packet_decode(Bytes(before->data(), before->size()), 0, reused);
+            netlog::packet_decode(Bytes(b.data(), b.size()), 0, reused);
+            Packet fresh;
+            netlog::packet_decode(Bytes(b.data(), b.size()), 0, fresh);
+            check_same(reused, fresh);
+        }
+    }
+    netlog::packet_decode(Bytes(full.data(), full.size()), 0, reused);
+    netlog::packet_decode(Bytes(none.data(), none.size()), 0, reused);
+    Packet fresh;
+    fresh.truncation = Truncation::network; // no bytes: nothing but "not even a network header"
+    check_same(reused, fresh);
+}
