@@ -19,8 +19,9 @@ Status nflog_parse_dlt_record(Bytes record, NflogMessage &msg) {
     // No reset of the whole message: the walk sets or clears every other field.
     msg.family = record[0];
     msg.group = static_cast<std::uint16_t>(record[2] << 8 | record[3]);
-    auto ok = detail::nflog_parse_attrs(record.subspan(header), msg, "DLT_NFLOG record");
-    if (!ok) return ok.error();
+    detail::Fault f;
+    if (!detail::nflog_walk(record.subspan(header), msg, f)) [[unlikely]]
+        return detail::nflog_walk_error(f, "DLT_NFLOG record");
     return {};
 }
 
