@@ -71,13 +71,14 @@ read_native(const std::string &path,
     std::vector<std::uint8_t> buf(1u << 20);
     std::size_t have = 0, pos = 0;
     bool eof = false;
-    // Records read from buf and not yet handed over: all of them go before buf moves.
-    std::vector<PcapRecord> batch;
-    batch.reserve(4096);
+    // Records read from buf and not yet handed over (the first `batched` of `batch`): all of
+    // them go before buf moves.
+    std::vector<PcapRecord> batch(4096);
+    std::size_t batched = 0;
     const auto hand_over = [&] {
-        if (batch.empty()) return;
-        on_records(batch);
-        batch.clear();
+        if (batched == 0) return;
+        on_records(std::span<const PcapRecord>(batch.data(), batched));
+        batched = 0;
     };
     // Makes `need` bytes available at buf[pos]; false at the end of the file.
     const auto fill = [&](std::size_t need) {
@@ -114,10 +115,42 @@ read_native(const std::string &path,
         return std::nullopt;
     pos = sizeof fh;
     PcapStats stats;
+    const std::uint32_t frac_ns = nano ? 1 : 1000; // nanoseconds per unit of the fraction
+    struct RecordHeader {
+        std::uint32_t sec, frac, caplen, len;
+    };
     for (;;) {
-        struct RecordHeader {
-            std::uint32_t sec, frac, caplen, len;
-        } rh;
+        // Every whole record of a valid length already in buf, in a loop of locals (no call,
+        // no lambda's captured state). What ends it (the end of buf, a bad length) is then
+        // taken by the checks below, record by record, as every record was before.
+        {
+            const std::uint8_t *const data = buf.data();
+            const std::size_t end = have;
+            PcapRecord *const out = batch.data();
+            const std::size_t room = batch.size();
+            std::size_t at = pos, n = batched;
+            std::uint64_t records = 0, truncated = 0;
+            RecordHeader rh;
+            while (end - at >= sizeof rh) {
+                std::memcpy(&rh, data + at, sizeof rh);
+                if (rh.caplen > 262144u || end - at - sizeof rh < rh.caplen) break;
+                ++records;
+                truncated += rh.caplen < rh.len;
+                out[n] = {Bytes(data + at + sizeof rh, rh.caplen),
+                          Timestamp{static_cast<std::int64_t>(rh.sec), rh.frac * frac_ns}};
+                at += sizeof rh + rh.caplen;
+                if (++n == room) {
+                    batched = n;
+                    hand_over();
+                    n = 0;
+                }
+            }
+            pos = at;
+            batched = n;
+            stats.records += records;
+            stats.truncated += truncated;
+        }
+        RecordHeader rh;
         if (!fill(sizeof rh)) {
             if (have == pos) break; // end of file
             return Result<PcapStats>(make_error(fmt::format(
@@ -137,9 +170,9 @@ read_native(const std::string &path,
                 path, stats.records + 1, rh.caplen, have - pos - sizeof rh)));
         ++stats.records;
         if (rh.caplen < rh.len) ++stats.truncated;
-        const Timestamp ts{static_cast<std::int64_t>(rh.sec), nano ? rh.frac : rh.frac * 1000};
-        batch.push_back({Bytes(buf.data() + pos + sizeof rh, rh.caplen), ts});
-        if (batch.size() == batch.capacity()) hand_over();
+        const Timestamp ts{static_cast<std::int64_t>(rh.sec), rh.frac * frac_ns};
+        batch[batched++] = {Bytes(buf.data() + pos + sizeof rh, rh.caplen), ts};
+        if (batched == batch.size()) hand_over();
         pos += sizeof rh + rh.caplen;
     }
     hand_over();
