@@ -219,8 +219,10 @@ template <std::uint16_t Type, bool Checked = true>
     } else if (off + sizeof(nlattr) <= size) {
         nlattr a;
         std::memcpy(&a, p + off, sizeof a);
-        if (a.nla_type == Type && a.nla_len >= sizeof(nlattr) && a.nla_len <= size - off &&
-            on_attr(Type, a.nla_len - MNL_ATTR_HDRLEN, p + off + MNL_ATTR_HDRLEN, m, f)) {
+        // nla_len within [4, size - off] in one compare: a length below 4 wraps around.
+        const std::size_t len = std::size_t{a.nla_len} - MNL_ATTR_HDRLEN;
+        if (a.nla_type == Type && len <= size - off - MNL_ATTR_HDRLEN &&
+            on_attr(Type, len, p + off + MNL_ATTR_HDRLEN, m, f)) {
             off += MNL_ALIGN(a.nla_len);
             return;
         }
@@ -265,7 +267,8 @@ template <std::uint16_t... Types>
     while (off < size && size - off >= sizeof(nlattr)) {
         nlattr a;
         std::memcpy(&a, p + off, sizeof a);
-        if (a.nla_len < sizeof(nlattr) || a.nla_len > size - off) break;
+        // nla_len outside [4, size - off], in one compare (below 4 wraps around).
+        if (std::size_t{a.nla_len} - MNL_ATTR_HDRLEN > size - off - MNL_ATTR_HDRLEN) break;
         if (!on_attr(a.nla_type & NLA_TYPE_MASK, a.nla_len - MNL_ATTR_HDRLEN,
                      p + off + MNL_ATTR_HDRLEN, msg, f)) [[unlikely]]
             return false;
