@@ -256,7 +256,7 @@ void Pipeline::enrich_peer(const NflogMessage &msg, Event &ev) {
         ++c_.sources_unresolved;
 }
 
-void Pipeline::format(const Event &ev, std::size_t i, std::string &out) const {
+void Pipeline::format_framed(const Event &ev, std::size_t i, std::string &out) const {
     const auto &o = opt_.outputs[i];
     if (o.kernel_prefix != KernelPrefix::off) kernel_prefix(ev, i, out);
     // A journal output: the line is the entry's MESSAGE, the event's fields follow.
@@ -369,8 +369,7 @@ const Container *container_from_prefix(const ContainerIndex &index, const ClassD
     return nullptr;
 }
 
-std::string_view Pipeline::route(std::size_t i, const ClassDef *cls, const Captures *caps) {
-    if (!routers_[i]) return {};
+std::string_view Pipeline::routed(std::size_t i, const ClassDef *cls, const Captures *caps) {
     // A summary (no captures) finds its file when the path names only the class's constants.
     return routers_[i]->route(cls, caps, route_) ? std::string_view(route_) : std::string_view();
 }
