@@ -232,6 +232,7 @@ class Pipeline {
     void summarise(const SuppressionSummary &s, const BatchTime &t, Emit &&emit);
     void append_summary(const SuppressionEvent &e, LineOutputs &out);
     void kernel_prefix(const Event &ev, std::size_t i, std::string &out) const;
+    bool build_event(const NflogMessage &msg, Timestamp receive_time, Event &ev);
     // format() for any output: a kernel prefix, journal framing, any format.
     void format_framed(const Event &ev, std::size_t i, std::string &out) const;
 

@@ -133,6 +133,13 @@ Pipeline::Pipeline(const RulesFile &rules, PipelineOptions options)
 Pipeline::~Pipeline() = default;
 
 bool Pipeline::build(const NflogMessage &msg, Timestamp receive_time, Event &ev) {
+    return build_event(msg, receive_time, ev);
+}
+
+// build(), inline in process_message (the hot path: one call and its register saves less
+// per event).
+[[gnu::always_inline]] inline bool Pipeline::build_event(const NflogMessage &msg,
+                                                         Timestamp receive_time, Event &ev) {
     ++c_.processed;
     ev.msg = &msg;
     packet_decode(msg.payload, msg.hw_protocol, ev.packet);
@@ -326,7 +333,7 @@ void Pipeline::summarise(const SuppressionSummary &s, const BatchTime &t, Emit &
 }
 
 bool Pipeline::process_message(const NflogMessage &msg, const BatchTime &t, LineOutputs &out) {
-    if (!build(msg, t.received, ev_)) return false;
+    if (!build_event(msg, t.received, ev_)) return false;
     if (limiter_) {
         const auto key = key_of(ev_, *rules_);
         const bool ok = limiter_->admit(key, t.now_ns, [&](const SuppressionSummary &s) {
