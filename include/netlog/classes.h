@@ -3,16 +3,15 @@
 // netlog-rules (which LOG rules get an NFLOG companion).
 #pragma once
 
+#include <netlog/prefix_table.h>
 #include <netlog/result.h>
 
 #include <array>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace re2 {
@@ -110,77 +109,46 @@ bool class_captures(const ClassDef &c, std::string_view prefix, Captures &out);
 
 // Cached classification: one regex pass per distinct prefix. Bounded: past `capacity`
 // distinct prefixes the cache is cleared (prefixes carry container handles; they churn).
+// The cache is a flat table (prefix_table.h) that grows as prefixes arrive.
 class Classifier {
   public:
     explicit Classifier(const RulesFile &rules, std::size_t capacity = 65536);
     // `caps`, when given, receives the class's named groups (views into `prefix`).
-    const ClassDef *classify(std::string_view prefix, Captures *caps = nullptr);
+    // Inline: a hit is a table lookup and a copy of the groups' spans (no call, no saved
+    // registers; g++ does not inline it into the pipeline's build by itself).
+    [[gnu::always_inline]] const ClassDef *classify(std::string_view prefix, Captures *caps = nullptr) {
+        // Misses are cached too (cls nullptr): an unclassified prefix costs one regex pass.
+        // A class with named groups costs one more pass, once per distinct prefix: the cache
+        // keeps where they matched.
+        const Hit *found = cache_.find(prefix);
+        if (!found) [[unlikely]]
+            found = &add(prefix);
+        const Hit &h = *found;
+        if (caps) {
+            // The spans were taken from the same bytes: they are within `prefix`.
+            caps->n = h.n;
+            for (std::size_t k = 0; k < h.n; ++k)
+                caps->value[k] = std::string_view(prefix.data() + h.spans[k].off, h.spans[k].len);
+        }
+        return h.cls;
+    }
     std::size_t cached() const { return cache_.size(); }
 
   private:
     const RulesFile *rules_;
-    std::size_t capacity_;
-    // A prefix is a few dozen bytes: mixed 8 bytes at a time, inline (std::hash's
-    // out-of-line byte hash cost as much as the rest of the lookup).
-    struct Hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const {
-            const char *p = s.data();
-            std::size_t n = s.size();
-            std::uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w = 0;
-            const auto mix = [&h](std::uint64_t x) {
-                h = (h ^ x) * 0xff51afd7ed558ccdull;
-                h ^= h >> 32;
-            };
-            if (n >= 8) {
-                for (; n > 8; p += 8, n -= 8) {
-                    std::memcpy(&w, p, 8);
-                    mix(w);
-                }
-                std::memcpy(&w, s.data() + s.size() - 8, 8); // the last 8, overlapping
-            } else {
-                for (std::size_t i = 0; i < n; ++i)
-                    w |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
-            }
-            mix(w);
-            return static_cast<std::size_t>(h);
-        }
-    };
-    // Byte equality 8 bytes at a time, inline (a memcmp call and the registers kept across
-    // it cost more than the compare of a prefix of a few dozen bytes).
-    struct Equal {
-        using is_transparent = void;
-        bool operator()(std::string_view a, std::string_view b) const {
-            const std::size_t n = a.size();
-            if (n != b.size()) return false;
-            const char *x = a.data(), *y = b.data();
-            std::uint64_t u, v;
-            if (n < 8) {
-                for (std::size_t i = 0; i < n; ++i)
-                    if (x[i] != y[i]) return false;
-                return true;
-            }
-            for (std::size_t i = 0; i + 8 < n; i += 8) {
-                std::memcpy(&u, x + i, 8);
-                std::memcpy(&v, y + i, 8);
-                if (u != v) return false;
-            }
-            std::memcpy(&u, x + n - 8, 8); // the last 8, overlapping
-            std::memcpy(&v, y + n - 8, 8);
-            return u == v;
-        }
-    };
     // A class and where its named groups matched (offset, length into the prefix): a hit
     // costs no regex pass, with or without groups. `n`: how many of `spans` the class has.
     struct Hit {
         const ClassDef *cls = nullptr;
         std::uint8_t n = 0;
-        std::array<std::pair<std::uint16_t, std::uint16_t>, max_captures> spans{};
+        struct Span {
+            std::uint16_t off, len;
+        };
+        std::array<Span, max_captures> spans{};
     };
-    using Cache = std::unordered_map<std::string, Hit, Hash, Equal>;
     // A prefix not cached yet: matched and cached (out of line: the hit path stays short).
-    [[gnu::noinline]] Cache::const_iterator add(std::string_view prefix);
-    Cache cache_;
+    [[gnu::noinline]] const Hit &add(std::string_view prefix);
+    PrefixTable<Hit> cache_;
 };
 
 } // namespace netlog

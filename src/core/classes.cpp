@@ -404,28 +404,9 @@ bool class_captures(const ClassDef &c, std::string_view prefix, Captures &out) {
 }
 
 Classifier::Classifier(const RulesFile &rules, std::size_t capacity)
-    : rules_(&rules), capacity_(capacity) {}
+    : rules_(&rules), cache_(capacity) {}
 
-const ClassDef *Classifier::classify(std::string_view prefix, Captures *caps) {
-    // Transparent hashing: the hit path looks the view up without building a string.
-    // Misses are cached too (cls nullptr): an unclassified prefix costs one regex pass.
-    // A class with named groups costs one more pass, once per distinct prefix: the cache
-    // keeps where they matched.
-    Cache::const_iterator it = cache_.find(prefix);
-    if (it == cache_.end()) [[unlikely]]
-        it = add(prefix);
-    const Hit &h = it->second;
-    if (caps) {
-        // The spans were taken from the same bytes: they are within `prefix`.
-        caps->n = h.n;
-        for (std::size_t k = 0; k < h.n; ++k)
-            caps->value[k] = std::string_view(prefix.data() + h.spans[k].first, h.spans[k].second);
-    }
-    return h.cls;
-}
-
-Classifier::Cache::const_iterator Classifier::add(std::string_view prefix) {
-    if (cache_.size() >= capacity_) cache_.clear();
+const Classifier::Hit &Classifier::add(std::string_view prefix) {
     Hit h;
     Captures found;
     h.cls = rules_match(*rules_, prefix, &found);
@@ -436,7 +417,7 @@ Classifier::Cache::const_iterator Classifier::add(std::string_view prefix) {
                               found.value[k].data() ? found.value[k].data() - prefix.data() : 0),
                           static_cast<std::uint16_t>(found.value[k].size())};
     }
-    return cache_.emplace(std::string(prefix), h).first;
+    return cache_.insert(prefix, h); // past the capacity: cleared first
 }
 
 } // namespace netlog
