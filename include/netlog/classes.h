@@ -116,7 +116,8 @@ class Classifier {
     // `caps`, when given, receives the class's named groups (views into `prefix`).
     // Inline: a hit is a table lookup and a copy of the groups' spans (no call, no saved
     // registers; g++ does not inline it into the pipeline's build by itself).
-    [[gnu::always_inline]] const ClassDef *classify(std::string_view prefix, Captures *caps = nullptr) {
+    [[gnu::always_inline]] const ClassDef *classify(std::string_view prefix,
+                                                    Captures *caps = nullptr) {
         // Misses are cached too (cls nullptr): an unclassified prefix costs one regex pass.
         // A class with named groups costs one more pass, once per distinct prefix: the cache
         // keeps where they matched.

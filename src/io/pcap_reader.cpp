@@ -179,6 +179,46 @@ read_native(const std::string &path,
     return Result<PcapStats>(stats);
 }
 
+// What is wrong with a capture the native reader did not take, said without libpcap: the
+// file cannot be read, is no capture, is a classic pcap of another link type, or is a
+// format only libpcap reads (pcapng, the other byte order).
+Error without_libpcap(const std::string &path, const std::string &why) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return make_error(fmt::format("{}: cannot read the capture: {} (expected a pcap file from "
+                                      "`tcpdump -i nflog:GROUP -w FILE`)",
+                                      path, std::strerror(errno)));
+    const base::UniqueFd closer(fd);
+    std::uint8_t h[24] = {};
+    std::size_t got = 0;
+    while (got < sizeof h) {
+        const auto n = ::read(fd, h + got, sizeof h - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    std::uint32_t magic = 0, linktype = 0;
+    std::memcpy(&magic, h, 4);
+    std::memcpy(&linktype, h + 20, 4);
+    const bool classic = magic == 0xa1b2c3d4u || magic == 0xa1b23c4du;
+    const bool swapped = magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u;
+    const bool pcapng = magic == 0x0a0d0d0au;
+    if (got < sizeof h || !(classic || swapped || pcapng))
+        return make_error(fmt::format("{}: not a pcap file: record the capture with `tcpdump -i "
+                                      "nflog:GROUP -w FILE`",
+                                      path));
+    if (swapped) linktype = __builtin_bswap32(linktype);
+    if ((classic || swapped) && (linktype & 0x03ffffffu) != DLT_NFLOG)
+        return make_error(fmt::format("{}: link type {} is not NFLOG: record the capture with "
+                                      "`tcpdump -i nflog:GROUP -w FILE`",
+                                      path, linktype & 0x03ffffffu));
+    return make_error(
+        fmt::format("{}: a {} capture, which only libpcap reads here, and libpcap could "
+                    "not be loaded ({}): install libpcap0.8, or convert the capture "
+                    "with `editcap -F pcap {} OUT`",
+                    path, pcapng ? "pcapng" : "byte-swapped pcap", why, path));
+}
+
 } // namespace
 
 Result<PcapStats>
@@ -186,12 +226,7 @@ pcap_read_nflog(const std::string &path,
                 const std::function<void(std::span<const PcapRecord>)> &on_records) {
     if (auto r = read_native(path, on_records)) return std::move(*r);
     const auto loaded = load_libpcap();
-    if (!loaded)
-        return make_error(fmt::format(
-            "{}: not a classic pcap file, and the library that reads other capture formats "
-            "could not be loaded ({}): install libpcap0.8, or convert the capture with "
-            "`editcap -F pcap {} OUT`",
-            path, loaded.error().message, path));
+    if (!loaded) return without_libpcap(path, loaded.error().message);
     const Libpcap &lib = **loaded;
     const auto close = [&lib](pcap_t *p) { lib.close(p); };
     char err[PCAP_ERRBUF_SIZE] = {};

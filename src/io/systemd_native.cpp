@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -56,7 +57,11 @@ bool systemd_notify(std::string_view state) {
 
 std::uint64_t systemd_watchdog_usec() {
     std::uint64_t usec = 0;
-    if (!parse_number(std::getenv("WATCHDOG_USEC"), usec) || usec == 0) return 0;
+    // 0 and USEC_INFINITY (UINT64_MAX) ask for no watchdog, as in sd_watchdog_enabled(3); a
+    // period too long to count in nanoseconds (over 292 years) is none either.
+    if (!parse_number(std::getenv("WATCHDOG_USEC"), usec) || usec == 0 ||
+        usec > static_cast<std::uint64_t>(INT64_MAX) / 1000)
+        return 0;
     if (const char *pid = std::getenv("WATCHDOG_PID"); pid && *pid) {
         pid_t p = 0;
         if (!parse_number(pid, p) || p != ::getpid()) return 0; // meant for another process
@@ -68,7 +73,11 @@ std::string journal_datagram(std::span<const std::string_view> fields) {
     std::string d;
     for (const auto f : fields) {
         const auto eq = f.find('=');
-        if (eq == std::string_view::npos || eq == 0) return {};
+        // A name is what precedes the '=': never empty, never holding a newline (journald
+        // would read the rest as a binary field's length), as libsystemd refuses too.
+        if (eq == std::string_view::npos || eq == 0 ||
+            f.substr(0, eq).find('\n') != std::string_view::npos)
+            return {};
         const auto name = f.substr(0, eq), value = f.substr(eq + 1);
         if (value.find('\n') == std::string_view::npos) {
             d.append(f);

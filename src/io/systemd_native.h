@@ -28,8 +28,8 @@ bool systemd_notify(std::string_view state);
 std::uint64_t systemd_watchdog_usec();
 
 // The native-protocol datagram of one entry: `fields` are "NAME=value" (the value may hold
-// any byte). Empty when a field has no '=' or an empty name (journald would refuse the
-// entry).
+// any byte). Empty when a field has no '=', an empty name or a newline in its name
+// (journald would refuse or misread the entry).
 std::string journal_datagram(std::span<const std::string_view> fields);
 
 // A socket to journald's native socket at `path`. Blocking, as libsystemd's: a journald

@@ -435,16 +435,36 @@ def other_formats(netlogd, cap, classic_out, tmp):
     path = next((l.split("=>")[-1].strip() for l in lib.splitlines()
                  if "libpcap.so.0.8 " in l and "x86-64" in l), None)
     check(path and os.path.exists(path), "ldconfig -p does not list libpcap.so.0.8 (x86-64)")
-    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                        f'mount --bind /dev/null "{path}" && exec "$0" --replay "$1"', netlogd, ng],
+    # Without libpcap each kind of file still gets its own one-line reason: the pcapng copy
+    # (needs libpcap: say so, and how to convert it), a path that is not there, a classic
+    # pcap of another link type (the capture with its link type set to EN10MB).
+    other = os.path.join(tmp, "ethernet.pcap")
+    with open(cap, "rb") as f:
+        data = bytearray(f.read())
+    data[20:24] = struct.pack("<I", 1)
+    with open(other, "wb") as f:
+        f.write(data)
+    missing = os.path.join(tmp, "not-there.pcap")
+    cases = [(ng, ("libpcap", "editcap -F pcap")),
+             (missing, ("cannot read the capture", "No such file or directory")),
+             (other, ("link type 1 is not NFLOG", "tcpdump -i nflog:GROUP"))]
+    script = ('mount --bind /dev/null "$1" && shift && for f in "$@"; do '
+              '"$0" --replay "$f"; echo "rc=$?"; done')
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                        netlogd, path] + [c[0] for c in cases],
                        capture_output=True, text=True, timeout=60)
-    err = r.stderr.strip()
-    check(r.returncode == 1 and r.stdout == "" and len(err.splitlines()) == 1
-          and "libpcap" in err and "editcap -F pcap" in err,
-          f"pcapng replay without a loadable libpcap: rc {r.returncode}, stdout {r.stdout[:200]!r}, "
-          f"stderr {err[:500]!r} (want rc 1, no output, one line naming libpcap and editcap)")
+    outs = r.stdout.split("rc=")
+    errs = [l for l in r.stderr.splitlines() if l.strip()]
+    check(r.returncode == 0 and len(outs) == len(cases) + 1 and len(errs) == len(cases),
+          f"replays without a loadable libpcap: rc {r.returncode}, stdout {r.stdout[:300]!r}, "
+          f"stderr {r.stderr[:800]!r} (want one line on stderr per file)")
+    for (path_, wants), out, err in zip(cases, outs[1:], errs):
+        check(out.startswith("1") and all(w in err and path_ in err for w in wants),
+              f"without libpcap, {path_}: exit {out.strip()!r}, stderr {err!r} "
+              f"(want rc 1 and one line naming the file and {wants})")
+    check(outs[0] == "", f"replays without libpcap printed lines: {outs[0][:200]!r}")
     log(f"OK: the pcapng copy replays identically ({len(got.splitlines())} lines) through libpcap; "
-        f"without libpcap: {err}")
+        "without libpcap: " + " | ".join(errs))
 
 
 if __name__ == "__main__":

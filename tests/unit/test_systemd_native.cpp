@@ -102,9 +102,11 @@ TEST_CASE("journal datagram: plain fields as NAME=value lines, a newline in a va
     const std::vector<std::string_view> f{"MESSAGE=hello", "PRIORITY=6", "MULTI=a\nb", "EMPTY="};
     CHECK(journal_datagram(f) == "MESSAGE=hello\nPRIORITY=6\nMULTI\n" + le64(3) + "a\nb\nEMPTY=\n");
     // a field without '=' or without a name: refused (journald would drop the entry)
-    const std::vector<std::string_view> bad1{"MESSAGE=x", "NOEQUALS"}, bad2{"=value"};
+    const std::vector<std::string_view> bad1{"MESSAGE=x", "NOEQUALS"}, bad2{"=value"},
+        bad3{"A\nB=value"};
     CHECK(journal_datagram(bad1).empty());
     CHECK(journal_datagram(bad2).empty());
+    CHECK(journal_datagram(bad3).empty());
 }
 
 TEST_CASE("journal socket: one datagram per entry; an entry larger than a datagram as a sealed "
@@ -172,6 +174,10 @@ TEST_CASE("watchdog: WATCHDOG_USEC for this process only") {
     }
     {
         Env zero("WATCHDOG_USEC", "0");
+        CHECK(systemd_watchdog_usec() == 0);
+    }
+    {
+        Env infinity("WATCHDOG_USEC", "18446744073709551615"); // USEC_INFINITY: none
         CHECK(systemd_watchdog_usec() == 0);
     }
     Env junk("WATCHDOG_USEC", "30s");
